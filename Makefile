@@ -1,0 +1,43 @@
+# The two commands of the README:
+#   make demo   -- runs the demo (sets up what it needs)
+#   make test   -- runs everything CI runs: ruff, mypy --strict, pytest, bounded fuzzing
+# Both create a local virtualenv (.venv) on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FUZZ_SECONDS ?= 60
+
+.PHONY: test demo venv lint typecheck unit fuzz servers clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+servers: venv
+	@if [ -x scripts/ejabberd/start-ejabberd.sh ]; then scripts/ejabberd/start-ejabberd.sh; fi
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv servers
+	$(VENV)/bin/pytest -q
+
+fuzz: venv
+	$(PY) fuzz/run_all.py --seconds $(FUZZ_SECONDS)
+
+test: lint typecheck unit fuzz
+
+demo: venv servers
+	$(PY) -m cubeproto.demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

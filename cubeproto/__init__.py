@@ -1,0 +1,94 @@
+"""cubeproto: a sans-IO implementation of the ConnectyCube chat protocol.
+
+The core (everything importable from ``cubeproto`` except ``cubeproto.transports``) never
+performs I/O and never reads a clock: bytes, commands and the current time go in; bytes and
+typed events come out.  See README.md for the connection contract.
+"""
+
+from __future__ import annotations
+
+from .commands import (
+    Command,
+    OutboundStanza,
+    Ping,
+    SendIq,
+    StanzaCommand,
+    StanzaContext,
+)
+from .errors import (
+    CubeProtoError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SaslCondition,
+    StanzaError,
+    StanzaErrorCondition,
+    StanzaErrorType,
+    StreamErrorCondition,
+)
+from .events import (
+    Authenticated,
+    AuthenticationFailed,
+    Bound,
+    CloseReason,
+    Connected,
+    ConnectionClosed,
+    ConnectionDead,
+    Event,
+    IqFailed,
+    IqResultReceived,
+    IqTimedOut,
+    LostReason,
+    MalformedStanza,
+    MessageLost,
+    MessageSent,
+    PingReceived,
+    PingTimedOut,
+    PongReceived,
+    ResumeFailed,
+    StreamManagementEnabled,
+    StreamOpened,
+    StreamResumed,
+    TlsUpgradeRequired,
+    UnhandledStanza,
+)
+
+__all__ = [
+    "Authenticated",
+    "AuthenticationFailed",
+    "Bound",
+    "CloseReason",
+    "Command",
+    "ConnectionClosed",
+    "Connected",
+    "ConnectionDead",
+    "CubeProtoError",
+    "Event",
+    "IqFailed",
+    "IqResultReceived",
+    "IqTimedOut",
+    "LocalProtocolError",
+    "LostReason",
+    "MalformedStanza",
+    "MessageLost",
+    "MessageSent",
+    "OutboundStanza",
+    "Ping",
+    "PingReceived",
+    "PingTimedOut",
+    "PongReceived",
+    "RemoteProtocolError",
+    "ResumeFailed",
+    "SaslCondition",
+    "SendIq",
+    "StanzaCommand",
+    "StanzaContext",
+    "StanzaError",
+    "StanzaErrorCondition",
+    "StanzaErrorType",
+    "StreamErrorCondition",
+    "StreamManagementEnabled",
+    "StreamOpened",
+    "StreamResumed",
+    "TlsUpgradeRequired",
+    "UnhandledStanza",
+]

@@ -1,0 +1,155 @@
+"""Commands: what the application asks a connection to do.
+
+Every command is a frozen dataclass that validates its own fields when it is constructed
+(so a bad value raises :class:`~cubeproto.errors.LocalProtocolError` before anything is
+queued).  Commands are handed to ``ClientConnection.send(command, now=...)``.
+
+There are two kinds:
+
+* core commands (:class:`Ping`, :class:`SendIq`) that the connection executes itself;
+* :class:`StanzaCommand` subclasses, which know how to *build* their stanza given a
+  :class:`StanzaContext` (who we are, how ids are made).  The chat vocabulary in
+  :mod:`cubeproto.chat` is made of these.  Building is pure: the connection calls
+  :meth:`StanzaCommand.build` first and only changes state when it succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import LocalProtocolError
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+    from .events import Event
+
+__all__ = [
+    "DEFAULT_IQ_TIMEOUT",
+    "DEFAULT_PING_TIMEOUT",
+    "Command",
+    "OutboundStanza",
+    "Ping",
+    "ResultParser",
+    "SendIq",
+    "StanzaCommand",
+    "StanzaContext",
+]
+
+#: Seconds before an unanswered IQ resolves as timed out.  The official SDK waits forever
+#: for most IQs; 30 s matches its stream-management ack timeout and slixmpp's default.
+DEFAULT_IQ_TIMEOUT = 30.0
+#: The official SDK's ``pingWithTimeout`` default (5000 ms).
+DEFAULT_PING_TIMEOUT = 5.0
+
+
+class Command:
+    """Base class of every command.  Never instantiated directly."""
+
+    __slots__ = ()
+
+
+class StanzaContext(Protocol):
+    """What a stanza builder or classifier may know about the connection.
+
+    Implemented by the connection; read-only for builders.
+    """
+
+    @property
+    def jid(self) -> str:
+        """Our full JID as bound by the server (``{userId}-{appId}@{host}/{resource}``)."""
+
+    @property
+    def user_id(self) -> int:
+        """Our ConnectyCube user id."""
+
+    @property
+    def app_id(self) -> int:
+        """The ConnectyCube application id."""
+
+    @property
+    def chat_host(self) -> str:
+        """The XMPP domain (``chat.connectycube.com`` in production)."""
+
+    @property
+    def muc_host(self) -> str:
+        """The MUC service domain (``muc.`` + chat host)."""
+
+    def new_message_id(self) -> str:
+        """A fresh 24-hex BSON ObjectId from the injected wall clock and entropy."""
+
+    def new_iq_id(self, purpose: str) -> str:
+        """A fresh IQ id, ``{uuid4}:{purpose}`` like the official SDK's."""
+
+
+#: Turns the ``<iq type="result">`` answering a request into the event to report.
+#: It may raise :class:`ValueError` for a malformed answer; the connection then reports
+#: the IQ as failed with the raw bytes kept, and the stream stays up.
+ResultParser = Callable[["etree._Element"], "Event"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundStanza:
+    """A built stanza ready for the wire.
+
+    ``xml`` is one complete top-level element serialized without a namespace prefix; the
+    stream's default namespace (``jabber:client``) applies.  ``countable`` marks a message
+    whose stream-management ack becomes :class:`~cubeproto.events.MessageSent`.  For an
+    ``<iq type="get"|"set">`` request, ``result_parser`` and ``timeout`` make the
+    connection track the answer.
+    """
+
+    xml: str
+    stanza_id: str | None = None
+    countable: bool = False
+    result_parser: ResultParser | None = None
+    timeout: float | None = None
+
+
+class StanzaCommand(Command):
+    """A command that is one stanza on the wire.  Subclasses are frozen dataclasses."""
+
+    __slots__ = ()
+
+    def build(self, ctx: StanzaContext) -> OutboundStanza:
+        """Build the stanza.  Pure; raises ``LocalProtocolError`` for unsendable values."""
+        raise NotImplementedError
+
+
+def _check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise LocalProtocolError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping(Command):
+    """XEP-0199 ping.  Resolves as ``PongReceived`` (with the round-trip time) or
+    ``PingTimedOut``.  ``to`` defaults to the chat host, as the official SDK does."""
+
+    to: str | None = None
+    timeout: float = DEFAULT_PING_TIMEOUT
+
+    def __post_init__(self) -> None:
+        _check_timeout(self.timeout)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendIq(Command):
+    """Send an arbitrary IQ request (an escape hatch for XEPs cubeproto does not model).
+
+    ``payload`` is one serialized child element; ``type`` is ``get`` or ``set``.  The
+    answer arrives as ``IqResultReceived`` or ``IqFailed``, or ``IqTimedOut``.
+    """
+
+    type: str
+    payload: str
+    to: str | None = None
+    timeout: float = DEFAULT_IQ_TIMEOUT
+    purpose: str = "iq"
+
+    def __post_init__(self) -> None:
+        if self.type not in ("get", "set"):
+            raise LocalProtocolError(f"an IQ request is get or set, not {self.type!r}")
+        _check_timeout(self.timeout)

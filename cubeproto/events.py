@@ -1,0 +1,274 @@
+"""Events: what a connection reports to the application.
+
+Every event is a frozen, slotted, keyword-only dataclass deriving from :class:`Event`;
+concrete events are never subclassed (h11's rule).  ``ClientConnection.next_event()``
+returns them one at a time from a single queue fed by received data, timers and commands.
+
+The chat vocabulary (messages, typing, markers, ...) lives in :mod:`cubeproto.chat` and
+derives from the same :class:`Event` base; this module holds the events of the stream
+itself: negotiation, stream management, IQ tracking, keepalive and termination.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .errors import (
+    RemoteProtocolError,
+    SaslCondition,
+    StanzaError,
+    StreamErrorCondition,
+)
+
+__all__ = [
+    "AuthenticationFailed",
+    "Authenticated",
+    "Bound",
+    "CloseReason",
+    "ConnectionClosed",
+    "Connected",
+    "ConnectionDead",
+    "Event",
+    "IqFailed",
+    "IqResultReceived",
+    "IqTimedOut",
+    "LostReason",
+    "MalformedStanza",
+    "MessageLost",
+    "MessageSent",
+    "PingReceived",
+    "PingTimedOut",
+    "PongReceived",
+    "ResumeFailed",
+    "StreamManagementEnabled",
+    "StreamOpened",
+    "StreamResumed",
+    "TlsUpgradeRequired",
+    "UnhandledStanza",
+]
+
+
+class Event:
+    """Base class of every event."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamOpened(Event):
+    """The server's stream header (or WebSocket ``<open/>``) arrived."""
+
+    stream_id: str | None
+    server: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsUpgradeRequired(Event):
+    """The server said ``<proceed/>`` to STARTTLS.
+
+    The adapter must now run the TLS handshake on the same socket and then call
+    ``tls_established()``.  Until then the connection produces no output and
+    ``receive_data`` must not be called (there are no bytes in flight after ``<proceed/>``).
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Authenticated(Event):
+    """SASL succeeded (server signature verified for SCRAM)."""
+
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthenticationFailed(Event):
+    """SASL failed.  A :class:`ConnectionClosed` follows.
+
+    ``condition`` is ``None`` for a condition RFC 6120 does not define (``condition_name``
+    has the element name), or for a local failure such as a bad SCRAM server signature,
+    described in ``text``.
+    """
+
+    condition: SaslCondition | None
+    condition_name: str
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bound(Event):
+    """Resource binding finished; ``jid`` is our full JID."""
+
+    jid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamManagementEnabled(Event):
+    """XEP-0198 is active.  ``resume_id`` is set when the server allows resumption."""
+
+    resume_id: str | None
+    max_resume_seconds: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamResumed(Event):
+    """A previous session was resumed; ``resent`` stanzas were sent again."""
+
+    previous_id: str
+    resent: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeFailed(Event):
+    """The server refused ``<resume/>``; the connection binds a fresh session instead.
+
+    Every message that was unacknowledged is reported as :class:`MessageLost` first.
+    """
+
+    condition_name: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Connected(Event):
+    """The session is ready: bound (or resumed), SM enabled if offered, carbons enabled,
+    initial presence sent.  Commands may be sent from now on."""
+
+    jid: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageSent(Event):
+    """The server acknowledged (XEP-0198 ``<a h/>``) the message with this id."""
+
+    message_id: str
+
+
+class LostReason(str, enum.Enum):
+    """Why a message was reported lost."""
+
+    ACK_TIMEOUT = "ack-timeout"
+    RESUME_FAILED = "resume-failed"
+    CONNECTION_CLOSED = "connection-closed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageLost(Event):
+    """The message with this id will never be acknowledged on this session."""
+
+    message_id: str
+    reason: LostReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PongReceived(Event):
+    """Our ping ``ping_id`` was answered after ``round_trip`` seconds."""
+
+    ping_id: str
+    round_trip: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingTimedOut(Event):
+    """Our ping ``ping_id`` got no answer in time, or got an error answer."""
+
+    ping_id: str
+    error: StanzaError | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PingReceived(Event):
+    """The peer pinged us; the connection has already answered."""
+
+    sender: str | None
+    iq_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IqResultReceived(Event):
+    """An IQ request sent with ``SendIq`` was answered with ``type="result"``.
+
+    ``payload`` is the serialized child element of the answer, or ``None`` when empty.
+    """
+
+    iq_id: str
+    payload: bytes | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IqFailed(Event):
+    """An IQ request was answered with an error, or with a result we could not parse.
+
+    ``error`` is the peer's stanza error; it is ``None`` when the answer was a result that
+    was malformed, in which case ``raw`` keeps the answer's bytes and ``reason`` says why.
+    """
+
+    iq_id: str
+    error: StanzaError | None
+    raw: bytes = b""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IqTimedOut(Event):
+    """An IQ request got no answer before its timeout."""
+
+    iq_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MalformedStanza(Event):
+    """A stanza we could not interpret.  The stream stays up; ``raw`` keeps its bytes."""
+
+    raw: bytes
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnhandledStanza(Event):
+    """A well-formed stanza nothing in cubeproto understands; ``raw`` keeps its bytes."""
+
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionDead(Event):
+    """Keepalive: the server did not answer a ping in time.  The adapter should drop the
+    socket (and reconnect); the connection is closed."""
+
+    idle_seconds: float
+
+
+class CloseReason(str, enum.Enum):
+    """How a connection ended."""
+
+    #: We closed (``close()``) and the peer closed its side too (or the wait timed out).
+    LOCAL = "local"
+    #: The peer closed the stream or the socket without a stream error.
+    REMOTE = "remote"
+    #: The peer sent a ``<stream:error/>``.
+    STREAM_ERROR_RECEIVED = "stream-error-received"
+    #: The peer broke the protocol; we sent a ``<stream:error/>`` (see ``error``).
+    PROTOCOL_ERROR = "protocol-error"
+    #: Authentication failed.
+    AUTH_FAILED = "auth-failed"
+    #: Keepalive declared the connection dead.
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed(Event):
+    """Terminal event: nothing follows it.
+
+    ``condition``/``text`` are the stream error condition involved (received or sent), if
+    any.  ``error`` is set when the peer broke the protocol (``reason`` is
+    ``PROTOCOL_ERROR``).  ``clean`` is true when both sides closed the stream properly.
+    ``resumable`` tells the adapter whether ``ClientConnection.resume_state()`` holds a
+    session that can be resumed on a new connection.
+    """
+
+    reason: CloseReason
+    condition: StreamErrorCondition | None = None
+    text: str | None = None
+    error: RemoteProtocolError | None = None
+    clean: bool = False
+    resumable: bool = False
