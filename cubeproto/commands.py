@@ -15,7 +15,7 @@ There are two kinds:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,11 +30,13 @@ __all__ = [
     "DEFAULT_IQ_TIMEOUT",
     "DEFAULT_PING_TIMEOUT",
     "Command",
+    "HandlerResult",
     "OutboundStanza",
     "Ping",
     "ResultParser",
     "SendIq",
     "StanzaCommand",
+    "StanzaHandler",
     "StanzaContext",
 ]
 
@@ -77,6 +79,11 @@ class StanzaContext(Protocol):
     def muc_host(self) -> str:
         """The MUC service domain (``muc.`` + chat host)."""
 
+    @property
+    def features(self) -> frozenset[str]:
+        """Namespaces of the stream features the server advertised after authentication
+        (e.g. ``urn:xmpp:csi:0``), and of ``<sm/>``/``<bind/>``; empty before that."""
+
     def new_message_id(self) -> str:
         """A fresh 24-hex BSON ObjectId from the injected wall clock and entropy."""
 
@@ -116,6 +123,38 @@ class StanzaCommand(Command):
     def build(self, ctx: StanzaContext) -> OutboundStanza:
         """Build the stanza.  Pure; raises ``LocalProtocolError`` for unsendable values."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandlerResult:
+    """What a :class:`StanzaHandler` made of one inbound stanza: events to report and
+    stanzas to send in reply (e.g. an automatic delivered marker)."""
+
+    events: tuple[Event, ...] = ()
+    replies: tuple[OutboundStanza, ...] = ()
+
+
+class StanzaHandler(Protocol):
+    """The extension point through which the chat layer (:mod:`cubeproto.chat`) plugs into
+    a connection.  The connection owns one handler per session and calls it:
+
+    * ``handle_stanza`` for every inbound ``<message>``, ``<presence>`` and ``<iq>`` the
+      core itself does not consume (SM, pings, answers to tracked IQs are consumed);
+      ``element`` is the parsed stanza (``{jabber:client}message`` etc.), detached and
+      owned by the handler afterwards.  Must never raise for peer input: a malformed
+      stanza becomes a ``MalformedStanza``-like event in the result.
+    * ``stanza_sent`` after a ``StanzaCommand`` was built and queued for the wire;
+    * ``message_acked`` / ``message_lost`` when stream management settles a countable
+      message (the core has already emitted ``MessageSent``/``MessageLost``).
+    """
+
+    def handle_stanza(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult: ...
+
+    def stanza_sent(self, command: StanzaCommand, stanza: OutboundStanza) -> Sequence[Event]: ...
+
+    def message_acked(self, message_id: str) -> Sequence[Event]: ...
+
+    def message_lost(self, message_id: str) -> Sequence[Event]: ...
 
 
 def _check_timeout(timeout: float) -> None:
