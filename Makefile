@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 servers: venv
-	@if [ -x scripts/ejabberd/start-ejabberd.sh ]; then scripts/ejabberd/start-ejabberd.sh; fi
+	@if [ -x scripts/ejabberd/start-ejabberd.sh ]; then scripts/ejabberd/start-ejabberd.sh --if-possible; fi
 
 lint: venv
 	$(VENV)/bin/ruff check .
