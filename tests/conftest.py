@@ -1,0 +1,85 @@
+"""Suite-wide fixtures: the real ejabberd server of the integration tests.
+
+``make servers`` starts it before pytest (scripts/ejabberd/start-ejabberd.sh); the
+``ejabberd`` fixture starts it too when no server answers, so that ``pytest
+tests/integration`` works on its own.  It skips where ejabberd cannot be had (not root, no
+apt-get) and fails instead when ``CI`` is set.  See tests/ejabberd_server.py.
+
+User names have ConnectyCube's form ``{userId}-{appId}`` with app id 42; the
+``ejabberd_user`` factory hands out ids nobody holds yet, so tests never collide -- neither
+with each other nor with accounts left by earlier runs in the same state directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from ejabberd_server import (
+    APP_ID,
+    AccountExists,
+    CubeUser,
+    Ejabberd,
+    EjabberdError,
+    running_or_started,
+)
+
+
+@pytest.fixture(scope="session")
+def ejabberd() -> Ejabberd:
+    """The running test ejabberd (started through scripts/ejabberd when it is not up)."""
+    return running_or_started()
+
+
+#: User ids, one process-wide sequence from a time-based base.  The base makes a clash with
+#: accounts of earlier runs unlikely; ``register`` refusing a taken name makes it impossible
+#: (the factory then moves on to the next id).
+_USER_IDS: Iterator[int] = itertools.count(10_000_000 + time.time_ns() // 1_000_000 % 10**9)
+
+#: How many taken names the factory skips before giving up (it never needed one in practice).
+MAX_REGISTER_ATTEMPTS = 100
+
+
+@pytest.fixture
+def ejabberd_user(ejabberd: Ejabberd) -> Callable[[], CubeUser]:
+    """Factory: each call registers a brand-new account ``{userId}-42@domain`` and returns it.
+
+    Passwords differ per user so that a test cannot log in as the wrong one by accident.
+    """
+
+    def make() -> CubeUser:
+        for _ in range(MAX_REGISTER_ATTEMPTS):
+            user = CubeUser(
+                user_id=next(_USER_IDS),
+                app_id=APP_ID,
+                password=f"pw-{os.urandom(6).hex()}",
+                domain=ejabberd.domain,
+            )
+            try:
+                ejabberd.register(user.username, user.password)
+            except AccountExists:
+                continue
+            return user
+        raise EjabberdError(f"no free user id after {MAX_REGISTER_ATTEMPTS} attempts")
+
+    return make
+
+
+@pytest.fixture
+def ejabberd_room_name() -> Callable[[], str]:
+    """Factory of MUC room names nobody used yet, ConnectyCube style ``42_{dialogId}``."""
+
+    def make() -> str:
+        return f"{APP_ID}_{os.urandom(12).hex()}"
+
+    return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the real server ``integration`` (``-m 'not integration'``)."""
+    for item in items:
+        if "ejabberd" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
