@@ -1,0 +1,407 @@
+"""Chat events: what the chat layer reports about inbound stanzas and sent messages.
+
+All are frozen, slotted, keyword-only dataclasses deriving from
+:class:`cubeproto.events.Event`.  Ids that the peer sends as text inside JIDs (user ids)
+are ``int`` here; dialog and message ids stay ``str``.  A peer stanza that cannot be
+interpreted is reported as the core :class:`~cubeproto.events.MalformedStanza` instead.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import LocalProtocolError, StanzaError
+from ..events import Event
+from .extension import DecodedValue
+
+__all__ = [
+    "CarbonDirection",
+    "ChatState",
+    "ChatStateChanged",
+    "ClientStateChanged",
+    "DeliveryStatus",
+    "DeliveryStatusChanged",
+    "DialogJoinFailed",
+    "DialogJoined",
+    "DialogLeft",
+    "LastActivity",
+    "LastActivitySubscriptionChanged",
+    "MarkerKind",
+    "MessageBounced",
+    "MessageDeleted",
+    "MessageDelivered",
+    "MessageEdited",
+    "MessageRead",
+    "MessageReceived",
+    "MessageType",
+    "OccupantJoined",
+    "OccupantKicked",
+    "OccupantLeft",
+    "OnlineUsers",
+    "PrivacyAction",
+    "PrivacyDefaultChanged",
+    "PrivacyItem",
+    "PrivacyListDeleted",
+    "PrivacyListNames",
+    "PrivacyListReceived",
+    "PrivacyListSaved",
+    "ReactionsChanged",
+    "SystemMessageReceived",
+]
+
+
+class MessageType(str, enum.Enum):
+    """The ``type`` of a chat message: 1-1 or group."""
+
+    CHAT = "chat"
+    GROUPCHAT = "groupchat"
+
+
+class ChatState(str, enum.Enum):
+    """XEP-0085 chat states (namespace ``http://jabber.org/protocol/chatstates``)."""
+
+    ACTIVE = "active"
+    COMPOSING = "composing"
+    PAUSED = "paused"
+    INACTIVE = "inactive"
+    GONE = "gone"
+
+
+class MarkerKind(str, enum.Enum):
+    """XEP-0333 markers the ConnectyCube SDK uses: delivered and read."""
+
+    RECEIVED = "received"
+    DISPLAYED = "displayed"
+
+
+class CarbonDirection(str, enum.Enum):
+    """Which XEP-0280 carbon wrapper a message arrived in."""
+
+    #: A message one of my other devices *sent* (sender is me).
+    SENT = "sent"
+    #: A message my account *received* on another device.
+    RECEIVED = "received"
+
+
+class DeliveryStatus(str, enum.Enum):
+    """Where a message we sent stands.  The order of the members is the order of progress:
+    a status only ever moves to a later member (see :mod:`cubeproto.chat.delivery`)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+    READ = "read"
+
+
+class PrivacyAction(str, enum.Enum):
+    """What a privacy-list item does with the user's stanzas."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+Extension = Mapping[str, DecodedValue]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived(Event):
+    """A chat message (``type`` chat or groupchat) with a body and/or an extension.
+
+    ``sender_id`` is the user id from ``from`` (the nick for a group message; ``None`` for a
+    message from the bare room or a non-ConnectyCube JID).  ``recipient_id`` is set for 1-1
+    messages.  ``dialog_id`` comes from the room JID (group) or ``extraParams/dialog_id``
+    (1-1).  ``extension`` is decoded as the SDK does (all leaves strings, ``attachments`` a
+    list of dicts).  ``carbon`` says whether the message was unwrapped from a carbon copy
+    (``is_forwarded`` is then true).  ``delay_stamp`` is the raw XEP-0203 stamp and
+    ``delayed_at`` its UTC epoch seconds (``None`` if missing or malformed).
+    ``markable`` is true when the sender asked for a delivered receipt (``markable=1`` in the
+    extension or a XEP-0333 ``<markable/>``).
+    """
+
+    message_id: str | None
+    type: MessageType
+    from_jid: str
+    to_jid: str | None
+    sender_id: int | None
+    recipient_id: int | None
+    dialog_id: str | None
+    body: str | None
+    extension: Extension = field(default_factory=dict)
+    markable: bool = False
+    chat_state: ChatState | None = None
+    is_forwarded: bool = False
+    carbon: CarbonDirection | None = None
+    delay_stamp: str | None = None
+    delayed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemMessageReceived(Event):
+    """A system message (``type="headline"``, ``moduleIdentifier=SystemNotifications``);
+    ``moduleIdentifier`` is not in ``extension``."""
+
+    message_id: str | None
+    from_jid: str | None
+    sender_id: int | None
+    body: str | None
+    extension: Extension = field(default_factory=dict)
+    is_forwarded: bool = False
+    delay_stamp: str | None = None
+    delayed_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatStateChanged(Event):
+    """Typing notifications: ``state`` is any XEP-0085 state; ``is_typing`` is true for
+    ``composing`` (the SDK's ``isTyping``).  ``dialog_id`` is set for group dialogs."""
+
+    state: ChatState
+    from_jid: str
+    user_id: int | None
+    dialog_id: str | None
+    is_forwarded: bool = False
+
+    @property
+    def is_typing(self) -> bool:
+        """True while the user is composing."""
+        return self.state is ChatState.COMPOSING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDelivered(Event):
+    """A delivered marker (``<received xmlns="urn:xmpp:chat-markers:0" id>``) arrived."""
+
+    message_id: str
+    dialog_id: str | None
+    user_id: int | None
+    from_jid: str
+    is_forwarded: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRead(Event):
+    """A read marker (``<displayed xmlns="urn:xmpp:chat-markers:0" id>``) arrived."""
+
+    message_id: str
+    dialog_id: str | None
+    user_id: int | None
+    from_jid: str
+    is_forwarded: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageEdited(Event):
+    """A message was corrected: ``message_id`` is the original, ``edit_id`` the stanza id
+    of the correction; ``last`` says it was the newest message of the dialog."""
+
+    message_id: str
+    edit_id: str | None
+    body: str | None
+    last: bool
+    dialog_id: str | None
+    user_id: int | None
+    from_jid: str
+    extension: Extension = field(default_factory=dict)
+    is_forwarded: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDeleted(Event):
+    """A message was deleted for everyone."""
+
+    message_id: str
+    dialog_id: str | None
+    user_id: int | None
+    from_jid: str
+    is_forwarded: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionsChanged(Event):
+    """Reactions on ``message_id`` by ``user_id`` changed (server push).
+
+    ``added``/``removed`` list every emoji in order; ``add``/``remove`` are the SDK's
+    values (the last of each, or ``None``).
+    """
+
+    message_id: str
+    user_id: int
+    dialog_id: str | None
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def add(self) -> str | None:
+        """The SDK's ``add``: the last added reaction."""
+        return self.added[-1] if self.added else None
+
+    @property
+    def remove(self) -> str | None:
+        """The SDK's ``remove``: the last removed reaction."""
+        return self.removed[-1] if self.removed else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageBounced(Event):
+    """A message we sent came back as ``<message type="error">`` (e.g. blocked by a
+    privacy list); ``message_id`` is the id of our message."""
+
+    message_id: str | None
+    from_jid: str | None
+    error: StanzaError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryStatusChanged(Event):
+    """The delivery status of a message we sent moved forward (one event per step)."""
+
+    message_id: str
+    status: DeliveryStatus
+    previous: DeliveryStatus | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogJoined(Event):
+    """Our join presence was accepted (self-presence with status 110)."""
+
+    dialog_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogJoinFailed(Event):
+    """The room refused our join presence."""
+
+    dialog_id: str
+    error: StanzaError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogLeft(Event):
+    """We are no longer an occupant (our leave was confirmed, or we were removed)."""
+
+    dialog_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OccupantJoined(Event):
+    """Another user is (or became) an occupant of a joined room."""
+
+    dialog_id: str
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OccupantLeft(Event):
+    """Another user left a joined room."""
+
+    dialog_id: str
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OccupantKicked(Event):
+    """An occupant (possibly us: compare ``user_id``) was removed from a room.
+
+    ``code`` is the XEP-0045 status: 301 (banned; what the SDK listens for) or 307 (kicked).
+    ``actor`` is the JID (or nick) of whoever did it, if the room says.
+    """
+
+    dialog_id: str
+    user_id: int
+    code: int
+    actor: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnlineUsers(Event):
+    """Answer to ``GetOnlineUsers``: the user ids of a room's occupants."""
+
+    dialog_id: str
+    user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastActivity(Event):
+    """A user's last activity (XEP-0012 seconds): the answer to ``GetLastActivity`` or a
+    pushed update of a ``SubscribeLastActivity`` subscription."""
+
+    user_id: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastActivitySubscriptionChanged(Event):
+    """The server accepted a status_streaming subscribe (``enabled``) / unsubscribe."""
+
+    user_id: int
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientStateChanged(Event):
+    """The server accepted a markActive/markInactive IQ (Tigase mobile#v2)."""
+
+    active: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivacyItem:
+    """One user in a privacy list.  ``mutual_block`` (deny only) blocks both directions."""
+
+    user_id: int
+    action: PrivacyAction
+    mutual_block: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.user_id, bool) or not isinstance(self.user_id, int):
+            raise LocalProtocolError(f"a privacy item's user id is an int: {self.user_id!r}")
+        if self.user_id <= 0:
+            raise LocalProtocolError(f"a user id is positive: {self.user_id!r}")
+        if not isinstance(self.action, PrivacyAction):
+            raise LocalProtocolError(f"action is a PrivacyAction: {self.action!r}")
+        if self.mutual_block and self.action is not PrivacyAction.DENY:
+            raise LocalProtocolError("mutual_block only applies to a deny item")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivacyListNames(Event):
+    """Answer to ``GetPrivacyListNames``.  Unlike the SDK, ``names`` holds only the lists
+    (the SDK also lists the ``<active>``/``<default>`` entries there)."""
+
+    names: tuple[str, ...]
+    default: str | None
+    active: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivacyListReceived(Event):
+    """Answer to ``GetPrivacyList``.  Unlike the SDK, ``mutual_block`` is read back (an
+    item with no children)."""
+
+    name: str
+    items: tuple[PrivacyItem, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivacyListSaved(Event):
+    """A ``SetPrivacyList`` was accepted."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivacyListDeleted(Event):
+    """A ``DeletePrivacyList`` was accepted."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrivacyDefaultChanged(Event):
+    """A ``SetDefaultPrivacyList`` was accepted; ``name`` ``None`` = declined."""
+
+    name: str | None

@@ -1,0 +1,253 @@
+"""The ConnectyCube message extension: ``<extraParams xmlns="jabber:client">`` (reference
+section 13), encoded and decoded exactly as the official JS SDK 6.1.2 does.
+
+Encoding (our commands), per key in insertion order:
+
+* ``str`` -> ``<key>text</key>`` (escaped); ``int``/``float`` -> the JavaScript number text
+  (``1.0`` -> ``1``, ``1e-07`` -> ``1e-7``); ``bool`` -> ``true``/``false``;
+  ``None`` -> ``<key></key>``;
+* a mapping -> ``<key>`` with one child per sub-key, recursively;
+* the top-level key ``attachments`` with a sequence of mappings -> one ``<attachment/>``
+  per item, every property an attribute (``None`` properties omitted).
+
+Values the SDK would put on the wire as broken XML are refused with
+:class:`~cubeproto.errors.LocalProtocolError` instead: keys that are not XML names (the
+SDK writes ``<0>`` for array items), arrays other than ``attachments``, and nested objects
+inside an attachment (the SDK writes ``[object Object]``).
+
+Decoding (peer input) walks the direct element children of ``<extraParams>``:
+
+* ``<attachment>`` -> a dict of its attributes; ``size`` becomes an ``int`` when it is a
+  base-10 integer (the SDK yields ``NaN`` otherwise; we keep the original text);
+* an element with element children -> a nested dict; with text only -> that text; every
+  leaf is a ``str``;
+* empty elements are dropped (an empty string or ``None`` does not survive a round trip,
+  exactly as with the SDK); whitespace-only text *between* elements is ignored (the SDK
+  would collapse such mixed content to its last text);
+* ``moduleIdentifier`` is removed; ``attachments`` is present only when non-empty;
+  ``dialog_id`` stays in the extension *and* is reported separately.
+
+Child element names are matched by local name, namespaces ignored, as the SDK does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Union
+
+from .._xmlstream import escape_attr, escape_text
+from ..errors import LocalProtocolError
+from ._fault import StanzaFault
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+__all__ = [
+    "MAX_EXTENSION_DEPTH",
+    "AttachmentValue",
+    "DecodedExtension",
+    "DecodedParams",
+    "DecodedValue",
+    "ExtensionValue",
+    "decode_extension",
+    "encode_extension",
+    "encode_extension_children",
+    "js_number",
+]
+
+AttachmentValue = Union[str, int, float, bool, None]  # noqa: UP007 (runtime alias, py3.10)
+ExtensionValue = Union[  # noqa: UP007 (recursive alias needs Union)
+    str,
+    int,
+    float,
+    bool,
+    None,
+    Mapping[str, "ExtensionValue"],
+    Sequence[Mapping[str, AttachmentValue]],
+]
+DecodedValue = Union[str, dict[str, "DecodedValue"], list[dict[str, str | int]]]  # noqa: UP007
+DecodedExtension = dict[str, DecodedValue]
+
+#: Nesting depth of extension objects we accept from the peer (and send).  The SDK has no
+#: limit; the stream parser bounds depth anyway, this keeps the recursion small.
+MAX_EXTENSION_DEPTH = 32
+
+# XML 1.0 (5th edition) NameStartChar / NameChar, without ':' (namespace well-formedness).
+_START = (
+    "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff"
+    "\u200c-\u200d\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd"
+    "\U00010000-\U000effff"
+)
+_NCNAME = re.compile(f"[{_START}][{_START}\\-.0-9\u00b7\u0300-\u036f\u203f-\u2040]*")
+_INT = re.compile(r"[+-]?[0-9]{1,20}")
+_EXP = re.compile(r"e([+-])0*(\d)")
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or _NCNAME.fullmatch(name) is None:
+        raise LocalProtocolError(f"an extension key must be an XML name, not {name!r}")
+    if name[:3].lower() == "xml":
+        raise LocalProtocolError(f"names starting with 'xml' are reserved: {name!r}")
+    return name
+
+
+def js_number(value: int | float) -> str:
+    """The text JavaScript's ``String(number)`` gives (what the SDK puts on the wire)."""
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        text = _EXP.sub(lambda m: f"e{m.group(1)}{m.group(2)}", text)
+        mantissa, _, exponent = text.partition("e")
+        if mantissa.endswith(".0"):
+            mantissa = mantissa[:-2]
+        text = f"{mantissa}e{exponent}"
+    return text
+
+
+def _scalar_text(value: object) -> str | None:
+    """Text of a scalar value, or ``None`` if the value is not a scalar."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return js_number(value)
+    return None
+
+
+def _encode_attachment(item: object, out: list[str]) -> None:
+    if not isinstance(item, Mapping):
+        raise LocalProtocolError(f"an attachment is a mapping of attributes, not {item!r}")
+    out.append("<attachment")
+    for name, value in item.items():
+        _check_name(name)
+        if value is None:
+            continue
+        text = _scalar_text(value)
+        if text is None:
+            raise LocalProtocolError(
+                f"attachment attribute {name!r} must be a scalar, not {type(value).__name__}"
+            )
+        out.append(f' {name}="{escape_attr(text)}"')
+    out.append("/>")
+
+
+def _encode_value(name: str, value: object, out: list[str], depth: int) -> None:
+    text = _scalar_text(value)
+    if text is not None:
+        out.append(f"<{name}>{escape_text(text)}</{name}>")
+        return
+    if isinstance(value, Mapping):
+        if depth >= MAX_EXTENSION_DEPTH:
+            raise LocalProtocolError(f"extension nested deeper than {MAX_EXTENSION_DEPTH}")
+        out.append(f"<{name}>")
+        for key, sub in value.items():
+            _encode_value(_check_name(key), sub, out, depth + 1)
+        out.append(f"</{name}>")
+        return
+    if depth == 0 and name == "attachments" and isinstance(value, Sequence):
+        for item in value:
+            _encode_attachment(item, out)
+        return
+    raise LocalProtocolError(
+        f"extension value for {name!r} must be a scalar or a mapping (only the top-level "
+        f"'attachments' may be a list), not {type(value).__name__}"
+    )
+
+
+def encode_extension_children(extension: Mapping[str, ExtensionValue], out: list[str]) -> None:
+    """Append the children of ``<extraParams>`` for ``extension`` to ``out``."""
+    for key, value in extension.items():
+        _encode_value(_check_name(key), value, out, 0)
+
+
+def encode_extension(extension: Mapping[str, ExtensionValue]) -> str:
+    """The whole ``<extraParams xmlns="jabber:client">`` element for ``extension``."""
+    out = ['<extraParams xmlns="jabber:client">']
+    encode_extension_children(extension, out)
+    out.append("</extraParams>")
+    return "".join(out)
+
+
+def _local(tag: str) -> str:
+    return tag[tag.find("}") + 1 :] if tag[:1] == "{" else tag
+
+
+def _decode_attachment(element: etree._Element) -> dict[str, str | int]:
+    item: dict[str, str | int] = {}
+    for name, value in element.attrib.items():
+        key = _local(str(name))
+        text = str(value)
+        if key == "size" and _INT.fullmatch(text.strip()):
+            item[key] = int(text)
+        else:
+            item[key] = text
+    return item
+
+
+def _decode_node(element: etree._Element, depth: int) -> DecodedValue | None:
+    """A child's value: nested dict, text, or ``None`` when it is empty (dropped)."""
+    nested: dict[str, DecodedValue] | None = None
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue  # comments/PIs (the stream parser refuses them; lxml.fromstring may not)
+        if depth >= MAX_EXTENSION_DEPTH:
+            raise StanzaFault(f"extraParams nested deeper than {MAX_EXTENSION_DEPTH}")
+        value = _decode_node(child, depth + 1)
+        if nested is None:
+            nested = {}
+        if value is not None:
+            nested[_local(tag)] = value
+    if nested is not None:
+        return nested  # the SDK keeps {} for an element whose children are all empty
+    text = element.text
+    return text if text else None
+
+
+class DecodedParams(NamedTuple):
+    """What ``<extraParams>`` held: the SDK's ``extension`` (without ``moduleIdentifier``),
+    the ``dialog_id`` text and the ``moduleIdentifier`` text, if any."""
+
+    extension: DecodedExtension
+    dialog_id: str | None
+    module_identifier: str | None
+
+
+def decode_extension(element: etree._Element) -> DecodedParams:
+    """Decode ``<extraParams>`` as the SDK does.
+
+    Raises :class:`StanzaFault` only for nesting deeper than :data:`MAX_EXTENSION_DEPTH`.
+    """
+    extension: DecodedExtension = {}
+    attachments: list[dict[str, str | int]] = []
+    dialog_id: str | None = None
+    for child in element:
+        tag = child.tag
+        if not isinstance(tag, str):
+            continue
+        name = _local(tag)
+        if name == "attachment":
+            attachments.append(_decode_attachment(child))
+            continue
+        value = _decode_node(child, 1)
+        if value is None:
+            continue
+        if name == "dialog_id" and isinstance(value, str):
+            dialog_id = value
+        extension[name] = value
+    module = extension.pop("moduleIdentifier", None)
+    if attachments:
+        extension["attachments"] = attachments
+    return DecodedParams(extension, dialog_id, module if isinstance(module, str) else None)

@@ -1,0 +1,201 @@
+"""ConnectyCube addressing: user, room and occupant JIDs (reference section 2).
+
+Two directions, two policies:
+
+* **Building** (our own commands): every part is prepared per RFC 7622 -- the localpart
+  with the PRECIS ``UsernameCaseMapped`` profile, the domain with IDNA -- and a value that
+  cannot be prepared raises :class:`~cubeproto.errors.LocalProtocolError`.  Preparation
+  results are cached: the same few hosts and dialogs are used over and over.
+* **Parsing** (peer input): :func:`parse_jid` is a cheap structural check (RFC 7622 section
+  3 limits and the localpart's forbidden characters) that returns ``None`` for a malformed
+  JID.  It never raises; the caller turns ``None`` into a
+  :class:`~cubeproto.events.MalformedStanza`.
+
+ConnectyCube's id conventions:
+
+* user bare JID ``{userId}-{appId}@{chatHost}``; the user id is the integer before the
+  first ``-`` of the localpart;
+* room JID ``{appId}_{dialogId}@{mucHost}``; the dialog id is the text after the first
+  ``_``;
+* occupant JID ``{roomJid}/{userId}``: the nick *is* the user id.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import idna
+import precis_i18n
+
+from ..errors import LocalProtocolError
+
+__all__ = [
+    "Jid",
+    "dialog_id_from_room",
+    "occupant_jid",
+    "occupant_user_id",
+    "parse_jid",
+    "prepare_domain",
+    "prepare_localpart",
+    "room_jid",
+    "user_id_from_jid",
+    "user_jid",
+]
+
+#: RFC 7622 section 3: each part is at most 1023 octets.
+MAX_PART_OCTETS = 1023
+#: A user id longer than this is not a ConnectyCube id (and ``int()`` of a huge digit
+#: string is refused by CPython anyway).  Ids are 64-bit at most: 20 digits.
+MAX_ID_DIGITS = 20
+#: RFC 7622 section 3.3.1: characters a localpart may not contain.
+_FORBIDDEN_LOCAL = frozenset("\"&'/:<>@")
+
+_USERNAME = precis_i18n.get_profile("UsernameCaseMapped")
+
+
+class Jid(NamedTuple):
+    """A parsed JID.  ``local`` and ``resource`` are ``""`` when absent."""
+
+    local: str
+    domain: str
+    resource: str
+
+    @property
+    def bare(self) -> str:
+        """``local@domain`` (or ``domain``)."""
+        return f"{self.local}@{self.domain}" if self.local else self.domain
+
+    def __str__(self) -> str:
+        bare = self.bare
+        return f"{bare}/{self.resource}" if self.resource else bare
+
+
+def _octets_ok(part: str) -> bool:
+    return len(part) * 4 <= MAX_PART_OCTETS or len(part.encode("utf-8")) <= MAX_PART_OCTETS
+
+
+def parse_jid(value: str) -> Jid | None:
+    """Split a JID from the peer into its parts, or ``None`` if it is malformed.
+
+    Structural only (no PRECIS mapping: comparisons use the server's own canonical form).
+    """
+    slash = value.find("/")
+    if slash >= 0:
+        bare, resource = value[:slash], value[slash + 1 :]
+        if not resource or not _octets_ok(resource):
+            return None
+    else:
+        bare, resource = value, ""
+    at = bare.find("@")
+    if at >= 0:
+        local, domain = bare[:at], bare[at + 1 :]
+        if not local or not _octets_ok(local) or not _FORBIDDEN_LOCAL.isdisjoint(local):
+            return None
+        if any(c.isspace() for c in local):
+            return None
+    else:
+        local, domain = "", bare
+    if domain.endswith("."):
+        domain = domain[:-1]
+    if not domain or not _octets_ok(domain) or any(c.isspace() or c in "@/" for c in domain):
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    return Jid(local, domain, resource)
+
+
+def _small_int(text: str) -> int | None:
+    """A positive id written in ASCII digits (ids start at 1), else ``None``."""
+    if 0 < len(text) <= MAX_ID_DIGITS and text.isascii() and text.isdigit():
+        value = int(text)
+        return value if value > 0 else None
+    return None
+
+
+def user_id_from_jid(jid: Jid) -> int | None:
+    """The ConnectyCube user id of a user JID (``78-105@host`` -> 78), else ``None``."""
+    local = jid.local
+    dash = local.find("-")
+    return _small_int(local[:dash] if dash >= 0 else local)
+
+
+def dialog_id_from_room(jid: Jid) -> str | None:
+    """The dialog id of a room JID (``105_abc@muc.host`` -> ``abc``), else ``None``."""
+    underscore = jid.local.find("_")
+    if underscore < 0 or underscore == len(jid.local) - 1:
+        return None
+    return jid.local[underscore + 1 :]
+
+
+def occupant_user_id(jid: Jid) -> int | None:
+    """The user id an occupant JID's nick stands for (``room/78`` -> 78), else ``None``."""
+    return _small_int(jid.resource)
+
+
+@lru_cache(maxsize=256)
+def prepare_domain(domain: str) -> str:
+    """Prepare a domainpart (IDNA2008 via UTS 46, lowercased); IP literals pass as they are.
+
+    Raises ``LocalProtocolError`` for a domain that cannot appear in a JID.
+    """
+    d = domain[:-1] if domain.endswith(".") else domain
+    if not d:
+        raise LocalProtocolError("a JID domain may not be empty")
+    if d.startswith("[") and d.endswith("]"):
+        return d
+    try:
+        if d.isascii():
+            prepared = idna.encode(d, uts46=True).decode("ascii")
+        else:
+            prepared = idna.decode(idna.encode(d, uts46=True))
+    except idna.IDNAError as exc:
+        raise LocalProtocolError(f"not a valid JID domain: {domain!r} ({exc})") from None
+    if len(prepared.encode("utf-8")) > MAX_PART_OCTETS:
+        raise LocalProtocolError("a JID domain is at most 1023 octets")
+    return prepared
+
+
+@lru_cache(maxsize=4096)
+def prepare_localpart(local: str) -> str:
+    """Prepare a localpart with PRECIS ``UsernameCaseMapped`` (RFC 7622 section 3.3).
+
+    Raises ``LocalProtocolError`` if the value is not allowed.
+    """
+    try:
+        prepared: str = _USERNAME.enforce(local)
+    except UnicodeError as exc:
+        raise LocalProtocolError(f"not a valid JID localpart: {local!r} ({exc})") from None
+    if not _FORBIDDEN_LOCAL.isdisjoint(prepared):
+        raise LocalProtocolError(f"a JID localpart may not contain any of \"&'/:<>@: {local!r}")
+    if len(prepared.encode("utf-8")) > MAX_PART_OCTETS:
+        raise LocalProtocolError("a JID localpart is at most 1023 octets")
+    return prepared
+
+
+def _check_user_id(user_id: int, what: str = "user id") -> None:
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
+        raise LocalProtocolError(f"a {what} is a positive integer, not {user_id!r}")
+    if user_id >= 10**MAX_ID_DIGITS:
+        raise LocalProtocolError(f"a {what} has at most {MAX_ID_DIGITS} digits")
+
+
+def user_jid(user_id: int, app_id: int, chat_host: str) -> str:
+    """A user's bare JID, ``{userId}-{appId}@{chatHost}``."""
+    _check_user_id(user_id)
+    _check_user_id(app_id, "app id")
+    return f"{user_id}-{app_id}@{prepare_domain(chat_host)}"
+
+
+def room_jid(dialog_id: str, app_id: int, muc_host: str) -> str:
+    """A group dialog's room JID, ``{appId}_{dialogId}@{mucHost}``."""
+    _check_user_id(app_id, "app id")
+    if not isinstance(dialog_id, str) or not dialog_id:
+        raise LocalProtocolError(f"a dialog id is a non-empty string, not {dialog_id!r}")
+    return f"{prepare_localpart(f'{app_id}_{dialog_id}')}@{prepare_domain(muc_host)}"
+
+
+def occupant_jid(room: str, user_id: int) -> str:
+    """The occupant JID of a user in a room: the nick is the user id."""
+    _check_user_id(user_id)
+    return f"{room}/{user_id}"
