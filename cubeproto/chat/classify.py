@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from .._stanza_error import parse_stanza_error
+from .._xmlstream import element_bytes
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
 from . import _ns as ns
@@ -399,7 +400,7 @@ def _classify(
         return tuple(events)
 
     if mtype is None:
-        return (UnhandledStanza(raw=etree.tostring(element)),)
+        return (UnhandledStanza(raw=element_bytes(element)),)
     if state is not None and body is None and params is None:
         return (
             ChatStateChanged(
@@ -452,7 +453,7 @@ def _system(
 ) -> tuple[Event, ...]:
     if params is None or params.module_identifier != "SystemNotifications":
         # No extension (the SDK drops it), call signalling or an unknown module.
-        return (UnhandledStanza(raw=etree.tostring(element)),)
+        return (UnhandledStanza(raw=element_bytes(element)),)
     return (
         SystemMessageReceived(
             message_id=element.get("id"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .._xmlstream import element_bytes
 from ..commands import HandlerResult, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from ..events import Event, MalformedStanza, UnhandledStanza
@@ -121,7 +122,7 @@ class ChatSession:
             return HandlerResult(events=(_malformed(element, str(fault)),))
         except LocalProtocolError as exc:  # a reply we could not build from peer values
             return HandlerResult(events=(_malformed(element, f"cannot answer: {exc}"),))
-        return HandlerResult(events=(UnhandledStanza(raw=etree.tostring(element)),))
+        return HandlerResult(events=(UnhandledStanza(raw=element_bytes(element)),))
 
     def stanza_sent(self, command: StanzaCommand, stanza: OutboundStanza) -> Sequence[Event]:
         """Start tracking what was sent: a message's delivery status, a pending join."""
@@ -239,4 +240,4 @@ class ChatSession:
 
 
 def _malformed(element: etree._Element, reason: str) -> MalformedStanza:
-    return MalformedStanza(raw=etree.tostring(element), reason=reason)
+    return MalformedStanza(raw=element_bytes(element), reason=reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ from cubeproto.chat import (
     SystemMessageReceived,
     classify_message,
 )
+from cubeproto.errors import LocalProtocolError
 
 from .helpers import APP, GROUP, MUC, PEER, FakeContext, deliver, my_full_jid
 from .test_extension import _EXTENSION, _sdk_view
@@ -220,3 +222,32 @@ def test_session_reports_what_classify_reports() -> None:
     stanza = SendMessage(to_user=PEER, body="hi", dialog_id=GROUP).build(ME_CTX)
     result = ChatSession().handle_stanza(_to_peer(stanza), PEER_CTX)
     assert [type(e) for e in result.events] == [MessageReceived]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SendMessage(body="x"),
+        lambda: SendMessage(body="x", to_user=1, to_dialog=GROUP),
+        lambda: SendMessage(body="x", to_user=0),
+        lambda: SendMessage(body="x", to_dialog=""),
+        lambda: SendMessage(body="\x00", to_user=1),
+        lambda: SendMessage(body="x", to_user=1, extension={"dialog_id": "d"}),
+        lambda: SendMessage(body="x", to_user=1, extension={"1bad": "d"}),
+        lambda: SendMessage(body="x", to_user=1, message_id=""),
+        lambda: SendMessage(body="x", to_user=1, date_sent="now"),
+        lambda: SendSystemMessage(to_user=1, extension={"moduleIdentifier": "x"}),
+        lambda: SendChatState(to_user=1, state="composing"),
+        lambda: SendMarker(kind=MarkerKind.RECEIVED, message_id="", to_user=1),
+        lambda: EditMessage(message_id="m", body="\x01", to_user=1),
+        lambda: DeleteMessage(message_id="m\x02", to_user=1),
+    ],
+)
+def test_misuse_is_a_local_protocol_error(make: Any) -> None:
+    with pytest.raises(LocalProtocolError):
+        make()
+
+
+def test_unsendable_dialog_id_fails_at_build() -> None:
+    with pytest.raises(LocalProtocolError):
+        SendMessage(body="x", to_dialog="a b").build(ME_CTX)
