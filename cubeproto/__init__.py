@@ -7,6 +7,8 @@ typed events come out.  See README.md for the connection contract.
 
 from __future__ import annotations
 
+from ._connection import ClientConnection, ResumableSession
+from ._state import StreamState
 from .commands import (
     Command,
     OutboundStanza,
@@ -15,6 +17,7 @@ from .commands import (
     StanzaCommand,
     StanzaContext,
 )
+from .config import ClientConfig, Transport
 from .errors import (
     CubeProtoError,
     LocalProtocolError,
@@ -56,6 +59,8 @@ __all__ = [
     "Authenticated",
     "AuthenticationFailed",
     "Bound",
+    "ClientConfig",
+    "ClientConnection",
     "CloseReason",
     "Command",
     "ConnectionClosed",
@@ -77,6 +82,7 @@ __all__ = [
     "PingTimedOut",
     "PongReceived",
     "RemoteProtocolError",
+    "ResumableSession",
     "ResumeFailed",
     "SaslCondition",
     "SendIq",
@@ -89,6 +95,8 @@ __all__ = [
     "StreamManagementEnabled",
     "StreamOpened",
     "StreamResumed",
+    "StreamState",
     "TlsUpgradeRequired",
+    "Transport",
     "UnhandledStanza",
 ]

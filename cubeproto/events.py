@@ -161,18 +161,22 @@ class MessageLost(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PongReceived(Event):
-    """Our ping ``ping_id`` was answered after ``round_trip`` seconds."""
+    """Our ping ``ping_id`` was answered after ``round_trip`` seconds.
+
+    ``error`` is set when the answer was an error stanza: the peer is alive but does not
+    support XEP-0199 (the official SDK rejects such a ping; we report both facts).
+    """
 
     ping_id: str
     round_trip: float
+    error: StanzaError | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PingTimedOut(Event):
-    """Our ping ``ping_id`` got no answer in time, or got an error answer."""
+    """Our ping ``ping_id`` got no answer in time (or the connection closed first)."""
 
     ping_id: str
-    error: StanzaError | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,7 +214,8 @@ class IqFailed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IqTimedOut(Event):
-    """An IQ request got no answer before its timeout."""
+    """An IQ request got no answer before its timeout (or before the connection closed
+    for good)."""
 
     iq_id: str
 
@@ -253,6 +258,8 @@ class CloseReason(str, enum.Enum):
     AUTH_FAILED = "auth-failed"
     #: Keepalive declared the connection dead.
     DEAD = "dead"
+    #: We gave up negotiating: TLS unavailable, no usable SASL mechanism, bind refused.
+    NEGOTIATION_FAILED = "negotiation-failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

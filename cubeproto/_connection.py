@@ -1,0 +1,1368 @@
+"""The client connection: one XMPP stream as a sans-IO state machine.
+
+Bytes, commands and the current time go in; bytes and typed events come out.  This module
+owns negotiation (STARTTLS, SASL, bind), stream management (XEP-0198, with resumption and
+application-controlled acks), IQ tracking, pings and keepalive, and hands every other
+stanza to the :class:`~cubeproto.commands.StanzaHandler` (the chat layer).
+
+Every state change goes through :func:`cubeproto._state.transition`; see that module for
+the table.  Peer faults never raise: they end in a stream error sent to the peer and one
+terminal :class:`~cubeproto.events.ConnectionClosed` carrying a ``RemoteProtocolError``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from lxml import etree
+
+from ._framing import (
+    TRANSPORT_CLOSED,
+    TRANSPORT_READY,
+    Framing,
+    TcpFraming,
+    TransportSignal,
+    WebSocketFraming,
+)
+from ._ids import IdFactory
+from ._sasl import SaslClient, SaslError, b64decode_sasl, b64encode_sasl, choose_mechanism
+from ._sm import MOD, AckError, StreamManagement, Unacked
+from ._stanza_error import error_reply, parse_stanza_error
+from ._state import Input, StreamState, transition
+from ._timers import Timers
+from ._xmlstream import (
+    NS_CLIENT,
+    NS_STREAM,
+    StreamFooter,
+    StreamHeader,
+    XmlStreamError,
+    element_bytes,
+    escape_attr,
+    escape_text,
+)
+from .commands import (
+    Command,
+    OutboundStanza,
+    Ping,
+    ResultParser,
+    SendIq,
+    StanzaCommand,
+    StanzaHandler,
+)
+from .config import ClientConfig, Transport
+from .errors import (
+    NS_STREAMS,
+    LocalProtocolError,
+    RemoteProtocolError,
+    SaslCondition,
+    StanzaErrorCondition,
+    StanzaErrorType,
+    StreamErrorCondition,
+)
+from .events import (
+    Authenticated,
+    AuthenticationFailed,
+    Bound,
+    CloseReason,
+    Connected,
+    ConnectionClosed,
+    ConnectionDead,
+    Event,
+    IqFailed,
+    IqResultReceived,
+    IqTimedOut,
+    LostReason,
+    MalformedStanza,
+    MessageLost,
+    MessageSent,
+    PingReceived,
+    PingTimedOut,
+    PongReceived,
+    ResumeFailed,
+    StreamManagementEnabled,
+    StreamOpened,
+    StreamResumed,
+    TlsUpgradeRequired,
+    UnhandledStanza,
+)
+
+__all__ = ["ClientConnection", "ResumableSession"]
+
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+NS_SM = "urn:xmpp:sm:3"
+NS_PING = "urn:xmpp:ping"
+NS_CARBONS = "urn:xmpp:carbons:2"
+
+_FEATURES = f"{{{NS_STREAM}}}features"
+_STREAM_ERROR = f"{{{NS_STREAM}}}error"
+_TLS_PROCEED = f"{{{NS_TLS}}}proceed"
+_TLS_FAILURE = f"{{{NS_TLS}}}failure"
+_SASL_CHALLENGE = f"{{{NS_SASL}}}challenge"
+_SASL_SUCCESS = f"{{{NS_SASL}}}success"
+_SASL_FAILURE = f"{{{NS_SASL}}}failure"
+_SM_R = f"{{{NS_SM}}}r"
+_SM_A = f"{{{NS_SM}}}a"
+_SM_ENABLED = f"{{{NS_SM}}}enabled"
+_SM_FAILED = f"{{{NS_SM}}}failed"
+_SM_RESUMED = f"{{{NS_SM}}}resumed"
+_PING = f"{{{NS_PING}}}ping"
+_BIND_JID = f"{{{NS_BIND}}}jid"
+
+_STANZA_KINDS = {"message", "presence", "iq"}
+#: Top-level tag -> stanza kind, for both namespaced (TCP) and bare (WebSocket) forms.
+_STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k in _STANZA_KINDS}
+
+_STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
+_SASL_CONDITIONS = {c.value: c for c in SaslCondition}
+
+_R = f'<r xmlns="{NS_SM}"/>'
+
+# Keys of the connection's timers.
+_ACK_TIMER = ("ack",)
+_KEEPALIVE_TIMER = ("keepalive",)
+_DEAD_TIMER = ("dead",)
+_CLOSE_TIMER = ("close",)
+
+
+@dataclass(slots=True)
+class _PendingIq:
+    """An IQ request waiting for its answer."""
+
+    kind: str  # "bind" | "carbons" | "ping" | "keepalive" | "user" | "stanza"
+    to: str | None
+    sent_at: float
+    timeout: float | None
+    parser: ResultParser | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumableSession:
+    """What a new connection needs to resume a dropped XEP-0198 session.
+
+    Obtained from :meth:`ClientConnection.resume_state` after a ``ConnectionClosed`` with
+    ``resumable=True``; passed as ``ClientConnection(config, resume=...)``.  It carries the
+    stream-management counters, every unacknowledged stanza (resent after ``<resumed/>``),
+    the outstanding IQs and the session's handler, so that delivery tracking and duplicate
+    suppression continue across the cut.
+    """
+
+    resume_id: str
+    jid: str
+    location: str | None
+    max_seconds: int | None
+    inbound_h: int
+    acked_h: int
+    outbound_h: int
+    unacked: tuple[Unacked, ...]
+    lost_reported: frozenset[str]
+    pending_iqs: tuple[tuple[str, str, str | None, float | None, ResultParser | None], ...]
+    handler: StanzaHandler | None = field(default=None, compare=False)
+
+
+class ClientConnection:
+    """One client-side XMPP stream to a ConnectyCube (or any XMPP) server, sans-IO.
+
+    The adapter's loop, after **every** call into this object: write ``data_to_send()`` to
+    the transport, call ``next_event()`` until it returns ``None``, and (re-)arm one timer
+    for ``get_timer()``.  When that timer fires, call ``handle_timer(now=...)``.  The
+    object is not thread-safe; serialize calls.
+
+    ``now`` is always a float of seconds on any monotonic clock the adapter chooses; it
+    must not go backwards.  The connection never reads a clock itself.
+    """
+
+    def __init__(self, config: ClientConfig, *, resume: ResumableSession | None = None) -> None:
+        """Create an idle connection.  Pure: nothing is sent until :meth:`start`.
+
+        With ``resume``, the connection authenticates and then sends ``<resume/>`` instead
+        of binding a new resource (XEP-0198 section 5).
+        """
+        self._config = config
+        self._state = StreamState.IDLE
+        self._ids = IdFactory(entropy=config.entropy, wall_clock=config.wall_clock)
+        self._framing: Framing = self._make_framing(config)
+        self._out: list[bytes] = []
+        self._events: deque[tuple[Event, int]] = deque()
+        self._timers = Timers()
+        self._encrypted = config.encrypted_from_start
+        self._channel_binding: tuple[str, bytes] | None = None
+        self._authenticated = False
+        self._sasl: SaslClient | None = None
+        self._features: frozenset[str] = frozenset()
+        self._jid = config.bare_jid
+        self._stream_id: str | None = None
+        #: A stream header arrived on the current stream (reset by each restart).
+        self._header_seen = False
+        self._pending: dict[str, _PendingIq] = {}
+        self._eof = False
+        self._last_rx = 0.0
+        self._keepalive_sent_at: float | None = None
+        # Stream management.
+        self._sm: StreamManagement | None = None
+        self._sm_active = False
+        self._resume_id: str | None = None
+        self._resume_location: str | None = None
+        self._resume_max: int | None = None
+        self._lost_reported: set[str] = set()
+        self._unrequested = 0
+        # Application-controlled acks: inbound stanza sequence numbers.
+        self._rx_seq = 0
+        self._confirmed_seq = 0
+        self._current_seq = 0
+        self._resume = resume
+        self._handler: StanzaHandler | None
+        if resume is not None:
+            self._jid = resume.jid
+            self._handler = resume.handler
+            sm = StreamManagement()
+            sm.inbound_h = resume.inbound_h
+            sm.acked_h = resume.acked_h
+            sm.outbound_h = resume.outbound_h
+            sm.unacked = deque(resume.unacked)
+            self._sm = sm
+            self._lost_reported = set(resume.lost_reported)
+            for iq_id, kind, to, timeout, parser in resume.pending_iqs:
+                self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
+        else:
+            self._handler = config.handler_factory() if config.handler_factory else None
+
+    @staticmethod
+    def _make_framing(config: ClientConfig) -> Framing:
+        if config.is_websocket:
+            return WebSocketFraming(
+                config.xml_limits,
+                host=config.websocket_host or config.chat_host,
+                path=config.websocket_path,
+            )
+        return TcpFraming(config.xml_limits)
+
+    # ------------------------------------------------------------------ public state
+
+    @property
+    def state(self) -> StreamState:
+        """The current :class:`~cubeproto._state.StreamState`."""
+        return self._state
+
+    @property
+    def jid(self) -> str:
+        """Our full JID once bound (the bare JID before)."""
+        return self._jid
+
+    @property
+    def user_id(self) -> int:
+        return self._config.user_id
+
+    @property
+    def app_id(self) -> int:
+        return self._config.app_id
+
+    @property
+    def chat_host(self) -> str:
+        return self._config.chat_host
+
+    @property
+    def muc_host(self) -> str:
+        return "muc." + self._config.chat_host
+
+    @property
+    def features(self) -> frozenset[str]:
+        return self._features
+
+    @property
+    def handler(self) -> StanzaHandler | None:
+        """The session's stanza handler (the chat layer), if any."""
+        return self._handler
+
+    def new_message_id(self) -> str:
+        return self._ids.message_id()
+
+    def new_iq_id(self, purpose: str) -> str:
+        return self._ids.iq_id(purpose)
+
+    # ------------------------------------------------------------------ entry points
+
+    def start(self, *, now: float, channel_binding: tuple[str, bytes] | None = None) -> None:
+        """Begin: send the WebSocket upgrade or the stream header.
+
+        For direct TLS and ``wss://`` the adapter has finished the TLS handshake before
+        calling this; it may pass ``channel_binding=(type, data)`` (e.g.
+        ``("tls-server-end-point", digest)``) to enable SCRAM ``-PLUS``.
+        Raises ``LocalProtocolError`` unless the connection is idle.  Output follows.
+        """
+        if self._config.is_websocket:
+            self._state = transition(self._state, Input.SEND_START_WEBSOCKET)
+            self._out.append(self._framing.start())
+        else:
+            self._state = transition(self._state, Input.SEND_START)
+            self._open_stream()
+        self._channel_binding = channel_binding
+        self._last_rx = now
+
+    def tls_established(
+        self, *, now: float, channel_binding: tuple[str, bytes] | None = None
+    ) -> None:
+        """The adapter finished the TLS handshake asked for by ``TlsUpgradeRequired``.
+
+        The stream restarts (a fresh parser, a new header).  ``channel_binding`` as in
+        :meth:`start`.  Raises ``LocalProtocolError`` unless a TLS upgrade is pending.
+        """
+        self._state = transition(self._state, Input.SEND_TLS_ESTABLISHED)
+        self._encrypted = True
+        self._channel_binding = channel_binding
+        self._last_rx = now
+        self._open_stream()
+
+    def receive_data(self, data: bytes, *, now: float) -> None:
+        """Feed bytes received from the transport.
+
+        Never raises because of what the peer sent: faults become events (a stanza-level
+        ``MalformedStanza``, or a stream error and ``ConnectionClosed``).  Raises
+        ``LocalProtocolError`` only if called after :meth:`receive_eof`.  Data arriving
+        after the connection closed is ignored.  Output and events may follow.
+        """
+        if self._eof:
+            raise LocalProtocolError("receive_data() called after receive_eof()")
+        if self._state is StreamState.CLOSED or not data:
+            return
+        self._last_rx = now
+        if self._state is StreamState.TLS_PENDING:
+            # RFC 6120 5.4.3.3: nothing may follow <proceed/> before the TLS handshake.
+            self._fail(
+                StreamErrorCondition.POLICY_VIOLATION,
+                "data received after <proceed/> before the TLS handshake",
+                send=False,
+            )
+            return
+        try:
+            items = self._framing.feed(data)
+        except XmlStreamError as exc:
+            self._flush_framing()
+            self._fail(exc.condition, exc.text)
+            return
+        self._flush_framing()
+        for item in items:
+            self._handle_item(item, now)
+            if self._is_closed():
+                break
+
+    def receive_eof(self, *, now: float) -> None:
+        """The transport reached end of file (the peer closed its side).  Idempotent.
+
+        Ends the connection with ``ConnectionClosed`` unless it already ended.
+        """
+        if self._eof:
+            return
+        self._eof = True
+        if self._state is StreamState.CLOSED:
+            return
+        if self._state is StreamState.CLOSING:
+            self._finish(ConnectionClosed(reason=CloseReason.LOCAL), resumable=False)
+            return
+        self._finish(
+            ConnectionClosed(reason=CloseReason.REMOTE, resumable=self._resumable()),
+            resumable=self._resumable(),
+        )
+
+    def send(self, command: Command, *, now: float) -> str | None:
+        """Execute a command; return the id of the stanza it sent (``None`` for nonzas).
+
+        Validates first: a command that cannot be sent now (not connected, a full IQ
+        table, a value that cannot go on the wire) raises ``LocalProtocolError`` and
+        leaves the connection exactly as it was.  Output and events may follow.
+        """
+        if self._state is not StreamState.READY:
+            raise LocalProtocolError(
+                f"cannot send {type(command).__name__} in state {self._state.value}: "
+                "wait for the Connected event"
+            )
+        if isinstance(command, StanzaCommand):
+            stanza = command.build(self)
+            is_iq_request = stanza.result_parser is not None
+            if is_iq_request:
+                if not stanza.stanza_id:
+                    raise LocalProtocolError("an IQ request needs an id")
+                self._check_iq_capacity()
+            if is_iq_request and stanza.stanza_id:
+                self._track_iq(
+                    stanza.stanza_id,
+                    _PendingIq("stanza", None, now, stanza.timeout, stanza.result_parser),
+                    now,
+                )
+            self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
+            if self._handler is not None:
+                self._emit_all(self._handler.stanza_sent(command, stanza))
+            return stanza.stanza_id
+        if isinstance(command, Ping):
+            self._check_iq_capacity()
+            iq_id = self._ids.iq_id("ping")
+            to = command.to or self._config.chat_host
+            xml = _ping_xml(iq_id, to)
+            self._track_iq(iq_id, _PendingIq("ping", to, now, command.timeout), now)
+            self._send_stanza(xml, iq_id, countable=False, now=now)
+            return iq_id
+        if isinstance(command, SendIq):
+            self._check_payload(command.payload)
+            self._check_iq_capacity()
+            iq_id = self._ids.iq_id(command.purpose)
+            to_attr = f' to="{escape_attr(command.to)}"' if command.to else ""
+            xml = f'<iq type="{command.type}" id="{iq_id}"{to_attr}>{command.payload}</iq>'
+            self._track_iq(iq_id, _PendingIq("user", command.to, now, command.timeout), now)
+            self._send_stanza(xml, iq_id, countable=False, now=now)
+            return iq_id
+        raise LocalProtocolError(f"unknown command {command!r}")
+
+    def confirm_handled(self, *, now: float) -> None:
+        """With ``app_controlled_acks``: every event taken from :meth:`next_event` so far
+        has been handled durably, so the stanzas they came from may be acknowledged.
+
+        Stanzas whose events are still queued stay unacknowledged, so a crash before
+        handling them means the server redelivers them after resumption.  Raises
+        ``LocalProtocolError`` if app-controlled acks are not configured.
+        """
+        if not self._config.app_controlled_acks:
+            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        upto = self._rx_seq
+        for _, seq in self._events:
+            if seq:
+                upto = seq - 1
+                break
+        if upto > self._confirmed_seq and self._sm is not None:
+            self._sm.handled(upto - self._confirmed_seq)
+        self._confirmed_seq = max(self._confirmed_seq, upto)
+
+    def close(self, *, now: float) -> None:
+        """Close the stream: send our stream close and wait (``close_timeout``) for the
+        server's.  Ends in ``ConnectionClosed(reason=LOCAL)``.  A deliberate close ends
+        the stream-management session: unacknowledged messages are reported lost.
+        Raises ``LocalProtocolError`` if the connection was never started or already
+        closing/closed.  Output follows.
+        """
+        state = self._state
+        self._state = transition(state, Input.SEND_CLOSE)
+        if not self._framing.ready or state is StreamState.TLS_PENDING:
+            self._finish(ConnectionClosed(reason=CloseReason.LOCAL), resumable=False)
+            return
+        if self._sm_active and self._sm is not None and self._sm.unacked:
+            self._out.append(self._framing.frame(_R))
+        self._out.append(self._framing.close_stream())
+        self._timers.set(_CLOSE_TIMER, now + self._config.close_timeout)
+
+    def abandon(self, *, now: float) -> None:
+        """Give up on resuming this closed session: report every unacknowledged message
+        as ``MessageLost`` and every outstanding IQ as timed out.  Idempotent; raises
+        ``LocalProtocolError`` if the connection has not closed yet."""
+        if self._state is not StreamState.CLOSED:
+            raise LocalProtocolError("abandon() is for a closed connection")
+        self._settle_everything(LostReason.CONNECTION_CLOSED)
+
+    def resume_state(self) -> ResumableSession | None:
+        """The session to resume on a new connection, when the last ``ConnectionClosed``
+        said ``resumable=True``; otherwise ``None``."""
+        if (
+            self._state is not StreamState.CLOSED
+            or self._resume_id is None
+            or self._sm is None
+            or not self._sm_active
+        ):
+            return None
+        sm = self._sm
+        return ResumableSession(
+            resume_id=self._resume_id,
+            jid=self._jid,
+            location=self._resume_location,
+            max_seconds=self._resume_max,
+            inbound_h=sm.inbound_h,
+            acked_h=sm.acked_h,
+            outbound_h=sm.outbound_h,
+            unacked=tuple(sm.unacked),
+            lost_reported=frozenset(self._lost_reported),
+            pending_iqs=tuple(
+                (iq_id, p.kind, p.to, p.timeout, p.parser)
+                for iq_id, p in self._pending.items()
+                if p.kind in ("user", "stanza", "ping")
+            ),
+            handler=self._handler,
+        )
+
+    def data_to_send(self) -> bytes:
+        """Everything that must be written to the transport now (may be ``b""``).
+
+        Output can appear after any call, because the connection answers ``<r/>``,
+        pings and stream restarts by itself.  When countable messages were sent since
+        the last ack request, an ``<r/>`` is appended here, so one request covers a
+        whole burst of sends.
+        """
+        if self._unrequested and self._sm_active and self._state is StreamState.READY:
+            self._request_ack()
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event | None:
+        """The next event, or ``None`` when there is none right now."""
+        if self._events:
+            return self._events.popleft()[0]
+        return None
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must be called next (same clock as ``now``), or
+        ``None`` if nothing is scheduled."""
+        return self._timers.next_deadline()
+
+    def handle_timer(self, *, now: float) -> None:
+        """Fire every deadline that is due at ``now`` (ack, IQ and ping timeouts,
+        keepalive, close wait).  Calling it early does nothing.  Output and events may
+        follow."""
+        for key in self._timers.pop_due(now):
+            if self._state is StreamState.CLOSED:
+                return
+            assert isinstance(key, tuple)
+            if key[0] == "iq":
+                self._iq_timed_out(str(key[1]))
+            elif key == _ACK_TIMER:
+                self._ack_timed_out()
+            elif key == _KEEPALIVE_TIMER:
+                self._keepalive(now)
+            elif key == _DEAD_TIMER:
+                self._dead_check(now)
+            elif key == _CLOSE_TIMER:
+                self._state = transition(self._state, Input.TIMER_CLOSE)
+                self._finish(
+                    ConnectionClosed(reason=CloseReason.LOCAL, clean=False), resumable=False
+                )
+
+    # ------------------------------------------------------------------ output helpers
+
+    def _emit(self, event: Event) -> None:
+        self._events.append((event, self._current_seq))
+
+    def _emit_all(self, events: Any) -> None:
+        seq = self._current_seq
+        for event in events:
+            self._events.append((event, seq))
+
+    def _flush_framing(self) -> None:
+        pending = self._framing.pending()
+        if pending:
+            self._out.append(pending)
+
+    def _open_stream(self) -> None:
+        self._header_seen = False
+        from_ = self._config.bare_jid if self._encrypted else None
+        self._out.append(self._framing.open_stream(self._config.chat_host, from_))
+
+    def _send_nonza(self, xml: str) -> None:
+        self._out.append(self._framing.frame(xml))
+
+    def _send_stanza(self, xml: str, stanza_id: str | None, *, countable: bool, now: float) -> None:
+        self._out.append(self._framing.frame(xml))
+        if not xml.startswith(("<message", "<presence", "<iq")):
+            return  # a nonza (e.g. CSI): not counted by stream management
+        sm = self._sm
+        if sm is not None and (self._sm_active or self._state is StreamState.SESSION_SETUP):
+            sm.sent(xml, stanza_id if countable else None)
+            if countable:
+                self._unrequested += 1
+                if self._unrequested >= self._config.ack_request_batch:
+                    self._request_ack()
+                if not self._timers.is_set(_ACK_TIMER):
+                    self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
+
+    def _request_ack(self) -> None:
+        self._unrequested = 0
+        self._out.append(self._framing.frame(_R))
+
+    def _check_payload(self, payload: str) -> None:
+        try:
+            element = etree.fromstring(payload, parser=_SAFE_PARSER)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise LocalProtocolError(f"IQ payload is not one well-formed element: {exc}") from None
+        if element is None:
+            raise LocalProtocolError("IQ payload is empty")
+
+    def _check_iq_capacity(self) -> None:
+        if len(self._pending) >= self._config.max_pending_iqs:
+            raise LocalProtocolError(
+                f"{len(self._pending)} IQs are outstanding (max_pending_iqs); "
+                "wait for answers before sending more"
+            )
+
+    def _track_iq(self, iq_id: str, pending: _PendingIq, now: float) -> None:
+        self._pending[iq_id] = pending
+        if pending.timeout is not None:
+            self._timers.set(("iq", iq_id), now + pending.timeout)
+
+    # ------------------------------------------------------------------ inbound dispatch
+
+    def _handle_item(
+        self, item: StreamHeader | StreamFooter | etree._Element | TransportSignal, now: float
+    ) -> None:
+        if isinstance(item, etree._Element):
+            tag = item.tag
+            kind = _STANZA_TAGS.get(tag) if isinstance(tag, str) else None
+            if kind is not None:
+                self._on_stanza(kind, item, now)
+                return
+            handler = self._NONZA_HANDLERS.get(tag) if isinstance(tag, str) else None
+            if handler is None:
+                self._on_unknown_nonza(item)
+            else:
+                handler(self, item, now)
+            return
+        if isinstance(item, StreamHeader):
+            self._on_header(item)
+        elif isinstance(item, StreamFooter):
+            self._on_footer()
+        elif item is TRANSPORT_READY:
+            self._state = transition(self._state, Input.RECV_TRANSPORT_READY)
+            self._open_stream()
+        elif item is TRANSPORT_CLOSED:
+            self._on_footer()
+
+    def _on_header(self, header: StreamHeader) -> None:
+        if self._state is not StreamState.OPENING or self._header_seen:
+            self._fail(StreamErrorCondition.BAD_FORMAT, "unexpected stream header")
+            return
+        self._header_seen = True
+        attrs = header.attributes
+        version = attrs.get("version", "")
+        if not version.startswith("1."):
+            self._fail(
+                StreamErrorCondition.UNSUPPORTED_VERSION,
+                f"stream version {version!r}, need 1.x",
+            )
+            return
+        self._stream_id = attrs.get("id")
+        self._emit(StreamOpened(stream_id=self._stream_id, server=attrs.get("from")))
+
+    def _on_footer(self) -> None:
+        if self._state is StreamState.CLOSING:
+            self._state = transition(self._state, Input.RECV_STREAM_END)
+            self._out.append(self._framing.shutdown())
+            self._finish(
+                ConnectionClosed(reason=CloseReason.LOCAL, clean=True),
+                resumable=False,
+                transition_done=True,
+            )
+            return
+        # The peer closed: close our side too.
+        if self._framing.ready:
+            self._out.append(self._framing.close_stream())
+            self._out.append(self._framing.shutdown())
+        resumable = self._resumable()
+        self._finish(
+            ConnectionClosed(reason=CloseReason.REMOTE, clean=True, resumable=resumable),
+            resumable=resumable,
+        )
+
+    def _on_unknown_nonza(self, element: etree._Element) -> None:
+        if self._state in (StreamState.READY, StreamState.SESSION_SETUP, StreamState.CLOSING):
+            self._emit(UnhandledStanza(raw=element_bytes(element)))
+            return
+        self._fail(
+            StreamErrorCondition.UNSUPPORTED_STANZA_TYPE,
+            f"unexpected <{etree.QName(element).localname}/> during negotiation",
+        )
+
+    # --- negotiation ------------------------------------------------------------
+
+    def _on_features(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.OPENING or not self._header_seen:
+            self._fail(StreamErrorCondition.BAD_FORMAT, "unexpected <stream:features/>")
+            return
+        namespaces = set()
+        starttls = False
+        mechanisms: list[str] = []
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            qname = etree.QName(child)
+            if qname.namespace:
+                namespaces.add(qname.namespace)
+            if qname.namespace == NS_TLS and qname.localname == "starttls":
+                starttls = True
+            elif qname.namespace == NS_SASL and qname.localname == "mechanisms":
+                mechanisms = [
+                    (m.text or "").strip()
+                    for m in child
+                    if isinstance(m.tag, str) and etree.QName(m).localname == "mechanism"
+                ]
+        config = self._config
+        if not self._authenticated:
+            if not self._encrypted and starttls and config.transport is Transport.TCP:
+                self._state = transition(self._state, Input.RECV_FEATURES_STARTTLS)
+                self._send_nonza(f'<starttls xmlns="{NS_TLS}"/>')
+                return
+            if not self._encrypted and config.require_tls:
+                self._give_up("the server does not offer TLS and require_tls is set")
+                return
+            if not mechanisms:
+                self._give_up("the server offers no SASL mechanism")
+                return
+            try:
+                mechanism = choose_mechanism(
+                    mechanisms,
+                    preference=config.mechanisms,
+                    encrypted=self._encrypted,
+                    channel_binding=self._channel_binding is not None,
+                    allow_plain_unencrypted=config.allow_plain_unencrypted,
+                )
+                self._sasl = SaslClient(
+                    mechanism,
+                    username=config.username,
+                    password=config.password,
+                    nonce=self._ids.uuid4().replace("-", ""),
+                    channel_binding=self._channel_binding,
+                )
+                initial = self._sasl.initial_response()
+            except SaslError as exc:
+                self._auth_failed(None, "", str(exc), send_close=True)
+                return
+            self._state = transition(self._state, Input.RECV_FEATURES_AUTH)
+            self._send_nonza(
+                f'<auth xmlns="{NS_SASL}" mechanism="{mechanism}">{b64encode_sasl(initial)}</auth>'
+            )
+            return
+        self._features = frozenset(namespaces)
+        if self._resume is not None and NS_SM in namespaces:
+            self._state = transition(self._state, Input.RECV_FEATURES_RESUME)
+            h = self._sm.inbound_h if self._sm is not None else 0
+            self._send_nonza(
+                f'<resume xmlns="{NS_SM}" h="{h}" previd="{escape_attr(self._resume.resume_id)}"/>'
+            )
+            return
+        if NS_BIND not in namespaces:
+            self._give_up("the server offers no resource binding after authentication")
+            return
+        if self._resume is not None:
+            # Resumption impossible (no SM offered now): a fresh session, messages lost.
+            self._resume_failed(None, now)
+            return
+        self._state = transition(self._state, Input.RECV_FEATURES_BIND)
+        self._send_bind(now)
+
+    def _send_bind(self, now: float) -> None:
+        iq_id = self._ids.short_id()
+        resource = self._config.resource
+        inner = f"<resource>{escape_text(resource)}</resource>" if resource else ""
+        self._track_iq(iq_id, _PendingIq("bind", None, now, self._config.iq_timeout), now)
+        self._send_nonza(f'<iq type="set" id="{iq_id}"><bind xmlns="{NS_BIND}">{inner}</bind></iq>')
+
+    def _on_tls_proceed(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.STARTTLS_SENT:
+            self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected <proceed/>")
+            return
+        self._state = transition(self._state, Input.RECV_PROCEED)
+        self._emit(TlsUpgradeRequired())
+
+    def _on_tls_failure(self, element: etree._Element, now: float) -> None:
+        # RFC 6120 5.4.2.2: the server closes the stream after <failure/>.
+        self._give_up("the server refused STARTTLS")
+
+    def _on_sasl_challenge(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.AUTHENTICATING or self._sasl is None:
+            self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected SASL challenge")
+            return
+        try:
+            response = self._sasl.challenge(b64decode_sasl(element.text))
+        except SaslError as exc:
+            self._send_nonza(f'<abort xmlns="{NS_SASL}"/>')
+            self._auth_failed(None, "", str(exc), send_close=True)
+            return
+        self._send_nonza(f'<response xmlns="{NS_SASL}">{b64encode_sasl(response)}</response>')
+
+    def _on_sasl_success(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.AUTHENTICATING or self._sasl is None:
+            self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected SASL success")
+            return
+        try:
+            self._sasl.success(b64decode_sasl(element.text))
+        except SaslError as exc:
+            # The server could not prove it knows the password: never continue.
+            self._auth_failed(None, "", str(exc), send_close=True)
+            return
+        self._state = transition(self._state, Input.RECV_SASL_SUCCESS)
+        self._authenticated = True
+        self._emit(Authenticated(mechanism=self._sasl.mechanism))
+        self._sasl = None
+        self._open_stream()
+
+    def _on_sasl_failure(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.AUTHENTICATING:
+            self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected SASL failure")
+            return
+        name = ""
+        text = None
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            local = etree.QName(child).localname
+            if local == "text":
+                text = child.text or ""
+            elif not name:
+                name = local
+        self._auth_failed(_SASL_CONDITIONS.get(name), name, text, send_close=True)
+
+    def _auth_failed(
+        self, condition: SaslCondition | None, name: str, text: str | None, *, send_close: bool
+    ) -> None:
+        self._emit(AuthenticationFailed(condition=condition, condition_name=name, text=text))
+        if send_close and self._framing.ready:
+            self._out.append(self._framing.close_stream())
+            self._out.append(self._framing.shutdown())
+        self._finish(
+            ConnectionClosed(reason=CloseReason.AUTH_FAILED, text=text or name or None),
+            resumable=False,
+        )
+
+    def _give_up(self, why: str) -> None:
+        if self._framing.ready:
+            self._out.append(self._framing.close_stream())
+            self._out.append(self._framing.shutdown())
+        self._finish(
+            ConnectionClosed(reason=CloseReason.NEGOTIATION_FAILED, text=why), resumable=False
+        )
+
+    def _on_bound(self, element: etree._Element, now: float) -> None:
+        jid = None
+        for bind in element:
+            if isinstance(bind.tag, str) and etree.QName(bind).namespace == NS_BIND:
+                jid_el = bind.find(_BIND_JID)
+                jid = jid_el.text.strip() if jid_el is not None and jid_el.text else None
+        if not jid or "@" not in jid or "/" not in jid:
+            self._give_up("resource binding returned no full JID")
+            return
+        self._jid = jid
+        self._state = transition(self._state, Input.RECV_BOUND)
+        self._emit(Bound(jid=jid))
+        self._session_setup(now)
+
+    def _session_setup(self, now: float) -> None:
+        """After bind, in the official SDK's order: SM enable, carbons, initial presence."""
+        config = self._config
+        wants_sm = config.stream_management and NS_SM in self._features
+        if wants_sm:
+            resume = ' resume="true"' if config.resume else ""
+            self._send_nonza(f'<enable xmlns="{NS_SM}"{resume}/>')
+            self._sm = StreamManagement()
+        if config.enable_carbons:
+            iq_id = self._ids.iq_id("enableCarbons")
+            self._track_iq(iq_id, _PendingIq("carbons", None, now, config.iq_timeout), now)
+            self._send_stanza(
+                f'<iq type="set" id="{iq_id}"><enable xmlns="{NS_CARBONS}"/></iq>',
+                iq_id,
+                countable=False,
+                now=now,
+            )
+        if config.send_initial_presence:
+            self._send_stanza("<presence/>", None, countable=False, now=now)
+        if not wants_sm:
+            self._session_ready(resumed=False, now=now)
+
+    def _session_ready(self, *, resumed: bool, now: float) -> None:
+        self._state = transition(self._state, Input.RECV_SESSION_READY)
+        self._emit(Connected(jid=self._jid, resumed=resumed))
+        self._arm_keepalive(now)
+
+    # --- stream management ------------------------------------------------------
+
+    def _on_sm_enabled(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.SESSION_SETUP or self._sm is None:
+            self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected <enabled/>")
+            return
+        self._sm_active = True
+        resumable = element.get("resume") in ("true", "1")
+        self._resume_id = element.get("id") if resumable else None
+        self._resume_location = element.get("location")
+        max_attr = element.get("max")
+        self._resume_max = int(max_attr) if max_attr and max_attr.isdigit() else None
+        self._emit(
+            StreamManagementEnabled(resume_id=self._resume_id, max_resume_seconds=self._resume_max)
+        )
+        self._session_ready(resumed=False, now=now)
+
+    def _on_sm_failed(self, element: etree._Element, now: float) -> None:
+        if self._state is StreamState.SESSION_SETUP:
+            # <enable/> refused: carry on without stream management.
+            self._sm = None
+            self._sm_active = False
+            self._session_ready(resumed=False, now=now)
+            return
+        if self._state is StreamState.RESUMING:
+            name = None
+            for child in element:
+                if isinstance(child.tag, str):
+                    name = etree.QName(child).localname
+                    break
+            h = element.get("h")
+            if h is not None and not self._apply_ack(h):
+                return
+            self._resume_failed(name, now)
+            return
+        self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected SM <failed/>")
+
+    def _resume_failed(self, name: str | None, now: float) -> None:
+        self._report_unacked_lost(LostReason.RESUME_FAILED)
+        for iq_id in list(self._pending):
+            self._iq_timed_out(iq_id)
+        self._emit(ResumeFailed(condition_name=name))
+        self._resume = None
+        self._sm = None
+        self._sm_active = False
+        self._lost_reported.clear()
+        if self._state is StreamState.RESUMING:
+            self._state = transition(self._state, Input.RECV_RESUME_FAILED)
+        else:
+            self._state = transition(self._state, Input.RECV_FEATURES_BIND)
+        self._send_bind(now)
+
+    def _on_sm_resumed(self, element: etree._Element, now: float) -> None:
+        if self._state is not StreamState.RESUMING or self._sm is None or self._resume is None:
+            self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected <resumed/>")
+            return
+        h = element.get("h")
+        if h is None:
+            self._fail(StreamErrorCondition.BAD_FORMAT, "<resumed/> without h")
+            return
+        if not self._apply_ack(h):
+            return
+        sm = self._sm
+        keep = [u for u in sm.unacked if u.message_id not in self._lost_reported]
+        self._lost_reported.clear()
+        sm.keep_only(keep)
+        previous = self._resume
+        self._resume_id = previous.resume_id
+        self._resume_location = previous.location
+        self._resume_max = previous.max_seconds
+        self._sm_active = True
+        self._state = transition(self._state, Input.RECV_RESUMED)
+        for item in keep:
+            self._out.append(self._framing.frame(item.xml))
+        for iq_id, pending in self._pending.items():
+            pending.sent_at = now
+            if pending.timeout is not None:
+                self._timers.set(("iq", iq_id), now + pending.timeout)
+        if any(item.message_id for item in keep):
+            self._request_ack()
+            self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
+        self._resume = None
+        self._emit(StreamResumed(previous_id=previous.resume_id, resent=len(keep)))
+        self._emit(Connected(jid=self._jid, resumed=True))
+        self._arm_keepalive(now)
+
+    def _on_sm_request(self, element: etree._Element, now: float) -> None:
+        if self._sm is None or not self._sm_active:
+            return  # XEP-0198: <r/> before <enabled/> is ignored
+        self._send_nonza(f'<a xmlns="{NS_SM}" h="{self._sm.inbound_h}"/>')
+
+    def _on_sm_ack(self, element: etree._Element, now: float) -> None:
+        if self._sm is None or not self._sm_active:
+            return
+        h = element.get("h")
+        if h is None:
+            self._fail(StreamErrorCondition.BAD_FORMAT, "<a/> without h")
+            return
+        if not self._apply_ack(h):
+            return
+        if any(u.message_id for u in self._sm.unacked):
+            self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
+        else:
+            self._timers.cancel(_ACK_TIMER)
+
+    def _apply_ack(self, h_text: str) -> bool:
+        """Settle what ``h`` acknowledges; False (after failing the stream) when bad."""
+        assert self._sm is not None
+        if not h_text.isdigit() or int(h_text) >= MOD:
+            self._fail(StreamErrorCondition.BAD_FORMAT, f"invalid h {h_text[:32]!r}")
+            return False
+        try:
+            settled = self._sm.ack(int(h_text))
+        except AckError as exc:
+            self._fail(
+                StreamErrorCondition.UNDEFINED_CONDITION,
+                str(exc),
+                app_condition=(
+                    f'<handled-count-too-high xmlns="{NS_SM}" h="{exc.h}" '
+                    f'send-count="{self._sm.outbound_h}"/>'
+                ),
+            )
+            return False
+        for item in settled:
+            message_id = item.message_id
+            if message_id is None:
+                continue
+            if message_id in self._lost_reported:
+                self._lost_reported.discard(message_id)
+                continue
+            self._emit(MessageSent(message_id=message_id))
+            if self._handler is not None:
+                self._emit_all(self._handler.message_acked(message_id))
+        return True
+
+    def _ack_timed_out(self) -> None:
+        self._report_unacked_lost(LostReason.ACK_TIMEOUT)
+
+    def _report_unacked_lost(self, reason: LostReason) -> None:
+        if self._sm is None:
+            return
+        for item in self._sm.unacked:
+            message_id = item.message_id
+            if message_id is None or message_id in self._lost_reported:
+                continue
+            self._lost_reported.add(message_id)
+            self._emit(MessageLost(message_id=message_id, reason=reason))
+            if self._handler is not None:
+                self._emit_all(self._handler.message_lost(message_id))
+
+    def _settle_everything(self, reason: LostReason) -> None:
+        self._report_unacked_lost(reason)
+        if self._sm is not None:
+            self._sm.unacked.clear()
+        self._lost_reported.clear()
+        self._resume_id = None
+        for iq_id in list(self._pending):
+            self._iq_timed_out(iq_id)
+
+    # --- stanzas ----------------------------------------------------------------
+
+    def _on_stanza(self, kind: str, element: etree._Element, now: float) -> None:
+        state = self._state
+        if state not in (
+            StreamState.READY,
+            StreamState.SESSION_SETUP,
+            StreamState.BINDING,
+            StreamState.RESUMING,
+            StreamState.CLOSING,
+        ):
+            self._fail(StreamErrorCondition.NOT_AUTHORIZED, f"<{kind}/> before authentication")
+            return
+        sm = self._sm
+        app_acks = self._config.app_controlled_acks
+        if sm is not None and self._sm_active:
+            if app_acks:
+                self._rx_seq += 1
+                self._current_seq = self._rx_seq
+            else:
+                sm.handled()
+        try:
+            if kind == "iq":
+                self._on_iq(element, now)
+            else:
+                self._to_handler(kind, element)
+        finally:
+            self._current_seq = 0
+
+    def _to_handler(self, kind: str, element: etree._Element) -> None:
+        handler = self._handler
+        if handler is None:
+            self._emit(UnhandledStanza(raw=element_bytes(element)))
+            if kind == "iq" and element.get("type") in ("get", "set"):
+                self._answer_unsupported(element)
+            return
+        try:
+            result = handler.handle_stanza(element, self)
+        except Exception as exc:  # a handler bug must not kill the stream
+            self._emit(
+                MalformedStanza(raw=element_bytes(element), reason=f"handler failed: {exc!r}")
+            )
+            return
+        self._emit_all(result.events)
+        for reply in result.replies:
+            self._send_reply(reply)
+        if kind == "iq" and not result.replies and element.get("type") in ("get", "set"):
+            self._answer_unsupported(element)
+
+    def _send_reply(self, reply: OutboundStanza) -> None:
+        self._send_stanza(reply.xml, reply.stanza_id, countable=reply.countable, now=self._last_rx)
+
+    def _answer_unsupported(self, element: etree._Element) -> None:
+        iq_id = element.get("id")
+        if iq_id is None:
+            return
+        sender = element.get("from")
+        self._send_stanza(
+            error_reply(
+                "iq",
+                escape_attr(iq_id),
+                escape_attr(sender) if sender else None,
+                StanzaErrorCondition.SERVICE_UNAVAILABLE,
+                StanzaErrorType.CANCEL,
+            ),
+            None,
+            countable=False,
+            now=self._last_rx,
+        )
+
+    def _on_iq(self, element: etree._Element, now: float) -> None:
+        iq_type = element.get("type")
+        iq_id = element.get("id")
+        if iq_type in ("result", "error"):
+            pending = self._pending.get(iq_id) if iq_id is not None else None
+            if iq_id is None or pending is None or not self._from_matches(pending, element):
+                self._to_handler("iq", element)
+                return
+            del self._pending[iq_id]
+            self._timers.cancel(("iq", iq_id))
+            self._resolve_iq(iq_id, pending, element, iq_type == "result", now)
+            return
+        if iq_type in ("get", "set") and iq_id is not None:
+            first = next((c for c in element if isinstance(c.tag, str)), None)
+            if iq_type == "get" and first is not None and first.tag == _PING:
+                sender = element.get("from")
+                to_attr = f' to="{escape_attr(sender)}"' if sender else ""
+                self._send_stanza(
+                    f'<iq type="result" id="{escape_attr(iq_id)}"{to_attr}/>',
+                    None,
+                    countable=False,
+                    now=now,
+                )
+                self._emit(PingReceived(sender=sender, iq_id=iq_id))
+                return
+            self._to_handler("iq", element)
+            return
+        self._emit(
+            MalformedStanza(
+                raw=element_bytes(element),
+                reason=f"iq with type {iq_type!r} and id {iq_id!r}",
+            )
+        )
+
+    def _from_matches(self, pending: _PendingIq, element: etree._Element) -> bool:
+        """RFC 6120 10.1: an answer must come from where the request went (or, for a
+        request without ``to``, from our server or our own account)."""
+        sender = element.get("from")
+        if pending.to is None:
+            if sender is None:
+                return True
+            bare = self._jid.split("/", 1)[0]
+            return sender in (bare, self._jid, self._config.chat_host)
+        if sender is None:
+            return pending.to in (self._config.chat_host, self._jid.split("/", 1)[0])
+        return sender == pending.to
+
+    def _resolve_iq(
+        self, iq_id: str, pending: _PendingIq, element: etree._Element, ok: bool, now: float
+    ) -> None:
+        kind = pending.kind
+        if kind == "bind":
+            if ok:
+                self._on_bound(element, now)
+            else:
+                error = parse_stanza_error(element)
+                self._give_up(f"resource binding refused: {error.condition_name}")
+            return
+        if kind == "carbons":
+            return  # like the official SDK, the answer is not inspected
+        if kind == "keepalive":
+            self._keepalive_sent_at = None
+            self._timers.cancel(_DEAD_TIMER)
+            self._arm_keepalive(now)
+            return
+        if kind == "ping":
+            self._emit(
+                PongReceived(
+                    ping_id=iq_id,
+                    round_trip=now - pending.sent_at,
+                    error=None if ok else parse_stanza_error(element),
+                )
+            )
+            return
+        if not ok:
+            self._emit(IqFailed(iq_id=iq_id, error=parse_stanza_error(element)))
+            return
+        if kind == "user":
+            payload = next((c for c in element if isinstance(c.tag, str)), None)
+            self._emit(
+                IqResultReceived(
+                    iq_id=iq_id, payload=element_bytes(payload) if payload is not None else None
+                )
+            )
+            return
+        parser = pending.parser
+        assert parser is not None
+        try:
+            event = parser(element)
+        except Exception as exc:  # the answer did not have the shape we asked for
+            self._emit(
+                IqFailed(iq_id=iq_id, error=None, raw=element_bytes(element), reason=str(exc))
+            )
+            return
+        self._emit(event)
+
+    def _iq_timed_out(self, iq_id: str) -> None:
+        pending = self._pending.pop(iq_id, None)
+        self._timers.cancel(("iq", iq_id))
+        if pending is None:
+            return
+        if pending.kind == "bind":
+            self._give_up("no answer to resource binding")
+        elif pending.kind == "ping":
+            self._emit(PingTimedOut(ping_id=iq_id))
+        elif pending.kind in ("user", "stanza"):
+            self._emit(IqTimedOut(iq_id=iq_id))
+
+    # --- keepalive ----------------------------------------------------------------
+
+    def _arm_keepalive(self, now: float) -> None:
+        interval = self._config.keepalive_interval
+        if interval is not None and self._state is StreamState.READY:
+            self._timers.set(_KEEPALIVE_TIMER, max(now, self._last_rx) + interval)
+
+    def _keepalive(self, now: float) -> None:
+        interval = self._config.keepalive_interval
+        if interval is None or self._state is not StreamState.READY:
+            return
+        idle = now - self._last_rx
+        if idle < interval:
+            self._timers.set(_KEEPALIVE_TIMER, self._last_rx + interval)
+            return
+        iq_id = self._ids.iq_id("ping")
+        host = self._config.chat_host
+        self._pending[iq_id] = _PendingIq("keepalive", host, now, None)
+        self._keepalive_sent_at = now
+        self._send_stanza(
+            _ping_xml(iq_id, host),
+            iq_id,
+            countable=False,
+            now=now,
+        )
+        self._timers.set(_DEAD_TIMER, now + self._config.keepalive_timeout)
+
+    def _dead_check(self, now: float) -> None:
+        sent_at = self._keepalive_sent_at
+        if sent_at is not None and self._last_rx > sent_at:
+            # Something arrived after our ping: the connection is alive.
+            self._keepalive_sent_at = None
+            self._arm_keepalive(now)
+            return
+        self._emit(ConnectionDead(idle_seconds=now - self._last_rx))
+        resumable = self._resumable()
+        self._finish(ConnectionClosed(reason=CloseReason.DEAD, resumable=resumable), resumable)
+
+    # --- stream errors and termination --------------------------------------------
+
+    def _on_stream_error(self, element: etree._Element, now: float) -> None:
+        name = ""
+        text = None
+        for child in element:
+            if not isinstance(child.tag, str):
+                continue
+            qname = etree.QName(child)
+            if qname.namespace != NS_STREAMS:
+                continue
+            if qname.localname == "text":
+                text = child.text or ""
+            elif not name:
+                name = qname.localname
+                if name == "see-other-host" and child.text:
+                    text = child.text.strip()
+        if self._framing.ready:
+            self._out.append(self._framing.close_stream())
+            self._out.append(self._framing.shutdown())
+        condition = _STREAM_CONDITIONS.get(name, StreamErrorCondition.UNDEFINED_CONDITION)
+        resumable = self._resumable() and condition is not StreamErrorCondition.CONFLICT
+        self._finish(
+            ConnectionClosed(
+                reason=CloseReason.STREAM_ERROR_RECEIVED,
+                condition=condition,
+                text=text,
+                resumable=resumable,
+            ),
+            resumable=resumable,
+        )
+
+    def _fail(
+        self,
+        condition: StreamErrorCondition,
+        text: str,
+        *,
+        send: bool = True,
+        app_condition: str = "",
+    ) -> None:
+        """The peer broke the protocol: send a stream error, close, report it."""
+        if self._state is StreamState.CLOSED:
+            return
+        if send and self._framing.ready and self._state is not StreamState.TLS_PENDING:
+            self._out.append(
+                self._framing.frame(
+                    f'<stream:error xmlns:stream="{NS_STREAM}">'
+                    f'<{condition.value} xmlns="{NS_STREAMS}"/>'
+                    f'<text xmlns="{NS_STREAMS}">{escape_text(_printable(text))}</text>'
+                    f"{app_condition}</stream:error>"
+                )
+            )
+            self._out.append(self._framing.close_stream())
+            self._out.append(self._framing.shutdown())
+        resumable = self._resumable()
+        self._finish(
+            ConnectionClosed(
+                reason=CloseReason.PROTOCOL_ERROR,
+                condition=condition,
+                text=text,
+                error=RemoteProtocolError(condition, text),
+                resumable=resumable,
+            ),
+            resumable=resumable,
+        )
+
+    def _is_closed(self) -> bool:
+        # A method, so that mypy does not narrow the state across calls that change it.
+        return self._state is StreamState.CLOSED
+
+    def _resumable(self) -> bool:
+        return (
+            self._sm_active
+            and self._resume_id is not None
+            and self._state in (StreamState.READY, StreamState.SESSION_SETUP)
+        )
+
+    def _finish(
+        self, event: ConnectionClosed, resumable: bool, *, transition_done: bool = False
+    ) -> None:
+        if not transition_done and self._state is not StreamState.CLOSED:
+            self._state = transition(self._state, Input.FATAL)
+        self._timers.clear()
+        if not resumable:
+            self._settle_everything(LostReason.CONNECTION_CLOSED)
+        self._emit(event)
+
+    _NONZA_HANDLERS: ClassVar[
+        dict[str, Callable[[ClientConnection, etree._Element, float], None]]
+    ] = {}
+
+
+def _ping_xml(iq_id: str, to: str) -> str:
+    """An XEP-0199 ping request."""
+    return f'<iq type="get" id="{iq_id}" to="{escape_attr(to)}"><ping xmlns="{NS_PING}"/></iq>'
+
+
+def _printable(text: str) -> str:
+    """Drop characters XML cannot carry from a diagnostic text."""
+    return "".join(ch for ch in text if ch in "\t\n\r" or " " <= ch <= "\ud7ff" or ch > "\ue000")
+
+
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+ClientConnection._NONZA_HANDLERS = {
+    _FEATURES: ClientConnection._on_features,
+    _STREAM_ERROR: ClientConnection._on_stream_error,
+    _TLS_PROCEED: ClientConnection._on_tls_proceed,
+    _TLS_FAILURE: ClientConnection._on_tls_failure,
+    _SASL_CHALLENGE: ClientConnection._on_sasl_challenge,
+    _SASL_SUCCESS: ClientConnection._on_sasl_success,
+    _SASL_FAILURE: ClientConnection._on_sasl_failure,
+    _SM_R: ClientConnection._on_sm_request,
+    _SM_A: ClientConnection._on_sm_ack,
+    _SM_ENABLED: ClientConnection._on_sm_enabled,
+    _SM_FAILED: ClientConnection._on_sm_failed,
+    _SM_RESUMED: ClientConnection._on_sm_resumed,
+}

@@ -1,0 +1,250 @@
+"""Stream framings: how XML elements travel over the adapter's byte stream.
+
+* :class:`TcpFraming` -- RFC 6120: one XML document ``<stream:stream>`` per stream, over
+  TCP or TLS (STARTTLS or direct TLS on 5223).
+* :class:`WebSocketFraming` -- RFC 7395: an HTTP/1.1 upgrade (subprotocol ``xmpp``), then
+  one complete element per WebSocket text message, ``<open/>``/``<close/>`` in the
+  ``urn:ietf:params:xml:ns:xmpp-framing`` namespace.  The WebSocket layer is wsproto, which
+  is itself sans-IO, so the adapter only ever moves bytes.
+
+Both turn received bytes into the same items (:class:`StreamHeader`, top-level elements,
+:class:`StreamFooter`, plus :data:`TRANSPORT_READY`/:data:`TRANSPORT_CLOSED` for the
+WebSocket handshake and closing handshake) and turn outbound XML text into bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Final
+
+from lxml import etree
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
+from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
+
+from ._xmlstream import (
+    NS_FRAMING,
+    StreamFooter,
+    StreamHeader,
+    XmlLimits,
+    XmlStreamError,
+    XmlStreamParser,
+    escape_attr,
+    parse_frame,
+)
+from .errors import StreamErrorCondition
+
+__all__ = [
+    "TRANSPORT_CLOSED",
+    "TRANSPORT_READY",
+    "Framing",
+    "Item",
+    "TcpFraming",
+    "TransportSignal",
+    "WebSocketFraming",
+]
+
+
+class TransportSignal:
+    """A marker item: the transport below XML changed state."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+#: The WebSocket upgrade was accepted; the XMPP stream may be opened.
+TRANSPORT_READY: Final = TransportSignal("transport-ready")
+#: The peer closed the WebSocket (a closing handshake, not just EOF).
+TRANSPORT_CLOSED: Final = TransportSignal("transport-closed")
+
+Item = StreamHeader | StreamFooter | etree._Element | TransportSignal
+
+_OPEN = f"{{{NS_FRAMING}}}open"
+_CLOSE = f"{{{NS_FRAMING}}}close"
+
+
+def _header_attrs(to: str, from_: str | None) -> str:
+    attrs = f' to="{escape_attr(to)}" version="1.0"'
+    if from_:
+        attrs += f' from="{escape_attr(from_)}"'
+    return attrs
+
+
+class Framing:
+    """Interface shared by both framings."""
+
+    #: Whether XMPP data may be sent (false until a WebSocket upgrade is accepted).
+    ready: bool
+
+    def start(self) -> bytes:
+        """Bytes to send before the XMPP stream can open (the WebSocket upgrade)."""
+        raise NotImplementedError
+
+    def open_stream(self, to: str, from_: str | None) -> bytes:
+        """A fresh stream header (also used for restarts); resets the parser."""
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> list[Item]:
+        """Parse received bytes.  Raises :class:`XmlStreamError` for fatal peer faults."""
+        raise NotImplementedError
+
+    def frame(self, xml: str) -> bytes:
+        """Bytes carrying one top-level element (or several, for TCP)."""
+        raise NotImplementedError
+
+    def close_stream(self) -> bytes:
+        """Bytes that close the XMPP stream."""
+        raise NotImplementedError
+
+    def shutdown(self) -> bytes:
+        """Bytes that close the transport below XMPP (the WebSocket close frame)."""
+        return b""
+
+    def pending(self) -> bytes:
+        """Bytes the framing produced on its own (WebSocket pongs and close replies)."""
+        return b""
+
+
+class TcpFraming(Framing):
+    """RFC 6120 framing over a TCP or TLS byte stream."""
+
+    __slots__ = ("_limits", "_parser", "ready")
+
+    def __init__(self, limits: XmlLimits) -> None:
+        self._limits = limits
+        self._parser = XmlStreamParser(limits)
+        self.ready = True
+
+    def start(self) -> bytes:
+        return b""
+
+    def open_stream(self, to: str, from_: str | None) -> bytes:
+        self._parser = XmlStreamParser(self._limits)
+        return (
+            "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
+            'xmlns:stream="http://etherx.jabber.org/streams"' + _header_attrs(to, from_) + ">"
+        ).encode()
+
+    def feed(self, data: bytes) -> list[Item]:
+        return list(self._parser.feed(data))
+
+    def frame(self, xml: str) -> bytes:
+        return xml.encode()
+
+    def close_stream(self) -> bytes:
+        return b"</stream:stream>"
+
+
+class WebSocketFraming(Framing):
+    """RFC 7395 framing over a WebSocket that this object negotiates with wsproto."""
+
+    __slots__ = ("_buffer", "_host", "_limits", "_out", "_path", "_ws", "ready")
+
+    def __init__(self, limits: XmlLimits, *, host: str, path: str) -> None:
+        self._limits = limits
+        self._host = host
+        self._path = path
+        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._buffer: list[str] = []
+        self._out: list[bytes] = []
+        self.ready = False
+
+    def start(self) -> bytes:
+        return self._ws.send(Request(host=self._host, target=self._path, subprotocols=["xmpp"]))
+
+    def open_stream(self, to: str, from_: str | None) -> bytes:
+        return self.frame(f'<open xmlns="{NS_FRAMING}"' + _header_attrs(to, from_) + "/>")
+
+    def frame(self, xml: str) -> bytes:
+        return self._ws.send(TextMessage(data=xml))
+
+    def close_stream(self) -> bytes:
+        return self.frame(f'<close xmlns="{NS_FRAMING}"/>')
+
+    def shutdown(self) -> bytes:
+        try:
+            return self._ws.send(CloseConnection(code=1000))
+        except WsLocalProtocolError:
+            return b""  # already closing or closed
+
+    def pending(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def feed(self, data: bytes) -> list[Item]:
+        try:
+            self._ws.receive_data(data)
+            events = list(self._ws.events())
+        except WsRemoteProtocolError as exc:
+            raise XmlStreamError(
+                StreamErrorCondition.BAD_FORMAT, f"WebSocket protocol error: {exc}"
+            ) from None
+        items: list[Item] = []
+        for event in events:
+            if isinstance(event, TextMessage):
+                self._buffer.append(event.data)
+                if sum(len(part) for part in self._buffer) > self._limits.max_stanza_bytes:
+                    raise XmlStreamError(
+                        StreamErrorCondition.POLICY_VIOLATION,
+                        "WebSocket message larger than the stanza size limit",
+                    )
+                if event.message_finished:
+                    text = "".join(self._buffer)
+                    self._buffer.clear()
+                    items.append(self._element(text))
+            elif isinstance(event, AcceptConnection):
+                if event.subprotocol != "xmpp":
+                    raise XmlStreamError(
+                        StreamErrorCondition.UNSUPPORTED_FEATURE,
+                        f"server accepted WebSocket subprotocol {event.subprotocol!r}, "
+                        "not 'xmpp' (RFC 7395 section 3.2)",
+                    )
+                self.ready = True
+                items.append(TRANSPORT_READY)
+            elif isinstance(event, (RejectConnection, RejectData)):
+                status = getattr(event, "status_code", None)
+                raise XmlStreamError(
+                    StreamErrorCondition.REMOTE_CONNECTION_FAILED,
+                    f"WebSocket upgrade rejected (HTTP {status})",
+                )
+            elif isinstance(event, BytesMessage):
+                raise XmlStreamError(
+                    StreamErrorCondition.BAD_FORMAT,
+                    "binary WebSocket message (RFC 7395 section 3.2 requires text)",
+                )
+            elif isinstance(event, Ping):
+                self._out.append(self._ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                with contextlib.suppress(WsLocalProtocolError):  # our close was first
+                    self._out.append(self._ws.send(event.response()))
+                items.append(TRANSPORT_CLOSED)
+        return items
+
+    def _element(self, text: str) -> Item:
+        element = parse_frame(text.encode(), self._limits)
+        tag = element.tag
+        if tag == _OPEN:
+            return StreamHeader(
+                name=_OPEN,
+                attributes={str(k): str(v) for k, v in element.attrib.items()},
+                default_namespace=NS_FRAMING,
+            )
+        if tag == _CLOSE:
+            return StreamFooter()
+        return element

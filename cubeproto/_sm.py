@@ -1,0 +1,92 @@
+"""XEP-0198 stream management counters and the unacknowledged-stanza queue.
+
+Pure bookkeeping, no I/O.  Counters are "handled stanza" counts modulo 2**32 (XEP-0198
+section 4: "h ... MUST wrap to zero").  Every outbound *stanza* (message, presence, iq) is
+counted and kept until acknowledged; nonzas (``<r/>``, ``<a/>``, CSI) are not.  Unlike the
+official SDK, which counts only messages with a body and so mis-attributes acks, we count
+every stanza the server counts, and we remember which of them are countable messages so
+that each one gets exactly one ``MessageSent`` or ``MessageLost``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+__all__ = ["MOD", "AckError", "StreamManagement", "Unacked"]
+
+MOD = 2**32
+
+
+class AckError(Exception):
+    """The peer acknowledged more stanzas than we sent (XEP-0198 section 4,
+    ``<handled-count-too-high/>``)."""
+
+    def __init__(self, h: int, sent: int) -> None:
+        super().__init__(f"h={h} acknowledges more than the {sent} stanzas sent")
+        self.h = h
+        self.sent = sent
+
+
+@dataclass(frozen=True, slots=True)
+class Unacked:
+    """One stanza waiting for its ack: the serialized stanza (resent on resumption) and,
+    for a countable message, its id."""
+
+    xml: str
+    message_id: str | None
+
+
+class StreamManagement:
+    """The client side of XEP-0198 for one session (survives resumption).
+
+    ``outbound_h`` is how many stanzas we have sent since ``<enable/>``; ``acked_h`` the
+    last ``h`` the server acknowledged; ``unacked`` holds the ``outbound_h - acked_h``
+    stanzas in between, oldest first.  ``inbound_h`` counts stanzas we have handled.
+    """
+
+    __slots__ = ("acked_h", "inbound_h", "outbound_h", "unacked")
+
+    def __init__(self) -> None:
+        self.acked_h = 0
+        self.outbound_h = 0
+        self.inbound_h = 0
+        self.unacked: deque[Unacked] = deque()
+
+    def sent(self, xml: str, message_id: str | None) -> None:
+        """Record one stanza written to the stream."""
+        self.unacked.append(Unacked(xml, message_id))
+        self.outbound_h = (self.outbound_h + 1) % MOD
+
+    def ack(self, h: int) -> list[Unacked]:
+        """Apply ``<a h/>`` (or the ``h`` of ``<resumed/>``/``<failed/>``).
+
+        Returns the stanzas this ack newly covers, oldest first.  An ``h`` that is older
+        than the last one (a duplicate or reordered ack) covers nothing.  Raises
+        :class:`AckError` when ``h`` covers more than was sent.
+        """
+        if not 0 <= h < MOD:
+            raise AckError(h, len(self.unacked))
+        delta = (h - self.acked_h) % MOD
+        if delta == 0:
+            return []
+        if delta > len(self.unacked):
+            # Either an ack from the "past" (wrapped difference is huge: ignore it, acks
+            # are cumulative) or one from the future (a protocol violation).  Past acks
+            # are at most 2**31 behind; anything closer to the front is too high.
+            if delta >= MOD // 2:
+                return []
+            raise AckError(h, len(self.unacked))
+        settled = [self.unacked.popleft() for _ in range(delta)]
+        self.acked_h = h
+        return settled
+
+    def handled(self, count: int = 1) -> None:
+        """Count ``count`` inbound stanzas as handled."""
+        self.inbound_h = (self.inbound_h + count) % MOD
+
+    def keep_only(self, keep: list[Unacked]) -> None:
+        """After ``<resumed/>``: only ``keep`` is resent; the counter follows what the
+        server will actually receive after its ``h``."""
+        self.unacked = deque(keep)
+        self.outbound_h = (self.acked_h + len(keep)) % MOD

@@ -1,0 +1,141 @@
+"""RFC 7395 framing: the core performs the HTTP upgrade with wsproto; the peer here is
+wsproto's real server role, so both ends of the WebSocket protocol are real code."""
+
+from __future__ import annotations
+
+from scripted import JID, PASSWORD, config, drain
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
+
+from cubeproto import (
+    Authenticated,
+    CloseReason,
+    Connected,
+    ConnectionClosed,
+    StreamErrorCondition,
+)
+from cubeproto._connection import ClientConnection
+from cubeproto.config import Transport
+
+OPEN = (
+    "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='ws1' from='localhost' "
+    "version='1.0' xml:lang='en'/>"
+)
+
+
+class WsServer:
+    """Moves bytes between the client connection and a wsproto server connection."""
+
+    def __init__(self, conn: ClientConnection, *, subprotocol: str | None = "xmpp") -> None:
+        self.conn = conn
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.subprotocol = subprotocol
+        self.received: list[str] = []
+        self.closed = False
+
+    def pump(self) -> None:
+        """Client -> server: decode everything the client wrote."""
+        self.ws.receive_data(self.conn.data_to_send())
+        partial: list[str] = []
+        for event in self.ws.events():
+            if isinstance(event, Request):
+                assert event.subprotocols == ["xmpp"]
+                assert event.target == "/ws"
+                self.conn.receive_data(
+                    self.ws.send(AcceptConnection(subprotocol=self.subprotocol)), now=0
+                )
+            elif isinstance(event, TextMessage):
+                partial.append(event.data)
+                if event.message_finished:
+                    self.received.append("".join(partial))
+                    partial.clear()
+            elif isinstance(event, CloseConnection):
+                self.closed = True
+
+    def send(self, xml: str) -> None:
+        self.conn.receive_data(self.ws.send(Message(data=xml)), now=0)
+
+
+def test_websocket_login_one_element_per_message() -> None:
+    conn = ClientConnection(
+        config(
+            transport=Transport.WEBSOCKET,
+            require_tls=False,
+            allow_plain_unencrypted=True,
+            mechanisms=("PLAIN",),
+        )
+    )
+    ws = WsServer(conn)
+    conn.start(now=0)
+    ws.pump()  # the HTTP upgrade, answered with 101
+    ws.pump()  # the stream opening
+    assert ws.received == [
+        '<open xmlns="urn:ietf:params:xml:ns:xmpp-framing" to="localhost" version="1.0"/>'
+    ]
+    ws.send(OPEN)
+    ws.send(
+        "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
+        "</mechanisms></stream:features>"
+    )
+    ws.pump()
+    assert ws.received[-1].startswith('<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl"')
+    ws.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+    ws.pump()
+    assert ws.received[-1].startswith("<open ")
+    ws.send(OPEN)
+    ws.send(
+        "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
+        "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/>"
+        "</stream:features>"
+    )
+    ws.pump()
+    bind = ws.received[-1]
+    iq_id = bind.split('id="')[1].split('"')[0]
+    ws.send(
+        f"<iq xmlns='jabber:client' type='result' id='{iq_id}'>"
+        f"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{JID}</jid></bind></iq>"
+    )
+    ws.pump()
+    # SM enable, carbons, presence: three separate WebSocket messages.
+    assert ws.received[-3].startswith('<enable xmlns="urn:xmpp:sm:3"')
+    assert ws.received[-2].startswith('<iq type="set"')
+    assert ws.received[-1] == "<presence/>"
+    ws.send("<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>")
+    events = drain(conn)
+    assert Authenticated(mechanism="PLAIN") in events
+    assert events[-1] == Connected(jid=JID, resumed=False)
+    # A server ping over WebSocket: the answer is one message.
+    ws.send("<r xmlns='urn:xmpp:sm:3'/>")
+    ws.pump()
+    assert ws.received[-1] == '<a xmlns="urn:xmpp:sm:3" h="0"/>'
+    # Closing: <close/> then the WebSocket closing handshake.
+    conn.close(now=1)
+    ws.pump()
+    assert ws.received[-1] == '<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>'
+    ws.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+    ws.pump()
+    assert ws.closed
+    assert drain(conn)[-1] == ConnectionClosed(reason=CloseReason.LOCAL, clean=True)
+    assert PASSWORD  # the password went only inside the SASL exchange
+
+
+def test_wrong_subprotocol_fails_cleanly() -> None:
+    conn = ClientConnection(config(transport=Transport.WEBSOCKET, require_tls=False))
+    ws = WsServer(conn, subprotocol=None)
+    conn.start(now=0)
+    ws.pump()
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.reason is CloseReason.PROTOCOL_ERROR
+    assert closed.condition is StreamErrorCondition.UNSUPPORTED_FEATURE
+
+
+def test_http_rejection_fails_cleanly() -> None:
+    conn = ClientConnection(config(transport=Transport.WEBSOCKET, require_tls=False))
+    conn.start(now=0)
+    conn.data_to_send()
+    conn.receive_data(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", now=0)
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.condition is StreamErrorCondition.REMOTE_CONNECTION_FAILED
