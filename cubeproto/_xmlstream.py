@@ -1,0 +1,903 @@
+"""The hardened XML layer: an incremental XMPP stream parser, RFC 7395 frames, escaping.
+
+Inbound, :class:`XmlStreamParser` turns the bytes of one XML stream (one per TCP/TLS
+stream; a fresh one at every restart after STARTTLS and SASL) into, in order, one
+:class:`StreamHeader`, each complete top-level element, and a :class:`StreamFooter`.
+:func:`parse_frame` does the same for one RFC 7395 WebSocket message.  Outbound,
+:func:`escape_text`, :func:`escape_attr` and :func:`element_bytes` write XML that the peer
+reads back exactly, and refuse characters that XML 1.0 forbids.
+
+Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
+
+* **Restricted XML** (RFC 6120 section 11.1).  The raw bytes are scanned *before* lxml sees
+  them: ``<!`` that does not open ``<![CDATA[`` (DOCTYPE, ENTITY, comments, ...), ``<?``
+  after the XML declaration (processing instructions) and entity references other than the
+  five predefined ones (``&name;``) end the stream with ``restricted-xml``.  Numeric
+  character references are legal XML and are left to lxml, which checks them.  Tokens split
+  across ``feed()`` calls are held back (at most nine bytes) until they can be judged.
+  CDATA sections are allowed and tracked, so ``<!--`` or ``&x;`` *inside* CDATA is text,
+  not a false positive.  lxml runs with ``resolve_entities=False``, ``no_network=True``,
+  ``load_dtd=False``, ``huge_tree=False`` and ``collect_ids=False`` as a second line: it
+  never sees a DTD, so nothing is ever expanded, loaded or fetched.
+* **Bounded memory.**  Bytes go to lxml in slices of at most :data:`SLICE_BYTES`, never more
+  than the current top-level element may still take, so a 100 MB stanza (or one 100 MB
+  ``feed()`` call) is refused after ``max_stanza_bytes``.  Each completed top-level element
+  is detached from the root and whitespace between elements is dropped, so memory stays
+  flat over a stream of any length.
+* **Limits** (:class:`XmlLimits`) end the stream with ``policy-violation``.
+* **Encodings.**  Only UTF-8 (RFC 6120 section 11.6).  An XML declaration naming another
+  encoding, a UTF-16/UTF-32 byte order mark or zero bytes in the first characters, and byte
+  sequences that are not UTF-8 end the stream with ``unsupported-encoding``: RFC 6120
+  section 4.9.3.22 names that condition for a stream "improperly encoded ... (e.g., by
+  violating the rules of the [UTF-8] encoding)".
+* **Everything else** that is not (namespace-)well-formed, including an undeclared prefix,
+  ends the stream with ``not-well-formed`` (RFC 6120 section 4.9.3.13 covers [XML] and
+  [XML-NAMES]).  Character data between top-level elements other than whitespace is
+  well-formed XML but not an XMPP stream: ``bad-format`` (section 4.9.3.1).  A root other
+  than ``{http://etherx.jabber.org/streams}stream``: ``invalid-namespace`` (4.9.3.10).
+
+Bad peer input only ever surfaces as :class:`XmlStreamError`; no lxml exception escapes.
+This module performs no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, Union, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+from lxml import etree
+
+from .errors import LocalProtocolError, RemoteProtocolError, StreamErrorCondition
+
+__all__ = [
+    "NS_CLIENT",
+    "NS_FRAMING",
+    "NS_STREAM",
+    "SLICE_BYTES",
+    "StreamFooter",
+    "StreamHeader",
+    "XmlLimits",
+    "XmlStreamError",
+    "XmlStreamParser",
+    "element_bytes",
+    "escape_attr",
+    "escape_text",
+    "parse_frame",
+]
+
+NS_STREAM: Final = "http://etherx.jabber.org/streams"
+NS_CLIENT: Final = "jabber:client"
+NS_FRAMING: Final = "urn:ietf:params:xml:ns:xmpp-framing"
+
+_STREAM_TAG: Final = "{" + NS_STREAM + "}stream"
+
+#: Largest piece of input handed to lxml at once.  Limits are checked between slices, so
+#: this bounds how far past a limit lxml can ever be made to buffer.
+SLICE_BYTES: Final = 64 * 1024
+
+_C = StreamErrorCondition
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class XmlLimits:
+    """How much XML one peer may make us hold.  Exceeding any limit: ``policy-violation``.
+
+    Every limit is exact: a value at the limit is accepted, one more is refused.
+    """
+
+    #: Bytes of one top-level element, from its ``<`` to its final ``>`` (whitespace between
+    #: elements is not counted), and of one WebSocket message.  Prosody's default
+    #: ``c2s_stanza_size_limit`` is 256 KiB and its ``s2s_stanza_size_limit`` 512 KiB; a
+    #: client receives stanzas that crossed server-to-server links, so it accepts the larger.
+    #: (ejabberd's example configuration uses ``max_stanza_size: 262144`` for c2s.)
+    max_stanza_bytes: int = 512 * 1024
+    #: Element nesting inside one top-level element (the top-level element is depth 1).
+    #: libxml2 itself stops at 256 (``xmlParserMaxDepth`` without XML_PARSE_HUGE); the
+    #: deepest ConnectyCube shape (a forwarded message with nested ``extraParams``
+    #: objects, protocol reference sections 13 and 18) is under 10.
+    max_depth: int = 32
+    #: Attributes of one element (namespace declarations are not attributes).  The JDK's
+    #: ``jdk.xml.elementAttributeLimit`` is 10,000; an XMPP element carries at most ~12
+    #: (a ConnectyCube ``<attachment/>`` holds every attachment property as an attribute).
+    max_attributes: int = 64
+    #: Characters of one attribute value.  A JID is at most 3071 bytes (RFC 7622 section
+    #: 3.1: three 1023-byte parts); the longest legitimate values are application-defined
+    #: attachment ``url``/``data`` attributes, which the Flutter SDK percent-encodes (up to
+    #: 3x).  64 KiB is an eighth of the stanza budget.
+    max_attribute_length: int = 64 * 1024
+    #: Characters of one text node (text between two tags, CDATA included).  256 KiB is
+    #: Prosody's whole-stanza limit for clients: no text a client could have put into a
+    #: stanza through such a server is longer.
+    max_text_length: int = 256 * 1024
+    #: Bytes of the XML declaration plus the ``<stream:stream ...>`` opening tag.  h11 allows
+    #: 16 KiB for a whole HTTP header block (``DEFAULT_MAX_INCOMPLETE_EVENT_SIZE``); a stream
+    #: header is a handful of short attributes, typically under 300 bytes.
+    max_header_bytes: int = 8 * 1024
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_stanza_bytes",
+            "max_depth",
+            "max_attributes",
+            "max_attribute_length",
+            "max_text_length",
+            "max_header_bytes",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise LocalProtocolError(f"XmlLimits.{name} must be a positive int: {value!r}")
+        if self.max_stanza_bytes < 64:
+            raise LocalProtocolError("XmlLimits.max_stanza_bytes must be at least 64")
+        if self.max_header_bytes < 64:
+            raise LocalProtocolError("XmlLimits.max_header_bytes must be at least 64")
+
+
+_DEFAULT_LIMITS: Final = XmlLimits()
+
+
+class XmlStreamError(RemoteProtocolError):
+    """Raised by the parser when the peer's XML must end the stream.
+
+    ``condition`` is the RFC 6120 stream error condition to send, ``text`` a human-readable
+    reason.  ``items`` holds what completed in the failing call *before* the fault, in
+    order (for example a ``<stream:error/>`` that arrived just before garbage); the parser
+    is dead afterwards and every later ``feed`` raises an equal error with empty ``items``.
+    """
+
+    def __init__(
+        self,
+        condition: StreamErrorCondition,
+        text: str = "",
+        items: tuple[StreamHeader | StreamFooter | etree._Element, ...] = (),
+    ) -> None:
+        super().__init__(condition, text)
+        self.items = items
+
+    def __repr__(self) -> str:
+        return f"XmlStreamError({self.condition!r}, {self.text!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamHeader:
+    """The peer's ``<stream:stream ...>`` opening tag arrived.
+
+    ``attributes`` are Clark-named (``"to"``, ``"from"``, ``"id"``, ``"version"``,
+    ``"{http://www.w3.org/XML/1998/namespace}lang"``); ``default_namespace`` is the
+    ``xmlns="..."`` declared on the header (normally ``jabber:client``), or None.
+    """
+
+    name: str
+    attributes: Mapping[str, str]
+    default_namespace: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamFooter:
+    """``</stream:stream>`` arrived: the peer closed its stream."""
+
+
+StreamItem = Union[StreamHeader, StreamFooter, "etree._Element"]
+
+# --- byte-level scanners ----------------------------------------------------------------
+
+#: A restricted-XML token, or the start of a CDATA section (told apart by the caller):
+#: ``<!`` / ``<?`` / an entity reference to a name other than the predefined five.
+_RESTRICTED = re.compile(rb"<[!?]|&(?!(?:amp|lt|gt|quot|apos);)[A-Za-z_:\x80-\xff]")
+#: A suffix that may still become a restricted token or a CDATA opener: held back.
+_HOLD = re.compile(rb"(?:<(?:!(?:\[(?:C(?:D(?:A(?:T(?:A)?)?)?)?)?)?)?|&[A-Za-z]{0,4})\Z")
+#: Inside CDATA, a suffix that may become ``]]>``.
+_HOLD_CDATA = re.compile(rb"\]{1,2}\Z")
+_CDATA_OPEN: Final = b"<![CDATA["
+_CDATA_CLOSE: Final = b"]]>"
+#: The rest of a tag after its ``<``, quote-aware (``>`` may appear in attribute values).
+_TAG_REST = re.compile(rb"""[^"'>]*(?:(?:"[^"]*"|'[^']*')[^"'>]*)*>""")
+#: A prefixed element name: ``<p:`` or ``</p:``.
+_PREFIXED_TAG = re.compile(rb"</?[^\s/>:!?<=\"']+:")
+#: A prefixed attribute name whose prefix is neither ``xml`` nor ``xmlns``.
+_PREFIXED_ATTR = re.compile(rb"(?<!\sxml)(?<!\sxmlns):[^\s=:<>\"'/]+\s*=")
+_WS: Final = " \t\r\n"
+_WS_BYTES: Final = b" \t\r\n"
+_XML_DECL = re.compile(
+    rb"""<\?xml\s+version\s*=\s*(?:'1\.[0-9]+'|"1\.[0-9]+")"""
+    rb"""(?:\s+encoding\s*=\s*(?:'([A-Za-z][A-Za-z0-9._-]*)'|"([A-Za-z][A-Za-z0-9._-]*)"))?"""
+    rb"""(?:\s+standalone\s*=\s*(?:'(?:yes|no)'|"(?:yes|no)"))?\s*\?>"""
+)
+_UTF8_BOM: Final = b"\xef\xbb\xbf"
+#: First bytes of streams in UTF-16 / UTF-32 / EBCDIC (XML 1.0 appendix F).
+_FOREIGN_SIGNATURES: Final = (
+    b"\xfe\xff",
+    b"\xff\xfe",
+    b"\x00\x00\xfe\xff",
+    b"\x00\x00\x00<",
+    b"<\x00\x00\x00",
+    b"\x00<",
+    b"<\x00",
+    b"\x4c\x6f\xa7\x94",
+)
+
+
+@lru_cache(maxsize=16)
+def _long_run_pattern(threshold: int) -> re.Pattern[bytes]:
+    """``<`` followed by ``threshold`` bytes without ``<``: a run long enough to hide a
+    value, a text node or an attribute list over the limits."""
+    return re.compile(rb"<[^<]{%d}" % threshold)
+
+
+def _run_threshold(limits: XmlLimits) -> int:
+    # An element with n attributes needs a '<'-free run of at least 5n bytes (` a=""`);
+    # a value or text node of n characters needs a run of more than n bytes.
+    return min(
+        5 * (limits.max_attributes + 1),
+        limits.max_attribute_length + 1,
+        limits.max_text_length + 1,
+    )
+
+
+def _new_lxml_parser() -> etree.XMLPullParser:
+    return etree.XMLPullParser(
+        events=("start", "end"),
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        attribute_defaults=False,
+        huge_tree=False,
+        collect_ids=False,
+        remove_comments=False,
+        remove_pis=False,
+        strip_cdata=True,
+    )
+
+
+def _events(parser: etree.XMLPullParser) -> Iterator[tuple[str, etree._Element]]:
+    """The parser's pending events; with events=("start", "end") each carries an element."""
+    return cast("Iterator[tuple[str, etree._Element]]", parser.read_events())
+
+
+def _lxml_error(exc: Exception) -> XmlStreamError:
+    """Map an lxml/libxml2 failure to the stream error condition it deserves."""
+    code = getattr(exc, "code", None)
+    types = etree.ErrorTypes
+    if code in (
+        types.ERR_INVALID_ENCODING,
+        types.ERR_UNSUPPORTED_ENCODING,
+        types.ERR_UNKNOWN_ENCODING,
+    ):
+        condition = _C.UNSUPPORTED_ENCODING
+    elif code == types.ERR_RESOURCE_LIMIT:
+        condition = _C.POLICY_VIOLATION
+    else:
+        condition = _C.NOT_WELL_FORMED
+    return XmlStreamError(condition, str(exc) or type(exc).__name__)
+
+
+def _policy(text: str) -> XmlStreamError:
+    return XmlStreamError(_C.POLICY_VIOLATION, text)
+
+
+def _check_tree(top: etree._Element, limits: XmlLimits) -> None:
+    """Check every attribute and text node under ``top`` against ``limits``, and every name
+    for an undeclared prefix (lxml keeps those as ``"p:name"`` without raising)."""
+    max_attrs = limits.max_attributes
+    max_value = limits.max_attribute_length
+    max_text = limits.max_text_length
+    for node in top.iter():
+        tag = node.tag
+        if not isinstance(tag, str):  # comments/PIs cannot get here; be safe anyway
+            raise XmlStreamError(_C.RESTRICTED_XML, "comment or processing instruction")
+        if tag[0] != "{" and ":" in tag:
+            raise XmlStreamError(_C.NOT_WELL_FORMED, f"undeclared namespace prefix: {tag}")
+        attrib = node.attrib
+        if len(attrib) > max_attrs:
+            raise _policy(f"more than {max_attrs} attributes on <{tag}>")
+        for key, value in attrib.items():
+            if len(value) > max_value:
+                raise _policy(f"attribute value longer than {max_value} characters")
+            if key[0] != "{" and ":" in key:
+                raise XmlStreamError(_C.NOT_WELL_FORMED, f"undeclared namespace prefix: {key!r}")
+        text = node.text
+        if text is not None and len(text) > max_text:
+            raise _policy(f"text longer than {max_text} characters")
+        if node is not top:
+            text = node.tail
+            if text is not None and len(text) > max_text:
+                raise _policy(f"text longer than {max_text} characters")
+
+
+def _tag_complete(buf: bytes, lt: int) -> bool:
+    """Whether the tag starting with ``<`` at ``lt`` ends inside ``buf``."""
+    return _TAG_REST.match(buf, lt + 1) is not None
+
+
+def _in_spans(pos: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start <= pos < end for start, end in spans)
+
+
+# --- the stream parser ------------------------------------------------------------------
+
+_HEADER: Final = 0
+_BODY: Final = 1
+_CLOSED: Final = 2
+_DEAD: Final = 3
+
+
+class XmlStreamParser:
+    """One TCP/TLS XMPP stream: a document whose root is ``<stream:stream>``.
+
+    A fresh parser per stream (and per restart after STARTTLS and SASL).  Feed it bytes as
+    they arrive; it returns what completed.  Not thread-safe; performs no I/O.
+    """
+
+    __slots__ = (
+        "_carry",
+        "_cur",
+        "_depth",
+        "_error",
+        "_hbuf",
+        "_in_cdata",
+        "_limits",
+        "_long_run",
+        "_parser",
+        "_root",
+        "_run",
+        "_run_eq",
+        "_state",
+        "_suspect",
+        "_threshold",
+    )
+
+    def __init__(self, limits: XmlLimits = _DEFAULT_LIMITS) -> None:
+        if not isinstance(limits, XmlLimits):
+            raise LocalProtocolError("limits must be an XmlLimits")
+        self._limits = limits
+        self._parser = _new_lxml_parser()
+        self._root: etree._Element | None = None
+        self._state = _HEADER
+        self._error: XmlStreamError | None = None
+        self._hbuf = b""
+        self._carry = b""  # held-back suffix, not yet given to lxml
+        self._in_cdata = False  # the bytes given to lxml end inside a CDATA section
+        self._depth = 0  # open elements below the root (0: between top-level elements)
+        self._cur = 0  # bytes given to lxml of the current, incomplete top-level element
+        self._run = 0  # length of the '<'-free run at the end of the bytes given to lxml
+        self._run_eq = 0  # '=' bytes in that run
+        self._suspect = False  # the current top-level element needs a full _check_tree
+        self._threshold = _run_threshold(limits)
+        self._long_run = _long_run_pattern(self._threshold)
+
+    # -- public -----------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> list[StreamHeader | StreamFooter | etree._Element]:
+        """Parse more bytes; return what completed, in order.
+
+        First the :class:`StreamHeader` (once), then each complete top-level element
+        (detached from the root, so nothing accumulates), then the :class:`StreamFooter`.
+        Whitespace between top-level elements (keepalives) is consumed silently, and so is
+        whitespace after the footer; anything else after the footer is ``not-well-formed``.
+
+        Raises :class:`XmlStreamError` when the stream must end; its ``items`` carry what
+        completed in this call before the fault.  After that the parser is dead and every
+        later ``feed`` raises an equal error.  No other exception escapes for any input.
+        """
+        if self._error is not None:
+            raise XmlStreamError(self._error.condition, self._error.text)
+        if not isinstance(data, (bytes, bytearray)):
+            raise LocalProtocolError("XmlStreamParser.feed takes bytes")
+        data = bytes(data) if isinstance(data, bytearray) else data
+        out: list[StreamHeader | StreamFooter | etree._Element] = []
+        try:
+            self._feed(data, out)
+        except XmlStreamError as exc:
+            self._state = _DEAD
+            self._error = exc
+            exc.items = tuple(out)
+            raise
+        return out
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _feed(self, data: bytes, out: list[StreamItem]) -> None:
+        start = 0
+        if self._state == _HEADER:
+            start = self._header(data, out)
+            if self._state == _HEADER:
+                return
+        if self._state == _BODY and start < len(data):
+            start = self._body(data, start, out)
+        if self._state == _CLOSED:
+            leftover = self._carry + data[start:]
+            self._carry = b""
+            if leftover.strip(_WS_BYTES):
+                raise XmlStreamError(_C.NOT_WELL_FORMED, "data after the end of the stream")
+
+    def _header(self, data: bytes, out: list[StreamItem]) -> int:
+        """Collect and check the XML declaration and the stream opening tag.
+
+        Returns how many bytes of ``data`` it consumed.  When the header completes, the
+        bytes after it that were collected are handed on to :meth:`_body` here.
+        """
+        limit = self._limits.max_header_bytes
+        room = limit + 1 - len(self._hbuf)
+        taken = data[:room]
+        buf = self._hbuf + taken
+        end = self._header_end(buf)
+        if end < 0:
+            if len(buf) > limit:
+                raise _policy(f"stream header longer than {limit} bytes")
+            self._hbuf = buf
+            return len(taken)
+        if end > limit:
+            raise _policy(f"stream header longer than {limit} bytes")
+        self._hbuf = b""
+        self._feed_lxml(buf[:end])
+        root: etree._Element | None = None
+        events = list(_events(self._parser))
+        for event, element in events:
+            if event == "start" and root is None:
+                root = element
+        if root is None:  # pragma: no cover - _header_end saw a complete start tag
+            raise XmlStreamError(_C.NOT_WELL_FORMED, "no stream header")
+        if root.tag != _STREAM_TAG:
+            raise XmlStreamError(
+                _C.INVALID_NAMESPACE,
+                f"the stream root is {root.tag}, not {_STREAM_TAG}",
+            )
+        self._root = root
+        out.append(
+            StreamHeader(
+                name=root.tag,
+                attributes=MappingProxyType({str(k): str(v) for k, v in root.attrib.items()}),
+                default_namespace=root.nsmap.get(None),
+            )
+        )
+        self._state = _BODY
+        if len(events) > 1:  # <stream:stream .../>: opened and closed at once
+            out.append(StreamFooter())
+            self._state = _CLOSED
+        rest = buf[end:]
+        if rest:
+            if self._state == _BODY:
+                self._body(rest, 0, out)
+            elif rest.strip(_WS_BYTES):
+                raise XmlStreamError(_C.NOT_WELL_FORMED, "data after the end of the stream")
+        return len(taken)
+
+    def _header_end(self, buf: bytes) -> int:
+        """Where the stream opening tag ends in ``buf``, or -1 if it is not complete yet.
+
+        Raises for a foreign encoding, a bad XML declaration, or restricted XML before the
+        root.
+        """
+        for signature in _FOREIGN_SIGNATURES:
+            if buf.startswith(signature):
+                raise XmlStreamError(_C.UNSUPPORTED_ENCODING, "the stream is not encoded in UTF-8")
+            if len(buf) < len(signature) and signature.startswith(buf):
+                return -1  # cannot tell yet
+        pos = 0
+        if buf.startswith(_UTF8_BOM):
+            pos = 3
+        elif _UTF8_BOM.startswith(buf):
+            return -1
+        if buf.startswith(b"<?xml", pos) or b"<?xml".startswith(buf[pos : pos + 5]):
+            if len(buf) - pos < 6:
+                return -1
+            if buf[pos + 5 : pos + 6] in (b" ", b"\t", b"\r", b"\n"):
+                close = buf.find(b"?>", pos)
+                if close < 0:
+                    return -1
+                decl = _XML_DECL.fullmatch(buf, pos, close + 2)
+                if decl is None:
+                    raise XmlStreamError(_C.NOT_WELL_FORMED, "malformed XML declaration")
+                encoding = decl.group(1) or decl.group(2)
+                if encoding is not None and encoding.lower() != b"utf-8":
+                    raise XmlStreamError(
+                        _C.UNSUPPORTED_ENCODING,
+                        f"unsupported encoding {encoding.decode('ascii')!r}",
+                    )
+                pos = close + 2
+        # Misc* then the root start tag.
+        n = len(buf)
+        while pos < n and buf[pos] in _WS_BYTES:
+            pos += 1
+        if pos >= n:
+            return -1
+        if buf[pos] != 0x3C:  # '<'
+            raise XmlStreamError(_C.NOT_WELL_FORMED, "text before the stream header")
+        if pos + 1 >= n:
+            return -1
+        nxt = buf[pos + 1]
+        if nxt in b"!?":
+            raise XmlStreamError(
+                _C.RESTRICTED_XML,
+                "DOCTYPE, comment or processing instruction before the stream header",
+            )
+        match = _TAG_REST.match(buf, pos + 1)
+        if match is None:
+            return -1
+        end = match.end()
+        found = _RESTRICTED.search(buf, pos, end)
+        if found is not None:
+            raise XmlStreamError(_C.RESTRICTED_XML, "entity reference in the stream header")
+        return end
+
+    def _feed_lxml(self, data: bytes) -> None:
+        try:
+            self._parser.feed(data)
+        except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
+            raise _lxml_error(exc) from None
+
+    def _body(self, data: bytes, pos: int, out: list[StreamItem]) -> int:
+        """Give ``data[pos:]`` to lxml slice by slice, checking limits between slices."""
+        limit = self._limits.max_stanza_bytes
+        n = len(data)
+        while pos < n and self._state == _BODY:
+            carry = self._carry
+            room = limit - self._cur - len(carry)
+            if room <= 0:
+                raise _policy(f"top-level element larger than {limit} bytes")
+            take = room if room < SLICE_BYTES else SLICE_BYTES
+            chunk = data[pos : pos + take]
+            pos += len(chunk)
+            buf = carry + chunk if carry else chunk
+            self._slice(buf, out)
+        return pos
+
+    def _slice(self, buf: bytes, out: list[StreamItem]) -> None:
+        """Scan one slice, hold back an undecidable suffix, feed the rest, handle events."""
+        hold = _HOLD.search(buf, max(0, len(buf) - 9))
+        if hold is not None:
+            self._carry = buf[hold.start() :]
+            buf = buf[: hold.start()]
+        else:
+            self._carry = b""
+        if not buf:
+            return
+        # Restricted-XML scan, CDATA-aware.
+        spans: list[tuple[int, int]] | None = None
+        scan = 0
+        size = len(buf)
+        in_cdata = self._in_cdata
+        if in_cdata:
+            close = buf.find(_CDATA_CLOSE)
+            if close < 0:
+                spans = [(0, size)]
+                scan = size
+            else:
+                spans = [(0, close + 3)]
+                scan = close + 3
+                in_cdata = False
+        bad = -1
+        while scan < size:
+            found = _RESTRICTED.search(buf, scan)
+            if found is None:
+                break
+            at = found.start()
+            if buf.startswith(_CDATA_OPEN, at):
+                if spans is None:
+                    spans = []
+                close = buf.find(_CDATA_CLOSE, at + 9)
+                if close < 0:
+                    spans.append((at, size))
+                    in_cdata = True
+                    break
+                spans.append((at, close + 3))
+                scan = close + 3
+                continue
+            bad = at
+            break
+        if in_cdata:
+            tail = _HOLD_CDATA.search(buf, max(0, size - 2))
+            if tail is not None:
+                self._carry = buf[tail.start() :] + self._carry
+                buf = buf[: tail.start()]
+                size = len(buf)
+                spans = [(a, min(b, size)) for a, b in spans or ()]
+        if bad >= 0:
+            # Give lxml what precedes the token first: earlier faults win, and elements
+            # that completed before it are still reported.
+            self._carry = b""
+            if bad:
+                self._in_cdata = False
+                self._feed_slice(buf[:bad], spans, out)
+            raise XmlStreamError(
+                _C.RESTRICTED_XML,
+                "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
+            )
+        self._in_cdata = in_cdata
+        if not buf:
+            return
+        self._feed_slice(buf, spans, out)
+
+    def _flag(self, buf: bytes, spans: list[tuple[int, int]] | None) -> bool:
+        """Cheap byte-level test: could this slice hide a limit breach or an undeclared
+        prefix?  False means the tree checks can be skipped for what it holds."""
+        flagged = spans is not None
+        threshold = self._threshold
+        first = buf.find(b"<")
+        if first < 0:
+            run = self._run + len(buf)
+            eq = self._run_eq + buf.count(b"=")
+        else:
+            run = self._run + first
+            eq = self._run_eq + buf.count(b"=", 0, first)
+        if run >= threshold and self._run_over(run, eq):
+            flagged = True
+        if first >= 0:
+            last = buf.rfind(b"<")
+            if not flagged:
+                for found in self._long_run.finditer(buf, first):
+                    at = found.start()
+                    stop = buf.find(b"<", at + 1)
+                    if stop < 0:
+                        stop = len(buf)
+                    if self._run_over(stop - at, buf.count(b"=", at, stop)):
+                        flagged = True
+                        break
+            self._run = len(buf) - last
+            self._run_eq = buf.count(b"=", last)
+            if not flagged and (
+                _PREFIXED_TAG.search(buf) is not None or _PREFIXED_ATTR.search(buf) is not None
+            ):
+                flagged = True
+        else:
+            self._run = run
+            self._run_eq = eq
+            if not flagged and _PREFIXED_ATTR.search(buf) is not None:
+                flagged = True
+        return flagged
+
+    def _run_over(self, run: int, eq: int) -> bool:
+        limits = self._limits
+        return (
+            run > limits.max_attribute_length
+            or run > limits.max_text_length
+            or eq > limits.max_attributes
+        )
+
+    def _feed_slice(
+        self, buf: bytes, spans: list[tuple[int, int]] | None, out: list[StreamItem]
+    ) -> None:
+        """Feed ``buf`` (free of restricted XML) to lxml and handle what it produced."""
+        flagged = self._flag(buf, spans)
+        suspect = self._suspect or flagged
+        parser = self._parser
+        root = self._root
+        assert root is not None
+        failure: XmlStreamError | None = None
+        try:
+            parser.feed(buf)
+        except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
+            failure = _lxml_error(exc)
+        depth = self._depth
+        max_depth = self._limits.max_depth
+        starts = 0
+        top_started = False
+        top_ended = False
+        append = out.append
+        try:
+            for event, element in _events(parser):
+                if event == "start":
+                    depth += 1
+                    if depth == 1:
+                        starts = 1
+                        top_started = True
+                    elif depth > max_depth:
+                        raise _policy(f"elements nested deeper than {max_depth}")
+                    else:
+                        starts += 1
+                else:
+                    depth -= 1
+                    if depth == 0:
+                        tail = element.tail
+                        if tail is not None:
+                            if tail.strip(_WS):
+                                raise XmlStreamError(
+                                    _C.BAD_FORMAT, "text between top-level elements"
+                                )
+                            element.tail = None
+                        if suspect:
+                            _check_tree(element, self._limits)
+                            suspect = flagged
+                        root.remove(element)
+                        append(element)
+                        top_started = False
+                        top_ended = True
+                    elif depth < 0:
+                        append(StreamFooter())
+                        self._state = _CLOSED
+        except XmlStreamError:
+            self._depth = depth
+            raise
+        except (etree.LxmlError, ValueError, UnicodeError) as exc:  # pragma: no cover
+            raise _lxml_error(exc) from None
+        self._depth = depth
+        self._suspect = suspect
+        if failure is not None:
+            raise failure
+        if self._state != _BODY:
+            return
+        text = root.text
+        if text is not None:
+            if text.strip(_WS):
+                raise XmlStreamError(_C.BAD_FORMAT, "text between top-level elements")
+            root.text = None
+        # Exact byte accounting of the current top-level element.
+        if depth > 0:
+            if top_started:
+                at = self._start_offset(buf, starts, spans)
+                self._cur = len(buf) - at if at >= 0 else self._cur + len(buf)
+            else:
+                self._cur += len(buf)
+        else:
+            last = buf.rfind(b"<")
+            if last < 0:
+                # No '<' here: either a tag that began earlier is still arriving, or the
+                # element it began has ended here and only whitespace follows.
+                self._cur = self._cur + len(buf) if self._cur and not top_ended else 0
+            elif _tag_complete(buf, last):
+                self._cur = 0
+            else:
+                self._cur = len(buf) - last
+
+    @staticmethod
+    def _start_offset(buf: bytes, starts: int, spans: list[tuple[int, int]] | None) -> int:
+        """Offset in ``buf`` of the ``<`` that opened the current top-level element, given
+        that ``starts`` start tags (it and its descendants) completed in ``buf``; -1 if
+        that ``<`` came in an earlier slice."""
+        at = len(buf)
+        last = True
+        while True:
+            at = buf.rfind(b"<", 0, at)
+            if at < 0:
+                return -1
+            nxt = buf[at + 1 : at + 2]
+            if nxt == b"/" or nxt == b"!":
+                last = False
+                continue
+            if spans and _in_spans(at, spans):
+                continue
+            if last:
+                last = False
+                if not _tag_complete(buf, at):
+                    continue  # a start tag still arriving: no event yet
+            starts -= 1
+            if starts == 0:
+                return at
+
+
+# --- WebSocket frames (RFC 7395) -------------------------------------------------------
+
+
+def _frame_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        attribute_defaults=False,
+        huge_tree=False,
+        collect_ids=False,
+        remove_comments=False,
+        remove_pis=False,
+        strip_cdata=True,
+    )
+
+
+_FRAME_PARSER: Final = _frame_parser()
+
+
+def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Element:
+    """Parse one RFC 7395 WebSocket text message: exactly one complete element.
+
+    That element is ``<open/>``, ``<close/>``, a stanza or a nonza.  An element without an
+    ``xmlns`` stays un-namespaced (the connection decides what that means).  The same
+    hardening and limits as :class:`XmlStreamParser` apply (``max_stanza_bytes`` bounds the
+    whole message; an XML declaration counts as a processing instruction: RFC 7395 section
+    3.3.3 frames carry elements only).  Raises :class:`XmlStreamError`.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise LocalProtocolError("parse_frame takes bytes")
+    data = bytes(data)
+    if len(data) > limits.max_stanza_bytes:
+        raise _policy(f"WebSocket message larger than {limits.max_stanza_bytes} bytes")
+    stripped = data.lstrip(_WS_BYTES)
+    for signature in _FOREIGN_SIGNATURES:
+        if stripped.startswith(signature):
+            raise XmlStreamError(_C.UNSUPPORTED_ENCODING, "the message is not encoded in UTF-8")
+    if stripped.startswith(_UTF8_BOM):
+        stripped = stripped[3:]
+    if not stripped.startswith(b"<"):
+        raise XmlStreamError(_C.NOT_WELL_FORMED, "a WebSocket message must hold one element")
+    pos = 0
+    while True:
+        found = _RESTRICTED.search(data, pos)
+        if found is None:
+            break
+        at = found.start()
+        if data.startswith(_CDATA_OPEN, at):
+            close = data.find(_CDATA_CLOSE, at + 9)
+            if close < 0:
+                raise XmlStreamError(_C.NOT_WELL_FORMED, "unterminated CDATA section")
+            pos = close + 3
+            continue
+        raise XmlStreamError(
+            _C.RESTRICTED_XML,
+            "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
+        )
+    try:
+        element = etree.fromstring(data, _FRAME_PARSER)
+    except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
+        raise _lxml_error(exc) from None
+    if data.count(b"<") > limits.max_depth:
+        depth = 0
+        for event, _ in etree.iterwalk(element, events=("start", "end")):
+            if event == "start":
+                depth += 1
+                if depth > limits.max_depth:
+                    raise _policy(f"elements nested deeper than {limits.max_depth}")
+            else:
+                depth -= 1
+    _check_tree(element, limits)
+    return element
+
+
+# --- serialization ----------------------------------------------------------------------
+
+#: Characters XML 1.0 forbids (section 2.2 Char): C0 controls other than tab, LF and CR,
+#: surrogates (lone ones can exist in a Python str), U+FFFE and U+FFFF.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _refuse_forbidden(value: str) -> None:
+    if not isinstance(value, str):
+        raise LocalProtocolError(f"expected str, got {type(value).__name__}")
+    found = _FORBIDDEN.search(value)
+    if found is not None:
+        raise LocalProtocolError(
+            f"U+{ord(found.group()):04X} cannot be sent: XML 1.0 forbids it (section 2.2)"
+        )
+
+
+def escape_text(value: str) -> str:
+    """Escape ``value`` for use as character data: ``&``, ``<`` and ``>`` become entity
+    references and CR becomes ``&#13;`` (a raw CR would be turned into LF by the reader's
+    end-of-line handling, XML 1.0 section 2.11).  Raises
+    :class:`~cubeproto.errors.LocalProtocolError` for characters XML 1.0 forbids."""
+    _refuse_forbidden(value)
+    return (
+        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+def escape_attr(value: str) -> str:
+    """Escape ``value`` for use inside a double-quoted attribute value: ``&``, ``<``,
+    ``>`` and ``"`` become entity references and tab, LF and CR become ``&#9;``,
+    ``&#10;`` and ``&#13;`` so they survive attribute-value normalisation (XML 1.0 section
+    3.3.3).  Raises :class:`~cubeproto.errors.LocalProtocolError` for characters XML 1.0
+    forbids."""
+    _refuse_forbidden(value)
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\t", "&#9;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+    )
+
+
+def element_bytes(element: etree._Element) -> bytes:
+    """The exact UTF-8 serialization of ``element`` (a parsed one, typically, kept as the
+    raw form of a stanza that could not be understood), without its tail text and with
+    the namespace declarations it needs."""
+    return etree.tostring(element, encoding="utf-8", with_tail=False)
