@@ -5,10 +5,13 @@ bounded memory, and nothing expanded or fetched."""
 from __future__ import annotations
 
 import os
+import random
 import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scripted import drain, logged_in
 
 from cubeproto import CloseReason, ConnectionClosed, RemoteProtocolError, StreamErrorCondition
@@ -59,7 +62,7 @@ def many_attributes() -> Iterator[bytes]:
 
 
 def random_bytes() -> Iterator[bytes]:
-    yield os.urandom(4096).replace(b"<", b"x") + b"<\x00\xff"
+    yield random.Random(2026).randbytes(4096).replace(b"<", b"x") + b"<\x00\xff"
 
 
 def comment() -> Iterator[bytes]:
@@ -126,7 +129,7 @@ def test_external_entity_to_a_file_is_never_read(tmp_path: object) -> None:
 
 
 def test_random_bytes_after_a_valid_header() -> None:
-    events, sent, _ = run_attack(random_bytes())
+    events, _, _ = run_attack(random_bytes())
     (closed,) = events
     assert isinstance(closed, ConnectionClosed)
     assert closed.reason is CloseReason.PROTOCOL_ERROR
@@ -135,4 +138,18 @@ def test_random_bytes_after_a_valid_header() -> None:
         StreamErrorCondition.BAD_FORMAT,
         StreamErrorCondition.RESTRICTED_XML,
         StreamErrorCondition.POLICY_VIOLATION,
+        StreamErrorCondition.UNSUPPORTED_ENCODING,
     )
+
+
+@given(st.binary(min_size=1, max_size=2048), st.integers(min_value=1, max_value=64))
+@settings(max_examples=200, deadline=None)
+def test_arbitrary_bytes_never_raise_and_end_at_most_once(data: bytes, size: int) -> None:
+    conn, _ = logged_in()
+    for start in range(0, len(data), size):
+        conn.receive_data(data[start : start + size], now=1)
+    conn.receive_eof(now=2)
+    events = drain(conn)
+    closed = [e for e in events if isinstance(e, ConnectionClosed)]
+    assert len(closed) == 1
+    assert conn.state.value == "closed"
