@@ -8,6 +8,7 @@ generators, so multi-megabyte transfers do not inflate the test process's memory
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import ssl
@@ -40,7 +41,8 @@ class Reply:
     length: int | None = None  # Content-Length to claim (defaults to the real one)
     cut_after: int | None = None  # send this many body bytes, then close the socket
     stall: bool = False  # never answer
-    close: bool = False  # close the connection after this reply
+    close: bool = False  # close the connection after this reply (with Connection: close)
+    drop: bool = False  # close the connection after this reply without announcing it
 
 
 Handler = Callable[[Req], Reply]
@@ -70,10 +72,8 @@ class HttpTestServer:
         self.stop.set()
         self.listener.close()
         for s in self._socks:
-            try:
+            with contextlib.suppress(OSError):
                 s.close()
-            except OSError:
-                pass
         for t in self._threads:
             t.join(5)
 
@@ -113,16 +113,14 @@ class HttpTestServer:
                     return
                 if not self._write_reply(sock, conn, reply):
                     return
-                if conn.our_state is h11.MUST_CLOSE or reply.close:
+                if conn.our_state is h11.MUST_CLOSE or reply.close or reply.drop:
                     return
                 conn.start_next_cycle()
         except (OSError, h11.ProtocolError, ssl.SSLError):
             return
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def _read_request(self, sock: socket.socket, conn: h11.Connection, number: int) -> Req | None:
         req: Req | None = None
@@ -163,7 +161,9 @@ class HttpTestServer:
         if reply.chunked:
             headers.append(("Transfer-Encoding", "chunked"))
         elif isinstance(body, bytes):
-            headers.append(("Content-Length", str(reply.length if reply.length is not None else len(body))))
+            headers.append(
+                ("Content-Length", str(reply.length if reply.length is not None else len(body)))
+            )
         elif reply.length is not None:
             headers.append(("Content-Length", str(reply.length)))
         if reply.close:
@@ -178,10 +178,8 @@ class HttpTestServer:
                 piece = chunk[: reply.cut_after - sent]
                 frame = conn.send(h11.Data(data=piece)) if piece else b""
                 sock.sendall(frame or b"")
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return False
             if reply.length is not None and not reply.chunked and sent + len(chunk) > reply.length:
                 # lie about the length: write raw bytes past what h11 would allow
@@ -190,10 +188,8 @@ class HttpTestServer:
             sock.sendall(conn.send(h11.Data(data=chunk)) or b"")
             sent += len(chunk)
         if reply.length is not None and not reply.chunked and sent < reply.length:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return False
         sock.sendall(conn.send(h11.EndOfMessage()) or b"")
         return True
