@@ -200,6 +200,8 @@ class ClientConnection:
         self._header_seen = False
         self._pending: dict[str, _PendingIq] = {}
         self._eof = False
+        #: The terminal ConnectionClosed was emitted.
+        self._terminated = False
         self._last_rx = 0.0
         self._keepalive_sent_at: float | None = None
         # Stream management.
@@ -463,6 +465,9 @@ class ClientConnection:
     def resume_state(self) -> ResumableSession | None:
         """The session to resume on a new connection, when the last ``ConnectionClosed``
         said ``resumable=True``; otherwise ``None``."""
+        if self._state is StreamState.CLOSED and self._resume is not None:
+            # Closed before the server answered our <resume/>: the old session is intact.
+            return self._resume
         if (
             self._state is not StreamState.CLOSED
             or self._resume_id is None
@@ -823,6 +828,8 @@ class ClientConnection:
         )
 
     def _give_up(self, why: str) -> None:
+        if self._terminated:
+            return
         if self._framing.ready:
             self._out.append(self._framing.close_stream())
             self._out.append(self._framing.shutdown())
@@ -1317,6 +1324,8 @@ class ClientConnection:
         return self._state is StreamState.CLOSED
 
     def _resumable(self) -> bool:
+        if self._resume is not None:
+            return True  # a resumption not yet answered: the old session may still resume
         return (
             self._sm_active
             and self._resume_id is not None
@@ -1326,6 +1335,11 @@ class ClientConnection:
     def _finish(
         self, event: ConnectionClosed, resumable: bool, *, transition_done: bool = False
     ) -> None:
+        """Enter CLOSED and report ``event``: the one terminal event, whatever path led
+        here (settling the session below may try to end it again, e.g. a pending bind)."""
+        if self._terminated:
+            return
+        self._terminated = True
         if not transition_done and self._state is not StreamState.CLOSED:
             self._state = transition(self._state, Input.FATAL)
         self._timers.clear()

@@ -116,3 +116,55 @@ def test_every_state_is_reachable_from_idle() -> None:
                 seen.add(dst)
                 frontier.append(dst)
     assert seen == set(StreamState)
+
+
+PEER_INPUTS = {
+    "features": "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    "proceed": "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+    "tls-failure": "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+    "challenge": "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>cj1hYmM=</challenge>",
+    "success": "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+    "sasl-failure": "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/></failure>",
+    "enabled": "<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>",
+    "resumed": "<resumed xmlns='urn:xmpp:sm:3' h='0' previd='x'/>",
+    "sm-failed": "<failed xmlns='urn:xmpp:sm:3'/>",
+    "ack": "<a xmlns='urn:xmpp:sm:3' h='0'/>",
+    "request": "<r xmlns='urn:xmpp:sm:3'/>",
+    "message": "<message from='1002-42@localhost/r' type='chat' id='m'><body>x</body></message>",
+    "iq-result": "<iq type='result' id='unknown'/>",
+    "unknown-nonza": "<foo xmlns='urn:example'/>",
+    "stream-error": (
+        "<stream:error><reset xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+    ),
+    "footer": "</stream:stream>",
+}
+
+LIVE_PEER_STATES = [
+    s for s in REACHABLE if s not in (StreamState.IDLE, StreamState.CLOSED, StreamState.TLS_PENDING)
+]
+
+
+@pytest.mark.parametrize("state", LIVE_PEER_STATES, ids=lambda s: s.value)
+@pytest.mark.parametrize("name", list(PEER_INPUTS))
+def test_every_peer_input_in_every_state_never_raises(state: StreamState, name: str) -> None:
+    """Whatever the peer sends in whatever state: no exception; either the state machine
+    moves along its table, or the stream ends with exactly one ConnectionClosed."""
+    conn = to_state(state)
+    drain(conn)
+    conn.data_to_send()
+    xml = PEER_INPUTS[name]
+    if state is StreamState.OPENING:
+        from scripted import STREAM_HEADER
+
+        xml = STREAM_HEADER + xml
+    conn.receive_data(xml.encode(), now=3)
+    events = drain(conn)
+    closed = [e for e in events if type(e).__name__ == "ConnectionClosed"]
+    assert len(closed) <= 1
+    if closed:
+        assert conn.state is StreamState.CLOSED
+        assert events[-1] is closed[0]  # the terminal event is the last one
+    else:
+        assert conn.state in {dst for (src, _), dst in TRANSITIONS.items() if src is state} | {
+            state
+        }
