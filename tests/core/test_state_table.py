@@ -119,7 +119,9 @@ def test_every_state_is_reachable_from_idle() -> None:
 
 
 PEER_INPUTS = {
-    "features": "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    "features": (
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+    ),
     "proceed": "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
     "tls-failure": "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
     "challenge": "<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>cj1hYmM=</challenge>",
