@@ -198,10 +198,6 @@ _CDATA_OPEN: Final = b"<![CDATA["
 _CDATA_CLOSE: Final = b"]]>"
 #: The rest of a tag after its ``<``, quote-aware (``>`` may appear in attribute values).
 _TAG_REST = re.compile(rb"""[^"'>]*(?:(?:"[^"]*"|'[^']*')[^"'>]*)*>""")
-#: A prefixed element name: ``<p:`` or ``</p:``.
-_PREFIXED_TAG = re.compile(rb"</?[^\s/>:!?<=\"']+:")
-#: A prefixed attribute name whose prefix is neither ``xml`` nor ``xmlns``.
-_PREFIXED_ATTR = re.compile(rb"(?<!\sxml)(?<!\sxmlns):[^\s=:<>\"'/]+\s*=")
 _WS: Final = " \t\r\n"
 _WS_BYTES: Final = b" \t\r\n"
 _XML_DECL = re.compile(
@@ -319,6 +315,70 @@ def _tag_complete(buf: bytes, lt: int) -> bool:
 
 def _in_spans(pos: int, spans: list[tuple[int, int]]) -> bool:
     return any(start <= pos < end for start, end in spans)
+
+
+_PREDEFINED_REFS: Final = (b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&#")
+
+
+def _scan(buf: bytes, in_cdata: bool) -> tuple[int, list[tuple[int, int]] | None, bool]:
+    """Find restricted XML in ``buf`` (RFC 6120 section 11.1), skipping CDATA sections.
+
+    ``in_cdata`` says whether ``buf`` starts inside a CDATA section.  Returns the offset of
+    the first restricted token (or -1), the CDATA sections as ``(start, end)`` offsets (or
+    None if there are none), and whether ``buf`` ends inside a CDATA section.  Uses only
+    single-byte ``find`` (memchr) for the common case: ``!``, ``?`` and ``&`` are rare in
+    XMPP traffic, and each hit is judged by its neighbours.
+    """
+    size = len(buf)
+    spans: list[tuple[int, int]] | None = None
+    pos = 0
+    if in_cdata:
+        close = buf.find(_CDATA_CLOSE)
+        if close < 0:
+            return -1, [(0, size)], True
+        spans = [(0, close + 3)]
+        pos = close + 3
+        in_cdata = False
+    bad = -1
+    # '<!': CDATA sections (recorded) or DOCTYPE/ENTITY/comment (restricted).
+    at = buf.find(b"!", pos)
+    while at >= 0:
+        if at > 0 and buf[at - 1] == 0x3C:  # '<'
+            if buf.startswith(b"[CDATA[", at + 1):
+                if spans is None:
+                    spans = []
+                close = buf.find(_CDATA_CLOSE, at + 8)
+                if close < 0:
+                    spans.append((at - 1, size))
+                    in_cdata = True
+                    break
+                spans.append((at - 1, close + 3))
+                at = buf.find(b"!", close + 3)
+                continue
+            bad = at - 1
+            break
+        at = buf.find(b"!", at + 1)
+    # '<?': processing instructions.
+    at = buf.find(b"?", pos)
+    while at >= 0 and (bad < 0 or at < bad):
+        if at > 0 and buf[at - 1] == 0x3C and not (spans and _in_spans(at, spans)):
+            bad = at - 1
+            break
+        at = buf.find(b"?", at + 1)
+    # '&name;' other than the five predefined entities (numeric references are lxml's).
+    at = buf.find(b"&", pos)
+    while at >= 0 and (bad < 0 or at < bad):
+        if not buf.startswith(_PREDEFINED_REFS, at):
+            nxt = buf[at + 1 : at + 2]
+            if (
+                nxt
+                and (nxt.isalpha() or nxt in b"_:" or nxt[0] >= 0x80)
+                and not (spans and _in_spans(at, spans))
+            ):
+                bad = at
+                break
+        at = buf.find(b"&", at + 1)
+    return bad, spans, in_cdata
 
 
 # --- the stream parser ------------------------------------------------------------------
@@ -552,106 +612,79 @@ class XmlStreamParser:
 
     def _slice(self, buf: bytes, out: list[StreamItem]) -> None:
         """Scan one slice, hold back an undecidable suffix, feed the rest, handle events."""
-        hold = _HOLD.search(buf, max(0, len(buf) - 9))
-        if hold is not None:
-            self._carry = buf[hold.start() :]
-            buf = buf[: hold.start()]
+        size = len(buf)
+        edge = size - 9 if size > 9 else 0
+        if buf.rfind(b"<", edge) >= 0 or buf.rfind(b"&", edge) >= 0:
+            hold = _HOLD.search(buf, edge)
+            if hold is not None:
+                self._carry = buf[hold.start() :]
+                buf = buf[: hold.start()]
+            else:
+                self._carry = b""
         else:
             self._carry = b""
         if not buf:
             return
-        # Restricted-XML scan, CDATA-aware.
-        spans: list[tuple[int, int]] | None = None
-        scan = 0
-        size = len(buf)
-        in_cdata = self._in_cdata
-        if in_cdata:
-            close = buf.find(_CDATA_CLOSE)
-            if close < 0:
-                spans = [(0, size)]
-                scan = size
-            else:
-                spans = [(0, close + 3)]
-                scan = close + 3
-                in_cdata = False
-        bad = -1
-        while scan < size:
-            found = _RESTRICTED.search(buf, scan)
-            if found is None:
-                break
-            at = found.start()
-            if buf.startswith(_CDATA_OPEN, at):
-                if spans is None:
-                    spans = []
-                close = buf.find(_CDATA_CLOSE, at + 9)
-                if close < 0:
-                    spans.append((at, size))
-                    in_cdata = True
-                    break
-                spans.append((at, close + 3))
-                scan = close + 3
-                continue
-            bad = at
-            break
-        if in_cdata:
-            tail = _HOLD_CDATA.search(buf, max(0, size - 2))
-            if tail is not None:
-                self._carry = buf[tail.start() :] + self._carry
-                buf = buf[: tail.start()]
-                size = len(buf)
-                spans = [(a, min(b, size)) for a, b in spans or ()]
+        bad, spans, in_cdata = _scan(buf, self._in_cdata)
+        if in_cdata and bad < 0:
+            # Inside CDATA at the end: hold back a "]" or "]]" that may become "]]>".
+            size = len(buf)
+            cut = size
+            while cut > size - 2 and cut > 0 and buf[cut - 1] == 0x5D:  # ']'
+                cut -= 1
+            if cut < size:
+                self._carry = buf[cut:] + self._carry
+                buf = buf[:cut]
+                spans = [(a, min(b, cut)) for a, b in spans or ()]
         if bad >= 0:
             # Give lxml what precedes the token first: earlier faults win, and elements
             # that completed before it are still reported.
             self._carry = b""
             if bad:
-                self._in_cdata = False
                 self._feed_slice(buf[:bad], spans, out)
             raise XmlStreamError(
                 _C.RESTRICTED_XML,
                 "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
             )
         self._in_cdata = in_cdata
-        if not buf:
-            return
-        self._feed_slice(buf, spans, out)
+        if buf:
+            self._feed_slice(buf, spans, out)
 
     def _flag(self, buf: bytes, spans: list[tuple[int, int]] | None) -> bool:
-        """Cheap byte-level test: could this slice hide a limit breach or an undeclared
-        prefix?  False means the tree checks can be skipped for what it holds."""
+        """Cheap byte-level test: could this slice hide a limit breach?  False means the
+        tree checks can be skipped for what it holds.
+
+        A text node or attribute value over its limit, or an element with more than
+        ``max_attributes`` attributes (each needs ``' a=""'``, 5 bytes, and one ``=``),
+        needs a run of bytes without ``<`` at least ``_threshold`` long; runs are tracked
+        across slices.  CDATA (which may hold ``<`` inside a text node) always flags.
+        """
         flagged = spans is not None
-        threshold = self._threshold
+        size = len(buf)
         first = buf.find(b"<")
         if first < 0:
-            run = self._run + len(buf)
+            run = self._run + size
             eq = self._run_eq + buf.count(b"=")
-        else:
-            run = self._run + first
-            eq = self._run_eq + buf.count(b"=", 0, first)
-        if run >= threshold and self._run_over(run, eq):
-            flagged = True
-        if first >= 0:
-            last = buf.rfind(b"<")
-            if not flagged:
-                for found in self._long_run.finditer(buf, first):
-                    at = found.start()
-                    stop = buf.find(b"<", at + 1)
-                    if stop < 0:
-                        stop = len(buf)
-                    if self._run_over(stop - at, buf.count(b"=", at, stop)):
-                        flagged = True
-                        break
-            self._run = len(buf) - last
-            self._run_eq = buf.count(b"=", last)
-            if not flagged and (
-                _PREFIXED_TAG.search(buf) is not None or _PREFIXED_ATTR.search(buf) is not None
-            ):
+            if run >= self._threshold and self._run_over(run, eq):
                 flagged = True
-        else:
             self._run = run
             self._run_eq = eq
-            if not flagged and _PREFIXED_ATTR.search(buf) is not None:
-                flagged = True
+            return flagged
+        run = self._run + first
+        if run >= self._threshold and self._run_over(run, self._run_eq + buf.count(b"=", 0, first)):
+            flagged = True
+        if not flagged:
+            for found in self._long_run.finditer(buf, first):
+                at = found.start()
+                stop = buf.find(b"<", at + 1)
+                if stop < 0:
+                    stop = size
+                if self._run_over(stop - at, buf.count(b"=", at, stop)):
+                    flagged = True
+                    break
+        last = buf.rfind(b"<")
+        self._run = size - last
+        self._run_eq = buf.count(b"=", last)
         return flagged
 
     def _run_over(self, run: int, eq: int) -> bool:
@@ -800,9 +833,10 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
 
     That element is ``<open/>``, ``<close/>``, a stanza or a nonza.  An element without an
     ``xmlns`` stays un-namespaced (the connection decides what that means).  The same
-    hardening and limits as :class:`XmlStreamParser` apply (``max_stanza_bytes`` bounds the
-    whole message; an XML declaration counts as a processing instruction: RFC 7395 section
-    3.3.3 frames carry elements only).  Raises :class:`XmlStreamError`.
+    hardening and limits as :class:`XmlStreamParser` apply: ``max_stanza_bytes`` bounds the
+    whole message, and since a message holds one element and nothing else, an XML
+    declaration in it counts as a processing instruction (``restricted-xml``).  Raises
+    :class:`XmlStreamError`.
     """
     if not isinstance(data, (bytes, bytearray)):
         raise LocalProtocolError("parse_frame takes bytes")
@@ -817,22 +851,14 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
         stripped = stripped[3:]
     if not stripped.startswith(b"<"):
         raise XmlStreamError(_C.NOT_WELL_FORMED, "a WebSocket message must hold one element")
-    pos = 0
-    while True:
-        found = _RESTRICTED.search(data, pos)
-        if found is None:
-            break
-        at = found.start()
-        if data.startswith(_CDATA_OPEN, at):
-            close = data.find(_CDATA_CLOSE, at + 9)
-            if close < 0:
-                raise XmlStreamError(_C.NOT_WELL_FORMED, "unterminated CDATA section")
-            pos = close + 3
-            continue
+    bad, _, in_cdata = _scan(data, False)
+    if bad >= 0:
         raise XmlStreamError(
             _C.RESTRICTED_XML,
             "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
         )
+    if in_cdata:
+        raise XmlStreamError(_C.NOT_WELL_FORMED, "unterminated CDATA section")
     try:
         element = etree.fromstring(data, _FRAME_PARSER)
     except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
@@ -896,8 +922,50 @@ def escape_attr(value: str) -> str:
     )
 
 
+#: The form of the prefixes lxml invents when it detaches an element that used a namespace
+#: declared as the default on an ancestor (here: the stream root's ``jabber:client``).
+_GENERATED_PREFIX = re.compile(r"ns[0-9]+\Z")
+
+
 def element_bytes(element: etree._Element) -> bytes:
-    """The exact UTF-8 serialization of ``element`` (a parsed one, typically, kept as the
-    raw form of a stanza that could not be understood), without its tail text and with
-    the namespace declarations it needs."""
-    return etree.tostring(element, encoding="utf-8", with_tail=False)
+    """The exact UTF-8 serialization of ``element`` (typically a parsed one, kept as the raw
+    form of a stanza that could not be understood), without its tail text.
+
+    The element carries the namespace declarations it needs.  When a top-level element is
+    detached from the stream root, lxml re-declares the root's default namespace on it under
+    an invented prefix (``<ns0:message xmlns:ns0="jabber:client">``); this writes the
+    original, equivalent ``<message xmlns="jabber:client">`` form instead whenever that is
+    provably the same document (no attribute in that namespace, no un-namespaced
+    descendant, no nested default declaration in the way).
+    """
+    raw = etree.tostring(element, encoding="utf-8", with_tail=False)
+    nsmap = element.nsmap
+    if None in nsmap or b"<![CDATA[" in raw:
+        return raw
+    for prefix, uri in nsmap.items():
+        if prefix is not None and _GENERATED_PREFIX.match(prefix):
+            if _default_rewrite_safe(element, prefix, uri):
+                p = prefix.encode("ascii")
+                raw = raw.replace(b"<" + p + b":", b"<").replace(b"</" + p + b":", b"</")
+                end = raw.index(b">")
+                head = raw[:end].replace(b" xmlns:" + p + b'="', b' xmlns="', 1)
+                return head + raw[end:]
+            break
+    return raw
+
+
+def _default_rewrite_safe(element: etree._Element, prefix: str, uri: str) -> bool:
+    """Whether declaring ``uri`` as the default namespace on ``element`` instead of under
+    ``prefix`` keeps every name in its namespace."""
+    attr_ns = "{" + uri + "}"
+    for node in element.iter():
+        for key in node.attrib:
+            if str(key).startswith(attr_ns):
+                return False
+        if node.prefix == prefix or node.prefix is None:
+            if node.nsmap.get(None) is not None:
+                if node.prefix == prefix:
+                    return False  # a nested default namespace would capture it
+            elif node.prefix is None and not str(node.tag).startswith("{"):
+                return False  # un-namespaced: the new default would capture it
+    return True
