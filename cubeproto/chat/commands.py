@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .._xmlstream import escape_attr, escape_text
 from ..commands import DEFAULT_IQ_TIMEOUT, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from . import _ns as ns
+from ._escape import attr as escape_attr
+from ._escape import text as escape_text
 from .events import ChatState, MarkerKind
 from .extension import ExtensionValue, encode_extension_children
 from .jid import occupant_jid, room_jid, user_jid
@@ -82,12 +83,34 @@ def _check_timeout(timeout: float) -> None:
         raise LocalProtocolError(f"timeout must be a positive number of seconds: {timeout!r}")
 
 
+#: Escaped ``to`` attribute values by (target, app id, host): building a JID prepares and
+#: checks its parts, and a client writes to the same few peers and rooms over and over.
+#: Bounded: cleared when full.
+_TO_CACHE: dict[tuple[int | str, int, str], str] = {}
+_MAX_TO_CACHE = 4096
+
+
 def _target(ctx: StanzaContext, to_user: int | None, to_dialog: str | None) -> tuple[str, str]:
-    """``(to, type)`` for a target, per reference 2.2."""
+    """``(escaped to, type)`` for a target, per reference 2.2."""
     if to_user is not None:
-        return user_jid(to_user, ctx.app_id, ctx.chat_host), "chat"
+        key: tuple[int | str, int, str] = (to_user, ctx.app_id, ctx.chat_host)
+        to = _TO_CACHE.get(key)
+        if to is None:
+            to = _cache_to(key, escape_attr(user_jid(to_user, ctx.app_id, ctx.chat_host)))
+        return to, "chat"
     assert to_dialog is not None  # guaranteed by _check_target at construction
-    return room_jid(to_dialog, ctx.app_id, ctx.muc_host), "groupchat"
+    key = (to_dialog, ctx.app_id, ctx.muc_host)
+    to = _TO_CACHE.get(key)
+    if to is None:
+        to = _cache_to(key, escape_attr(room_jid(to_dialog, ctx.app_id, ctx.muc_host)))
+    return to, "groupchat"
+
+
+def _cache_to(key: tuple[int | str, int, str], to: str) -> str:
+    if len(_TO_CACHE) >= _MAX_TO_CACHE:
+        _TO_CACHE.clear()
+    _TO_CACHE[key] = to
+    return to
 
 
 def _encode_ext(
@@ -142,39 +165,57 @@ class SendMessage(StanzaCommand):
     _payload: str = field(init=False, default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_target(self.to_user, self.to_dialog)
-        if self.body is not None:
-            _check_str(self.body, "body", allow_empty=True)
-        _check_opt_str(self.message_id, "message_id")
-        _check_opt_str(self.dialog_id, "dialog_id")
-        if self.date_sent is not None and (
-            isinstance(self.date_sent, bool) or not isinstance(self.date_sent, int)
+        # Written for speed (this is the outbound hot path): exact-type checks first, the
+        # general validators only to produce the error.
+        to_user, to_dialog = self.to_user, self.to_dialog
+        if (to_dialog is not None or type(to_user) is not int or to_user <= 0) and (
+            to_user is not None or type(to_dialog) is not str or not to_dialog
         ):
-            raise LocalProtocolError(f"date_sent is unix seconds (int): {self.date_sent!r}")
-        reserved: list[tuple[str, str]] = []
-        if self.save_to_history:
-            reserved.append(("save_to_history", "1"))
-        dialog = self.dialog_id if self.dialog_id is not None else self.to_dialog
+            _check_target(to_user, to_dialog)
+        body = self.body
+        if body is not None and type(body) is not str:
+            _check_str(body, "body", allow_empty=True)
+        if self.message_id is not None:
+            _check_str(self.message_id, "message_id")
+        dialog = self.dialog_id
         if dialog is not None:
-            reserved.append(("dialog_id", dialog))
-        if self.date_sent is not None:
-            reserved.append(("date_sent", str(self.date_sent)))
+            _check_str(dialog, "dialog_id")
+        else:
+            dialog = to_dialog
+        date_sent = self.date_sent
+        if date_sent is not None and type(date_sent) is not int:
+            raise LocalProtocolError(f"date_sent is unix seconds (int): {date_sent!r}")
+        ext = []
+        if self.save_to_history:
+            ext.append("<save_to_history>1</save_to_history>")
+        if dialog is not None:
+            ext.append(f"<dialog_id>{escape_text(dialog)}</dialog_id>")
+        if date_sent is not None:
+            ext.append(f"<date_sent>{date_sent}</date_sent>")
         if self.silent:
-            reserved.append(("silent", "1"))
+            ext.append("<silent>1</silent>")
         if self.markable:
-            reserved.append(("markable", "1"))
-        body = "" if self.body is None else f"<body>{escape_text(self.body)}</body>"
-        payload = body + _extra_params(_encode_ext(reserved, self.extension))
+            ext.append("<markable>1</markable>")
+        extension = self.extension
+        if extension:
+            if not RESERVED_EXTENSION_KEYS.isdisjoint(extension):
+                clash = sorted(RESERVED_EXTENSION_KEYS.intersection(extension))
+                raise LocalProtocolError(
+                    f"set {', '.join(clash)} with the command's own fields, not in extension"
+                )
+            encode_extension_children(extension, ext)
+        payload = "" if body is None else f"<body>{escape_text(body)}</body>"
+        if ext:
+            payload = f'{payload}<extraParams xmlns="jabber:client">{"".join(ext)}</extraParams>'
         object.__setattr__(self, "_payload", payload)
 
     def build(self, ctx: StanzaContext) -> OutboundStanza:
         """``<message type="chat|groupchat" to id><body/><extraParams/></message>``."""
         to, type_ = _target(ctx, self.to_user, self.to_dialog)
-        mid = _message_id(ctx, self.message_id)
-        xml = (
-            f'<message to="{escape_attr(to)}" type="{type_}" id="{escape_attr(mid)}">'
-            f"{self._payload}</message>"
-        )
+        mid = self.message_id
+        if mid is None:
+            mid = ctx.new_message_id()
+        xml = f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">{self._payload}</message>'
         return OutboundStanza(xml=xml, stanza_id=mid, countable=True)
 
 
@@ -239,7 +280,7 @@ class SendChatState(StanzaCommand):
         """``<message to type><composing xmlns=chatstates/></message>``."""
         to, type_ = _target(ctx, self.to_user, self.to_dialog)
         xml = (
-            f'<message to="{escape_attr(to)}" type="{type_}">'
+            f'<message to="{to}" type="{type_}">'
             f'<{self.state.value} xmlns="{ns.CHATSTATES}"/></message>'
         )
         return OutboundStanza(xml=xml)
@@ -321,10 +362,7 @@ class EditMessage(StanzaCommand):
         """``<message to type id><body/><replace/><extraParams/></message>``."""
         to, type_ = _target(ctx, self.to_user, self.to_dialog)
         mid = _message_id(ctx, self.edit_id)
-        xml = (
-            f'<message to="{escape_attr(to)}" type="{type_}" id="{escape_attr(mid)}">'
-            f"{self._payload}</message>"
-        )
+        xml = f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">{self._payload}</message>'
         return OutboundStanza(xml=xml, stanza_id=mid)
 
 
@@ -357,7 +395,7 @@ class DeleteMessage(StanzaCommand):
             "" if dialog is None else _extra_params(f"<dialog_id>{escape_text(dialog)}</dialog_id>")
         )
         xml = (
-            f'<message to="{escape_attr(to)}" type="{type_}" id="{escape_attr(mid)}">'
+            f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">'
             f'<remove xmlns="{ns.DELETE}" id="{escape_attr(self.message_id)}"/>{ext}</message>'
         )
         return OutboundStanza(xml=xml, stanza_id=mid)

@@ -37,8 +37,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
-from .._xmlstream import escape_attr, escape_text
 from ..errors import LocalProtocolError
+from ._escape import attr as _attr
+from ._escape import text as _text
 from ._fault import StanzaFault
 
 if TYPE_CHECKING:
@@ -85,11 +86,22 @@ _INT = re.compile(r"[+-]?[0-9]{1,20}")
 _EXP = re.compile(r"e([+-])0*(\d)")
 
 
+#: Names already checked (keys repeat: the same few are used in every message).  Bounded:
+#: cleared when full, so a stream of distinct keys cannot grow it.
+_GOOD_NAMES: set[str] = set()
+_MAX_GOOD_NAMES = 4096
+
+
 def _check_name(name: object) -> str:
+    if name in _GOOD_NAMES:
+        return name
     if not isinstance(name, str) or _NCNAME.fullmatch(name) is None:
         raise LocalProtocolError(f"an extension key must be an XML name, not {name!r}")
     if name[:3].lower() == "xml":
         raise LocalProtocolError(f"names starting with 'xml' are reserved: {name!r}")
+    if len(_GOOD_NAMES) >= _MAX_GOOD_NAMES:
+        _GOOD_NAMES.clear()
+    _GOOD_NAMES.add(name)
     return name
 
 
@@ -115,10 +127,17 @@ def js_number(value: int | float) -> str:
 
 def _scalar_text(value: object) -> str | None:
     """Text of a scalar value, or ``None`` if the value is not a scalar."""
-    if isinstance(value, str):
-        return value
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
+    if kind is bool:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -127,11 +146,15 @@ def _scalar_text(value: object) -> str | None:
 
 
 def _encode_attachment(item: object, out: list[str]) -> None:
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise LocalProtocolError(f"an attachment is a mapping of attributes, not {item!r}")
-    out.append("<attachment")
+    parts = ["<attachment"]
     for name, value in item.items():
-        _check_name(name)
+        if name not in _GOOD_NAMES:
+            _check_name(name)
+        if type(value) is str:
+            parts.append(f' {name}="{_attr(value)}"')
+            continue
         if value is None:
             continue
         text = _scalar_text(value)
@@ -139,37 +162,47 @@ def _encode_attachment(item: object, out: list[str]) -> None:
             raise LocalProtocolError(
                 f"attachment attribute {name!r} must be a scalar, not {type(value).__name__}"
             )
-        out.append(f' {name}="{escape_attr(text)}"')
-    out.append("/>")
+        parts.append(f' {name}="{_attr(text)}"')
+    parts.append("/>")
+    out.append("".join(parts))
 
 
-def _encode_value(name: str, value: object, out: list[str], depth: int) -> None:
-    text = _scalar_text(value)
-    if text is not None:
-        out.append(f"<{name}>{escape_text(text)}</{name}>")
-        return
-    if isinstance(value, Mapping):
-        if depth >= MAX_EXTENSION_DEPTH:
-            raise LocalProtocolError(f"extension nested deeper than {MAX_EXTENSION_DEPTH}")
-        out.append(f"<{name}>")
-        for key, sub in value.items():
-            _encode_value(_check_name(key), sub, out, depth + 1)
-        out.append(f"</{name}>")
-        return
-    if depth == 0 and name == "attachments" and isinstance(value, Sequence):
-        for item in value:
-            _encode_attachment(item, out)
-        return
-    raise LocalProtocolError(
-        f"extension value for {name!r} must be a scalar or a mapping (only the top-level "
-        f"'attachments' may be a list), not {type(value).__name__}"
-    )
+def _encode_mapping(mapping: Mapping[str, object], out: list[str], depth: int) -> None:
+    # The hot path of outbound messages: plain str/int values and dicts are dispatched
+    # on their exact type first; everything else takes the general path.
+    append = out.append
+    for name, value in mapping.items():
+        if name not in _GOOD_NAMES:
+            _check_name(name)
+        kind = type(value)
+        if kind is str:
+            append(f"<{name}>{_text(value)}</{name}>")  # type: ignore[arg-type]
+        elif kind is int:
+            append(f"<{name}>{value}</{name}>")
+        elif kind is list and depth == 0 and name == "attachments":
+            for item in value:  # type: ignore[attr-defined]
+                _encode_attachment(item, out)
+        elif kind is dict or (kind is not list and isinstance(value, Mapping)):
+            if depth >= MAX_EXTENSION_DEPTH:
+                raise LocalProtocolError(f"extension nested deeper than {MAX_EXTENSION_DEPTH}")
+            append(f"<{name}>")
+            _encode_mapping(value, out, depth + 1)  # type: ignore[arg-type]
+            append(f"</{name}>")
+        elif (text := _scalar_text(value)) is not None:
+            append(f"<{name}>{_text(text)}</{name}>")
+        elif depth == 0 and name == "attachments" and isinstance(value, Sequence):
+            for item in value:
+                _encode_attachment(item, out)
+        else:
+            raise LocalProtocolError(
+                f"extension value for {name!r} must be a scalar or a mapping (only the "
+                f"top-level 'attachments' may be a list), not {type(value).__name__}"
+            )
 
 
 def encode_extension_children(extension: Mapping[str, ExtensionValue], out: list[str]) -> None:
     """Append the children of ``<extraParams>`` for ``extension`` to ``out``."""
-    for key, value in extension.items():
-        _encode_value(_check_name(key), value, out, 0)
+    _encode_mapping(extension, out, 0)
 
 
 def encode_extension(extension: Mapping[str, ExtensionValue]) -> str:

@@ -1,0 +1,86 @@
+"""Fuzz target: the chat layer's inbound classification (ChatSession.handle_stanza).
+
+    python fuzz/fuzz_chat_classify.py -max_total_time=60 fuzz/corpus/chat_classify
+
+The input bytes are parsed with a hardened lxml parser (no DTD, no entities, no network);
+unparsable inputs are skipped.  The root element and, when the root is a wrapper such as
+``<stream xmlns="jabber:client">``, each of its children go through one ChatSession in
+order (so sequences such as join -> self-presence -> leave are explored).  Invariants: no
+exception escapes ``handle_stanza``; every reply it asks to send is well-formed XML.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    from lxml import etree
+
+    from cubeproto.chat import ChatSession, JoinDialog, SendMessage
+    from cubeproto.commands import HandlerResult
+    from cubeproto.events import Event
+
+PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
+)
+
+
+class Context:
+    """A fixed StanzaContext: user 777 of app 105, every extension feature advertised."""
+
+    user_id = 777
+    app_id = 105
+    chat_host = "chat.connectycube.com"
+    muc_host = "muc.chat.connectycube.com"
+    jid = "777-105@chat.connectycube.com/RES"
+    features = frozenset({"urn:xmpp:csi:0", "urn:xmpp:sm:3"})
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def new_message_id(self) -> str:
+        self.n += 1
+        return f"6507f2b0a1b2c3d4e5{self.n:06x}"
+
+    def new_iq_id(self, purpose: str) -> str:
+        self.n += 1
+        return f"00000000-0000-4000-8000-{self.n:012x}:{purpose}"
+
+
+def _check(result: HandlerResult) -> None:
+    for event in result.events:
+        if not isinstance(event, Event):
+            raise AssertionError(f"not an event: {event!r}")
+    for reply in result.replies:
+        etree.fromstring(f'<s xmlns="jabber:client">{reply.xml}</s>'.encode())
+
+
+def test_one_input(data: bytes) -> None:
+    try:
+        root = etree.fromstring(data, PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return
+    ctx = Context()
+    session = ChatSession()
+    # Prime state the way an application would: a pending join and a tracked message.
+    join = JoinDialog(dialog_id="6507f0a1c2b3d4e5f6a7b8c9")
+    session.stanza_sent(join, join.build(ctx))
+    message = SendMessage(to_user=78, body="hi", message_id="6507f2b0a1b2c3d4e5000000")
+    session.stanza_sent(message, message.build(ctx))
+    if isinstance(root.tag, str) and root.tag.rpartition("}")[2] in ("message", "presence", "iq"):
+        stanzas = [root]
+    else:
+        stanzas = [child for child in root if isinstance(child.tag, str)]
+    for stanza in stanzas:
+        _check(session.handle_stanza(stanza, ctx))
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
