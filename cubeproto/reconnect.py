@@ -1,0 +1,422 @@
+"""Automatic reconnection and request/answer matching, sans-IO, shared by every adapter.
+
+An adapter's high-level client owns one :class:`Supervisor` for its whole life.  The
+supervisor makes each :class:`~cubeproto.ClientConnection` (resuming the previous session
+when it can), turns their events into the client's event stream, decides whether and
+when to try again (:func:`backoff_delay`), re-joins group dialogs after a fresh session,
+and matches answers to the requests the application is waiting for.  The adapter only
+opens transports, moves bytes, sleeps for the delays it is given and wakes its waiters.
+
+Policy (:class:`ReconnectPolicy`): after a connection is lost, try again after
+``backoff_delay(attempt)``: exponential from ``floor`` (1 s) doubling to ``cap`` (5 min),
+with "equal jitter" (a uniform draw in the upper half of the step, never below the
+floor) so that many clients cut at once do not come back at once.  A resumable
+session is resumed first (XEP-0198); if the server refuses, the connection binds a fresh
+session, reports unacknowledged messages lost, and the supervisor re-joins every dialog
+that was joined.  Authentication failures and a ``conflict`` stream error (another login
+replaced us) stop retrying: trying again cannot help and would fight the other login.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from ._connection import ClientConnection, ResumableSession
+from ._state import StreamState
+from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, StanzaContext
+from .config import ClientConfig
+from .errors import LocalProtocolError, StreamErrorCondition
+from .events import (
+    CloseReason,
+    Connected,
+    ConnectionClosed,
+    Event,
+    IqFailed,
+    IqResultReceived,
+    IqTimedOut,
+    PingTimedOut,
+    PongReceived,
+)
+
+__all__ = [
+    "CallAnswered",
+    "CallSettled",
+    "Disconnected",
+    "ReconnectPolicy",
+    "Reconnected",
+    "Supervisor",
+    "backoff_delay",
+]
+
+
+def backoff_delay(attempt: int, *, floor: float, cap: float, jitter: float) -> float:
+    """Seconds to wait before reconnect attempt number ``attempt`` (0 = the first retry).
+
+    ``base = min(cap, floor * 2**attempt)``; the delay is ``base * (0.5 + jitter / 2)``
+    clamped to ``[floor, cap]``, where ``jitter`` is a uniform draw from ``[0, 1)`` that
+    the caller supplies (the core has no randomness of its own).
+    """
+    if attempt < 0 or not 0.0 <= jitter <= 1.0 or floor < 0 or cap < floor:
+        raise LocalProtocolError("backoff_delay: attempt >= 0, 0 <= jitter <= 1, 0 <= floor <= cap")
+    base = cap if attempt >= 64 else min(cap, floor * 2.0**attempt)
+    return min(cap, max(floor, base * (0.5 + jitter / 2.0)))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconnectPolicy:
+    """When the client reconnects.  ``enabled=False``: a lost connection stays lost."""
+
+    enabled: bool = True
+    floor: float = 1.0
+    cap: float = 300.0
+    #: Give up after this many consecutive failed attempts (``None``: never).
+    max_attempts: int | None = None
+    #: Re-join the joined group dialogs when a fresh session replaces a lost one.
+    rejoin_dialogs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.floor < 0 or self.cap < self.floor:
+            raise LocalProtocolError("need 0 <= floor <= cap")
+        if self.max_attempts is not None and self.max_attempts < 0:
+            raise LocalProtocolError("max_attempts must be >= 0 or None")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Disconnected(Event):
+    """The client lost its connection (or an attempt to connect failed).
+
+    ``closed`` is the connection's terminal event (``None`` when the transport could not
+    even be opened; ``error`` then says why).  ``reconnect_in`` is the delay before the
+    next attempt, ``None`` when the client stops (closed by the application, retrying
+    disabled or exhausted, or a failure that retrying cannot fix).  ``resumable`` says
+    whether the next attempt will try to resume the session.
+    """
+
+    closed: ConnectionClosed | None
+    error: str | None
+    reconnect_in: float | None
+    attempt: int
+    resumable: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnected(Event):
+    """A connection is up again after a loss; ``resumed`` says whether the previous
+    session was resumed (nothing lost) or a fresh one was bound (dialogs re-joined)."""
+
+    jid: str
+    resumed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallAnswered(Event):
+    """The answer to an IQ request sent through :meth:`Supervisor.call`: ``event`` is what
+    the command's result parser made of it.  Consumed by the supervisor."""
+
+    iq_id: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettled:
+    """A request the application waits for has its outcome: ``event`` is the answer
+    (``ok``) or the failure (``IqFailed``, ``IqTimedOut``, ``PingTimedOut``,
+    ``DialogJoinFailed``, ``ConnectionClosed`` when the client stopped)."""
+
+    call_id: str
+    event: Event
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Correlated(StanzaCommand):
+    """Wraps an IQ-request command so that its parsed answer carries the request id."""
+
+    inner: StanzaCommand
+    had_parser: list[bool] = field(default_factory=list, compare=False)
+
+    def build(self, ctx: StanzaContext) -> OutboundStanza:
+        stanza = self.inner.build(ctx)
+        parser = stanza.result_parser
+        iq_id = stanza.stanza_id
+        if parser is None or iq_id is None:
+            return stanza
+        self.had_parser.append(True)
+
+        def parse(element: etree._Element) -> Event:
+            return CallAnswered(iq_id=iq_id, event=parser(element))
+
+        return dataclasses.replace(stanza, result_parser=parse)
+
+
+def _dialog_key(prefix: str, dialog_id: str) -> str:
+    return f"{prefix}:{dialog_id.lower()}"
+
+
+class Supervisor:
+    """Connections, reconnection and waiting requests of one high-level client.
+
+    The adapter's loop: ``conn = sup.new_connection()`` once a transport is open (or
+    ``sup.connect_failed(error)`` when it could not be opened); feed ``conn`` as usual and
+    pass every event it yields through :meth:`process`; when ``process`` reports the
+    connection closed, drop the transport and sleep :meth:`next_delay` (``None``: stop).
+    Requests go through :meth:`call` (awaitable ones) or :meth:`send`.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        policy: ReconnectPolicy | None = None,
+        *,
+        jitter: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.policy = policy if policy is not None else ReconnectPolicy()
+        self._jitter = jitter
+        self.connection: ClientConnection | None = None
+        self._resume: ResumableSession | None = None
+        self._resumable_conn: ClientConnection | None = None
+        self._attempt = 0
+        self._delay: float | None = None
+        self._ever_connected = False
+        self._stopping = False
+        self._stopped = False
+        self._dialogs: dict[str, str] = {}
+        #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", "join", "leave"
+        self._calls: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def is_connected(self) -> bool:
+        """A session is ready for commands."""
+        conn = self.connection
+        return conn is not None and conn.state is StreamState.READY
+
+    @property
+    def stopped(self) -> bool:
+        """No further connection will be made."""
+        return self._stopped
+
+    @property
+    def joined_dialogs(self) -> frozenset[str]:
+        """The group dialogs the client is in (re-joined after a fresh session)."""
+        return frozenset(self._dialogs.values())
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before the next connection attempt; ``None``: stop."""
+        return None if self._stopped else self._delay
+
+    # ------------------------------------------------------------------ connections
+
+    def new_connection(self) -> ClientConnection:
+        """A connection for a freshly opened transport, resuming the last session if
+        there is one to resume.  Call ``start()`` on it next."""
+        if self._stopped:
+            raise LocalProtocolError("the client was closed")
+        conn = ClientConnection(self.config, resume=self._resume)
+        self.connection = conn
+        return conn
+
+    def connect_failed(self, error: str, *, now: float) -> list[Event | CallSettled]:
+        """The transport could not be opened (or TLS failed) before a connection existed."""
+        self.connection = None
+        out: list[Event | CallSettled] = [self._lost(None, error)]
+        if self._stopped:
+            out.extend(self._stop(now))
+        return out
+
+    def close(self, *, now: float) -> list[Event | CallSettled]:
+        """The application wants to stop: close the live connection gracefully (its
+        ``ConnectionClosed`` then arrives through :meth:`process`), or, between
+        connections, give the pending resumption up (unacknowledged messages are
+        reported lost).  Returns what to deliver now."""
+        self._stopping = True
+        conn = self.connection
+        if conn is not None and conn.state is not StreamState.CLOSED:
+            if conn.state is not StreamState.CLOSING:
+                conn.close(now=now)
+            return []
+        return self._stop(now)
+
+    def terminate(self, *, now: float) -> list[Event | CallSettled]:
+        """Stop at once without closing the stream (the adapter drops the transport);
+        unacknowledged messages are reported lost and waiting requests fail."""
+        self._stopping = True
+        conn = self.connection
+        if conn is not None and conn.state is not StreamState.CLOSED:
+            conn.receive_eof(now=now)
+            return self._drain(conn, now)
+        return self._stop(now)
+
+    def _stop(self, now: float) -> list[Event | CallSettled]:
+        """No more connections: abandon a pending resumption, fail waiting requests."""
+        self._stopped = True
+        self._delay = None
+        out: list[Event | CallSettled] = []
+        old = self._resumable_conn
+        self._resume = None
+        self._resumable_conn = None
+        if old is not None and old.state is StreamState.CLOSED:
+            old.abandon(now=now)
+            out.extend(self._drain(old, now))
+        out.extend(self.settle_all(ConnectionClosed(reason=CloseReason.LOCAL)))
+        return out
+
+    def _drain(self, conn: ClientConnection, now: float) -> list[Event | CallSettled]:
+        out: list[Event | CallSettled] = []
+        while (event := conn.next_event()) is not None:
+            out.extend(self.process(event, now=now))
+        return out
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, command: Command, *, now: float) -> str | None:
+        """Send a command on the live connection (raises ``LocalProtocolError`` when
+        there is none ready); keeps track of dialogs joined and left."""
+        conn = self.connection
+        if conn is None or conn.state is not StreamState.READY:
+            raise LocalProtocolError("not connected")
+        return conn.send(command, now=now)
+
+    def call(self, command: Command, *, now: float) -> str | None:
+        """Send a request whose outcome the application waits for; return its call id
+        (``None`` when nothing will answer, e.g. a CSI nonza: it is done once sent).
+
+        The outcome arrives as a :class:`CallSettled` from :meth:`process`.
+        """
+        from .chat.commands import JoinDialog, LeaveDialog
+
+        if isinstance(command, JoinDialog):
+            self.send(command, now=now)
+            key = _dialog_key("join", command.dialog_id)
+            self._calls[key] = "join"
+            return key
+        if isinstance(command, LeaveDialog):
+            self.send(command, now=now)
+            self._dialogs.pop(command.dialog_id.lower(), None)
+            key = _dialog_key("leave", command.dialog_id)
+            self._calls[key] = "leave"
+            return key
+        if isinstance(command, (Ping, SendIq)):
+            call_id = self.send(command, now=now)
+            assert call_id is not None
+            self._calls[call_id] = "ping" if isinstance(command, Ping) else "iq"
+            return call_id
+        if isinstance(command, StanzaCommand):
+            wrapped = _Correlated(inner=command)
+            call_id = self.send(wrapped, now=now)
+            if call_id is None or not wrapped.had_parser:
+                return None
+            self._calls[call_id] = "iq"
+            return call_id
+        raise LocalProtocolError(f"cannot wait for {type(command).__name__}")
+
+    # ------------------------------------------------------------------ events
+
+    def process(self, event: Event, *, now: float) -> Sequence[Event | CallSettled]:
+        """Turn one connection event into what the client reports: events for the
+        application's stream and :class:`CallSettled` outcomes for waiting requests."""
+        from .chat.events import DialogJoined, DialogJoinFailed, DialogLeft
+
+        calls = self._calls
+        if isinstance(event, CallAnswered):
+            if calls.pop(event.iq_id, None) is not None:
+                return [CallSettled(event.iq_id, event.event, True)]
+            return []
+        if isinstance(event, (IqFailed, IqTimedOut)) and event.iq_id in calls:
+            del calls[event.iq_id]
+            return [CallSettled(event.iq_id, event, False)]
+        if isinstance(event, IqResultReceived) and event.iq_id in calls:
+            del calls[event.iq_id]
+            return [CallSettled(event.iq_id, event, True)]
+        if isinstance(event, (PongReceived, PingTimedOut)):
+            if calls.pop(event.ping_id, None) is None:
+                return [event]
+            return [CallSettled(event.ping_id, event, isinstance(event, PongReceived))]
+        if isinstance(event, (DialogJoined, DialogJoinFailed, DialogLeft)):
+            out: list[Event | CallSettled] = [event]
+            if isinstance(event, DialogJoined):
+                self._dialogs[event.dialog_id.lower()] = event.dialog_id
+                key = _dialog_key("join", event.dialog_id)
+            elif isinstance(event, DialogJoinFailed):
+                key = _dialog_key("join", event.dialog_id)
+            else:
+                self._dialogs.pop(event.dialog_id.lower(), None)
+                key = _dialog_key("leave", event.dialog_id)
+            if calls.pop(key, None) is not None:
+                out.append(CallSettled(key, event, not isinstance(event, DialogJoinFailed)))
+            return out
+        if isinstance(event, Connected):
+            return self._connected(event, now)
+        if isinstance(event, ConnectionClosed):
+            return self._closed(event, now)
+        return [event]
+
+    def _connected(self, event: Connected, now: float) -> list[Event | CallSettled]:
+        self._attempt = 0
+        self._delay = None
+        self._resume = None
+        self._resumable_conn = None
+        first = not self._ever_connected
+        self._ever_connected = True
+        if first:
+            return [event]
+        if not event.resumed and self.policy.rejoin_dialogs and self.connection is not None:
+            from .chat.commands import JoinDialog
+
+            for dialog_id in list(self._dialogs.values()):
+                self.connection.send(JoinDialog(dialog_id=dialog_id), now=now)
+        return [Reconnected(jid=event.jid, resumed=event.resumed)]
+
+    def _closed(self, event: ConnectionClosed, now: float) -> list[Event | CallSettled]:
+        conn = self.connection
+        if event.resumable and conn is not None:
+            self._resume = conn.resume_state()
+            self._resumable_conn = conn if self._resume is not None else None
+        else:
+            self._resume = None
+            self._resumable_conn = None
+        self.connection = None
+        hopeless = event.reason is CloseReason.AUTH_FAILED or (
+            event.condition is StreamErrorCondition.CONFLICT
+        )
+        if hopeless:
+            self._stopping = True
+        out: list[Event | CallSettled] = [self._lost(event, event.text)]
+        if self._stopped:
+            out.extend(self._stop(now))
+        return out
+
+    def _lost(self, closed: ConnectionClosed | None, error: str | None) -> Disconnected:
+        policy = self.policy
+        give_up = (
+            self._stopping
+            or not policy.enabled
+            or (policy.max_attempts is not None and self._attempt >= policy.max_attempts)
+        )
+        if give_up:
+            self._stopped = True
+            self._delay = None
+        else:
+            self._delay = backoff_delay(
+                self._attempt, floor=policy.floor, cap=policy.cap, jitter=self._jitter()
+            )
+            self._attempt += 1
+        return Disconnected(
+            closed=closed,
+            error=error,
+            reconnect_in=self._delay,
+            attempt=self._attempt,
+            resumable=self._resume is not None,
+        )
+
+    def settle_all(self, failure: Event) -> list[CallSettled]:
+        """Fail every waiting request (the client stopped; nothing will answer)."""
+        out = [CallSettled(call_id, failure, False) for call_id in self._calls]
+        self._calls.clear()
+        return out

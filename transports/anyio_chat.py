@@ -1,0 +1,519 @@
+"""The async chat client: one code base for asyncio and trio, through anyio.
+
+    async with AsyncChatClient(config, ca_file="ca.pem") as chat:
+        mid = await chat.send_message(to_user=42, body="hi")
+        async for event in chat.events():
+            ...
+
+The adapter moves bytes and time and nothing else.  A background task opens the
+transport (TCP, TLS, WebSocket: the WebSocket framing is in the core), feeds the current
+:class:`~cubeproto.ClientConnection` and sleeps until its next timer; the
+:class:`~cubeproto.reconnect.Supervisor` decides everything else (resumption,
+backoff, re-joining dialogs, matching answers to requests).  Commands are executed in
+the calling task; a lock serializes writes.
+
+``connect()`` and ``disconnect()`` must run in the same task (``async with`` does that),
+because the background task lives in a task group they enter and leave.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AsyncExitStack, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import ByteStream, TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.tls import TLSAttribute, TLSStream
+
+from cubeproto import ClientConfig, ClientConnection, Ping, SendIq, StreamState
+from cubeproto.chat import (
+    ChatState,
+    DeleteMessage,
+    DeletePrivacyList,
+    DialogJoined,
+    EditMessage,
+    ExtensionValue,
+    GetLastActivity,
+    GetOnlineUsers,
+    GetPrivacyList,
+    GetPrivacyListNames,
+    JoinDialog,
+    LastActivity,
+    LeaveDialog,
+    MarkerKind,
+    OnlineUsers,
+    PrivacyItem,
+    PrivacyListNames,
+    PrivacyListReceived,
+    SendChatState,
+    SendMarker,
+    SendMessage,
+    SendSystemMessage,
+    SetClientState,
+    SetDefaultPrivacyList,
+    SetPrivacyList,
+    SubscribeLastActivity,
+    merge_privacy_update,
+)
+from cubeproto.commands import Command
+from cubeproto.errors import LocalProtocolError
+from cubeproto.events import Connected, Event, IqResultReceived, PongReceived, TlsUpgradeRequired
+from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
+
+from ._endpoints import default_port
+from ._tls import ChannelBindingMode, channel_binding, client_context
+from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
+
+__all__ = ["AsyncChatClient"]
+
+#: Seconds to wait for a join/leave confirmation or any answer without a core timeout.
+DEFAULT_CALL_TIMEOUT = 30.0
+
+
+class _Waiter:
+    __slots__ = ("done", "settled")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.settled: CallSettled | None = None
+
+
+class AsyncChatClient:
+    """A ConnectyCube chat client for asyncio or trio (whichever runs it).
+
+    ``host``/``port`` default to ``config.chat_host`` and the transport's usual port;
+    ``tls`` (an ``ssl.SSLContext``) defaults to one that verifies the server against the
+    system store plus ``ca_file``.  ``policy`` controls automatic reconnection.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        tls: ssl.SSLContext | None = None,
+        ca_file: str | Path | None = None,
+        channel_binding: ChannelBindingMode = "auto",
+        policy: ReconnectPolicy | None = None,
+        connect_timeout: float = 10.0,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    ) -> None:
+        self.config = config
+        self.host = host or config.chat_host
+        self.port = port or default_port(config.transport)
+        self._tls = tls or client_context(ca_file=ca_file)
+        self._cb_mode: ChannelBindingMode = channel_binding
+        self._connect_timeout = connect_timeout
+        self._call_timeout = call_timeout
+        self._sup = Supervisor(config, policy, jitter=random.random)
+        self._send_events: MemoryObjectSendStream[Event]
+        self._recv_events: MemoryObjectReceiveStream[Event]
+        self._send_events, self._recv_events = anyio.create_memory_object_stream[Event](math.inf)
+        self._waiters: dict[str, _Waiter] = {}
+        self._write_lock = anyio.Lock()
+        self._stream: ByteStream | None = None
+        self._wait_scope: anyio.CancelScope | None = None
+        self._tls_needed = False
+        self._up = anyio.Event()
+        self._first: Event | None = None
+        self._first_seen = anyio.Event()
+        self._exit: AsyncExitStack | None = None
+        self._tg: TaskGroup | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> AsyncChatClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.disconnect()
+
+    async def connect(self) -> None:
+        """Connect and wait for the session; raises :class:`ConnectFailed` if the first
+        attempt fails (later losses are retried automatically)."""
+        if self._exit is not None:
+            raise LocalProtocolError("connect() was already called")
+        self._exit = AsyncExitStack()
+        self._tg = await self._exit.enter_async_context(anyio.create_task_group())
+        self._tg.start_soon(self._run)
+        await self._first_seen.wait()
+        if not isinstance(self._first, Connected):
+            await self.terminate()
+            raise ConnectFailed(f"could not connect: {self._first!r}", self._first)
+
+    async def disconnect(self) -> None:
+        """Close the stream gracefully and stop reconnecting; waits until closed."""
+        self._dispatch(self._sup.close(now=anyio.current_time()))
+        await self._finish(wake=False)
+
+    async def terminate(self) -> None:
+        """Drop the connection at once (no stream close) and stop reconnecting."""
+        self._dispatch(self._sup.terminate(now=anyio.current_time()))
+        await self._finish(wake=True)
+
+    async def _finish(self, *, wake: bool) -> None:
+        await self._flush()
+        if wake and self._wait_scope is not None:
+            self._wait_scope.deadline = -math.inf  # wake the reader to notice
+        exit_stack, self._exit = self._exit, None
+        if exit_stack is not None:
+            await exit_stack.aclose()  # the core's close_timeout bounds the wait
+
+    @property
+    def is_connected(self) -> bool:
+        """A session is ready for commands."""
+        return self._sup.is_connected
+
+    async def wait_connected(self) -> None:
+        """Wait until a session is ready (returns at once if it is)."""
+        while not self._sup.is_connected:
+            if self._sup.stopped:
+                raise NotConnected("the client stopped")
+            await self._up.wait()
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event, in order; ends when the client has stopped."""
+        return self._recv_events.__aiter__()
+
+    # ------------------------------------------------------------------ the I/O task
+
+    async def _run(self) -> None:
+        sup = self._sup
+        try:
+            while not sup.stopped:
+                try:
+                    with anyio.fail_after(self._connect_timeout):
+                        stream, binding = await self._open()
+                except (OSError, ssl.SSLError, TimeoutError, anyio.BrokenResourceError) as exc:
+                    self._dispatch(sup.connect_failed(str(exc) or repr(exc), now=self._now()))
+                else:
+                    try:
+                        await self._pump(sup.new_connection(), stream, binding)
+                    finally:
+                        current, self._stream = self._stream, None
+                        with anyio.CancelScope(shield=True):
+                            await (current or stream).aclose()
+                delay = sup.next_delay()
+                if delay is None:
+                    break
+                await anyio.sleep(delay)
+        finally:
+            self._dispatch(
+                sup.settle_all(
+                    Disconnected(
+                        closed=None, error="stopped", reconnect_in=None, attempt=0, resumable=False
+                    )
+                )
+            )
+            self._first_seen.set()
+            self._up.set()
+            self._send_events.close()
+
+    async def _open(self) -> tuple[ByteStream, tuple[str, bytes] | None]:
+        stream: ByteStream = await anyio.connect_tcp(self.host, self.port)
+        if self.config.encrypted_from_start:
+            return await self._start_tls(stream)
+        return stream, None
+
+    async def _start_tls(self, stream: ByteStream) -> tuple[ByteStream, tuple[str, bytes] | None]:
+        tls = await TLSStream.wrap(
+            stream,
+            hostname=self.config.chat_host,
+            ssl_context=self._tls,
+            standard_compatible=False,
+        )
+        return tls, channel_binding(tls.extra(TLSAttribute.ssl_object), self._cb_mode)
+
+    async def _pump(
+        self, conn: ClientConnection, stream: ByteStream, binding: tuple[str, bytes] | None
+    ) -> None:
+        self._stream = stream
+        conn.start(now=self._now(), channel_binding=binding)
+        await self._service(conn)
+        while conn.state is not StreamState.CLOSED:
+            deadline = conn.get_timer()
+            with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                self._wait_scope = scope
+                try:
+                    assert self._stream is not None
+                    data = await self._stream.receive()
+                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ssl.SSLError):
+                    data = b""
+            self._wait_scope = None
+            if scope.cancelled_caught:
+                conn.handle_timer(now=self._now())
+            elif data:
+                conn.receive_data(data, now=self._now())
+            else:
+                conn.receive_eof(now=self._now())
+            await self._service(conn)
+
+    async def _service(self, conn: ClientConnection) -> None:
+        """Write what the connection produced, deliver its events, do a STARTTLS upgrade."""
+        while True:
+            await self._flush()
+            if not self._tls_needed:
+                return
+            self._tls_needed = False
+            assert self._stream is not None
+            try:
+                self._stream, binding = await self._start_tls(self._stream)
+            except (OSError, ssl.SSLError, anyio.BrokenResourceError):
+                conn.receive_eof(now=self._now())  # reported as a lost connection
+                continue
+            conn.tls_established(now=self._now(), channel_binding=binding)
+
+    async def _flush(self) -> None:
+        conn = self._sup.connection
+        async with self._write_lock:
+            if conn is not None:
+                data = conn.data_to_send()
+                stream = self._stream
+                if data and stream is not None:
+                    # A failed write: the reader sees the loss and reports it.
+                    with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                        await stream.send(data)
+                self._drain(conn)
+                scope = self._wait_scope
+                deadline = conn.get_timer()
+                if scope is not None and deadline is not None and deadline < scope.deadline:
+                    scope.deadline = deadline
+
+    def _drain(self, conn: ClientConnection) -> None:
+        now = self._now()
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, TlsUpgradeRequired):
+                self._tls_needed = True
+            self._dispatch(self._sup.process(event, now=now))
+
+    def _dispatch(self, items: Iterable[Event | CallSettled]) -> None:
+        for item in items:
+            if isinstance(item, CallSettled):
+                waiter = self._waiters.pop(item.call_id, None)
+                if waiter is not None:
+                    waiter.settled = item
+                    waiter.done.set()
+                continue
+            if isinstance(item, (Connected, Reconnected)):
+                self._up.set()
+            elif isinstance(item, Disconnected) and self._up.is_set():
+                self._up = anyio.Event()
+            if self._first is None and isinstance(item, (Connected, Disconnected)):
+                self._first = item
+                self._first_seen.set()
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._send_events.send_nowait(item)
+
+    def _now(self) -> float:
+        return anyio.current_time()
+
+    # ------------------------------------------------------------------ commands
+
+    async def send(self, command: Command) -> str | None:
+        """Send any command; returns the stanza id (a message id for messages)."""
+        try:
+            stanza_id = self._sup.send(command, now=self._now())
+        except LocalProtocolError as exc:
+            if not self._sup.is_connected:
+                raise NotConnected(str(exc)) from None
+            raise
+        await self._flush()
+        return stanza_id
+
+    async def call(self, command: Command, *, timeout: float | None = None) -> Event | None:
+        """Send a request and wait for its answer (the event the answer became).
+
+        Raises :class:`IqError` for an error answer and :class:`IqTimeout` when nothing
+        answered in time (the command's own timeout, else ``timeout``/``call_timeout``).
+        """
+        if not self._sup.is_connected:
+            raise NotConnected("not connected")
+        call_id = self._sup.call(command, now=self._now())
+        if call_id is None:
+            await self._flush()
+            return None
+        waiter = self._waiters[call_id] = _Waiter()
+        await self._flush()
+        limit = timeout if timeout is not None else getattr(command, "timeout", None)
+        try:
+            with anyio.fail_after((limit or self._call_timeout) + 1.0):
+                await waiter.done.wait()
+        except TimeoutError:
+            raise IqTimeout(f"no answer to {call_id}") from None
+        finally:
+            self._waiters.pop(call_id, None)
+        settled = waiter.settled
+        assert settled is not None
+        if not settled.ok:
+            raise error_for(settled)
+        return settled.event
+
+    # --- the SDK's verbs ------------------------------------------------------------
+
+    async def send_message(
+        self,
+        *,
+        to_user: int | None = None,
+        to_dialog: str | None = None,
+        body: str | None = None,
+        extension: Mapping[str, ExtensionValue] | None = None,
+        **options: Any,
+    ) -> str:
+        """Send a 1-1 (``to_user``) or group (``to_dialog``) message; returns its id.
+        ``options`` are the other fields of :class:`~cubeproto.chat.SendMessage`."""
+        command = SendMessage(
+            to_user=to_user, to_dialog=to_dialog, body=body, extension=extension, **options
+        )
+        message_id = await self.send(command)
+        assert message_id is not None
+        return message_id
+
+    async def send_system_message(
+        self,
+        to_user: int,
+        *,
+        body: str | None = None,
+        extension: Mapping[str, ExtensionValue] | None = None,
+    ) -> str:
+        """Send a system message (``type="headline"``); returns its id."""
+        message_id = await self.send(
+            SendSystemMessage(to_user=to_user, body=body, extension=extension or {})
+        )
+        assert message_id is not None
+        return message_id
+
+    async def send_typing(
+        self, *, to_user: int | None = None, to_dialog: str | None = None
+    ) -> None:
+        """ "is typing" (XEP-0085 composing)."""
+        await self.send(
+            SendChatState(state=ChatState.COMPOSING, to_user=to_user, to_dialog=to_dialog)
+        )
+
+    async def send_stop_typing(
+        self, *, to_user: int | None = None, to_dialog: str | None = None
+    ) -> None:
+        """ "stopped typing" (XEP-0085 paused)."""
+        await self.send(SendChatState(state=ChatState.PAUSED, to_user=to_user, to_dialog=to_dialog))
+
+    async def send_delivered(
+        self, message_id: str, *, to_user: int, dialog_id: str | None = None
+    ) -> None:
+        """Tell the sender ``message_id`` was delivered."""
+        await self.send(
+            SendMarker(
+                kind=MarkerKind.RECEIVED,
+                message_id=message_id,
+                to_user=to_user,
+                dialog_id=dialog_id,
+            )
+        )
+
+    async def send_read(
+        self, message_id: str, *, to_user: int, dialog_id: str | None = None
+    ) -> None:
+        """Tell the sender ``message_id`` was read."""
+        await self.send(
+            SendMarker(
+                kind=MarkerKind.DISPLAYED,
+                message_id=message_id,
+                to_user=to_user,
+                dialog_id=dialog_id,
+            )
+        )
+
+    async def edit_message(self, message_id: str, body: str, **target: Any) -> str | None:
+        """Correct a message (``to_user=``/``to_dialog=``, ``last=``, ``extension=``)."""
+        return await self.send(EditMessage(message_id=message_id, body=body, **target))
+
+    async def delete_message(self, message_id: str, **target: Any) -> str | None:
+        """Delete a message for everyone (``to_user=`` or ``to_dialog=``)."""
+        return await self.send(DeleteMessage(message_id=message_id, **target))
+
+    async def join_dialog(self, dialog_id: str) -> DialogJoined:
+        """Join a group dialog's room; re-joined automatically after a fresh session."""
+        event = await self.call(JoinDialog(dialog_id=dialog_id))
+        assert isinstance(event, DialogJoined)
+        return event
+
+    async def leave_dialog(self, dialog_id: str) -> None:
+        """Leave a group dialog's room."""
+        await self.call(LeaveDialog(dialog_id=dialog_id))
+
+    async def online_users(self, dialog_id: str) -> tuple[int, ...]:
+        """User ids of the room's occupants."""
+        event = await self.call(GetOnlineUsers(dialog_id=dialog_id))
+        assert isinstance(event, OnlineUsers)
+        return event.user_ids
+
+    async def ping(self, *, timeout: float = 5.0, to: str | None = None) -> float:
+        """XEP-0199 ping; returns the round trip in seconds or raises IqTimeout/IqError."""
+        event = await self.call(Ping(to=to, timeout=timeout))
+        assert isinstance(event, PongReceived)
+        if event.error is not None:
+            raise error_for(CallSettled(event.ping_id, event, False))
+        return event.round_trip
+
+    async def last_activity(self, user_id: int) -> int:
+        """Seconds since the user was last active (0: online now)."""
+        event = await self.call(GetLastActivity(user_id=user_id))
+        assert isinstance(event, LastActivity)
+        return event.seconds
+
+    async def subscribe_last_activity(self, user_id: int, *, enable: bool = True) -> None:
+        """Receive ``LastActivity`` pushes for the user (``enable=False``: stop)."""
+        await self.call(SubscribeLastActivity(user_id=user_id, enable=enable))
+
+    async def mark_active(self) -> None:
+        """markActive (XEP-0352 CSI or the SDK's IQ, see ``SetClientState``)."""
+        await self.call(SetClientState(active=True))
+
+    async def mark_inactive(self) -> None:
+        """markInactive."""
+        await self.call(SetClientState(active=False))
+
+    async def create_privacy_list(self, name: str, items: Iterable[PrivacyItem]) -> None:
+        """Create (or replace) a privacy list."""
+        await self.call(SetPrivacyList(name=name, items=tuple(items)))
+
+    async def get_privacy_list(self, name: str) -> tuple[PrivacyItem, ...]:
+        """The items of a privacy list."""
+        event = await self.call(GetPrivacyList(name=name))
+        assert isinstance(event, PrivacyListReceived)
+        return event.items
+
+    async def privacy_list_names(self) -> PrivacyListNames:
+        """The names of the lists, and the default and active ones."""
+        event = await self.call(GetPrivacyListNames())
+        assert isinstance(event, PrivacyListNames)
+        return event
+
+    async def update_privacy_list(self, name: str, changes: Iterable[PrivacyItem]) -> None:
+        """The SDK's update: get the list, merge the changes, set it."""
+        current = await self.get_privacy_list(name)
+        await self.create_privacy_list(name, merge_privacy_update(current, changes))
+
+    async def set_default_privacy_list(self, name: str | None) -> None:
+        """Make a list the default (``None``: no default)."""
+        await self.call(SetDefaultPrivacyList(name=name))
+
+    async def delete_privacy_list(self, name: str) -> None:
+        """Delete a privacy list."""
+        await self.call(DeletePrivacyList(name=name))
+
+    async def send_iq(self, type: str, payload: str, *, to: str | None = None) -> bytes | None:
+        """Any IQ request (escape hatch); returns the answer's payload bytes."""
+        event = await self.call(SendIq(type=type, payload=payload, to=to))
+        assert isinstance(event, IqResultReceived)
+        return event.payload
