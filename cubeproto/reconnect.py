@@ -415,8 +415,10 @@ class Supervisor:
             resumable=self._resume is not None,
         )
 
-    def settle_all(self, failure: Event) -> list[CallSettled]:
+    def settle_all(self, failure: Event) -> list[Event | CallSettled]:
         """Fail every waiting request (the client stopped; nothing will answer)."""
-        out = [CallSettled(call_id, failure, False) for call_id in self._calls]
+        out: list[Event | CallSettled] = [
+            CallSettled(call_id, failure, False) for call_id in self._calls
+        ]
         self._calls.clear()
         return out
