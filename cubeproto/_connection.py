@@ -221,12 +221,12 @@ class ClientConnection:
         if resume is not None:
             self._jid = resume.jid
             self._handler = resume.handler
-            sm = StreamManagement()
-            sm.inbound_h = resume.inbound_h
-            sm.acked_h = resume.acked_h
-            sm.outbound_h = resume.outbound_h
-            sm.unacked = deque(resume.unacked)
-            self._sm = sm
+            self._sm = StreamManagement.restore(
+                inbound_h=resume.inbound_h,
+                acked_h=resume.acked_h,
+                outbound_h=resume.outbound_h,
+                unacked=resume.unacked,
+            )
             self._lost_reported = set(resume.lost_reported)
             for iq_id, kind, to, timeout, parser in resume.pending_iqs:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
@@ -978,7 +978,7 @@ class ClientConnection:
             return
         if not self._apply_ack(h):
             return
-        if any(u.message_id for u in self._sm.unacked):
+        if self._sm.pending_messages:
             self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
         else:
             self._timers.cancel(_ACK_TIMER)
@@ -1031,7 +1031,7 @@ class ClientConnection:
     def _settle_everything(self, reason: LostReason) -> None:
         self._report_unacked_lost(reason)
         if self._sm is not None:
-            self._sm.unacked.clear()
+            self._sm.forget_all()
         self._lost_reported.clear()
         self._resume_id = None
         for iq_id in list(self._pending):

@@ -43,20 +43,37 @@ class StreamManagement:
     ``outbound_h`` is how many stanzas we have sent since ``<enable/>``; ``acked_h`` the
     last ``h`` the server acknowledged; ``unacked`` holds the ``outbound_h - acked_h``
     stanzas in between, oldest first.  ``inbound_h`` counts stanzas we have handled.
+    ``pending_messages`` is how many of the unacked stanzas are countable messages (kept
+    as a count so that the ack path never scans the queue).
     """
 
-    __slots__ = ("acked_h", "inbound_h", "outbound_h", "unacked")
+    __slots__ = ("acked_h", "inbound_h", "outbound_h", "pending_messages", "unacked")
 
     def __init__(self) -> None:
         self.acked_h = 0
         self.outbound_h = 0
         self.inbound_h = 0
+        self.pending_messages = 0
         self.unacked: deque[Unacked] = deque()
+
+    @classmethod
+    def restore(
+        cls, *, inbound_h: int, acked_h: int, outbound_h: int, unacked: tuple[Unacked, ...]
+    ) -> StreamManagement:
+        """The state saved for resumption, on a new connection."""
+        sm = cls()
+        sm.inbound_h = inbound_h
+        sm.acked_h = acked_h
+        sm.unacked = deque(unacked)
+        sm.pending_messages = sum(1 for item in unacked if item.message_id is not None)
+        return sm
 
     def sent(self, xml: str, message_id: str | None) -> None:
         """Record one stanza written to the stream."""
         self.unacked.append(Unacked(xml, message_id))
         self.outbound_h = (self.outbound_h + 1) % MOD
+        if message_id is not None:
+            self.pending_messages += 1
 
     def ack(self, h: int) -> list[Unacked]:
         """Apply ``<a h/>`` (or the ``h`` of ``<resumed/>``/``<failed/>``).
@@ -79,6 +96,7 @@ class StreamManagement:
             raise AckError(h, len(self.unacked))
         settled = [self.unacked.popleft() for _ in range(delta)]
         self.acked_h = h
+        self.pending_messages -= sum(1 for item in settled if item.message_id is not None)
         return settled
 
     def handled(self, count: int = 1) -> None:
@@ -90,3 +108,9 @@ class StreamManagement:
         server will actually receive after its ``h``."""
         self.unacked = deque(keep)
         self.outbound_h = (self.acked_h + len(keep)) % MOD
+        self.pending_messages = sum(1 for item in keep if item.message_id is not None)
+
+    def forget_all(self) -> None:
+        """Drop every unacked stanza (the session ended for good)."""
+        self.unacked.clear()
+        self.pending_messages = 0
