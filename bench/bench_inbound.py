@@ -1,0 +1,259 @@
+"""Inbound throughput: how fast a client turns a ConnectyCube stream into handled stanzas.
+
+One seeded, realistic inbound stream (``stream_gen.generate_stream``: chat messages with
+``<extraParams>``, chat states, markers, presences, pings, XEP-0198 ``<r/>`` ...) is fed
+in 4 KiB chunks -- what a socket read typically hands over -- to three consumers, all
+measured in this same run:
+
+1. **lxml** ``XMLPullParser`` alone: collect each top-level element and release it.  The
+   floor: no stanza objects, no dispatch.  Ours parses with lxml too, so this is the
+   parsing cost that cannot be avoided.
+2. **slixmpp 1.17**: a real ``ClientXMPP`` in the logged-in state with XEP-0085 chat
+   states, XEP-0333 markers, XEP-0198 stream management and XEP-0199 ping registered, fed
+   through its asyncio ``data_received`` (see slixmpp_peer.py), with handlers that read
+   body, id and from of every message.  The time includes its handler dispatch and its
+   replies (``<a/>``, ping results): the loop runs until slixmpp has nothing left to do.
+3. **cubeproto** ``ClientConnection``: :func:`measure_cubeproto`.
+
+It prints top-level elements per second for each and the ratios ours/lxml and
+ours/slixmpp (higher is faster).  Each figure is the best of ``--repeat`` runs.  Timings
+are not asserted anywhere: this is a report, not a test.
+
+    python bench/bench_inbound.py            # 100,000 stanzas
+    python bench/bench_inbound.py --quick    # 10,000 stanzas
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from lxml import etree
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
+from slixmpp_peer import log_in, new_client, quiet_logging, settle, shut_down
+from stream_gen import generate_stream
+
+#: Bytes per ``data_received`` / ``feed`` call.
+CHUNK_SIZE = 4096
+
+FULL_STANZAS = 100_000
+QUICK_STANZAS = 10_000
+DEFAULT_SEED = 20240601
+
+#: The client-side view of the stream root that precedes the stanzas.
+STREAM_HEADER = (
+    b'<stream:stream xmlns="jabber:client" xmlns:stream="http://etherx.jabber.org/streams">'
+)
+
+CLIENT_NS = "jabber:client"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """One consumer's best run: wall seconds for ``elements`` top-level elements."""
+
+    name: str
+    seconds: float
+    elements: int
+    details: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.elements / self.seconds
+
+
+def chunked(data: bytes) -> list[bytes]:
+    return [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
+
+
+def measure_lxml(body: bytes) -> Result:
+    """Pull-parse, collect each top-level element and release it; count by tag."""
+    chunks = chunked(body)
+    by_tag: Counter[str] = Counter()
+    start = time.perf_counter()
+    parser = etree.XMLPullParser(
+        events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False
+    )
+    parser.feed(STREAM_HEADER)
+    depth = 0
+    root: etree._Element | None = None
+    for chunk in chunks:
+        parser.feed(chunk)
+        # start/end events always carry elements
+        events = cast("Iterator[tuple[str, etree._Element]]", parser.read_events())
+        for event, element in events:
+            if event == "start":
+                if depth == 0:
+                    root = element
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 1 and root is not None:
+                    by_tag[etree.QName(element).localname] += 1
+                    root.remove(element)
+    seconds = time.perf_counter() - start
+    return Result(
+        name="lxml XMLPullParser",
+        seconds=seconds,
+        elements=sum(by_tag.values()),
+        details=dict(by_tag),
+    )
+
+
+def measure_slixmpp(body: bytes) -> Result:
+    """Feed a logged-in slixmpp ``ClientXMPP``; time until every handler and reply is done."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_run_slixmpp(loop, body))
+    finally:
+        loop.close()
+
+
+async def _run_slixmpp(loop: asyncio.AbstractEventLoop, body: bytes) -> Result:
+    client = new_client(loop)
+    counts: Counter[str] = Counter()
+    read_chars = 0
+
+    def on_message(msg: Any) -> None:
+        nonlocal read_chars
+        body_text, msg_id, sender = msg["body"], msg["id"], msg["from"]
+        read_chars += len(body_text) + len(msg_id) + len(sender.bare)
+        counts["every-message handler"] += 1
+
+    def counter(name: str) -> Callable[[Any], None]:
+        def handler(_: Any) -> None:
+            counts[name] += 1
+
+        return handler
+
+    # slixmpp's "message" event fires only for messages with a <body/>; chat states and
+    # markers come as their own events.  A stanza handler sees every <message/>.
+    client.register_handler(
+        Callback("every message", MatchXPath(f"{{{CLIENT_NS}}}message"), on_message)
+    )
+    client.add_event_handler("message", counter("message event (with body)"))
+    client.add_event_handler("chatstate", counter("chatstate handler"))
+    client.add_event_handler("marker", counter("marker handler"))
+    transport = await log_in(client)
+    sm = client.plugin["xep_0198"]
+    handled_before, sent_before = sm.handled, sm.seq
+    written_before = transport.bytes_written
+    chunks = chunked(body)
+
+    start = time.perf_counter()
+    for chunk in chunks:
+        client.data_received(chunk)
+        await asyncio.sleep(0)  # one loop turn per read, as with a real socket
+    await settle(client)
+    seconds = time.perf_counter() - start
+
+    await shut_down(client)
+    counts["stanzas counted by XEP-0198"] = sm.handled - handled_before
+    counts["stanzas sent back (IQ replies)"] = sm.seq - sent_before
+    counts["bytes written back"] = transport.bytes_written - written_before
+    counts["characters of body/id/from read"] = read_chars
+    return Result(
+        name="slixmpp 1.17 ClientXMPP",
+        seconds=seconds,
+        elements=0,  # filled in by the caller: slixmpp does not count <r/> as a stanza
+        details=dict(counts),
+    )
+
+
+def measure_cubeproto(stream: bytes) -> tuple[float, int] | None:
+    """Seconds and top-level elements for cubeproto's client; None until it is written.
+
+    ``stream`` has no stream header (see stream_gen).  To be written with
+    ``cubeproto.ClientConnection``: log in against a scripted server, feed ``stream`` in
+    :data:`CHUNK_SIZE` chunks, drain every event and read body, id and from of messages.
+    """
+    try:
+        from cubeproto import ClientConnection  # noqa: F401
+    except ImportError:
+        return None
+    return None
+
+
+def best_of(repeat: int, run: Callable[[], Result]) -> Result:
+    results = []
+    for _ in range(repeat):
+        gc.collect()
+        results.append(run())
+    return min(results, key=lambda r: r.seconds)
+
+
+def ratio(ours: Result | None, theirs: Result) -> str:
+    return (
+        "n/a (no cubeproto measurement yet)"
+        if ours is None
+        else (f"{ours.rate / theirs.rate:.2f}x")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_STANZAS:,} stanzas")
+    parser.add_argument("-n", type=int, default=None, help=f"stanzas (default {FULL_STANZAS:,})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per consumer; best counts")
+    args = parser.parse_args(argv)
+    n = args.n or (QUICK_STANZAS if args.quick else FULL_STANZAS)
+
+    quiet_logging()
+    body = generate_stream(n, args.seed)
+    lxml_result = best_of(args.repeat, lambda: measure_lxml(body))
+    total = lxml_result.elements
+    stanzas = sum(lxml_result.details.get(tag, 0) for tag in ("message", "presence", "iq"))
+
+    slix = best_of(args.repeat, lambda: measure_slixmpp(body))
+    slix = Result(name=slix.name, seconds=slix.seconds, elements=total, details=slix.details)
+
+    ours_raw = None
+    for _ in range(args.repeat):
+        gc.collect()
+        measured = measure_cubeproto(body)
+        if measured is not None and (ours_raw is None or measured[0] < ours_raw[0]):
+            ours_raw = measured
+    ours = (
+        None
+        if ours_raw is None
+        else Result(name="cubeproto ClientConnection", seconds=ours_raw[0], elements=ours_raw[1])
+    )
+
+    print(
+        f"inbound stream: {total:,} top-level elements ({stanzas:,} stanzas), "
+        f"{len(body) / 2**20:.1f} MiB, seed {args.seed}, {CHUNK_SIZE}-byte chunks, "
+        f"best of {args.repeat}"
+    )
+    print("  by tag: " + ", ".join(f"{k}={v:,}" for k, v in sorted(lxml_result.details.items())))
+    for result in (lxml_result, slix, ours):
+        if result is None:
+            print(f"{'cubeproto ClientConnection':<28} n/a (measure_cubeproto not written yet)")
+            continue
+        print(f"{result.name:<28} {result.rate:>12,.0f} elements/s  ({result.seconds:.3f} s)")
+    print("slixmpp handler counts: " + ", ".join(f"{k}={v:,}" for k, v in slix.details.items()))
+    problems = []
+    if slix.details.get("stanzas counted by XEP-0198") != stanzas:
+        problems.append("slixmpp's XEP-0198 count differs from the stanzas in the stream")
+    if slix.details.get("every-message handler") != lxml_result.details.get("message"):
+        problems.append("slixmpp's message handler did not see every message")
+    if ours is not None and ours.elements != total:
+        problems.append(f"cubeproto reported {ours.elements:,} elements, expected {total:,}")
+    print(f"ratio ours/lxml:     {ratio(ours, lxml_result)}")
+    print(f"ratio ours/slixmpp:  {ratio(ours, slix)}")
+    print(f"(for context) slixmpp/lxml: {slix.rate / lxml_result.rate:.3f}x")
+    for problem in problems:
+        print(f"WARNING: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
