@@ -285,7 +285,6 @@ def _classify(
     if type_attr == "error":
         return (_bounce(element),)
     sender = _jid_attr(element, "from")
-    recipient = _jid_attr(element, "to")
     from_jid = element.get("from") or me.bare_jid
     if sender is None:  # RFC 6120 8.1.2.1: no 'from' means our own account
         sender = parse_jid(me.bare_jid) or Jid("", me.bare_jid, "")
@@ -412,6 +411,7 @@ def _classify(
             ),
         )
     markable_text = extension.get("markable")
+    recipient = _jid_attr(element, "to")  # parsed only here: other kinds do not use it
     return (
         MessageReceived(
             message_id=element.get("id"),

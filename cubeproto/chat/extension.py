@@ -213,8 +213,19 @@ def encode_extension(extension: Mapping[str, ExtensionValue]) -> str:
     return "".join(out)
 
 
+#: Local names of the tags seen (the same few keys in every message).  Bounded.
+_LOCALS: dict[str, str] = {}
+_MAX_LOCALS = 4096
+
+
 def _local(tag: str) -> str:
-    return tag[tag.find("}") + 1 :] if tag[:1] == "{" else tag
+    name = _LOCALS.get(tag)
+    if name is None:
+        name = tag[tag.find("}") + 1 :] if tag[:1] == "{" else tag
+        if len(_LOCALS) >= _MAX_LOCALS:
+            _LOCALS.clear()
+        _LOCALS[tag] = name
+    return name
 
 
 def _decode_attachment(element: etree._Element) -> dict[str, str | int]:
@@ -231,6 +242,8 @@ def _decode_attachment(element: etree._Element) -> dict[str, str | int]:
 
 def _decode_node(element: etree._Element, depth: int) -> DecodedValue | None:
     """A child's value: nested dict, text, or ``None`` when it is empty (dropped)."""
+    if not len(element):  # a leaf: the common case
+        return element.text or None
     nested: dict[str, DecodedValue] | None = None
     for child in element:
         tag = child.tag
@@ -274,7 +287,7 @@ def decode_extension(element: etree._Element) -> DecodedParams:
         if name == "attachment":
             attachments.append(_decode_attachment(child))
             continue
-        value = _decode_node(child, 1)
+        value = (child.text or None) if not len(child) else _decode_node(child, 1)
         if value is None:
             continue
         if name == "dialog_id" and isinstance(value, str):

@@ -22,6 +22,7 @@ ConnectyCube's id conventions:
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -71,6 +72,18 @@ class Jid(NamedTuple):
         return f"{bare}/{self.resource}" if self.resource else bare
 
 
+# RFC 7622 structure: [localpart "@"] domainpart ["/" resourcepart].  The localpart may
+# not contain " & ' / : < > @ (section 3.3.1) nor whitespace; the domainpart no "@", "/"
+# or whitespace; no part may contain a control character.
+_JID = re.compile(
+    r"(?:([^\"&'/:<>@\s\x00-\x1f\x7f]+)@)?([^@/\s\x00-\x1f\x7f]+)(?:/([^\x00-\x1f\x7f]+))?"
+)
+#: Recently parsed JIDs: the same peers and rooms send most stanzas.  Bounded (cleared
+#: when full) so that a peer sending endless distinct JIDs cannot grow it.
+_PARSED: dict[str, Jid | None] = {}
+_MAX_PARSED = 2048
+
+
 def _octets_ok(part: str) -> bool:
     return len(part) * 4 <= MAX_PART_OCTETS or len(part.encode("utf-8")) <= MAX_PART_OCTETS
 
@@ -80,27 +93,29 @@ def parse_jid(value: str) -> Jid | None:
 
     Structural only (no PRECIS mapping: comparisons use the server's own canonical form).
     """
-    slash = value.find("/")
-    if slash >= 0:
-        bare, resource = value[:slash], value[slash + 1 :]
-        if not resource or not _octets_ok(resource):
-            return None
-    else:
-        bare, resource = value, ""
-    at = bare.find("@")
-    if at >= 0:
-        local, domain = bare[:at], bare[at + 1 :]
-        if not local or not _octets_ok(local) or not _FORBIDDEN_LOCAL.isdisjoint(local):
-            return None
-        if any(c.isspace() for c in local):
-            return None
-    else:
-        local, domain = "", bare
+    try:
+        return _PARSED[value]
+    except KeyError:
+        pass
+    jid = _parse_jid(value)
+    if len(_PARSED) >= _MAX_PARSED:
+        _PARSED.clear()
+    _PARSED[value] = jid
+    return jid
+
+
+def _parse_jid(value: str) -> Jid | None:
+    m = _JID.fullmatch(value)
+    if m is None:
+        return None
+    local, domain, resource = m.groups()
     if domain.endswith("."):
         domain = domain[:-1]
-    if not domain or not _octets_ok(domain) or any(c.isspace() or c in "@/" for c in domain):
+    if not domain:
         return None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    local = local or ""
+    resource = resource or ""
+    if not (_octets_ok(local) and _octets_ok(domain) and _octets_ok(resource)):
         return None
     return Jid(local, domain, resource)
 

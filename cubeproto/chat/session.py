@@ -24,6 +24,9 @@ from .._xmlstream import element_bytes
 from ..commands import HandlerResult, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from ..events import Event, MalformedStanza, UnhandledStanza
+from . import _ns as ns
+from ._escape import attr as escape_attr
+from ._escape import text as escape_text
 from ._fault import StanzaFault
 from .activity import classify_iq
 from .classify import Identity, classify_message
@@ -31,7 +34,6 @@ from .commands import (
     ClientStateMode,
     JoinDialog,
     LeaveDialog,
-    SendMarker,
     SendMessage,
     SendSystemMessage,
     SetClientState,
@@ -43,7 +45,6 @@ from .events import (
     DialogJoined,
     DialogJoinFailed,
     DialogLeft,
-    MarkerKind,
     MessageBounced,
     MessageDelivered,
     MessageEdited,
@@ -51,6 +52,7 @@ from .events import (
     MessageReceived,
     SystemMessageReceived,
 )
+from .jid import user_jid
 from .muc import classify_presence
 
 __all__ = ["MAX_PENDING_JOINS", "ChatOptions", "ChatSession"]
@@ -189,13 +191,7 @@ class ChatSession:
                     and event.sender_id is not None
                     and event.sender_id != me.user_id
                 ):
-                    marker = SendMarker(
-                        kind=MarkerKind.RECEIVED,
-                        message_id=event.message_id,
-                        to_user=event.sender_id,
-                        dialog_id=event.dialog_id,
-                    )
-                    replies.append(marker.build(ctx))
+                    replies.append(_delivered_receipt(event, ctx))
             elif isinstance(event, SystemMessageReceived):
                 if event.message_id is None or self._dedup.first_time(event.message_id):
                     out.append(event)
@@ -237,6 +233,32 @@ class ChatSession:
                 self._joined.pop(event.dialog_id.lower(), None)
             out.append(event)
         return tuple(out)
+
+
+def _delivered_receipt(event: MessageReceived, ctx: StanzaContext) -> OutboundStanza:
+    """The SDK's automatic delivered marker (what ``SendMarker(kind=RECEIVED)`` builds),
+    written directly: it answers most inbound messages, so it is on the hot path."""
+    assert event.message_id is not None and event.sender_id is not None
+    assert event.dialog_id is not None
+    key = (event.sender_id, ctx.app_id, ctx.chat_host)
+    to = _RECEIPT_TO.get(key)
+    if to is None:
+        if len(_RECEIPT_TO) >= _MAX_RECEIPT_TO:
+            _RECEIPT_TO.clear()
+        to = _RECEIPT_TO[key] = escape_attr(user_jid(*key))
+    mid = ctx.new_message_id()
+    xml = (
+        f'<message type="chat" id="{escape_attr(mid)}" to="{to}">'
+        f'<received xmlns="{ns.MARKERS}" id="{escape_attr(event.message_id)}"/>'
+        f'<extraParams xmlns="jabber:client"><dialog_id>{escape_text(event.dialog_id)}'
+        "</dialog_id></extraParams></message>"
+    )
+    return OutboundStanza(xml=xml, stanza_id=mid)
+
+
+#: Escaped bare JIDs of recent senders (bounded; cleared when full).
+_RECEIPT_TO: dict[tuple[int, int, str], str] = {}
+_MAX_RECEIPT_TO = 1024
 
 
 def _malformed(element: etree._Element, reason: str) -> MalformedStanza:
