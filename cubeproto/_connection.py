@@ -176,6 +176,41 @@ class ClientConnection:
     must not go backwards.  The connection never reads a clock itself.
     """
 
+    __slots__ = (
+        "_authenticated",
+        "_channel_binding",
+        "_config",
+        "_confirmed_seq",
+        "_current_seq",
+        "_encrypted",
+        "_eof",
+        "_events",
+        "_features",
+        "_framing",
+        "_handler",
+        "_header_seen",
+        "_ids",
+        "_jid",
+        "_keepalive_sent_at",
+        "_last_rx",
+        "_lost_reported",
+        "_out",
+        "_pending",
+        "_resume",
+        "_resume_id",
+        "_resume_location",
+        "_resume_max",
+        "_rx_seq",
+        "_sasl",
+        "_sm",
+        "_sm_active",
+        "_state",
+        "_stream_id",
+        "_terminated",
+        "_timers",
+        "_unrequested",
+    )
+
     def __init__(self, config: ClientConfig, *, resume: ResumableSession | None = None) -> None:
         """Create an idle connection.  Pure: nothing is sent until :meth:`start`.
 
@@ -392,7 +427,9 @@ class ClientConnection:
             if is_iq_request and stanza.stanza_id:
                 self._track_iq(
                     stanza.stanza_id,
-                    _PendingIq("stanza", None, now, stanza.timeout, stanza.result_parser),
+                    _PendingIq(
+                        "stanza", _stanza_to(stanza.xml), now, stanza.timeout, stanza.result_parser
+                    ),
                     now,
                 )
             self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
@@ -1355,6 +1392,14 @@ class ClientConnection:
 def _ping_xml(iq_id: str, to: str) -> str:
     """An XEP-0199 ping request."""
     return f'<iq type="get" id="{iq_id}" to="{escape_attr(to)}"><ping xmlns="{NS_PING}"/></iq>'
+
+
+def _stanza_to(xml: str) -> str | None:
+    """The ``to`` of a built IQ request, so that its answer is checked against it."""
+    try:
+        return etree.fromstring(xml, parser=_SAFE_PARSER).get("to")
+    except (etree.XMLSyntaxError, ValueError):
+        return None
 
 
 def _printable(text: str) -> str:
