@@ -268,6 +268,9 @@ if [ "$ALREADY" -eq 0 ]; then
             die "port $LISTEN_IP:$p is already in use by another process: $(ss -ltnpH "sport = :$p" 2>/dev/null | head -1)"
         fi
     done
+    # A PID file left by an instance that was killed (not stopped) would look like a
+    # server that died during start-up: nothing of ours runs here (the ports are free).
+    rm -f "$STATE_DIR/run/ejabberd.pid"
     log "starting ejabberd ($NODE_NAME) ..."
     t0=$(date +%s%N)
     ctl start || die "ejabberdctl start failed"
