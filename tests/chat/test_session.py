@@ -273,3 +273,26 @@ class DeliveryMachine(RuleBasedStateMachine):
 
 TestDeliveryMachine = DeliveryMachine.TestCase
 TestDeliveryMachine.settings = settings(max_examples=200, stateful_step_count=60)
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEF", min_size=1, max_size=30), st.integers(1, 10**9))
+def test_join_and_leave_round_trip(dialog: str, me: int) -> None:
+    ctx = FakeContext(user_id=me)
+    session = ChatSession()
+    join = JoinDialog(dialog_id=dialog)
+    stanza = join.build(ctx)
+    session.stanza_sent(join, stanza)
+    presence = parse(stanza.xml)
+    occupant = presence.get("to")
+    # the room localpart is PRECIS-case-mapped; events keep the application's spelling
+    assert occupant == f"{APP}_{dialog.lower()}@{MUC}/{me}"
+    assert presence[0][0].get("maxstanzas") == "0"
+    answer = parse(
+        f'<presence from="{occupant}" id="{presence.get("id")}">'
+        '<x xmlns="http://jabber.org/protocol/muc#user"><status code="110"/></x></presence>'
+    )
+    assert session.handle_stanza(answer, ctx).events == (DialogJoined(dialog_id=dialog),)
+    leave = LeaveDialog(dialog_id=dialog)
+    session.stanza_sent(leave, leave.build(ctx))
+    answer.set("type", "unavailable")
+    assert session.handle_stanza(answer, ctx).events == (DialogLeft(dialog_id=dialog),)
