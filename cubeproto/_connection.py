@@ -33,6 +33,7 @@ from ._sm import MOD, AckError, StreamManagement, Unacked
 from ._stanza_error import error_reply, parse_stanza_error
 from ._state import Input, StreamState, transition
 from ._timers import Timers
+from ._wire import parse_uint
 from ._xmlstream import (
     NS_CLIENT,
     NS_STREAM,
@@ -926,7 +927,7 @@ class ClientConnection:
         self._resume_id = element.get("id") if resumable else None
         self._resume_location = element.get("location")
         max_attr = element.get("max")
-        self._resume_max = int(max_attr) if max_attr and max_attr.isdigit() else None
+        self._resume_max = parse_uint(max_attr)
         self._emit(
             StreamManagementEnabled(resume_id=self._resume_id, max_resume_seconds=self._resume_max)
         )
@@ -1023,11 +1024,12 @@ class ClientConnection:
     def _apply_ack(self, h_text: str) -> bool:
         """Settle what ``h`` acknowledges; False (after failing the stream) when bad."""
         assert self._sm is not None
-        if not h_text.isdigit() or int(h_text) >= MOD:
+        h = parse_uint(h_text)
+        if h is None or h >= MOD:
             self._fail(StreamErrorCondition.BAD_FORMAT, f"invalid h {h_text[:32]!r}")
             return False
         try:
-            settled = self._sm.ack(int(h_text))
+            settled = self._sm.ack(h)
         except AckError as exc:
             self._fail(
                 StreamErrorCondition.UNDEFINED_CONDITION,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ._wire import parse_uint
 from .errors import NS_STANZAS, StanzaError, StanzaErrorCondition, StanzaErrorType
 
 __all__ = ["error_reply", "parse_stanza_error"]
@@ -36,8 +37,7 @@ def parse_stanza_error(stanza: etree._Element) -> StanzaError:
             text = child.text or ""
         elif not name and etree.QName(child).namespace == NS_STANZAS:
             name = etree.QName(child).localname
-    code_attr = error.get("code")
-    code = int(code_attr) if code_attr is not None and code_attr.isdigit() else None
+    code = parse_uint(error.get("code"), max_digits=6)
     return StanzaError(
         condition=_CONDITIONS.get(name),
         condition_name=name,

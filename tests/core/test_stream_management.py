@@ -303,3 +303,12 @@ def test_enable_refused_continues_without_sm() -> None:
 
 def test_attr_helper_finds_ids() -> None:
     assert attr(b'<iq id="abc" type="set"/>', "id") == "abc"
+
+
+@pytest.mark.parametrize("h", ["\u00b2", "1" * 5000, "+1", " 1", "1.0", ""])
+def test_h_that_int_would_choke_on_is_a_stream_error_not_an_exception(h: str) -> None:
+    conn, server = logged_in()
+    server.feed(f"<a xmlns='urn:xmpp:sm:3' h='{h}'/>")
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.condition is not None and closed.condition.value == "bad-format"
