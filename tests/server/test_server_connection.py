@@ -1,0 +1,405 @@
+"""The server role of the core, paired in memory with the real client role."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from cubeproto._server_connection import (
+    ClientAuthenticated,
+    ClientAuthFailed,
+    ClientBound,
+    ClientClosed,
+    ClientResumed,
+    ServerConnection,
+    ServerTransport,
+    SmEnabled,
+    StanzaReceived,
+    StreamStarted,
+    TlsRequested,
+    check_plain_password,
+    make_user_auth,
+)
+from cubeproto._server_state import ServerState
+from cubeproto.commands import Ping
+from cubeproto.config import Transport
+from cubeproto.errors import LocalProtocolError, StreamErrorCondition
+from cubeproto.events import (
+    Authenticated,
+    AuthenticationFailed,
+    Connected,
+    ConnectionClosed,
+    MessageSent,
+    PongReceived,
+    StreamResumed,
+    UnhandledStanza,
+)
+
+from .pair import (
+    APP,
+    DOMAIN,
+    USER,
+    client_config,
+    connect,
+    of_type,
+    server_config,
+)
+
+MECHANISMS = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
+HEADER = (
+    b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+    b" to='localhost' version='1.0'>"
+)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_login_over_starttls(mechanism: str) -> None:
+    pair = connect(client_config(mechanisms=(mechanism,)))
+    assert of_type(pair.server_events, TlsRequested)
+    assert pair.server.encrypted
+    auth = of_type(pair.server_events, ClientAuthenticated)
+    assert auth == [ClientAuthenticated(username=f"{USER}-{APP}", mechanism=mechanism)]
+    assert of_type(pair.client_events, Authenticated)[0].mechanism == mechanism
+    bound = of_type(pair.server_events, ClientBound)
+    connected = of_type(pair.client_events, Connected)
+    assert len(bound) == 1 and len(connected) == 1
+    assert connected[0].jid == bound[0].jid == pair.server.jid
+    assert bound[0].jid.startswith(f"{USER}-{APP}@{DOMAIN}/")
+    assert pair.server.state is ServerState.READY
+    # The SDK's session setup (carbons IQ, presence) reaches the application.
+    kinds = [e.kind for e in of_type(pair.server_events, StanzaReceived)]
+    assert kinds == ["iq", "presence"]
+
+
+@pytest.mark.parametrize(
+    "transport", [Transport.DIRECT_TLS, Transport.WEBSOCKET, Transport.SECURE_WEBSOCKET]
+)
+def test_login_over_other_transports(transport: Transport) -> None:
+    extra = {"allow_plain_unencrypted": True} if transport is Transport.WEBSOCKET else {}
+    pair = connect(client_config(transport=transport, require_tls=False, **extra))
+    assert of_type(pair.client_events, Connected)
+    assert not of_type(pair.server_events, TlsRequested)
+    # SCRAM is preferred whatever the transport.
+    assert of_type(pair.server_events, ClientAuthenticated)[0].mechanism == "SCRAM-SHA-256"
+
+
+def test_scram_plus_with_channel_binding() -> None:
+    binding = ("tls-server-end-point", b"\x01" * 32)
+    cfg = client_config(transport=Transport.DIRECT_TLS)
+    scfg = server_config(transport=ServerTransport.DIRECT_TLS)
+    from cubeproto._connection import ClientConnection
+
+    from .pair import Pair
+
+    pair = Pair(ClientConnection(cfg), ServerConnection(scfg))
+    pair.server.start(now=0.0, channel_binding=binding)
+    pair.client.start(now=0.0, channel_binding=binding)
+    pair.pump()
+    assert of_type(pair.server_events, ClientAuthenticated)[0].mechanism == "SCRAM-SHA-256-PLUS"
+    # A different binding on the client side (a man in the middle) must fail.
+    pair2 = Pair(ClientConnection(cfg), ServerConnection(scfg))
+    pair2.server.start(now=0.0, channel_binding=binding)
+    pair2.client.start(now=0.0, channel_binding=("tls-server-end-point", b"\x02" * 32))
+    pair2.pump()
+    assert of_type(pair2.server_events, ClientAuthFailed)
+    assert not of_type(pair2.client_events, Connected)
+
+
+@pytest.mark.parametrize("mechanism", MECHANISMS)
+def test_wrong_password_is_refused(mechanism: str) -> None:
+    pair = connect(client_config(password="nope", mechanisms=(mechanism,)))
+    failed = of_type(pair.server_events, ClientAuthFailed)
+    assert len(failed) == 1 and failed[0].username == f"{USER}-{APP}"
+    assert of_type(pair.client_events, AuthenticationFailed)[0].condition_name == "not-authorized"
+    assert pair.server.username is None
+    assert not of_type(pair.server_events, ClientBound)
+
+
+def test_unknown_user_is_refused() -> None:
+    pair = connect(client_config(user_id=99))
+    assert of_type(pair.server_events, ClientAuthFailed)
+    assert of_type(pair.client_events, AuthenticationFailed)
+
+
+def test_session_token_works_as_plain_password() -> None:
+    auth = make_user_auth(
+        "pw", salt=b"salt-of-16-bytes", iterations=4096, tokens=frozenset({"tok123"})
+    )
+    assert check_plain_password(auth, "pw")
+    assert check_plain_password(auth, "tok123")
+    assert not check_plain_password(auth, "tok124")
+    assert not check_plain_password(auth, "")
+    with pytest.raises(LocalProtocolError):
+        make_user_auth("pw", salt=b"short", iterations=4096)
+
+
+def test_plain_not_offered_before_tls() -> None:
+    server = ServerConnection(server_config(require_tls=False, starttls=False))
+    server.start(now=0.0)
+    server.receive_data(
+        b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+        b"xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>",
+        now=0.0,
+    )
+    out = server.data_to_send()
+    assert b"<mechanism>SCRAM-SHA-256</mechanism>" in out
+    assert b"PLAIN" not in out
+    # A client that tries PLAIN anyway gets invalid-mechanism, not a login.
+    payload = base64.b64encode(b"\x00777-105\x00s3cret!").decode()
+    server.receive_data(
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+        + payload.encode()
+        + b"</auth>",
+        now=0.0,
+    )
+    assert b"<invalid-mechanism/>" in server.data_to_send()
+    assert server.username is None
+
+
+def test_auth_before_starttls_when_required_is_a_policy_violation() -> None:
+    server = ServerConnection(server_config())
+    server.start(now=0.0)
+    server.receive_data(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+        b" to='localhost' version='1.0'>"
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj1h</auth>",
+        now=0.0,
+    )
+    out = server.data_to_send()
+    assert b"<starttls" in out and b"<required/>" in out
+    assert b"policy-violation" in out
+    closed = _closed(server)
+    assert closed.condition is StreamErrorCondition.POLICY_VIOLATION
+
+
+def _closed(server: ServerConnection) -> ClientClosed:
+    events = []
+    while (event := server.next_event()) is not None:
+        events.append(event)
+    closed = of_type(events, ClientClosed)
+    assert len(closed) == 1 and events[-1] is closed[0]
+    return closed[0]
+
+
+def test_stanza_before_bind_is_not_authorized() -> None:
+    server = ServerConnection(server_config(starttls=False, require_tls=False))
+    server.start(now=0.0)
+    server.receive_data(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+        b" to='localhost' version='1.0'><message to='78-105@localhost'><body>x</body></message>",
+        now=0.0,
+    )
+    assert b"<not-authorized" in server.data_to_send()
+    assert _closed(server).condition is StreamErrorCondition.NOT_AUTHORIZED
+
+
+@pytest.mark.parametrize(
+    ("data", "condition"),
+    [
+        (
+            b"<stream:stream xmlns='jabber:client' xmlns:stream='x' version='1.0'>",
+            StreamErrorCondition.INVALID_NAMESPACE,
+        ),
+        (b"<!DOCTYPE x [<!ENTITY a 'b'>]>", StreamErrorCondition.RESTRICTED_XML),
+        (
+            b"<stream:stream xmlns='jabber:client' "
+            b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0' to='other.host'>",
+            StreamErrorCondition.HOST_UNKNOWN,
+        ),
+        (
+            b"<stream:stream xmlns='jabber:client' "
+            b"xmlns:stream='http://etherx.jabber.org/streams' version='2.0'>",
+            StreamErrorCondition.UNSUPPORTED_VERSION,
+        ),
+        (
+            b"<stream:stream xmlns='jabber:client' "
+            b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><a><b></a>",
+            StreamErrorCondition.NOT_WELL_FORMED,
+        ),
+        (b"\xff\xfe<\x00", StreamErrorCondition.UNSUPPORTED_ENCODING),
+    ],
+)
+def test_bad_input_ends_with_the_right_stream_error(
+    data: bytes, condition: StreamErrorCondition
+) -> None:
+    server = ServerConnection(server_config())
+    server.start(now=0.0)
+    server.receive_data(data, now=0.0)
+    out = server.data_to_send()
+    assert f"<{condition.value} ".encode() in out
+    assert out.endswith(b"</stream:stream>")
+    closed = _closed(server)
+    assert closed.condition is condition and closed.error is not None
+    # Nothing more happens after the end.
+    server.receive_data(b"<presence/>", now=1.0)
+    assert server.data_to_send() == b"" and server.next_event() is None
+
+
+def test_messages_flow_and_are_acked_both_ways() -> None:
+    pair = connect()
+    from cubeproto.chat import SendMessage
+
+    pair.client.send(SendMessage(to_user=78, body="hello"), now=1.0)
+    pair.pump()
+    received = [e for e in of_type(pair.server_events, StanzaReceived) if e.kind == "message"]
+    assert len(received) == 1
+    element = received[0].element
+    assert element.get("from") == pair.server.jid  # stamped by the server
+    assert element.findtext("{jabber:client}body") == "hello"
+    # The client's "sent" status is the server's ack.
+    assert len(of_type(pair.client_events, MessageSent)) == 1
+    # Server -> client: kept until acked, then released.
+    pair.server.send_stanza(
+        f'<message type="chat" id="m1" to="{pair.server.jid}" from="78-105@localhost">'
+        "<body>hi back</body></message>",
+        now=1.0,
+    )
+    assert pair.server.unacked_stanzas()
+    pair.pump()
+    assert pair.server.unacked_stanzas() == []
+    raw = [e.raw for e in of_type(pair.client_events, UnhandledStanza)]
+    assert any(b"hi back" in r for r in raw)
+
+
+def test_ping_to_the_server_is_answered() -> None:
+    pair = connect()
+    pair.client.send(Ping(), now=2.0)
+    pair.now = 2.5
+    pair.pump()
+    pongs = of_type(pair.client_events, PongReceived)
+    assert len(pongs) == 1 and pongs[0].error is None
+    assert not [e for e in of_type(pair.server_events, StanzaReceived) if e.kind == "iq"][1:]
+
+
+def test_resumption_after_a_cut_resends_what_was_not_acked() -> None:
+    pair = connect()
+    assert of_type(pair.server_events, SmEnabled)[0].resume_id is not None
+    # The server sends two messages; the connection drops before the client reads them.
+    for n in (1, 2):
+        pair.server.send_stanza(
+            f'<message type="chat" id="lost{n}" to="{pair.server.jid}" from="78-105@localhost">'
+            f"<body>while cut {n}</body></message>",
+            now=3.0,
+        )
+    pair.server.data_to_send()  # written to a socket that is already dead
+    pair.server.receive_eof(now=3.0)
+    closed = _closed(pair.server)
+    assert closed.resumable
+    detached = pair.server.detach()
+    assert detached is not None and len(detached.unacked) == 2
+    pair.client.receive_eof(now=3.0)
+    pair.pump()
+    resume_state = pair.client.resume_state()
+    assert resume_state is not None
+    # A new connection resumes: same JID, the two messages arrive, no new bind.
+    pair2 = connect(resume=resume_state, registry={detached.resume_id: detached})
+    resumed = of_type(pair2.server_events, ClientResumed)
+    assert resumed == [ClientResumed(jid=detached.jid, previd=detached.resume_id, resent=2)]
+    assert not of_type(pair2.server_events, ClientBound)
+    assert of_type(pair2.client_events, StreamResumed)
+    raw = b"".join(e.raw for e in of_type(pair2.client_events, UnhandledStanza))
+    assert b"while cut 1" in raw and b"while cut 2" in raw
+    assert pair2.server.unacked_stanzas() == []
+
+
+def test_resume_of_an_unknown_session_fails_and_the_client_binds() -> None:
+    pair = connect()
+    pair.server.receive_eof(now=1.0)
+    pair.client.receive_eof(now=1.0)
+    state = pair.client.resume_state()
+    assert state is not None
+    pair2 = connect(resume=state, registry={})
+    assert of_type(pair2.server_events, ClientBound)
+    assert not of_type(pair2.server_events, ClientResumed)
+    assert of_type(pair2.client_events, Connected)
+
+
+def test_clean_close_is_not_resumable() -> None:
+    pair = connect()
+    pair.client.close(now=1.0)
+    pair.pump()
+    closed = [e for e in pair.server_events if isinstance(e, ClientClosed)]
+    assert closed == [ClientClosed(clean=True)]
+    assert pair.server.detach() is None
+    assert of_type(pair.client_events, ConnectionClosed)[0].clean
+
+
+def test_server_close_and_stream_error() -> None:
+    pair = connect()
+    pair.server.stream_error(StreamErrorCondition.CONFLICT, "replaced", now=1.0)
+    pair.pump()
+    closed = of_type(pair.client_events, ConnectionClosed)
+    assert closed[0].condition is StreamErrorCondition.CONFLICT
+    with pytest.raises(LocalProtocolError):
+        pair.server.send_stanza("<message/>", now=1.0)
+
+
+def test_negotiation_timeout() -> None:
+    server = ServerConnection(server_config(negotiation_timeout=5.0))
+    server.start(now=0.0)
+    assert server.get_timer() == 5.0
+    server.handle_timer(now=4.0)
+    assert server.next_event() is None
+    server.handle_timer(now=5.0)
+    assert b"connection-timeout" in server.data_to_send()
+    assert _closed(server).condition is StreamErrorCondition.CONNECTION_TIMEOUT
+
+
+def test_too_high_ack_is_a_stream_error() -> None:
+    pair = connect()
+    pair.server.receive_data(b"<a xmlns='urn:xmpp:sm:3' h='7'/>", now=1.0)
+    out = pair.server.data_to_send()
+    assert b"handled-count-too-high" in out
+    assert _closed(pair.server).condition is StreamErrorCondition.UNDEFINED_CONDITION
+
+
+def test_websocket_upgrade_needs_the_xmpp_subprotocol() -> None:
+    server = ServerConnection(server_config(transport=ServerTransport.WEBSOCKET))
+    server.start(now=0.0)
+    server.receive_data(
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        now=0.0,
+    )
+    assert server.data_to_send().startswith(b"HTTP/1.1 400")
+    assert _closed(server).condition is StreamErrorCondition.UNSUPPORTED_FEATURE
+
+
+def test_stream_started_reports_restarts() -> None:
+    pair = connect()
+    started = of_type(pair.server_events, StreamStarted)
+    # header, after TLS, after SASL
+    assert [s.restart for s in started] == [False, True, True]
+    assert etree  # lxml elements are what StanzaReceived carries
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    chunks=st.lists(st.binary(max_size=80), max_size=6),
+    websocket=st.booleans(),
+    prefix=st.sampled_from([b"", HEADER]),
+)
+def test_arbitrary_client_bytes_never_raise(
+    chunks: list[bytes], websocket: bool, prefix: bytes
+) -> None:
+    transport = ServerTransport.WEBSOCKET if websocket else ServerTransport.TCP
+    server = ServerConnection(server_config(transport=transport, require_tls=False))
+    server.start(now=0.0)
+    for chunk in [prefix, *chunks]:
+        server.receive_data(chunk, now=1.0)
+        server.data_to_send()
+    server.receive_eof(now=2.0)
+    while (deadline := server.get_timer()) is not None:
+        server.handle_timer(now=deadline)
+    assert server.state is ServerState.CLOSED
+    _closed(server)
+
+
+def test_stanzas_with_hostile_names_are_handled() -> None:
+    pair = connect()
+    pair.server.receive_data(b"<x:auth xmlns:x='a}b'/>", now=1.0)
+    assert b"unsupported-stanza-type" in pair.server.data_to_send()
