@@ -33,7 +33,7 @@ from ._sm import MOD, AckError, StreamManagement, Unacked
 from ._stanza_error import error_reply, parse_stanza_error
 from ._state import Input, StreamState, transition
 from ._timers import Timers
-from ._wire import parse_uint
+from ._wire import parse_uint, split_tag
 from ._xmlstream import (
     NS_CLIENT,
     NS_STREAM,
@@ -711,7 +711,7 @@ class ClientConnection:
             return
         self._fail(
             StreamErrorCondition.UNSUPPORTED_STANZA_TYPE,
-            f"unexpected <{etree.QName(element).localname}/> during negotiation",
+            f"unexpected <{split_tag(element.tag)[1]}/> during negotiation",
         )
 
     # --- negotiation ------------------------------------------------------------
@@ -726,16 +726,16 @@ class ClientConnection:
         for child in element:
             if not isinstance(child.tag, str):
                 continue
-            qname = etree.QName(child)
-            if qname.namespace:
-                namespaces.add(qname.namespace)
-            if qname.namespace == NS_TLS and qname.localname == "starttls":
+            namespace, local = split_tag(child.tag)
+            if namespace:
+                namespaces.add(namespace)
+            if namespace == NS_TLS and local == "starttls":
                 starttls = True
-            elif qname.namespace == NS_SASL and qname.localname == "mechanisms":
+            elif namespace == NS_SASL and local == "mechanisms":
                 mechanisms = [
                     (m.text or "").strip()
                     for m in child
-                    if isinstance(m.tag, str) and etree.QName(m).localname == "mechanism"
+                    if isinstance(m.tag, str) and split_tag(m.tag)[1] == "mechanism"
                 ]
         config = self._config
         if not self._authenticated:
@@ -846,7 +846,7 @@ class ClientConnection:
         for child in element:
             if not isinstance(child.tag, str):
                 continue
-            local = etree.QName(child).localname
+            local = split_tag(child.tag)[1]
             if local == "text":
                 text = child.text or ""
             elif not name:
@@ -878,7 +878,7 @@ class ClientConnection:
     def _on_bound(self, element: etree._Element, now: float) -> None:
         jid = None
         for bind in element:
-            if isinstance(bind.tag, str) and etree.QName(bind).namespace == NS_BIND:
+            if isinstance(bind.tag, str) and split_tag(bind.tag)[0] == NS_BIND:
                 jid_el = bind.find(_BIND_JID)
                 jid = jid_el.text.strip() if jid_el is not None and jid_el.text else None
         if not jid or "@" not in jid or "/" not in jid:
@@ -944,7 +944,7 @@ class ClientConnection:
             name = None
             for child in element:
                 if isinstance(child.tag, str):
-                    name = etree.QName(child).localname
+                    name = split_tag(child.tag)[1]
                     break
             h = element.get("h")
             if h is not None and not self._apply_ack(h):
@@ -1300,13 +1300,13 @@ class ClientConnection:
         for child in element:
             if not isinstance(child.tag, str):
                 continue
-            qname = etree.QName(child)
-            if qname.namespace != NS_STREAMS:
+            namespace, local = split_tag(child.tag)
+            if namespace != NS_STREAMS:
                 continue
-            if qname.localname == "text":
+            if local == "text":
                 text = child.text or ""
             elif not name:
-                name = qname.localname
+                name = local
                 if name == "see-other-host" and child.text:
                     text = child.text.strip()
         if self._framing.ready:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ._wire import parse_uint
+from ._wire import parse_uint, split_tag
 from .errors import NS_STANZAS, StanzaError, StanzaErrorCondition, StanzaErrorType
 
 __all__ = ["error_reply", "parse_stanza_error"]
@@ -23,7 +23,7 @@ def parse_stanza_error(stanza: etree._Element) -> StanzaError:
     """The error carried by ``stanza`` (a ``type="error"`` stanza)."""
     error = None
     for child in stanza:
-        if isinstance(child.tag, str) and etree.QName(child).localname == "error":
+        if isinstance(child.tag, str) and split_tag(child.tag)[1] == "error":
             error = child
             break
     if error is None:
@@ -35,8 +35,8 @@ def parse_stanza_error(stanza: etree._Element) -> StanzaError:
             continue
         if child.tag == _TEXT:
             text = child.text or ""
-        elif not name and etree.QName(child).namespace == NS_STANZAS:
-            name = etree.QName(child).localname
+        elif not name and split_tag(child.tag)[0] == NS_STANZAS:
+            name = split_tag(child.tag)[1]
     code = parse_uint(error.get("code"), max_digits=6)
     return StanzaError(
         condition=_CONDITIONS.get(name),

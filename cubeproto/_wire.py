@@ -18,3 +18,17 @@ def parse_uint(text: str | None, max_digits: int = 10) -> int | None:
     if not (text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """``(namespace, local name)`` of an lxml Clark-notation tag, never raising.
+
+    ``lxml.etree.QName`` validates and raises ``ValueError`` on names a hostile peer can
+    produce (a namespace URI containing ``}``, for instance); a local name can never hold
+    ``}``, so splitting at the last one is exact.
+    """
+    if tag[:1] == "{":
+        end = tag.rfind("}")
+        if end > 0:
+            return tag[1:end], tag[end + 1 :]
+    return "", tag
