@@ -23,7 +23,9 @@ import argparse
 import gc
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from lxml import etree
 
@@ -54,7 +56,7 @@ def run_lxml(header: bytes, chunks: list[bytes]) -> int:
     n = 0
     for chunk in chunks:
         parser.feed(chunk)
-        for event, element in parser.read_events():
+        for event, element in cast("Iterator[tuple[str, etree._Element]]", parser.read_events()):
             if event == "start":
                 if depth < 0:
                     root = element

@@ -30,11 +30,15 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
   sequences that are not UTF-8 end the stream with ``unsupported-encoding``: RFC 6120
   section 4.9.3.22 names that condition for a stream "improperly encoded ... (e.g., by
   violating the rules of the [UTF-8] encoding)".
-* **Everything else** that is not (namespace-)well-formed, including an undeclared prefix,
-  ends the stream with ``not-well-formed`` (RFC 6120 section 4.9.3.13 covers [XML] and
-  [XML-NAMES]).  Character data between top-level elements other than whitespace is
-  well-formed XML but not an XMPP stream: ``bad-format`` (section 4.9.3.1).  A root other
-  than ``{http://etherx.jabber.org/streams}stream``: ``invalid-namespace`` (4.9.3.10).
+* **Everything else** that is not well-formed ends the stream with ``not-well-formed``
+  (RFC 6120 section 4.9.3.13 covers [XML] and [XML-NAMES]).  One namespace rule is only
+  enforced in :func:`parse_frame`: libxml2 tolerates an *undeclared prefix* (``<p:x/>``
+  becomes an element named ``"p:x"`` in no namespace, which matches no handler), and
+  finding one in the stream costs a tree walk per stanza (~10% of the parse), so the stream
+  parser lets such elements through, always (never chunking-dependent).
+* Character data other than whitespace between top-level elements is well-formed XML but
+  not an XMPP stream: ``bad-format`` (section 4.9.3.1).  A root other than
+  ``{http://etherx.jabber.org/streams}stream``: ``invalid-namespace`` (4.9.3.10).
 
 Bad peer input only ever surfaces as :class:`XmlStreamError`; no lxml exception escapes.
 This module performs no I/O.
@@ -196,8 +200,9 @@ _HOLD = re.compile(rb"(?:<(?:!(?:\[(?:C(?:D(?:A(?:T(?:A)?)?)?)?)?)?)?|&[A-Za-z]{
 _HOLD_CDATA = re.compile(rb"\]{1,2}\Z")
 _CDATA_OPEN: Final = b"<![CDATA["
 _CDATA_CLOSE: Final = b"]]>"
-#: The rest of a tag after its ``<``, quote-aware (``>`` may appear in attribute values).
-_TAG_REST = re.compile(rb"""[^"'>]*(?:(?:"[^"]*"|'[^']*')[^"'>]*)*>""")
+#: The rest of a tag after its ``<``, quote-aware (``>`` may appear in attribute values,
+#: ``<`` may not).
+_TAG_REST = re.compile(rb"""[^"'<>]*(?:(?:"[^"<]*"|'[^'<]*')[^"'<>]*)*>""")
 _WS: Final = " \t\r\n"
 _WS_BYTES: Final = b" \t\r\n"
 _XML_DECL = re.compile(
@@ -279,9 +284,10 @@ def _policy(text: str) -> XmlStreamError:
     return XmlStreamError(_C.POLICY_VIOLATION, text)
 
 
-def _check_tree(top: etree._Element, limits: XmlLimits) -> None:
-    """Check every attribute and text node under ``top`` against ``limits``, and every name
-    for an undeclared prefix (lxml keeps those as ``"p:name"`` without raising)."""
+def _check_tree(top: etree._Element, limits: XmlLimits, prefixes: bool) -> None:
+    """Check every attribute and text node under ``top`` against ``limits`` and, when
+    ``prefixes`` is set, every name for an undeclared prefix (lxml keeps those as
+    ``"p:name"`` in no namespace, without raising)."""
     max_attrs = limits.max_attributes
     max_value = limits.max_attribute_length
     max_text = limits.max_text_length
@@ -289,7 +295,7 @@ def _check_tree(top: etree._Element, limits: XmlLimits) -> None:
         tag = node.tag
         if not isinstance(tag, str):  # comments/PIs cannot get here; be safe anyway
             raise XmlStreamError(_C.RESTRICTED_XML, "comment or processing instruction")
-        if tag[0] != "{" and ":" in tag:
+        if prefixes and tag[0] != "{" and ":" in tag:
             raise XmlStreamError(_C.NOT_WELL_FORMED, f"undeclared namespace prefix: {tag}")
         attrib = node.attrib
         if len(attrib) > max_attrs:
@@ -297,7 +303,7 @@ def _check_tree(top: etree._Element, limits: XmlLimits) -> None:
         for key, value in attrib.items():
             if len(value) > max_value:
                 raise _policy(f"attribute value longer than {max_value} characters")
-            if key[0] != "{" and ":" in key:
+            if prefixes and key[0] != "{" and ":" in key:
                 raise XmlStreamError(_C.NOT_WELL_FORMED, f"undeclared namespace prefix: {key!r}")
         text = node.text
         if text is not None and len(text) > max_text:
@@ -306,6 +312,26 @@ def _check_tree(top: etree._Element, limits: XmlLimits) -> None:
             text = node.tail
             if text is not None and len(text) > max_text:
                 raise _policy(f"text longer than {max_text} characters")
+
+
+def _scan_error(buf: bytes, bad: int) -> XmlStreamError:
+    """The error for what :func:`_scan` found at ``bad``."""
+    if buf[bad] == 0:
+        return XmlStreamError(_C.NOT_WELL_FORMED, "NUL byte (not an XML character)")
+    return XmlStreamError(
+        _C.RESTRICTED_XML,
+        "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
+    )
+
+
+def _drop_root_text(root: etree._Element) -> None:
+    """Free the character data lxml has collected between top-level elements (whitespace
+    keepalives), so it cannot pile up; anything but XML whitespace there is not an XMPP
+    stream: ``bad-format`` (RFC 6120 section 4.9.3.1)."""
+    text = root.text
+    root.text = None
+    if text is not None and text.strip(_WS):
+        raise XmlStreamError(_C.BAD_FORMAT, "text between top-level elements")
 
 
 def _tag_complete(buf: bytes, lt: int) -> bool:
@@ -321,10 +347,11 @@ _PREDEFINED_REFS: Final = (b"&amp;", b"&lt;", b"&gt;", b"&quot;", b"&apos;", b"&
 
 
 def _scan(buf: bytes, in_cdata: bool) -> tuple[int, list[tuple[int, int]] | None, bool]:
-    """Find restricted XML in ``buf`` (RFC 6120 section 11.1), skipping CDATA sections.
+    """Find restricted XML in ``buf`` (RFC 6120 section 11.1), skipping CDATA sections,
+    and NUL bytes.
 
     ``in_cdata`` says whether ``buf`` starts inside a CDATA section.  Returns the offset of
-    the first restricted token (or -1), the CDATA sections as ``(start, end)`` offsets (or
+    the first restricted token or NUL (or -1), the CDATA sections as ``(start, end)`` offsets (or
     None if there are none), and whether ``buf`` ends inside a CDATA section.  Uses only
     single-byte ``find`` (memchr) for the common case: ``!``, ``?`` and ``&`` are rare in
     XMPP traffic, and each hit is judged by its neighbours.
@@ -335,7 +362,7 @@ def _scan(buf: bytes, in_cdata: bool) -> tuple[int, list[tuple[int, int]] | None
     if in_cdata:
         close = buf.find(_CDATA_CLOSE)
         if close < 0:
-            return -1, [(0, size)], True
+            return buf.find(b"\x00"), [(0, size)], True
         spans = [(0, close + 3)]
         pos = close + 3
         in_cdata = False
@@ -378,6 +405,11 @@ def _scan(buf: bytes, in_cdata: bool) -> tuple[int, list[tuple[int, int]] | None
                 bad = at
                 break
         at = buf.find(b"&", at + 1)
+    # NUL is never XML, and libxml2's push parser can stall on it (inside CDATA it stops
+    # looking for "]]>"), so it is refused here, before lxml sees it.
+    nul = buf.find(b"\x00", 0, bad if bad >= 0 else size)
+    if nul >= 0:
+        return nul, spans, in_cdata
     return bad, spans, in_cdata
 
 
@@ -642,10 +674,7 @@ class XmlStreamParser:
             self._carry = b""
             if bad:
                 self._feed_slice(buf[:bad], spans, out)
-            raise XmlStreamError(
-                _C.RESTRICTED_XML,
-                "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
-            )
+            raise _scan_error(buf, bad)
         self._in_cdata = in_cdata
         if buf:
             self._feed_slice(buf, spans, out)
@@ -722,6 +751,8 @@ class XmlStreamParser:
                     if depth == 1:
                         starts = 1
                         top_started = True
+                        if root.text is not None:  # text before this element
+                            _drop_root_text(root)
                     elif depth > max_depth:
                         raise _policy(f"elements nested deeper than {max_depth}")
                     else:
@@ -729,23 +760,27 @@ class XmlStreamParser:
                 else:
                     depth -= 1
                     if depth == 0:
+                        if suspect:
+                            _check_tree(element, self._limits, False)
+                            suspect = flagged
                         tail = element.tail
+                        root.remove(element)  # its tail goes with it
+                        append(element)
+                        top_started = False
+                        top_ended = True
                         if tail is not None:
+                            element.tail = None
                             if tail.strip(_WS):
                                 raise XmlStreamError(
                                     _C.BAD_FORMAT, "text between top-level elements"
                                 )
-                            element.tail = None
-                        if suspect:
-                            _check_tree(element, self._limits)
-                            suspect = flagged
-                        root.remove(element)
-                        append(element)
-                        top_started = False
-                        top_ended = True
                     elif depth < 0:
+                        if root.text is not None:
+                            _drop_root_text(root)
                         append(StreamFooter())
                         self._state = _CLOSED
+            if root.text is not None:
+                _drop_root_text(root)
         except XmlStreamError:
             self._depth = depth
             raise
@@ -757,11 +792,6 @@ class XmlStreamParser:
             raise failure
         if self._state != _BODY:
             return
-        text = root.text
-        if text is not None:
-            if text.strip(_WS):
-                raise XmlStreamError(_C.BAD_FORMAT, "text between top-level elements")
-            root.text = None
         # Exact byte accounting of the current top-level element.
         if depth > 0:
             if top_started:
@@ -853,10 +883,7 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
         raise XmlStreamError(_C.NOT_WELL_FORMED, "a WebSocket message must hold one element")
     bad, _, in_cdata = _scan(data, False)
     if bad >= 0:
-        raise XmlStreamError(
-            _C.RESTRICTED_XML,
-            "DTD, entity reference, comment or processing instruction (RFC 6120 11.1)",
-        )
+        raise _scan_error(data, bad)
     if in_cdata:
         raise XmlStreamError(_C.NOT_WELL_FORMED, "unterminated CDATA section")
     try:
@@ -872,7 +899,7 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
                     raise _policy(f"elements nested deeper than {limits.max_depth}")
             else:
                 depth -= 1
-    _check_tree(element, limits)
+    _check_tree(element, limits, True)
     return element
 
 
