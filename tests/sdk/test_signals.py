@@ -21,6 +21,7 @@ from cubeproto.chat import (
     DeliveryStatus,
     DeliveryStatusChanged,
     EditMessage,
+    ExtensionValue,
     MarkerKind,
     MessageDeleted,
     MessageDelivered,
@@ -91,8 +92,11 @@ def test_markers_sdk_to_ours(pair: Pair, kind: MarkerKind) -> None:
     dialog = dialog_id()
     call = "chat.sendDeliveredStatus" if kind is MarkerKind.RECEIVED else "chat.sendReadStatus"
     pair.sdk.call(call, {"messageId": ORIGINAL, "dialogId": dialog, "userId": pair.our_id})
-    event = MessageDelivered if kind is MarkerKind.RECEIVED else MessageRead
-    got = pair.ours.wait_for(event, lambda e: e.message_id == ORIGINAL)
+    got: MessageDelivered | MessageRead
+    if kind is MarkerKind.RECEIVED:
+        got = pair.ours.wait_for(MessageDelivered, lambda e: e.message_id == ORIGINAL)
+    else:
+        got = pair.ours.wait_for(MessageRead, lambda e: e.message_id == ORIGINAL)
     assert sdk_marker_args(got) == [ORIGINAL, dialog, pair.sdk_id]
 
 
@@ -179,7 +183,7 @@ def test_edit_sdk_to_ours(pair: Pair, target: str | None, last: bool) -> None:
 
 @pytest.mark.parametrize("last", [True, False])
 def test_edit_ours_to_sdk(pair: Pair, target: str | None, last: bool) -> None:
-    extension = {"edited": "yes", "meta": {"by": "us"}}
+    extension: dict[str, ExtensionValue] = {"edited": "yes", "meta": {"by": "us"}}
     if target is None:
         dialog = dialog_id()
         command = EditMessage(
@@ -232,7 +236,7 @@ def test_delete_ours_to_sdk(pair: Pair, target: str | None) -> None:
 
 # -- system messages ------------------------------------------------------------------------
 
-SYSTEM_EXTENSION = {
+SYSTEM_EXTENSION: dict[str, ExtensionValue] = {
     "photo_uid": "7cafb6030d3e4348ba49cab24c0cf10800",
     "name": "Our photos <&>",
     "dialog": {"id": "6507f0a1c2b3d4e5f6a7b8c9", "type": 2},
