@@ -281,7 +281,11 @@ function serialize(args) {
     const request = { type: c.method, url: c.url || "http://api.test/chat/Message.json" };
     if (c.data !== undefined) request.data = decode(c.data);
     const [options, url] = service.buildRequestAndURL(request);
-    return { url, body: options.body === undefined ? null : String(options.body) };
+    return {
+      url,
+      body: options.body === undefined ? null : String(options.body),
+      contentType: (options.headers || {})["Content-Type"] || null,
+    };
   });
 }
 
