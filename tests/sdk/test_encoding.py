@@ -49,7 +49,7 @@ SPECIAL = "[]&=?#+,/:;@$!~*'()%\" -_.\\<>{}|^`\t\n"
 text = st.text(
     alphabet=st.one_of(
         st.sampled_from(SPECIAL),
-        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        st.characters(codec="utf-8", exclude_categories=["Cs"]),
         st.sampled_from("éßж中文مرحبا\U0001f525\U0001f44d\ufb01\uff5e"),
     ),
     max_size=8,
