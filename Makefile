@@ -37,8 +37,8 @@ fuzz: venv
 
 test: lint typecheck unit fuzz
 
-demo: venv servers
-	$(PY) -m cubeproto.demo
+demo: venv
+	$(VENV)/bin/cubeproto demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

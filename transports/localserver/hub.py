@@ -458,7 +458,8 @@ class Hub:
     ) -> None:
         message_id = element.get("id") or new_object_id(now)
         body = element.findtext(f"{{{NS_CLIENT}}}body") or ""
-        attachments = list(params.attachments) if params is not None else []
+        raw_attachments = extension.get("attachments")
+        attachments = list(raw_attachments) if isinstance(raw_attachments, (list, tuple)) else []
         record: dict[str, Any] = {
             "_id": message_id,
             "chat_dialog_id": dialog_id,
@@ -869,13 +870,17 @@ class Hub:
             f'<reactions user_id="{reactor.id}" message_id="{escape_attr(record["_id"])}">'
             f"{children}</reactions>"
         )
-        extra = f'<extraParams xmlns="jabber:client"><dialog_id>{dialog["_id"]}</dialog_id></extraParams>'
+        extra = (
+            f'<extraParams xmlns="jabber:client"><dialog_id>{dialog["_id"]}</dialog_id>'
+            "</extraParams>"
+        )
         if dialog["type"] == PRIVATE:
             for member in dialog["occupants_ids"]:
                 for target in self.online.get(member, ()):
                     self._send(
                         target,
-                        f'<message type="chat" id="{new_object_id()}" from="{self.user_jid(reactor)}" '
+                        f'<message type="chat" id="{new_object_id()}" '
+                        f'from="{self.user_jid(reactor)}" '
                         f'to="{escape_attr(target.jid or "")}">{extra}{reactions}</message>',
                     )
             return
@@ -894,14 +899,16 @@ class Hub:
             return
         remove = (
             f'<remove xmlns="urn:xmpp:message-delete:0" id="{escape_attr(record["_id"])}"/>'
-            f'<extraParams xmlns="jabber:client"><dialog_id>{dialog["_id"]}</dialog_id></extraParams>'
+            f'<extraParams xmlns="jabber:client"><dialog_id>{dialog["_id"]}</dialog_id>'
+            "</extraParams>"
         )
         if dialog["type"] == PRIVATE:
             for member in dialog["occupants_ids"]:
                 if member != actor.id:
                     self.deliver(
                         member,
-                        f'<message type="chat" id="{new_object_id()}" from="{self.user_jid(actor)}" '
+                        f'<message type="chat" id="{new_object_id()}" '
+                        f'from="{self.user_jid(actor)}" '
                         f'to="{self.user_jid(member, actor.app_id)}">{remove}</message>',
                         store_offline=False,
                     )

@@ -872,7 +872,8 @@ class RestApi:
             blob["upload_key"] = key
             self.store.put_blob(blob, user.id)
             params = (
-                f"{self.base_url}/s3/{blob['uid']}?Content-Type={quote(blob['content_type'], safe='')}"
+                f"{self.base_url}/s3/{blob['uid']}"
+                f"?Content-Type={quote(blob['content_type'], safe='')}"
                 f"&key={key}&success_action_status=201"
             )
             out = self._blob_json(blob)
@@ -950,7 +951,7 @@ class RestApi:
         fields = _multipart(headers.get("content-type", ""), body)
         if fields is None or "file" not in fields:
             raise _base("Expected multipart/form-data with a file field", 400)
-        if fields.get("key") != blob.get("upload_key"):
+        if fields.get("key", b"").decode("utf-8", "replace") != blob.get("upload_key"):
             raise _base("Invalid upload key", 403)
         data = fields["file"]
         if len(data) > MAX_UPLOAD_BYTES:

@@ -345,7 +345,8 @@ class LocalServer:
                         b"",
                         Response(
                             413,
-                            b'{"errors":{"base":["Your proposed upload exceeds the maximum allowed size"]}}',
+                            b'{"errors":{"base":["Your proposed upload exceeds the maximum '
+                            b'allowed size"]}}',
                             [("Content-Type", "application/json"), ("Connection", "close")],
                         ),
                     )

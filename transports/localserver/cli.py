@@ -1,0 +1,70 @@
+"""The ``cubeproto`` console script: ``cubeproto serve`` and ``cubeproto demo``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+import anyio
+
+from .demo import run_demo
+from .server import LocalServer
+
+__all__ = ["main"]
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    async with LocalServer(
+        database=args.database,
+        host=args.host,
+        domain=args.domain,
+        xmpp_port=args.xmpp_port,
+        tls_port=args.tls_port,
+        ws_port=args.ws_port,
+        http_port=args.http_port,
+        tls=not args.no_tls,
+    ) as server:
+        app = server.store.app(args.app_id) or server.add_app(args.app_id, args.auth_key)
+        for spec in args.user:
+            login, _, password = spec.partition(":")
+            if server.store.user_by_login(app.id, login) is None:
+                user = server.add_user(app.id, login, password or login)
+                print(f"user {login}: id {user.id}")
+        info = server.info
+        print(f"app id {app.id}, auth key {app.auth_key}")
+        print(
+            f"XMPP (STARTTLS) {info.host}:{info.xmpp_port}, direct TLS :{info.tls_port}, "
+            f"WebSocket ws://{info.host}:{info.ws_port}/ws, REST {info.api_url}"
+        )
+        print(f"chat domain {info.domain}; CA certificate {info.ca_file}")
+        sys.stdout.flush()
+        await anyio.sleep_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cubeproto")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the narrated demo against an embedded server")
+    serve = sub.add_parser("serve", help="run the local ConnectyCube server")
+    serve.add_argument("--database", default=":memory:", help="SQLite file (default: memory)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--domain", default="localhost")
+    serve.add_argument("--xmpp-port", type=int, default=5222)
+    serve.add_argument("--tls-port", type=int, default=5223)
+    serve.add_argument("--ws-port", type=int, default=5280)
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--no-tls", action="store_true", help="no certificate, no TLS listeners")
+    serve.add_argument("--app-id", type=int, default=105)
+    serve.add_argument("--auth-key", default="local-auth-key")
+    serve.add_argument("--user", action="append", default=[], help="login:password (repeat)")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return run_demo()
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(_serve, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
