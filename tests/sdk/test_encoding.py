@@ -156,24 +156,14 @@ def test_no_params_and_empty_params(sdk: SdkPeer, method: str) -> None:
     check(sdk, method, [None, {}])
 
 
-# -- known mismatches (cubeproto bugs, reported; strict xfail flips when they are fixed) -----
+# -- mismatches this harness found, fixed in cubeproto.rest.query ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cubeproto.rest.query walks keys in insertion order; a JS object iterates "
-    "array-index keys first, in numeric order (query depth quirk and JSON text follow)",
-)
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_array_index_keys_come_first(sdk: SdkPeer, method: str) -> None:
     # SDK: GET ?1[]=x&1[]=y&b=p%2Cq and POST {"1":["x","y"],"b":["p","q"]}
     check(sdk, method, [{"b": ["p", "q"], "1": ["x", "y"]}])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cubeproto.rest.query brackets nested keys under an empty top-level key ([x]=1); "
-    "the SDK tests the prefix for truthiness, so '' gives no brackets (x=1)",
-)
 def test_empty_top_level_key(sdk: SdkPeer) -> None:
     check(sdk, "GET", [{"": {"x": 1}}])

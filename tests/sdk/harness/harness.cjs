@@ -47,6 +47,9 @@
 //   D9 (section 26.1) the message-error listener gets {code, info} from the legacy error@code
 //      attribute and <text>; for a bounce without them (ejabberd's) that is {code: 0, info: null}
 //      and the defined condition (<service-unavailable/>) is not reported.
+//   D10 with CUBE_TCP_ENABLE (xmpp:// URL) the SDK never negotiates STARTTLS although the
+//      server offers it: it authenticates and chats over plain TCP.  Tests record this
+//      (test_transports.py); for an encrypted socket the SDK needs CUBE_TLS_ENABLE (xmpps://).
 "use strict";
 
 const readline = require("node:readline");
@@ -159,9 +162,20 @@ function installListeners() {
   for (const name of LISTENERS) {
     ConnectyCube.chat[name] = (...args) => emit({ type: "event", name, args: encode(args) });
   }
+  // Raw traffic, for the tests' framing checks and failure diagnostics: the embedded xmpp.js
+  // connection writes everything but batched sends through write() and reads through
+  // _onData() (bound when the socket is attached, i.e. after this patch).
   const client = ConnectyCube.chat.xmppClient;
-  client.on("input", (xml) => emit({ type: "xml", dir: "in", xml: String(xml) }));
-  client.on("output", (xml) => emit({ type: "xml", dir: "out", xml: String(xml) }));
+  const write = client.write;
+  client.write = function (data) {
+    emit({ type: "xml", dir: "out", xml: String(data) });
+    return write.call(this, data);
+  };
+  const onData = client._onData;
+  client._onData = function (data) {
+    emit({ type: "xml", dir: "in", xml: data.toString("utf8") });
+    return onData.call(this, data);
+  };
 }
 
 function init(args) {
