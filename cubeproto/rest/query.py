@@ -137,17 +137,49 @@ def _joined_array(values: Sequence[Any]) -> str:
     return ",".join(sorted(texts, key=_utf16_key))
 
 
+_MAX_ARRAY_INDEX = 2**32 - 2
+
+
+def _is_array_index(key: str) -> bool:
+    """ECMAScript's "array index": the canonical decimal text of 0 .. 2**32 - 2."""
+    return (
+        key.isascii()
+        and key.isdigit()
+        and (key == "0" or key[0] != "0")
+        and len(key) <= 10
+        and int(key) <= _MAX_ARRAY_INDEX
+    )
+
+
+def js_items(value: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+    """A mapping's items in JavaScript's property order (ES2015 OrdinaryOwnPropertyKeys):
+    array-index keys first, in ascending numeric order, then the other keys in insertion
+    order.  ``for...in``, ``Object.keys`` and ``JSON.stringify`` all walk this order."""
+    indexed = []
+    others = []
+    for key, item in value.items():
+        if isinstance(key, str) and _is_array_index(key):
+            indexed.append((key, item))
+        else:
+            others.append((key, item))
+    if not indexed:
+        return others
+    indexed.sort(key=lambda pair: int(pair[0]))
+    return indexed + others
+
+
 def _serialize(value: Mapping[str, Any] | Sequence[Any], prefix: str | None, depth: int) -> str:
     is_array = not isinstance(value, Mapping)
     items: Iterable[tuple[Any, Any]] = (
-        value.items() if isinstance(value, Mapping) else enumerate(value)
+        js_items(value) if isinstance(value, Mapping) else enumerate(value)
     )
     parts: list[str] = []
     for name, item in items:
         if not is_array and not isinstance(name, str):
             raise LocalProtocolError(f"query keys must be str, not {type(name).__name__}")
         label = "" if is_array else encode_uri_component(str(name))
-        key = f"{prefix}[{label}]" if prefix is not None else label
+        # The SDK tests the prefix for truthiness: under an empty key, no brackets.
+        key = f"{prefix}[{label}]" if prefix else label
         is_list = isinstance(item, (list, tuple))
         if isinstance(item, Mapping) or (is_list and depth == 0):
             # The SDK increments the counter of *this* loop, so later siblings see it too.
@@ -189,7 +221,7 @@ def _json_text(value: Any, path: str) -> str:
         return js_number(value)
     if isinstance(value, Mapping):
         members = []
-        for key, item in value.items():
+        for key, item in js_items(value):
             if not isinstance(key, str):
                 raise LocalProtocolError(f"{path}: JSON keys must be str, not {key!r}")
             if item is UNDEFINED:

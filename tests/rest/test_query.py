@@ -9,6 +9,7 @@ with its own percent-encoder and its own UTF-16 ordering.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -170,19 +171,32 @@ scalar = st.one_of(
     st.text(text_chars, max_size=8).map(lambda s: (s, s)),
 )
 nullish = st.sampled_from([(None, "null"), (UNDEFINED, "undefined")])
-key = st.text(text_chars, min_size=1, max_size=6)
+key = st.one_of(
+    st.text(text_chars, min_size=1, max_size=6),
+    st.integers(0, 20).map(str),  # array-index keys, which JS walks first
+    st.sampled_from(["", "01", "4294967295", "4294967294"]),
+)
+ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 
 
 @st.composite
 def level(
     draw: st.DrawFn, prefix: str | None, depth: int, budget: int
 ) -> tuple[dict[str, Any], str]:
-    """(params, expected query) for one object level at ``depth`` under ``prefix``."""
+    """(params, expected query) for one object level at ``depth`` under ``prefix``.
+
+    ``params`` keeps the drawn insertion order; the expected query follows the order in
+    which JavaScript walks an object: canonical array-index keys ascending, then the rest
+    in insertion order (that order decides which array the depth quirk expands).
+    """
     names = draw(st.lists(key, max_size=4, unique=True))
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = dict.fromkeys(names)
+    walk = sorted((n for n in names if ARRAY_INDEX.fullmatch(n) and int(n) < 2**32 - 1), key=int)
+    walk += [n for n in names if n not in walk]
     expected: list[str] = []
-    for name in names:
-        full = model_encode(name) if prefix is None else f"{prefix}[{model_encode(name)}]"
+    for name in walk:
+        # The SDK tests the prefix for truthiness: an empty parent key adds no brackets.
+        full = f"{prefix}[{model_encode(name)}]" if prefix else model_encode(name)
         kinds = ["scalar", "nullish", "list"] + (["object"] if budget > 0 else [])
         kind = draw(st.sampled_from(kinds))
         if kind in ("scalar", "nullish"):
@@ -199,7 +213,10 @@ def level(
             params[name] = [v for v, _ in items]
             if depth == 0:
                 depth += 1
-                expected.append("&".join(sorted(f"{full}[]={model_encode(t)}" for _, t in items)))
+                element_key = f"{full}[]" if full else ""  # no brackets under an empty key
+                expected.append(
+                    "&".join(sorted(f"{element_key}={model_encode(t)}" for _, t in items))
+                )
             else:
                 joined = ",".join(sorted((t for _, t in items), key=utf16_units))
                 expected.append(f"{full}={model_encode(joined)}")
