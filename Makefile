@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 60
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m pip install -q -e '.[dev,bench,server]'
 	touch $@
 
 venv: $(VENV)/.installed
