@@ -21,10 +21,10 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from ejabberd_server import CubeUser, Ejabberd
+from ejabberd_server import CubeUser
 
 import cubeproto
 from cubeproto import ClientConfig, ClientConnection, Command, Event, Transport
@@ -36,6 +36,20 @@ E = TypeVar("E", bound=Event)
 WAIT_S = 10.0
 
 
+class ChatServer(Protocol):
+    """Where a chat server listens: the test ejabberd, or our local server."""
+
+    @property
+    def domain(self) -> str: ...
+    @property
+    def ws_url(self) -> str: ...
+    @property
+    def c2s_port(self) -> int: ...
+    @property
+    def c2s_tls_port(self) -> int: ...
+    def ssl_context(self) -> ssl.SSLContext: ...
+
+
 class PeerError(AssertionError):
     """The peer did not do what the test expected (reported as a test failure)."""
 
@@ -43,7 +57,7 @@ class PeerError(AssertionError):
 class OurPeer:
     """One logged-in cubeproto client of the test ejabberd."""
 
-    def __init__(self, server: Ejabberd, user: CubeUser, transport: str) -> None:
+    def __init__(self, server: ChatServer, user: CubeUser, transport: str) -> None:
         self.server = server
         self.user = user
         self.transport = transport
@@ -153,10 +167,13 @@ class OurPeer:
                     raise PeerError(f"our client failed: {self._failure!r}") from self._failure
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
-                    seen = ", ".join(type(e).__name__ for e in self.events) or "none"
+                    seen = ", ".join(
+                        repr(e) if isinstance(e, cubeproto.MalformedStanza) else type(e).__name__
+                        for e in self.events
+                    )
                     raise PeerError(
                         f"our client {self.user_id} ({self.transport}) saw no {kind.__name__} "
-                        f"matching the test in {timeout} s; unclaimed events: {seen}"
+                        f"matching the test in {timeout} s; unclaimed events: {seen or 'none'}"
                     )
                 self._changed.wait(remaining)
 
