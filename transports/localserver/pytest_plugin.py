@@ -1,0 +1,171 @@
+"""The pytest plugin: a running local ConnectyCube server, users and ready clients for
+users' own tests.  Installed with cubeproto (entry point ``pytest11``); nothing to import::
+
+    from cubeproto.chat import MessageReceived
+
+    def test_bob_gets_alices_message(cube_user, cube_chat_client):
+        alice, bob = cube_user("alice"), cube_user("bob")
+        alice_chat, bob_chat = cube_chat_client(alice), cube_chat_client(bob)
+        alice_chat.send_message(to_user=bob.id, body="hi Bob")
+        assert bob_chat.wait_for(MessageReceived).body == "hi Bob"
+
+Fixtures (names start with ``cube_`` or ``async_cube_`` so they do not clash with a
+project's own):
+
+* ``cube_server`` (session scope): one local server, in a background thread, shared by sync
+  and async tests (:class:`~.testing.RunningServer`).
+* ``cube_app``: a fresh application per test, so tests do not see each other's dialogs.
+* ``cube_user``: ``cube_user(login=None, password=None, full_name=None)`` makes a
+  :class:`~.testing.CubeUser` of ``cube_app``.
+* ``cube_chat_client``: ``cube_chat_client(user, transport=Transport.TCP, **config)``, a
+  connected blocking :class:`~.testing.LocalChatClient`, disconnected after the test.
+* ``async_cube_chat_client``: the same arguments, an :class:`~.testing.AsyncLocalChatClient`
+  to use as ``async with`` (an async client connects and disconnects in one task).
+* ``cube_rest_client`` / ``async_cube_rest_client``: ``(user)``, REST clients logged in as
+  the user (the async one used as ``async with``).
+
+Importing this module needs only pytest: the server and the clients (anyio, trustme: the
+``server`` extra) are imported when a fixture is first used.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from cubeproto import Transport
+
+    from ..http_anyio import AsyncRestClient
+    from ..http_blocking import BlockingRestClient
+    from .store import App
+    from .testing import AsyncLocalChatClient, CubeUser, LocalChatClient, RunningServer
+
+__all__ = [
+    "async_cube_chat_client",
+    "async_cube_rest_client",
+    "cube_app",
+    "cube_chat_client",
+    "cube_rest_client",
+    "cube_server",
+    "cube_user",
+]
+
+
+@pytest.fixture(scope="session")
+def cube_server() -> Iterator[RunningServer]:
+    """One local server (in-memory store, trustme certificate) for the test session."""
+    from anyio.from_thread import start_blocking_portal
+
+    from .server import LocalServer
+    from .testing import RunningServer
+
+    with start_blocking_portal() as portal:
+        server = LocalServer()
+        with portal.wrap_async_context_manager(server):
+            yield RunningServer(portal, server)
+
+
+@pytest.fixture
+def cube_app(cube_server: RunningServer) -> App:
+    """A new application for this test."""
+    return cube_server.add_app()
+
+
+@pytest.fixture
+def cube_user(cube_server: RunningServer, cube_app: App) -> Callable[..., CubeUser]:
+    """``cube_user(login=None, password=None, full_name=None)`` makes a user of ``cube_app``."""
+    from .testing import CubeUser
+
+    numbers = itertools.count(1)
+
+    def make(
+        login: str | None = None, password: str | None = None, full_name: str | None = None
+    ) -> CubeUser:
+        login = login or f"user{next(numbers)}"
+        password = password or f"{login}-password"
+        user_id = cube_server.add_user(cube_app, login, password, full_name)
+        return CubeUser(
+            id=user_id,
+            login=login,
+            password=password,
+            full_name=full_name,
+            app=cube_app,
+            server=cube_server,
+        )
+
+    return make
+
+
+@pytest.fixture
+def cube_chat_client() -> Iterator[Callable[..., LocalChatClient]]:
+    """``cube_chat_client(user, transport=Transport.TCP, **config)``: a connected blocking
+    client, disconnected after the test."""
+    from cubeproto import Transport
+
+    from .testing import LocalChatClient, client_kwargs
+
+    clients: list[LocalChatClient] = []
+
+    def make(
+        user: CubeUser, transport: Transport = Transport.TCP, **overrides: Any
+    ) -> LocalChatClient:
+        client = LocalChatClient(
+            user.chat_config(transport, **overrides), **client_kwargs(user, transport)
+        )
+        client.connect()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in reversed(clients):
+        client.disconnect()
+
+
+@pytest.fixture
+def async_cube_chat_client() -> Callable[..., AsyncLocalChatClient]:
+    """``async_cube_chat_client(user, transport=Transport.TCP, **config)``: an async client
+    for ``async with`` (it connects on entry and disconnects on exit)."""
+    from cubeproto import Transport
+
+    from .testing import AsyncLocalChatClient, client_kwargs
+
+    def make(
+        user: CubeUser, transport: Transport = Transport.TCP, **overrides: Any
+    ) -> AsyncLocalChatClient:
+        return AsyncLocalChatClient(
+            user.chat_config(transport, **overrides), **client_kwargs(user, transport)
+        )
+
+    return make
+
+
+@pytest.fixture
+def cube_rest_client() -> Iterator[Callable[[CubeUser], BlockingRestClient]]:
+    """``cube_rest_client(user)``: a blocking REST client that logs in as ``user``."""
+    from ..http_blocking import BlockingRestClient
+
+    clients: list[BlockingRestClient] = []
+
+    def make(user: CubeUser) -> BlockingRestClient:
+        client = BlockingRestClient.connect(user.credentials, base_url=user.api_url)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def async_cube_rest_client() -> Callable[[CubeUser], AsyncRestClient]:
+    """``async_cube_rest_client(user)``: an async REST client for ``async with``."""
+    from ..http_anyio import AsyncRestClient
+
+    def make(user: CubeUser) -> AsyncRestClient:
+        return AsyncRestClient.connect(user.credentials, base_url=user.api_url)
+
+    return make
