@@ -49,7 +49,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Union, cast
 
@@ -222,13 +221,6 @@ _FOREIGN_SIGNATURES: Final = (
     b"<\x00",
     b"\x4c\x6f\xa7\x94",
 )
-
-
-@lru_cache(maxsize=16)
-def _long_run_pattern(threshold: int) -> re.Pattern[bytes]:
-    """``<`` followed by ``threshold`` bytes without ``<``: a run long enough to hide a
-    value, a text node or an attribute list over the limits."""
-    return re.compile(rb"<[^<]{%d}" % threshold)
 
 
 def _run_threshold(limits: XmlLimits) -> int:
@@ -431,17 +423,18 @@ class XmlStreamParser:
     __slots__ = (
         "_carry",
         "_cur",
+        "_cur_fix",
         "_depth",
         "_error",
         "_hbuf",
         "_in_cdata",
         "_limits",
-        "_long_run",
         "_parser",
         "_root",
         "_run",
         "_run_eq",
         "_state",
+        "_stride",
         "_suspect",
         "_threshold",
     )
@@ -459,11 +452,13 @@ class XmlStreamParser:
         self._in_cdata = False  # the bytes given to lxml end inside a CDATA section
         self._depth = 0  # open elements below the root (0: between top-level elements)
         self._cur = 0  # bytes given to lxml of the current, incomplete top-level element
+        #: (slice, start tags, CDATA spans, _cur before it) while _cur is an upper bound
+        self._cur_fix: tuple[bytes, int, list[tuple[int, int]] | None, int] | None = None
         self._run = 0  # length of the '<'-free run at the end of the bytes given to lxml
         self._run_eq = 0  # '=' bytes in that run
         self._suspect = False  # the current top-level element needs a full _check_tree
         self._threshold = _run_threshold(limits)
-        self._long_run = _long_run_pattern(self._threshold)
+        self._stride = (self._threshold + 1) // 2
 
     # -- public -----------------------------------------------------------------------
 
@@ -481,12 +476,18 @@ class XmlStreamParser:
         """
         if self._error is not None:
             raise XmlStreamError(self._error.condition, self._error.text)
-        if not isinstance(data, (bytes, bytearray)):
-            raise LocalProtocolError("XmlStreamParser.feed takes bytes")
-        data = bytes(data) if isinstance(data, bytearray) else data
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray)):
+                raise LocalProtocolError("XmlStreamParser.feed takes bytes")
+            data = bytes(data)
         out: list[StreamHeader | StreamFooter | etree._Element] = []
         try:
-            self._feed(data, out)
+            if self._state == _BODY and data:
+                end = self._body(data, 0, out)
+                if self._state == _CLOSED:
+                    self._feed_closed(data[end:], out)
+            else:
+                self._feed(data, out)
         except XmlStreamError as exc:
             self._state = _DEAD
             self._error = exc
@@ -505,10 +506,14 @@ class XmlStreamParser:
         if self._state == _BODY and start < len(data):
             start = self._body(data, start, out)
         if self._state == _CLOSED:
-            leftover = self._carry + data[start:]
-            self._carry = b""
-            if leftover.strip(_WS_BYTES):
-                raise XmlStreamError(_C.NOT_WELL_FORMED, "data after the end of the stream")
+            self._feed_closed(data[start:], out)
+
+    def _feed_closed(self, data: bytes, out: list[StreamItem]) -> None:
+        """After the footer only whitespace may follow."""
+        leftover = self._carry + data
+        self._carry = b""
+        if leftover.strip(_WS_BYTES):
+            raise XmlStreamError(_C.NOT_WELL_FORMED, "data after the end of the stream")
 
     def _header(self, data: bytes, out: list[StreamItem]) -> int:
         """Collect and check the XML declaration and the stream opening tag.
@@ -633,6 +638,9 @@ class XmlStreamParser:
         while pos < n and self._state == _BODY:
             carry = self._carry
             room = limit - self._cur - len(carry)
+            if room < SLICE_BYTES and self._cur_fix is not None:
+                self._fix_cur()
+                room = limit - self._cur - len(carry)
             if room <= 0:
                 raise _policy(f"top-level element larger than {limit} bytes")
             take = room if room < SLICE_BYTES else SLICE_BYTES
@@ -703,14 +711,23 @@ class XmlStreamParser:
         if run >= self._threshold and self._run_over(run, self._run_eq + buf.count(b"=", 0, first)):
             flagged = True
         if not flagged:
-            for found in self._long_run.finditer(buf, first):
-                at = found.start()
-                stop = buf.find(b"<", at + 1)
+            # Every run at least _threshold long covers a whole aligned window of
+            # _stride = ceil(_threshold / 2) bytes; memchr each window for a '<'.
+            step = self._stride
+            find = buf.find
+            at = first - first % step + step  # first window after the carried run began
+            while at + step <= size:
+                if find(b"<", at, at + step) >= 0:
+                    at += step
+                    continue
+                begin = buf.rfind(b"<", 0, at)
+                stop = find(b"<", at + step)
                 if stop < 0:
                     stop = size
-                if self._run_over(stop - at, buf.count(b"=", at, stop)):
+                if self._run_over(stop - begin, buf.count(b"=", begin, stop)):
                     flagged = True
                     break
+                at = stop - stop % step + step
         last = buf.rfind(b"<")
         self._run = size - last
         self._run_eq = buf.count(b"=", last)
@@ -745,7 +762,9 @@ class XmlStreamParser:
         top_ended = False
         append = out.append
         try:
-            for event, element in _events(parser):
+            for event, element in cast(
+                "Iterator[tuple[str, etree._Element]]", parser.read_events()
+            ):
                 if event == "start":
                     depth += 1
                     if depth == 1:
@@ -792,14 +811,18 @@ class XmlStreamParser:
             raise failure
         if self._state != _BODY:
             return
-        # Exact byte accounting of the current top-level element.
+        # Byte accounting of the current top-level element.  Where it began inside this
+        # slice, ``_cur`` is first an upper bound (the whole slice) and the exact offset is
+        # worked out only if the budget ever gets tight (see _body): stanzas far below the
+        # limit never pay for it.
         if depth > 0:
             if top_started:
-                at = self._start_offset(buf, starts, spans)
-                self._cur = len(buf) - at if at >= 0 else self._cur + len(buf)
+                self._cur_fix = (buf, starts, spans, self._cur)
+                self._cur = len(buf)
             else:
                 self._cur += len(buf)
         else:
+            self._cur_fix = None
             last = buf.rfind(b"<")
             if last < 0:
                 # No '<' here: either a tag that began earlier is still arriving, or the
@@ -809,6 +832,15 @@ class XmlStreamParser:
                 self._cur = 0
             else:
                 self._cur = len(buf) - last
+
+    def _fix_cur(self) -> None:
+        """Replace the upper bound in ``_cur`` by the exact byte count."""
+        assert self._cur_fix is not None
+        buf, starts, spans, before = self._cur_fix
+        self._cur_fix = None
+        at = self._start_offset(buf, starts, spans)
+        exact = len(buf) - at if at >= 0 else before + len(buf)
+        self._cur += exact - len(buf)
 
     @staticmethod
     def _start_offset(buf: bytes, starts: int, spans: list[tuple[int, int]] | None) -> int:

@@ -19,6 +19,7 @@ from lxml import etree
 from cubeproto._xmlstream import (
     NS_CLIENT,
     NS_STREAM,
+    SLICE_BYTES,
     StreamFooter,
     StreamHeader,
     XmlLimits,
@@ -695,3 +696,48 @@ class TestParseFrame:
     def test_arbitrary_bytes_only_raise_xml_stream_error(self, data: bytes) -> None:
         with contextlib.suppress(XmlStreamError):
             parse_frame(data)
+
+
+# --- regressions found by fuzz/fuzz_xmlstream.py -----------------------------------------------
+
+
+class TestFuzzRegressions:
+    def test_text_before_an_element_and_the_footer_in_one_feed(self) -> None:
+        data = HEADER + b",<r xmlns='urn:xmpp:sm:3'/> </stream:stream> "
+        for cut in range(len(HEADER), len(data) + 1):
+            items, condition = outcome([data[:cut], data[cut:]])
+            assert condition is C.BAD_FORMAT
+            assert len(items) == 1  # the header only: the text came before <r/>
+
+    @pytest.mark.parametrize(
+        "stanza",
+        [
+            b"<message><body><![CDATA[abc\x00def]]></body></message>",
+            b"<message><body><![CDATA[" + b"x" * 5000 + b"\x00]]></body></message>",
+            b"<message><body>a\x00b</body></message>",
+            b"<message a='\x00'/>",
+        ],
+    )
+    def test_nul_is_refused_even_in_cdata(self, stanza: bytes) -> None:
+        # libxml2's push parser stops looking for "]]>" at a NUL and would stall silently.
+        data = HEADER + stanza + b"<r xmlns='urn:xmpp:sm:3'/>"
+        for size in (len(data), 1, 5, 4096):
+            chunks = [data[i : i + size] for i in range(0, len(data), size)]
+            items, condition = outcome(chunks)
+            assert condition is C.NOT_WELL_FORMED
+            assert len(items) == 1
+
+    def test_garbage_that_stalls_libxml2_is_bounded(self) -> None:
+        # libxml2 takes the '"' for an attribute value and waits for its end, emitting
+        # nothing more; the byte budget still ends it within one slice of the limit.
+        limits = XmlLimits()
+        for size in (4096, 7000):
+            parser = XmlStreamParser(limits)
+            parser.feed(HEADER + b'<a><\xff\xff mmm">')
+            fed = 0
+            with pytest.raises(XmlStreamError) as info:
+                while fed < 2 * limits.max_stanza_bytes:
+                    parser.feed(b"<q/>" * (size // 4))
+                    fed += size
+            assert info.value.condition in (C.POLICY_VIOLATION, C.NOT_WELL_FORMED)
+            assert fed <= limits.max_stanza_bytes + SLICE_BYTES
