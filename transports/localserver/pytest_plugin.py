@@ -58,15 +58,10 @@ __all__ = [
 @pytest.fixture(scope="session")
 def cube_server() -> Iterator[RunningServer]:
     """One local server (in-memory store, trustme certificate) for the test session."""
-    from anyio.from_thread import start_blocking_portal
+    from .testing import running_server
 
-    from .server import LocalServer
-    from .testing import RunningServer
-
-    with start_blocking_portal() as portal:
-        server = LocalServer()
-        with portal.wrap_async_context_manager(server):
-            yield RunningServer(portal, server)
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -78,8 +73,6 @@ def cube_app(cube_server: RunningServer) -> App:
 @pytest.fixture
 def cube_user(cube_server: RunningServer, cube_app: App) -> Callable[..., CubeUser]:
     """``cube_user(login=None, password=None, full_name=None)`` makes a user of ``cube_app``."""
-    from .testing import CubeUser
-
     numbers = itertools.count(1)
 
     def make(
@@ -87,15 +80,7 @@ def cube_user(cube_server: RunningServer, cube_app: App) -> Callable[..., CubeUs
     ) -> CubeUser:
         login = login or f"user{next(numbers)}"
         password = password or f"{login}-password"
-        user_id = cube_server.add_user(cube_app, login, password, full_name)
-        return CubeUser(
-            id=user_id,
-            login=login,
-            password=password,
-            full_name=full_name,
-            app=cube_app,
-            server=cube_server,
-        )
+        return cube_server.user(cube_app, login, password, full_name)
 
     return make
 

@@ -96,8 +96,17 @@ def _int_list(value: Any, what: str) -> list[int]:
 class RestApi:
     """ConnectyCube REST semantics for one local server."""
 
-    def __init__(self, store: Store, hub: Hub, *, blob_dir: Path, base_url: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        *,
+        blob_dir: Path,
+        base_url: str,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    ) -> None:
         self.store = store
+        self.max_upload_bytes = max_upload_bytes
         self.hub = hub
         self.blob_dir = blob_dir
         self.base_url = base_url.rstrip("/")
@@ -954,7 +963,7 @@ class RestApi:
         if fields.get("key", b"").decode("utf-8", "replace") != blob.get("upload_key"):
             raise _base("Invalid upload key", 403)
         data = fields["file"]
-        if len(data) > MAX_UPLOAD_BYTES:
+        if len(data) > self.max_upload_bytes:
             raise _base("Your proposed upload exceeds the maximum allowed size", 400)
         (self.blob_dir / blob["uid"]).write_bytes(data)
         blob["size"] = len(data)

@@ -89,6 +89,7 @@ class LocalServer:
         blob_dir: str | Path | None = None,
         tls: bool = True,
         resume_seconds: int = 300,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
         self.host = host
         self.domain = domain
@@ -97,6 +98,8 @@ class LocalServer:
         self._ports = (xmpp_port, tls_port, ws_port, http_port)
         self._blob_dir = Path(blob_dir) if blob_dir else None
         self._want_tls = tls
+        #: Largest accepted storage upload (ConnectyCube's 100 MB by default).
+        self.max_upload_bytes = max_upload_bytes
         self._ssl: ssl.SSLContext | None = None
         self._links: dict[Session, _Link] = {}
         self._exit: AsyncExitStack | None = None
@@ -146,7 +149,13 @@ class LocalServer:
             http_port=ports["http"],
             ca_file=ca_file,
         )
-        self.api = RestApi(self.store, self.hub, blob_dir=blob_dir, base_url=self.info.api_url)
+        self.api = RestApi(
+            self.store,
+            self.hub,
+            blob_dir=blob_dir,
+            base_url=self.info.api_url,
+            max_upload_bytes=self.max_upload_bytes,
+        )
         for listener in listeners.values():
             await self._exit.enter_async_context(listener)
         self._tg = await self._exit.enter_async_context(anyio.create_task_group())
@@ -339,7 +348,7 @@ class LocalServer:
             if isinstance(event, h11.Request):
                 request = event
                 length = dict(event.headers).get(b"content-length", b"0")
-                if length.isdigit() and int(length) > MAX_UPLOAD_BYTES + 65536:
+                if length.isdigit() and int(length) > self.max_upload_bytes + 65536:
                     return (
                         request,
                         b"",
@@ -352,7 +361,7 @@ class LocalServer:
                     )
             elif isinstance(event, h11.Data):
                 size += len(event.data)
-                if size > MAX_UPLOAD_BYTES + 65536:
+                if size > self.max_upload_bytes + 65536:
                     return request, b"", Response(413, b"", [("Connection", "close")])
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
-from anyio.from_thread import BlockingPortal
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from cubeproto import ClientConfig, Transport
 from cubeproto.chat import ChatSession
@@ -55,6 +56,7 @@ __all__ = [
     "LocalChatClient",
     "RunningServer",
     "client_kwargs",
+    "running_server",
 ]
 
 E = TypeVar("E", bound=Event)
@@ -99,6 +101,13 @@ class RunningServer:
         user = self.call(lambda: self.server.add_user(app.id, login, password, full_name=full_name))
         return user.id
 
+    def user(self, app: App, login: str, password: str, full_name: str | None = None) -> CubeUser:
+        """A new user of ``app`` as a :class:`CubeUser`."""
+        user_id = self.add_user(app, login, password, full_name)
+        return CubeUser(
+            id=user_id, login=login, password=password, full_name=full_name, app=app, server=self
+        )
+
     def port_for(self, transport: Transport) -> int:
         """The listener of ``transport`` (secure WebSocket is not served)."""
         info = self.info
@@ -109,6 +118,15 @@ class RunningServer:
         if transport is Transport.WEBSOCKET:
             return info.ws_port
         raise ValueError(f"the local server does not serve {transport}")
+
+
+@contextmanager
+def running_server(**options: Any) -> Iterator[RunningServer]:
+    """A :class:`LocalServer` (``options`` are its arguments) in a background thread."""
+    with start_blocking_portal() as portal:
+        server = LocalServer(**options)
+        with portal.wrap_async_context_manager(server):
+            yield RunningServer(portal, server)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
