@@ -21,9 +21,12 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
   never sees a DTD, so nothing is ever expanded, loaded or fetched.
 * **Bounded memory.**  Bytes go to lxml in slices of at most :data:`SLICE_BYTES`, never more
   than the current top-level element may still take, so a 100 MB stanza (or one 100 MB
-  ``feed()`` call) is refused after ``max_stanza_bytes``.  Each completed top-level element
-  is detached from the root and whitespace between elements is dropped, so memory stays
-  flat over a stream of any length.
+  ``feed()`` call) is refused after ``max_stanza_bytes``.  The count is exact: where an
+  element starts inside a slice is found from the start events lxml reported and the
+  ``<`` bytes of the slice (every ``<`` outside CDATA is markup).  NUL bytes are refused
+  before lxml sees them (libxml2's push parser can stall on a NUL inside CDATA).  Each
+  completed top-level element is detached from the root and whitespace between elements
+  is dropped, so memory stays flat over a stream of any length.
 * **Limits** (:class:`XmlLimits`) end the stream with ``policy-violation``.
 * **Encodings.**  Only UTF-8 (RFC 6120 section 11.6).  An XML declaration naming another
   encoding, a UTF-16/UTF-32 byte order mark or zero bytes in the first characters, and byte
@@ -92,7 +95,10 @@ _C = StreamErrorCondition
 class XmlLimits:
     """How much XML one peer may make us hold.  Exceeding any limit: ``policy-violation``.
 
-    Every limit is exact: a value at the limit is accepted, one more is refused.
+    Every limit is exact for well-formed input, however the bytes are split: a value at
+    the limit is accepted, one more is refused.  (Bytes that libxml2 has not yet found to
+    be malformed can overrun ``max_stanza_bytes`` by at most one slice, :data:`SLICE_BYTES`,
+    before the stream ends.)
     """
 
     #: Bytes of one top-level element, from its ``<`` to its final ``>`` (whitespace between
@@ -199,6 +205,11 @@ _HOLD = re.compile(rb"(?:<(?:!(?:\[(?:C(?:D(?:A(?:T(?:A)?)?)?)?)?)?)?|&[A-Za-z]{
 _HOLD_CDATA = re.compile(rb"\]{1,2}\Z")
 _CDATA_OPEN: Final = b"<![CDATA["
 _CDATA_CLOSE: Final = b"]]>"
+#: A prefixed element name: ``<p:`` or ``</p:``.
+_PREFIXED_TAG = re.compile(rb"</?[^\s/>!?<:=\"']+:")
+#: The ``:name=`` of a prefixed attribute name (its prefix is checked separately).
+_PREFIXED_ATTR = re.compile(rb":[^\s=<>/\"':]+\s*=")
+_WS_OR_QUOTE: Final = b" \t\r\n\"'"
 #: The rest of a tag after its ``<``, quote-aware (``>`` may appear in attribute values,
 #: ``<`` may not).
 _TAG_REST = re.compile(rb"""[^"'<>]*(?:(?:"[^"<]*"|'[^'<]*')[^"'<>]*)*>""")
@@ -324,6 +335,35 @@ def _drop_root_text(root: etree._Element) -> None:
     root.text = None
     if text is not None and text.strip(_WS):
         raise XmlStreamError(_C.BAD_FORMAT, "text between top-level elements")
+
+
+def _has_long_run(buf: bytes, threshold: int) -> bool:
+    """Whether ``buf`` may hold ``threshold`` bytes in a row without a ``<``: any such run
+    covers a whole aligned window of ``ceil(threshold / 2)`` bytes (memchr each window)."""
+    step = (threshold + 1) // 2
+    find = buf.find
+    at = 0
+    size = len(buf)
+    while at + step <= size:
+        if find(b"<", at, at + step) < 0:
+            return True
+        at += step
+    return False
+
+
+def _has_prefixed_name(buf: bytes) -> bool:
+    """Whether ``buf`` may use a namespace prefix other than ``xml`` / ``xmlns`` (then a
+    tree walk looks for undeclared ones)."""
+    if _PREFIXED_TAG.search(buf) is not None:
+        return True
+    for found in _PREFIXED_ATTR.finditer(buf):
+        at = found.start()
+        if not (
+            (buf.endswith(b"xml", 0, at) and buf[at - 4 : at - 3] in _WS_OR_QUOTE)
+            or (buf.endswith(b"xmlns", 0, at) and buf[at - 6 : at - 5] in _WS_OR_QUOTE)
+        ):
+            return True
+    return False
 
 
 def _tag_complete(buf: bytes, lt: int) -> bool:
@@ -906,9 +946,8 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
     if len(data) > limits.max_stanza_bytes:
         raise _policy(f"WebSocket message larger than {limits.max_stanza_bytes} bytes")
     stripped = data.lstrip(_WS_BYTES)
-    for signature in _FOREIGN_SIGNATURES:
-        if stripped.startswith(signature):
-            raise XmlStreamError(_C.UNSUPPORTED_ENCODING, "the message is not encoded in UTF-8")
+    if stripped.startswith(_FOREIGN_SIGNATURES):
+        raise XmlStreamError(_C.UNSUPPORTED_ENCODING, "the message is not encoded in UTF-8")
     if stripped.startswith(_UTF8_BOM):
         stripped = stripped[3:]
     if not stripped.startswith(b"<"):
@@ -922,7 +961,8 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
         element = etree.fromstring(data, _FRAME_PARSER)
     except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
         raise _lxml_error(exc) from None
-    if data.count(b"<") > limits.max_depth:
+    tags = data.count(b"<")
+    if tags > limits.max_depth:
         depth = 0
         for event, _ in etree.iterwalk(element, events=("start", "end")):
             if event == "start":
@@ -931,7 +971,10 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
                     raise _policy(f"elements nested deeper than {limits.max_depth}")
             else:
                 depth -= 1
-    _check_tree(element, limits, True)
+    # The tree walk is needed only if a value, a text node or an attribute list could be
+    # over its limit (a '<'-free run of _run_threshold bytes) or a name has a prefix.
+    if _has_long_run(data, _run_threshold(limits)) or _has_prefixed_name(data):
+        _check_tree(element, limits, True)
     return element
 
 

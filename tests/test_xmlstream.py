@@ -655,6 +655,18 @@ class TestParseFrame:
             parse_frame(frame)
         assert info.value.condition is condition
 
+    @pytest.mark.parametrize(
+        "frame",
+        [
+            b"<a xml:lang='en'/>",
+            b"<a xmlns:p='urn:p' p:x='1'><p:b/></a>",
+            b"<a\txml:lang='en'><b xmlns:q='urn:q'\nq:y='2'/></a>",
+            b"<a><b>text with p:x= and &lt;p:y&gt;</b></a>",
+        ],
+    )
+    def test_declared_prefixes(self, frame: bytes) -> None:
+        assert parse_frame(frame).tag == "a"
+
     def test_frame_size_exact(self) -> None:
         frame = b"<message><body>" + b"q" * 100 + b"</body></message>"
         assert parse_frame(frame, XmlLimits(max_stanza_bytes=len(frame))).tag == "message"
