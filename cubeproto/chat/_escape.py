@@ -14,11 +14,18 @@ import re
 
 from .._xmlstream import escape_attr, escape_text
 
-__all__ = ["attr", "text"]
+__all__ = ["attr", "plain", "text"]
 
 _NOTHING_TO_ESCAPE = re.compile(
     "[ !#-%(-;=?-~\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*"
 ).fullmatch
+
+
+def plain(value: str) -> bool:
+    """True when ``value`` needs no escaping, as text or as an attribute value.  The
+    pattern is a repeated character class, so a concatenation is plain exactly when each
+    of its parts is: one call can check several values."""
+    return _NOTHING_TO_ESCAPE(value) is not None
 
 
 def text(value: str) -> str:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from .._records import fast_constructor
 from .._stanza_error import parse_stanza_error
 from .._xmlstream import element_bytes
 from ..errors import StanzaError
@@ -137,7 +138,14 @@ _FORWARDED = ns.clark(ns.FORWARD, "forwarded")
 _MESSAGE_TAGS = frozenset({"message", ns.clark(ns.CLIENT, "message")})
 _STATES = {ns.clark(ns.CHATSTATES, s.value): s for s in ChatState}
 _REACTION_TAGS = frozenset({"reaction", ns.clark(ns.CLIENT, "reaction")})
-_TYPES = {"chat": MessageType.CHAT, "groupchat": MessageType.GROUPCHAT}
+_TRUE = ("1", "true")
+
+_new_received = fast_constructor(MessageReceived)
+_new_chat_state = fast_constructor(ChatStateChanged)
+_new_edited = fast_constructor(MessageEdited)
+_new_deleted = fast_constructor(MessageDeleted)
+_new_delivered = fast_constructor(MessageDelivered)
+_new_read = fast_constructor(MessageRead)
 
 # XEP-0082 DateTime: CCYY-MM-DDThh:mm:ss[.sss]TZD; legacy XEP-0091: CCYYMMDDThh:mm:ss (UTC).
 _STAMP = re.compile(
@@ -179,10 +187,10 @@ def _scan(element: etree._Element) -> list[etree._Element | None]:
     get = _SLOTS.get
     for child in element:
         tag = child.tag
-        if not isinstance(tag, str):
-            continue
         slot = get(tag)
         if slot is None:
+            if not isinstance(tag, str):  # a comment or PI (the stream parser refuses them)
+                continue
             if tag == _MUC_USER_X:
                 if any(c.tag == _MUC_INVITE for c in child):
                     slots[_INVITE] = child
@@ -280,15 +288,28 @@ def _classify(
     carbon: CarbonDirection | None,
     forwarded_stamp: str | None,
 ) -> tuple[Event, ...]:
-    type_attr = element.get("type", "normal")
+    # The inbound hot path: attributes are read once, events are built with their fast
+    # constructors (see cubeproto._records), and the common kinds come first in each test.
+    get = element.get
+    type_attr = get("type", "normal")
     forwarded = carbon is not None
     if type_attr == "error":
         return (_bounce(element),)
-    sender = _jid_attr(element, "from")
-    from_jid = element.get("from") or me.bare_jid
-    if sender is None:  # RFC 6120 8.1.2.1: no 'from' means our own account
-        sender = parse_jid(me.bare_jid) or Jid("", me.bare_jid, "")
-    delay_stamp, delayed_at = _delay(slots)
+    from_value = get("from")
+    if from_value is None:  # RFC 6120 8.1.2.1: no 'from' means our own account
+        from_jid = me.bare_jid
+        sender = parse_jid(from_jid) or Jid("", from_jid, "")
+    else:
+        from_jid = from_value
+        parsed = parse_jid(from_value)
+        if parsed is None:
+            raise StanzaFault(f"malformed from JID {from_value!r}")
+        sender = parsed
+    if slots[_DELAY] is None and slots[_LEGACY_DELAY] is None:
+        delay_stamp: str | None = None
+        delayed_at: float | None = None
+    else:
+        delay_stamp, delayed_at = _delay(slots)
     if delay_stamp is None and forwarded_stamp is not None:
         delay_stamp, delayed_at = forwarded_stamp, parse_delay_stamp(forwarded_stamp)
 
@@ -296,16 +317,22 @@ def _classify(
     extra = slots[_EXTRA]
     if extra is not None:
         params = decode_extension(extra)
-    extension: DecodedExtension = params.extension if params is not None else {}
+        extension: DecodedExtension = params[0]
+    else:
+        extension = {}
     body_el = slots[_BODY]
     body = None if body_el is None else (body_el.text or "")
 
-    if type_attr == "headline":
+    if type_attr == "chat":
+        mtype: MessageType | None = MessageType.CHAT
+        if from_jid == me.full_jid:
+            return ()  # our own echo
+    elif type_attr == "groupchat":
+        mtype = MessageType.GROUPCHAT
+    elif type_attr == "headline":
         return _system(element, params, sender, from_jid, body, forwarded, delay_stamp, delayed_at)
-
-    mtype = _TYPES.get(type_attr)
-    if mtype is MessageType.CHAT and from_jid == me.full_jid:
-        return ()  # our own echo
+    else:
+        mtype = None
     if slots[_INVITE] is not None:
         return ()  # MUC invitations are ignored, as in the SDK
 
@@ -313,10 +340,10 @@ def _classify(
     if group:
         dialog_id = dialog_id_from_room(sender)
         if dialog_id is None and params is not None:
-            dialog_id = params.dialog_id
+            dialog_id = params[1]
         sender_id = occupant_user_id(sender)
     else:
-        dialog_id = params.dialog_id if params is not None else None
+        dialog_id = params[1] if params is not None else None
         sender_id = user_id_from_jid(sender)
 
     state_el = slots[_STATE]
@@ -325,7 +352,7 @@ def _classify(
         if mtype is None and delay_stamp is not None:
             return ()
         return (
-            ChatStateChanged(
+            _new_chat_state(
                 state=state,
                 from_jid=from_jid,
                 user_id=sender_id,
@@ -340,9 +367,9 @@ def _classify(
         if last not in ("true", "false"):
             raise StanzaFault(f"<replace last={last!r}>: expected 'true' or 'false'")
         return (
-            MessageEdited(
+            _new_edited(
                 message_id=_required_id(replace, "replace"),
-                edit_id=element.get("id"),
+                edit_id=get("id"),
                 body=body,
                 last=last == "true",
                 dialog_id=dialog_id,
@@ -362,7 +389,7 @@ def _classify(
     remove = slots[_REMOVE]
     if remove is not None:
         return (
-            MessageDeleted(
+            _new_deleted(
                 message_id=_required_id(remove, "remove"),
                 dialog_id=dialog_id,
                 user_id=sender_id,
@@ -375,10 +402,21 @@ def _classify(
     if received is not None or displayed is not None:
         if mtype is not MessageType.CHAT:
             return ()  # groupchat markers are dropped, as in the SDK
+        if displayed is None:
+            assert received is not None
+            return (
+                _new_delivered(
+                    message_id=_required_id(received, "received"),
+                    dialog_id=dialog_id,
+                    user_id=sender_id,
+                    from_jid=from_jid,
+                    is_forwarded=forwarded,
+                ),
+            )
         events: list[Event] = []
         if received is not None:
             events.append(
-                MessageDelivered(
+                _new_delivered(
                     message_id=_required_id(received, "received"),
                     dialog_id=dialog_id,
                     user_id=sender_id,
@@ -386,23 +424,22 @@ def _classify(
                     is_forwarded=forwarded,
                 )
             )
-        if displayed is not None:
-            events.append(
-                MessageRead(
-                    message_id=_required_id(displayed, "displayed"),
-                    dialog_id=dialog_id,
-                    user_id=sender_id,
-                    from_jid=from_jid,
-                    is_forwarded=forwarded,
-                )
+        events.append(
+            _new_read(
+                message_id=_required_id(displayed, "displayed"),
+                dialog_id=dialog_id,
+                user_id=sender_id,
+                from_jid=from_jid,
+                is_forwarded=forwarded,
             )
+        )
         return tuple(events)
 
     if mtype is None:
         return (UnhandledStanza(raw=element_bytes(element)),)
     if state is not None and body is None and params is None:
         return (
-            ChatStateChanged(
+            _new_chat_state(
                 state=state,
                 from_jid=from_jid,
                 user_id=sender_id,
@@ -410,20 +447,26 @@ def _classify(
                 is_forwarded=forwarded,
             ),
         )
-    markable_text = extension.get("markable")
-    recipient = _jid_attr(element, "to")  # parsed only here: other kinds do not use it
+    to_value = get("to")
+    recipient_id = None
+    if to_value is not None:  # parsed only here: other kinds do not use it
+        recipient = parse_jid(to_value)
+        if recipient is None:
+            raise StanzaFault(f"malformed to JID {to_value!r}")
+        if not group:
+            recipient_id = user_id_from_jid(recipient)
     return (
-        MessageReceived(
-            message_id=element.get("id"),
+        _new_received(
+            message_id=get("id"),
             type=mtype,
             from_jid=from_jid,
-            to_jid=element.get("to"),
+            to_jid=to_value,
             sender_id=sender_id,
-            recipient_id=None if group or recipient is None else user_id_from_jid(recipient),
+            recipient_id=recipient_id,
             dialog_id=dialog_id,
             body=body,
             extension=extension,
-            markable=slots[_MARKABLE] is not None or markable_text in ("1", "true"),
+            markable=slots[_MARKABLE] is not None or extension.get("markable") in _TRUE,
             chat_state=state,
             is_forwarded=forwarded,
             carbon=carbon,

@@ -276,24 +276,33 @@ def decode_extension(element: etree._Element) -> DecodedParams:
 
     Raises :class:`StanzaFault` only for nesting deeper than :data:`MAX_EXTENSION_DEPTH`.
     """
+    # The inbound hot path: one pass, leaf children (the common case) read inline.
     extension: DecodedExtension = {}
     attachments: list[dict[str, str | int]] = []
     dialog_id: str | None = None
+    local_of = _LOCALS.get
     for child in element:
         tag = child.tag
-        if not isinstance(tag, str):
-            continue
-        name = _local(tag)
+        name = local_of(tag)
+        if name is None:
+            if not isinstance(tag, str):
+                continue
+            name = _local(tag)
         if name == "attachment":
             attachments.append(_decode_attachment(child))
             continue
         value = (child.text or None) if not len(child) else _decode_node(child, 1)
         if value is None:
             continue
-        if name == "dialog_id" and isinstance(value, str):
+        if name == "dialog_id" and type(value) is str:
             dialog_id = value
         extension[name] = value
-    module = extension.pop("moduleIdentifier", None)
+    module = extension.pop("moduleIdentifier", None) if "moduleIdentifier" in extension else None
     if attachments:
         extension["attachments"] = attachments
-    return DecodedParams(extension, dialog_id, module if isinstance(module, str) else None)
+    return _new_params(
+        DecodedParams, (extension, dialog_id, module if isinstance(module, str) else None)
+    )
+
+
+_new_params = tuple.__new__

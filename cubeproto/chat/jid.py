@@ -74,14 +74,22 @@ class Jid(NamedTuple):
 
 # RFC 7622 structure: [localpart "@"] domainpart ["/" resourcepart].  The localpart may
 # not contain " & ' / : < > @ (section 3.3.1) nor whitespace; the domainpart no "@", "/"
-# or whitespace; no part may contain a control character.
-_JID = re.compile(
-    r"(?:([^\"&'/:<>@\s\x00-\x1f\x7f]+)@)?([^@/\s\x00-\x1f\x7f]+)(?:/([^\x00-\x1f\x7f]+))?"
-)
-#: Recently parsed JIDs: the same peers and rooms send most stanzas.  Bounded (cleared
-#: when full) so that a peer sending endless distinct JIDs cannot grow it.
+# or whitespace; no part may contain a control character.  The first "/" ends the bare
+# JID, so the bare part and the resource are checked separately.
+_BARE = re.compile(r"(?:([^\"&'/:<>@\s\x00-\x1f\x7f]+)@)?([^@/\s\x00-\x1f\x7f]+)").fullmatch
+_RESOURCE = re.compile(r"[^\x00-\x1f\x7f]+").fullmatch
+#: Recently parsed JIDs, and the bare parts of recently parsed JIDs: the same peers and
+#: rooms send most stanzas, each peer from one or a few resources.  Bounded (cleared when
+#: full) so that a peer sending endless distinct JIDs cannot grow them.
 _PARSED: dict[str, Jid | None] = {}
+_PARSED_BARE: dict[str, tuple[str, str] | None] = {}
 _MAX_PARSED = 2048
+#: User ids of recently seen localparts (``78-105`` -> 78; ``None`` for other
+#: localparts); bounded like :data:`_PARSED`.
+_USER_IDS: dict[str, int | None] = {}
+_MAX_USER_IDS = 2048
+_MISS = object()
+_new_jid = tuple.__new__
 
 
 def _octets_ok(part: str) -> bool:
@@ -93,31 +101,40 @@ def parse_jid(value: str) -> Jid | None:
 
     Structural only (no PRECIS mapping: comparisons use the server's own canonical form).
     """
-    try:
-        return _PARSED[value]
-    except KeyError:
-        pass
-    jid = _parse_jid(value)
-    if len(_PARSED) >= _MAX_PARSED:
-        _PARSED.clear()
-    _PARSED[value] = jid
-    return jid
+    jid = _PARSED.get(value, _MISS)
+    if jid is _MISS:
+        jid = _parse_jid(value)
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.clear()
+        _PARSED[value] = jid
+    return jid  # type: ignore[return-value]
 
 
 def _parse_jid(value: str) -> Jid | None:
-    m = _JID.fullmatch(value)
+    bare, slash, resource = value.partition("/")
+    parts = _PARSED_BARE.get(bare, _MISS)
+    if parts is _MISS:
+        parts = _parse_bare(bare)
+        if len(_PARSED_BARE) >= _MAX_PARSED:
+            _PARSED_BARE.clear()
+        _PARSED_BARE[bare] = parts
+    if parts is None or (slash and (_RESOURCE(resource) is None or not _octets_ok(resource))):
+        return None
+    return _new_jid(Jid, (*parts, resource))  # type: ignore[misc]
+
+
+def _parse_bare(bare: str) -> tuple[str, str] | None:
+    m = _BARE(bare)
     if m is None:
         return None
-    local, domain, resource = m.groups()
-    if domain.endswith("."):
+    local, domain = m.groups("")
+    if domain[-1] == ".":
         domain = domain[:-1]
-    if not domain:
+        if not domain:
+            return None
+    if not (_octets_ok(local) and _octets_ok(domain)):
         return None
-    local = local or ""
-    resource = resource or ""
-    if not (_octets_ok(local) and _octets_ok(domain) and _octets_ok(resource)):
-        return None
-    return Jid(local, domain, resource)
+    return local, domain
 
 
 def _small_int(text: str) -> int | None:
@@ -130,9 +147,15 @@ def _small_int(text: str) -> int | None:
 
 def user_id_from_jid(jid: Jid) -> int | None:
     """The ConnectyCube user id of a user JID (``78-105@host`` -> 78), else ``None``."""
-    local = jid.local
-    dash = local.find("-")
-    return _small_int(local[:dash] if dash >= 0 else local)
+    local = jid[0]
+    user_id = _USER_IDS.get(local, _MISS)
+    if user_id is _MISS:
+        dash = local.find("-")
+        user_id = _small_int(local[:dash] if dash >= 0 else local)
+        if len(_USER_IDS) >= _MAX_USER_IDS:
+            _USER_IDS.clear()
+        _USER_IDS[local] = user_id
+    return user_id  # type: ignore[return-value]
 
 
 def dialog_id_from_room(jid: Jid) -> str | None:

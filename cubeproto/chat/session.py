@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .._records import fast_constructor
 from .._xmlstream import element_bytes
 from ..commands import HandlerResult, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from ..events import Event, MalformedStanza, UnhandledStanza
 from . import _ns as ns
 from ._escape import attr as escape_attr
+from ._escape import plain
 from ._escape import text as escape_text
 from ._fault import StanzaFault
 from .activity import classify_iq
@@ -88,6 +90,11 @@ class ChatOptions:
             raise LocalProtocolError(f"mark_active_mode: {self.mark_active_mode!r}")
 
 
+_new_result = fast_constructor(HandlerResult)
+_new_stanza = fast_constructor(OutboundStanza)
+#: The result of a stanza that leads to nothing (shared: it is immutable).
+_NOTHING = HandlerResult()
+
 _TOP_MESSAGE = frozenset({"message", "{jabber:client}message"})
 _TOP_PRESENCE = frozenset({"presence", "{jabber:client}presence"})
 _TOP_IQ = frozenset({"iq", "{jabber:client}iq"})
@@ -116,15 +123,15 @@ class ChatSession:
             if tag in _TOP_MESSAGE:
                 return self._message(element, ctx)
             if tag in _TOP_PRESENCE:
-                return HandlerResult(events=self._presence(element, ctx))
+                return _new_result(events=self._presence(element, ctx))
             if tag in _TOP_IQ:
                 events, replies = classify_iq(element)
-                return HandlerResult(events=events, replies=replies)
+                return _new_result(events=events, replies=replies)
         except StanzaFault as fault:
-            return HandlerResult(events=(_malformed(element, str(fault)),))
+            return _new_result(events=(_malformed(element, str(fault)),))
         except LocalProtocolError as exc:  # a reply we could not build from peer values
-            return HandlerResult(events=(_malformed(element, f"cannot answer: {exc}"),))
-        return HandlerResult(events=(UnhandledStanza(raw=element_bytes(element)),))
+            return _new_result(events=(_malformed(element, f"cannot answer: {exc}"),))
+        return _new_result(events=(UnhandledStanza(raw=element_bytes(element)),))
 
     def stanza_sent(self, command: StanzaCommand, stanza: OutboundStanza) -> Sequence[Event]:
         """Start tracking what was sent: a message's delivery status, a pending join."""
@@ -175,7 +182,23 @@ class ChatSession:
         me = self._me(ctx)
         events = classify_message(element, me)
         if not events:
-            return HandlerResult()
+            return _NOTHING
+        event = events[0]
+        if type(event) is MessageReceived and len(events) == 1:
+            # The common case, written out: one message, deduplicated, maybe a receipt.
+            message_id = event.message_id
+            if message_id is not None and not self._dedup.first_time(message_id):
+                return _NOTHING
+            if (
+                message_id is not None
+                and event.dialog_id is not None
+                and event.carbon is None
+                and event.sender_id is not None
+                and event.sender_id != me.user_id
+                and self.options.auto_delivered_receipts
+            ):
+                return _new_result(events=events, replies=(_delivered_receipt(event, ctx),))
+            return _new_result(events=events, replies=())
         out: list[Event] = []
         replies: list[OutboundStanza] = []
         for event in events:
@@ -213,7 +236,7 @@ class ChatSession:
                     out.extend(self._delivery.advance(event.message_id, DeliveryStatus.FAILED))
             else:
                 out.append(event)
-        return HandlerResult(events=tuple(out), replies=tuple(replies))
+        return _new_result(events=tuple(out), replies=tuple(replies))
 
     def _presence(self, element: etree._Element, ctx: StanzaContext) -> tuple[Event, ...]:
         known = {**self._joined, **self._pending_joins} if self._pending_joins else self._joined
@@ -247,13 +270,16 @@ def _delivered_receipt(event: MessageReceived, ctx: StanzaContext) -> OutboundSt
             _RECEIPT_TO.clear()
         to = _RECEIPT_TO[key] = escape_attr(user_jid(*key))
     mid = ctx.new_message_id()
+    id_attr, marked, dialog = mid, event.message_id, event.dialog_id
+    if not plain(id_attr + marked + dialog):  # one check for all three (usually plain hex)
+        id_attr, marked, dialog = escape_attr(id_attr), escape_attr(marked), escape_text(dialog)
     xml = (
-        f'<message type="chat" id="{escape_attr(mid)}" to="{to}">'
-        f'<received xmlns="{ns.MARKERS}" id="{escape_attr(event.message_id)}"/>'
-        f'<extraParams xmlns="jabber:client"><dialog_id>{escape_text(event.dialog_id)}'
-        "</dialog_id></extraParams></message>"
+        f'<message type="chat" id="{id_attr}" to="{to}">'
+        f'<received xmlns="{ns.MARKERS}" id="{marked}"/>'
+        f'<extraParams xmlns="jabber:client"><dialog_id>{dialog}</dialog_id></extraParams>'
+        "</message>"
     )
-    return OutboundStanza(xml=xml, stanza_id=mid)
+    return _new_stanza(xml=xml, stanza_id=mid)
 
 
 #: Escaped bare JIDs of recent senders (bounded; cleared when full).

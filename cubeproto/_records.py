@@ -1,0 +1,97 @@
+"""Fast construction of frozen, slotted dataclasses on the hot paths.
+
+Events, commands and outbound stanzas are ``@dataclass(frozen=True, slots=True,
+kw_only=True)``: immutable, typed, compared and hashed by value.  The price of ``frozen``
+is in ``__init__``: the generated code stores every field with ``object.__setattr__``
+(a function call per field), because the class's own ``__setattr__`` refuses.  For an
+event with fifteen fields that is several microseconds -- more than classifying the
+stanza it describes.
+
+:func:`fast_constructor` returns a function with exactly the class's ``__init__``
+signature (keyword-only, same defaults and default factories) that builds the *same*
+object faster.  It allocates an instance of a private twin class that shares the frozen
+class's slot layout but not its ``__setattr__``, stores the fields with plain attribute
+assignment, and then sets the instance's ``__class__`` to the frozen class -- which
+CPython allows between classes with identical layouts.  The result is indistinguishable
+from one made by ``__init__``: ``type(obj) is cls``, it is frozen from then on, and
+``==``, ``hash``, ``repr``, ``dataclasses.replace`` and pickling behave as before.  The
+twin never escapes this module.
+
+Only classes without ``__post_init__`` qualify (there is nothing to validate for events
+built from peer input: the classifiers check values before building them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, cast
+
+__all__ = ["fast_constructor"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
+    """A faster drop-in for ``cls(...)``; ``cls`` is a frozen, slotted dataclass without
+    ``__post_init__``.  Raises ``TypeError`` for any other class."""
+    klass = cast("type[Any]", cls)
+    params = getattr(klass, "__dataclass_params__", None)
+    if (
+        params is None
+        or not params.frozen
+        or "__slots__" not in klass.__dict__
+        or hasattr(klass, "__post_init__")
+    ):
+        raise TypeError(f"{klass.__name__} is not a frozen slotted dataclass without checks")
+    fields = [f for f in dataclasses.fields(klass) if f.init]
+    if any(not f.name.isidentifier() or keyword.iskeyword(f.name) for f in fields):
+        raise TypeError(f"{klass.__name__} has a field name that is not an identifier")
+
+    # The unfrozen twin: same slots (it adds none), ordinary attribute assignment.
+    # Overriding both methods keeps CPython's fast generic setattr slot on the twin.
+    twin = type(
+        f"_{klass.__name__}Builder",
+        (klass,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        },
+    )
+    namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_cls": klass}
+    params_src: list[str] = []
+    body: list[str] = ["    self = _new(_twin)"]
+    for index, f in enumerate(fields):
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_d{index}"] = f.default
+            params_src.append(f"{f.name}=_d{index}")
+            body.append(f"    self.{f.name} = {f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f"_f{index}"] = f.default_factory
+            namespace["_missing"] = dataclasses.MISSING
+            params_src.append(f"{f.name}=_missing")
+            body.append(f"    self.{f.name} = _f{index}() if {f.name} is _missing else {f.name}")
+        else:
+            params_src.append(f.name)
+            body.append(f"    self.{f.name} = {f.name}")
+    for f in dataclasses.fields(klass):
+        if f.init:
+            continue
+        # init=False fields get their default, as in __init__
+        if f.default_factory is not dataclasses.MISSING:
+            namespace[f"_i_{f.name}"] = f.default_factory
+            body.append(f"    self.{f.name} = _i_{f.name}()")
+        elif f.default is not dataclasses.MISSING:
+            namespace[f"_i_{f.name}"] = f.default
+            body.append(f"    self.{f.name} = _i_{f.name}")
+    body += ["    self.__class__ = _cls", "    return self"]
+    star = "*, " if params_src else ""
+    source = f"def make({star}{', '.join(params_src)}):\n" + "\n".join(body) + "\n"
+    exec(source, namespace)  # generated from the class's own field names (checked above)
+    make = namespace["make"]
+    make.__qualname__ = make.__name__ = f"new_{klass.__name__}"
+    make.__doc__ = f"Build a {klass.__name__} (same signature and result as the class)."
+    return cast("Callable[P, T]", make)

@@ -1,0 +1,113 @@
+"""cubeproto._records.fast_constructor builds the same frozen objects as the class itself."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cubeproto._records import fast_constructor
+from cubeproto.chat.events import MessageReceived, MessageType
+from cubeproto.commands import HandlerResult, OutboundStanza
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Sample:
+    a: int
+    b: str = "b"
+    c: list[int] = dataclasses.field(default_factory=list)
+    d: str = dataclasses.field(init=False, default="fixed")
+
+
+new_sample = fast_constructor(_Sample)
+
+
+@given(
+    st.one_of(st.none(), st.text()),
+    st.sampled_from(MessageType),
+    st.text(),
+    st.one_of(st.none(), st.integers()),
+    st.dictionaries(st.text(), st.text()),
+    st.booleans(),
+)
+def test_same_object_as_the_class_constructor(
+    message_id: str | None,
+    kind: MessageType,
+    body: str,
+    sender: int | None,
+    extension: dict[str, str],
+    markable: bool,
+) -> None:
+    kwargs = {
+        "message_id": message_id,
+        "type": kind,
+        "from_jid": "78-105@host/r",
+        "to_jid": None,
+        "sender_id": sender,
+        "recipient_id": None,
+        "dialog_id": None,
+        "body": body,
+        "extension": extension,
+        "markable": markable,
+    }
+    fast = fast_constructor(MessageReceived)(**kwargs)  # type: ignore[arg-type]
+    slow = MessageReceived(**kwargs)  # type: ignore[arg-type]
+    assert type(fast) is MessageReceived
+    assert fast == slow and repr(fast) == repr(slow)
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    assert copy.copy(fast) == slow
+    assert dataclasses.replace(fast, body="x") == dataclasses.replace(slow, body="x")
+
+
+def test_result_is_frozen() -> None:
+    stanza = fast_constructor(OutboundStanza)(xml="<x/>")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        stanza.xml = "<y/>"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del stanza.xml
+    assert stanza == OutboundStanza(xml="<x/>")
+    assert hash(stanza) == hash(OutboundStanza(xml="<x/>"))
+
+
+def test_defaults_factories_and_init_false_fields() -> None:
+    one, two = new_sample(a=1), new_sample(a=1)
+    assert one == _Sample(a=1) and one.b == "b" and one.d == "fixed"
+    assert one.c == [] and one.c is not two.c  # a fresh list per object, as __init__ does
+    given_list = [3]
+    assert new_sample(a=2, b="x", c=given_list).c is given_list
+    assert fast_constructor(HandlerResult)() == HandlerResult()
+
+
+def test_signature_errors_are_the_classes() -> None:
+    with pytest.raises(TypeError):
+        new_sample(1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        new_sample()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        new_sample(a=1, d="no")  # type: ignore[call-arg]
+
+
+def test_refuses_classes_it_cannot_build_faithfully() -> None:
+    @dataclasses.dataclass(slots=True)
+    class Mutable:
+        a: int
+
+    @dataclasses.dataclass(frozen=True)
+    class NoSlots:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    for cls in (Mutable, NoSlots, Checked, int):
+        with pytest.raises(TypeError):
+            fast_constructor(cls)
