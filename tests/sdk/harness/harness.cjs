@@ -303,6 +303,50 @@ function serialize(args) {
   });
 }
 
+// The SDK's upload flow (storage.createAndUpload: create the blob, POST the multipart form
+// to blob_object_access's URL, mark it complete) with a file made from the request's bytes.
+// In Node the SDK builds the form with the "form-data" package and sends it with
+// "node-fetch" (its platform build, dist/node), so the file must be what form-data takes: a
+// Buffer or a readable stream -- a web Blob/File throws "source.on is not a function".
+// args.file picks the form an application would pass: "buffer" (appended without a file
+// name) or "stream" (fs.createReadStream of a temporary file: the part carries its name,
+// and the body goes out with chunked transfer encoding, its length being unknown).
+async function upload(args) {
+  const bytes = Buffer.from(args.base64, "base64");
+  let file = bytes;
+  let tmpdir = null;
+  if (args.file === "stream") {
+    const fs = require("node:fs");
+    const path = require("node:path");
+    tmpdir = fs.mkdtempSync(path.join(require("node:os").tmpdir(), "sdk-upload-"));
+    const where = path.join(tmpdir, args.name);
+    fs.writeFileSync(where, bytes);
+    file = fs.createReadStream(where);
+  } else if (args.file !== "buffer") {
+    throw new Error(`unknown file form ${args.file}`);
+  }
+  const params = { name: args.name, file, type: args.contentType, size: bytes.length };
+  if (args.public !== undefined) params.public = args.public;
+  try {
+    return await ConnectyCube.storage.createAndUpload(params);
+  } finally {
+    if (tmpdir) require("node:fs").rmSync(tmpdir, { recursive: true, force: true });
+  }
+}
+
+// GET a URL (e.g. the SDK's storage.privateUrl) with the fetch the SDK's Node build uses
+// (node-fetch), as an application shows a file from such a URL; no SDK headers.
+async function download(args) {
+  const fetch = require("node-fetch");
+  const response = await fetch(args.url);
+  const bytes = Buffer.from(await response.arrayBuffer());
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type"),
+    base64: bytes.toString("base64"),
+  };
+}
+
 const OPS = {
   init,
   connect,
@@ -316,6 +360,8 @@ const OPS = {
   // user-to-user ping.
   sendIq: (args) => sendIq(args.xml, args.timeoutMs || 10000),
   serialize,
+  upload,
+  download,
   disconnect: () => ConnectyCube.chat.disconnect(),
   exit: () => {
     setImmediate(() => process.exit(0));
