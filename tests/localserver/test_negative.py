@@ -70,11 +70,13 @@ def login_token(http: BlockingHttpClient, user: CubeUser) -> str:
 
 
 def dialogs_of(server: RunningServer, user: CubeUser) -> list[dict[str, Any]]:
-    return server.call(server.server.store.dialogs, user.app.id)
+    found: list[dict[str, Any]] = server.call(server.server.store.dialogs, user.app.id)
+    return found
 
 
 def history(server: RunningServer, dialog_id: str) -> list[dict[str, Any]]:
-    return server.call(server.server.store.messages, dialog_id)
+    found: list[dict[str, Any]] = server.call(server.server.store.messages, dialog_id)
+    return found
 
 
 def offline_count(server: RunningServer, user_id: int) -> int:
@@ -279,7 +281,7 @@ def test_unknown_ids_are_404_over_rest_and_bounce_over_xmpp(
     rest = cube_rest_client(alice)
     base = alice.api_url
     unknown = "0123456789abcdef01234567"
-    calls = [
+    calls: list[Any] = [
         R.list_messages(unknown, base_url=base),
         R.update_dialog(unknown, name="x", base_url=base),
         R.delete_dialogs(unknown, base_url=base),

@@ -70,6 +70,22 @@ def _child(element: etree._Element, local: str) -> etree._Element | None:
     return None
 
 
+def _into_client_namespace(element: etree._Element) -> None:
+    """Put un-namespaced elements of a stanza into ``jabber:client``: a WebSocket client may
+    omit the namespace, and a stanza the hub forwards (carbons, offline storage) must carry
+    it wherever it is embedded."""
+    for node in element.iter():
+        if isinstance(node.tag, str) and not node.tag.startswith("{"):
+            node.tag = f"{{{NS_CLIENT}}}{node.tag}"
+
+
+def _body(element: etree._Element) -> str | None:
+    """The text of a stanza's ``<body>``, whatever namespace the framing gave it (the
+    WebSocket framing's stanzas may carry none)."""
+    body = _child(element, "body")
+    return None if body is None else (body.text or "")
+
+
 def _xml(element: etree._Element) -> str:
     return element_bytes(element).decode()
 
@@ -194,6 +210,7 @@ class Hub:
         if isinstance(event, StanzaReceived):
             if session.user is None:
                 return
+            _into_client_namespace(event.element)
             try:
                 if event.kind == "message":
                     self._on_message(session, event.element)
@@ -322,7 +339,7 @@ class Hub:
     ) -> None:
         msg_id = escape_attr(element.get("id") or "")
         sender = escape_attr(element.get("to") or self.domain)
-        body = element.findtext(f"{{{NS_CLIENT}}}body")
+        body = _body(element)
         body_xml = f"<body>{escape_text(body)}</body>" if body else ""
         etype = "auth" if condition == "forbidden" else "cancel"
         self._send(
@@ -389,10 +406,7 @@ class Hub:
         for local in ("composing", "paused", "replace", "remove", "received", "displayed"):
             if _child(element, local) is not None:
                 return local
-        if (
-            element.findtext(f"{{{NS_CLIENT}}}body") is not None
-            or _child(element, "body") is not None
-        ):
+        if _child(element, "body") is not None:
             return "chat"
         extra = _child(element, "extraParams")
         if extra is not None and _child(extra, "attachment") is not None:
@@ -457,7 +471,7 @@ class Hub:
         now: float,
     ) -> None:
         message_id = element.get("id") or new_object_id(now)
-        body = element.findtext(f"{{{NS_CLIENT}}}body") or ""
+        body = _body(element) or ""
         raw_attachments = extension.get("attachments")
         attachments = list(raw_attachments) if isinstance(raw_attachments, (list, tuple)) else []
         record: dict[str, Any] = {
@@ -501,7 +515,7 @@ class Hub:
         record = self.store.message(replace.get("id") or "") if replace is not None else None
         if record is None or record["sender_id"] != user.id:
             return
-        record["message"] = element.findtext(f"{{{NS_CLIENT}}}body") or ""
+        record["message"] = _body(element) or ""
         record["updated"] = self.now()
         self.store.put_message(record)
 

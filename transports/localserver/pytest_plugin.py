@@ -130,7 +130,8 @@ def async_cube_chat_client() -> Callable[..., AsyncLocalChatClient]:
 
 @pytest.fixture
 def cube_rest_client() -> Iterator[Callable[[CubeUser], BlockingRestClient]]:
-    """``cube_rest_client(user)``: a blocking REST client that logs in as ``user``."""
+    """``cube_rest_client(user)``: a blocking REST client logged in as ``user`` (its
+    session exists before the first call)."""
     from ..http_blocking import BlockingRestClient
 
     clients: list[BlockingRestClient] = []
@@ -138,6 +139,7 @@ def cube_rest_client() -> Iterator[Callable[[CubeUser], BlockingRestClient]]:
     def make(user: CubeUser) -> BlockingRestClient:
         client = BlockingRestClient.connect(user.credentials, base_url=user.api_url)
         clients.append(client)
+        client.session.adopt(client.call(client.session.create_session_request()))
         return client
 
     yield make
