@@ -46,7 +46,6 @@ from ._xmlstream import (
 )
 from .commands import (
     Command,
-    OutboundStanza,
     Ping,
     ResultParser,
     SendIq,
@@ -117,6 +116,18 @@ _BIND_JID = f"{{{NS_BIND}}}jid"
 _STANZA_KINDS = {"message", "presence", "iq"}
 #: Top-level tag -> stanza kind, for both namespaced (TCP) and bare (WebSocket) forms.
 _STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k in _STANZA_KINDS}
+
+_CLOSED = StreamState.CLOSED
+#: States in which the peer may send stanzas (anything earlier is before authentication).
+_STANZA_STATES = frozenset(
+    {
+        StreamState.READY,
+        StreamState.SESSION_SETUP,
+        StreamState.BINDING,
+        StreamState.RESUMING,
+        StreamState.CLOSING,
+    }
+)
 
 _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
 _SASL_CONDITIONS = {c.value: c for c in SaslCondition}
@@ -383,9 +394,10 @@ class ClientConnection:
             self._fail(exc.condition, exc.text)
             return
         self._flush_framing()
+        handle_item = self._handle_item
         for item in items:
-            self._handle_item(item, now)
-            if self._is_closed():
+            handle_item(item, now)
+            if self._state is _CLOSED:
                 break
 
     def receive_eof(self, *, now: float) -> None:
@@ -649,7 +661,7 @@ class ClientConnection:
     ) -> None:
         if isinstance(item, etree._Element):
             tag = item.tag
-            kind = _STANZA_TAGS.get(tag) if isinstance(tag, str) else None
+            kind = _STANZA_TAGS.get(tag)  # not a str for a comment/PI: hashable, not found
             if kind is not None:
                 self._on_stanza(kind, item, now)
                 return
@@ -1079,20 +1091,12 @@ class ClientConnection:
     # --- stanzas ----------------------------------------------------------------
 
     def _on_stanza(self, kind: str, element: etree._Element, now: float) -> None:
-        state = self._state
-        if state not in (
-            StreamState.READY,
-            StreamState.SESSION_SETUP,
-            StreamState.BINDING,
-            StreamState.RESUMING,
-            StreamState.CLOSING,
-        ):
+        if self._state not in _STANZA_STATES:
             self._fail(StreamErrorCondition.NOT_AUTHORIZED, f"<{kind}/> before authentication")
             return
         sm = self._sm
-        app_acks = self._config.app_controlled_acks
         if sm is not None and self._sm_active:
-            if app_acks:
+            if self._config.app_controlled_acks:
                 self._rx_seq += 1
                 self._current_seq = self._rx_seq
             else:
@@ -1106,6 +1110,7 @@ class ClientConnection:
             self._current_seq = 0
 
     def _to_handler(self, kind: str, element: etree._Element) -> None:
+        # The inbound hot path: every message and presence comes through here.
         handler = self._handler
         if handler is None:
             self._emit(UnhandledStanza(raw=element_bytes(element)))
@@ -1119,14 +1124,20 @@ class ClientConnection:
                 MalformedStanza(raw=element_bytes(element), reason=f"handler failed: {exc!r}")
             )
             return
-        self._emit_all(result.events)
-        for reply in result.replies:
-            self._send_reply(reply)
-        if kind == "iq" and not result.replies and element.get("type") in ("get", "set"):
+        events = result.events
+        if events:
+            seq = self._current_seq
+            append = self._events.append
+            for event in events:
+                append((event, seq))
+        replies = result.replies
+        if replies:
+            for reply in replies:
+                self._send_stanza(
+                    reply.xml, reply.stanza_id, countable=reply.countable, now=self._last_rx
+                )
+        elif kind == "iq" and element.get("type") in ("get", "set"):
             self._answer_unsupported(element)
-
-    def _send_reply(self, reply: OutboundStanza) -> None:
-        self._send_stanza(reply.xml, reply.stanza_id, countable=reply.countable, now=self._last_rx)
 
     def _answer_unsupported(self, element: etree._Element) -> None:
         iq_id = element.get("id")
@@ -1357,10 +1368,6 @@ class ClientConnection:
             ),
             resumable=resumable,
         )
-
-    def _is_closed(self) -> bool:
-        # A method, so that mypy does not narrow the state across calls that change it.
-        return self._state is StreamState.CLOSED
 
     def _resumable(self) -> bool:
         if self._resume is not None:
