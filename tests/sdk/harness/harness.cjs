@@ -50,6 +50,10 @@
 //   D10 with CUBE_TCP_ENABLE (xmpp:// URL) the SDK never negotiates STARTTLS although the
 //      server offers it: it authenticates and chats over plain TCP.  Tests record this
 //      (test_transports.py); for an encrypted socket the SDK needs CUBE_TLS_ENABLE (xmpps://).
+//      Against a server that requires STARTTLS (our local server: <starttls><required/>)
+//      the SDK sends nothing after the stream features and chat.connect() never settles --
+//      neither resolved nor rejected, no listener called.  Tests use WebSocket or direct TLS
+//      with our local server.
 "use strict";
 
 const readline = require("node:readline");
