@@ -73,6 +73,15 @@ from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
 
 __all__ = ["AsyncChatClient"]
 
+#: What a failing transport raises; each means "the connection is gone".
+_TRANSPORT_ERRORS = (
+    OSError,
+    ssl.SSLError,
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+)
+
 #: Seconds to wait for a join/leave confirmation or any answer without a core timeout.
 DEFAULT_CALL_TIMEOUT = 30.0
 
@@ -195,9 +204,12 @@ class AsyncChatClient:
                 try:
                     with anyio.fail_after(self._connect_timeout):
                         stream, binding = await self._open()
-                except (OSError, ssl.SSLError, TimeoutError, anyio.BrokenResourceError) as exc:
+                except (*_TRANSPORT_ERRORS, TimeoutError) as exc:
                     self._dispatch(sup.connect_failed(str(exc) or repr(exc), now=self._now()))
                 else:
+                    if sup.stopped:  # closed while the transport was opening
+                        await stream.aclose()
+                        break
                     try:
                         await self._pump(sup.new_connection(), stream, binding)
                     finally:
@@ -248,7 +260,7 @@ class AsyncChatClient:
                 try:
                     assert self._stream is not None
                     data = await self._stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError, OSError, ssl.SSLError):
+                except _TRANSPORT_ERRORS:
                     data = b""
             self._wait_scope = None
             if scope.cancelled_caught:
@@ -269,7 +281,7 @@ class AsyncChatClient:
             assert self._stream is not None
             try:
                 self._stream, binding = await self._start_tls(self._stream)
-            except (OSError, ssl.SSLError, anyio.BrokenResourceError):
+            except _TRANSPORT_ERRORS:
                 conn.receive_eof(now=self._now())  # reported as a lost connection
                 continue
             conn.tls_established(now=self._now(), channel_binding=binding)
@@ -282,7 +294,7 @@ class AsyncChatClient:
                 stream = self._stream
                 if data and stream is not None:
                     # A failed write: the reader sees the loss and reports it.
-                    with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                    with suppress(*_TRANSPORT_ERRORS):
                         await stream.send(data)
                 self._drain(conn)
                 scope = self._wait_scope

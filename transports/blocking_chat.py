@@ -268,6 +268,8 @@ class ChatClient:
 
     def _pump_connection(self, sock: socket.socket, binding: tuple[str, bytes] | None) -> None:
         with self._lock:
+            if self._sup.stopped:  # closed while the transport was opening
+                return
             conn = self._sup.new_connection()
             conn.start(now=time.monotonic(), channel_binding=binding)
         while True:

@@ -1,0 +1,205 @@
+"""One scenario, nine runs: every adapter (asyncio, trio, blocking) over every transport
+(TCP + STARTTLS, direct TLS, WebSocket), against the real ejabberd.
+
+The async client runs in its own event-loop thread behind an anyio blocking portal, so
+that each scenario is written once as plain code; the portal only forwards calls, the
+client under test is the real ``AsyncChatClient`` running on asyncio or trio.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from cubeproto.transports.anyio_chat import AsyncChatClient
+from cubeproto.transports.blocking_chat import ChatClient
+from ejabberd_server import CubeUser, Ejabberd
+
+from cubeproto import ClientConfig, Transport
+from cubeproto.chat import ChatSession
+from cubeproto.events import Event
+from cubeproto.reconnect import ReconnectPolicy
+
+# Import in this (the main) thread what the event-loop and slixmpp threads would otherwise
+# import lazily: CPython 3.11.7 can corrupt its compiler state ("AST constructor recursion
+# depth mismatch") when two threads compile at once (dataclass/attrs class creation does).
+importlib.import_module("anyio._backends._asyncio")
+importlib.import_module("anyio._backends._trio")
+for _name in ("slixmpp", "slixmpp.plugins.xep_0199", "slixmpp.plugins.xep_0030", "hypothesis"):
+    importlib.import_module(_name)
+
+ADAPTERS = ["asyncio", "trio", "blocking"]
+TRANSPORTS = {
+    "tcp-starttls": Transport.TCP,
+    "direct-tls": Transport.DIRECT_TLS,
+    "websocket": Transport.WEBSOCKET,
+}
+#: Seconds a scenario waits for an expected event before failing.
+WAIT = 15.0
+
+
+@pytest.fixture(params=ADAPTERS)
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=list(TRANSPORTS))
+def transport(request: pytest.FixtureRequest) -> Transport:
+    return TRANSPORTS[str(request.param)]
+
+
+def port_for(server: Ejabberd, transport: Transport) -> int:
+    if transport is Transport.TCP:
+        return server.c2s_port
+    if transport is Transport.DIRECT_TLS:
+        return server.c2s_tls_port
+    return server.http_port
+
+
+def make_config(
+    server: Ejabberd, user: CubeUser, transport: Transport, **overrides: Any
+) -> ClientConfig:
+    ws = transport is Transport.WEBSOCKET
+    values: dict[str, Any] = {
+        "app_id": user.app_id,
+        "user_id": user.user_id,
+        "password": user.password,
+        "chat_host": server.domain,
+        "transport": transport,
+        "entropy": os.urandom,
+        "wall_clock": time.time,
+        "handler_factory": ChatSession,
+        "websocket_host": f"{server.domain}:{server.http_port}",
+        "require_tls": not ws,
+        "allow_plain_unencrypted": ws,  # ws:// on loopback only
+    }
+    values.update(overrides)
+    return ClientConfig(**values)
+
+
+class Peer:
+    """A connected client of any adapter, driven synchronously.
+
+    Verbs are the client's own (``peer.send_message(...)`` calls the real method, through
+    the portal for the async client).  Events are buffered so that a scenario can wait
+    for one kind while others keep arriving.
+    """
+
+    def __init__(self, client: Any, portal: BlockingPortal | None) -> None:
+        self.client = client
+        self.portal = portal
+        self.seen: list[Event] = []
+        self._events = client.events()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.client, name)
+        if self.portal is None or not callable(attr):
+            return attr
+        portal = self.portal
+        return lambda *a, **k: portal.call(lambda: attr(*a, **k))
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self.client.is_connected)
+
+    def next_event(self, timeout: float) -> Event | None:
+        if self.portal is None:
+            event = self.client.next_event(timeout)
+        else:
+            event = self.portal.call(_next_async, self._events, timeout)
+        if event is not None:
+            self.seen.append(event)
+        return event
+
+    def wait_for(
+        self,
+        kind: type[Event],
+        where: Callable[[Any], bool] = lambda e: True,
+        timeout: float = WAIT,
+    ) -> Any:
+        """The first event of ``kind`` matching ``where`` (already seen ones count)."""
+        for event in self.seen:
+            if isinstance(event, kind) and where(event):
+                self.seen.remove(event)
+                return event
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = self.next_event(left)
+            if isinstance(event, kind) and where(event):
+                self.seen.remove(event)
+                return event
+        raise AssertionError(f"no {kind.__name__} within {timeout}s; saw {self.seen[-10:]!r}")
+
+    def drain(self, seconds: float) -> list[Event]:
+        """The events that arrive within ``seconds`` (also kept in ``seen``)."""
+        start = len(self.seen)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.next_event(left)
+        return self.seen[start:]
+
+
+async def _next_async(events: Any, timeout: float) -> Event | None:
+    with anyio.move_on_after(timeout):
+        try:
+            event: Event = await events.__anext__()
+        except StopAsyncIteration:
+            return None
+        return event
+    return None
+
+
+@dataclass
+class Connector:
+    """Factory fixture: ``connect(user, **config_overrides)`` -> a connected Peer."""
+
+    server: Ejabberd
+    adapter: str
+    transport: Transport
+    stack: contextlib.ExitStack
+
+    def __call__(
+        self,
+        user: CubeUser,
+        *,
+        port: int | None = None,
+        policy: ReconnectPolicy | None = None,
+        tls: Any = None,
+        **overrides: Any,
+    ) -> Peer:
+        config = make_config(self.server, user, self.transport, **overrides)
+        kwargs: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": port or port_for(self.server, self.transport),
+            "ca_file": self.server.ca_file,
+            "tls": tls,
+            "policy": policy or ReconnectPolicy(floor=0.05, cap=0.5),
+        }
+        if self.adapter == "blocking":
+            client: Any = self.stack.enter_context(ChatClient(config, **kwargs))
+            peer = Peer(client, None)
+        else:
+            portal = self.stack.enter_context(start_blocking_portal(self.adapter))
+            client = self.stack.enter_context(
+                portal.wrap_async_context_manager(AsyncChatClient(config, **kwargs))
+            )
+            peer = Peer(client, portal)
+        # Connected follows <enabled/>, which the server handles before our initial
+        # presence; a message routed to us in between goes to offline storage.  A ping
+        # answered means the presence (sent before it) was handled.
+        peer.ping()
+        return peer
+
+
+@pytest.fixture
+def connect(ejabberd: Ejabberd, adapter: str, transport: Transport) -> Iterator[Connector]:
+    with contextlib.ExitStack() as stack:
+        yield Connector(ejabberd, adapter, transport, stack)

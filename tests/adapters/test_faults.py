@@ -1,0 +1,128 @@
+"""Faults between the client and ejabberd: cuts and a black hole, through a loopback proxy.
+
+After automatic reconnection and XEP-0198 resumption, every message reaches the peer
+exactly once and has exactly one sent-or-lost event, and none is lost.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from collections.abc import Callable
+
+import pytest
+from conftest import Connector, Peer, port_for
+from cubeproto.transports.errors import NotConnected
+from ejabberd_server import CubeUser, Ejabberd
+from faultproxy import FaultProxy
+
+from cubeproto import (
+    CloseReason,
+    MalformedStanza,
+    MessageLost,
+    MessageSent,
+    ResumeFailed,
+    Transport,
+)
+from cubeproto.chat import MessageReceived
+from cubeproto.reconnect import Disconnected, Reconnected
+
+pytestmark = pytest.mark.integration
+
+NewUser = Callable[[], CubeUser]
+MESSAGES = 2000
+MIN_CUTS = 10
+
+
+def send_retrying(peer: Peer, **kwargs: object) -> str:
+    """Send; while reconnecting (NotConnected), wait for the session and send again."""
+    while True:
+        try:
+            return str(peer.send_message(**kwargs))
+        except NotConnected:
+            peer.wait_connected()
+
+
+def test_random_cuts_lose_and_duplicate_nothing(
+    connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
+) -> None:
+    if transport is Transport.WEBSOCKET:
+        # Measured: after a cut, ejabberd 23.01's WebSocket session often does not notice
+        # the closed socket before our <resume/> arrives; the server then logs "Cannot
+        # resume session: Session state copying timed out" (after 15 s), answers
+        # <failed><item-not-found/>, and drops stanzas it had already acknowledged to the
+        # sender.  The same cuts over TCP and direct TLS resume every time.
+        pytest.skip("ejabberd 23.01 WebSocket resumption times out after a cut (see comment)")
+    seed = int.from_bytes(os.urandom(4), "big")
+    proxy = FaultProxy(port_for(ejabberd, transport), cut_after=(15_000, 45_000), seed=seed)
+    proxy.start()
+    try:
+        a, b = ejabberd_user(), ejabberd_user()
+        receiver = connect(b, port=proxy.port)
+        sender = connect(a, port=proxy.port)
+        ids = [send_retrying(sender, to_user=b.user_id, body=f"n{i}") for i in range(MESSAGES)]
+        assert len(set(ids)) == MESSAGES
+
+        settled: collections.Counter[str] = collections.Counter()
+        lost: list[MessageLost] = []
+        deadline = time.monotonic() + 120
+        while sum(settled.values()) < MESSAGES and time.monotonic() < deadline:
+            event = sender.next_event(1.0)
+            if isinstance(event, (MessageSent, MessageLost)):
+                settled[event.message_id] += 1
+                if isinstance(event, MessageLost):
+                    lost.append(event)
+        bodies: collections.Counter[str] = collections.Counter()
+        deadline = time.monotonic() + 120
+        while len(bodies) < MESSAGES and time.monotonic() < deadline:
+            event = receiver.next_event(1.0)
+            if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
+                bodies[event.body or ""] += 1
+        # Anything late (a duplicate) would show up now.
+        for event in receiver.drain(0.5):
+            if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
+                bodies[event.body or ""] += 1
+        for event in sender.drain(0.2):
+            if isinstance(event, (MessageSent, MessageLost)):
+                settled[event.message_id] += 1
+
+        context = (
+            f"seed={seed} cuts={proxy.cuts} receiver: "
+            + ", ".join(
+                repr(e)
+                for e in receiver.seen
+                if isinstance(e, (Reconnected, ResumeFailed, MalformedStanza))
+            )[:3000]
+        )
+        assert proxy.cuts >= MIN_CUTS, context
+        assert lost == [], context
+        assert set(settled) == set(ids), context
+        assert set(settled.values()) == {1}, context
+        assert set(bodies) == {f"n{i}" for i in range(MESSAGES)}, context
+        assert set(bodies.values()) == {1}, context
+        assert any(isinstance(e, Reconnected) and e.resumed for e in sender.seen), context
+    finally:
+        proxy.stop()
+
+
+def test_black_hole_detected_by_keepalive_and_recovered(
+    connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
+) -> None:
+    proxy = FaultProxy(port_for(ejabberd, transport)).start()
+    try:
+        a, b = ejabberd_user(), ejabberd_user()
+        receiver = connect(b)
+        sender = connect(a, port=proxy.port, keepalive_interval=0.5, keepalive_timeout=0.5)
+        assert proxy.blackhole_all() == 1
+        mid = send_retrying(sender, to_user=b.user_id, body="through the black hole")
+        lost = sender.wait_for(Disconnected, timeout=5.0)
+        assert lost.closed is not None and lost.closed.reason is CloseReason.DEAD
+        assert lost.resumable
+        assert sender.wait_for(Reconnected, timeout=10.0).resumed
+        assert sender.wait_for(MessageSent, lambda e: e.message_id == mid)
+        got = receiver.wait_for(MessageReceived, lambda e: e.message_id == mid)
+        assert got.body == "through the black hole"
+        assert not [e for e in receiver.drain(0.5) if isinstance(e, MessageReceived)]
+    finally:
+        proxy.stop()
