@@ -119,14 +119,13 @@ _STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k i
 
 _CLOSED = StreamState.CLOSED
 #: States in which the peer may send stanzas (anything earlier is before authentication).
-_STANZA_STATES = frozenset(
-    {
-        StreamState.READY,
-        StreamState.SESSION_SETUP,
-        StreamState.BINDING,
-        StreamState.RESUMING,
-        StreamState.CLOSING,
-    }
+#: A tuple, READY first: membership is an identity test (an Enum's __hash__ is Python code).
+_STANZA_STATES = (
+    StreamState.READY,
+    StreamState.SESSION_SETUP,
+    StreamState.BINDING,
+    StreamState.RESUMING,
+    StreamState.CLOSING,
 )
 
 _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
