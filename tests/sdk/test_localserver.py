@@ -1,9 +1,10 @@
 """The official SDK against our local server (``cubeproto serve``), next to our client.
 
 The server runs as the console script would run it, in its own process on free loopback
-ports.  The SDK logs in over REST and chat (WebSocket) as alice; our client is bob, over
-TCP with STARTTLS for chat and our blocking HTTP client for REST.  What one side does, the
-other sees with the same values.
+ports (the ``local`` fixture of conftest).  The SDK logs in over REST and chat (WebSocket or
+direct TLS) as alice; our client is bob, over TCP with STARTTLS for chat and our blocking
+REST client.  What one side does, the other sees with the same values.  The SDK's other
+REST calls are in test_localserver_rest.py.
 """
 
 from __future__ import annotations
