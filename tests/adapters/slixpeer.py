@@ -58,6 +58,8 @@ class SlixPeer:
 
         async def session_start(_: Any) -> None:
             client.send_presence()
+            # Answered after the server handled the presence: now messages reach us.
+            await client.plugin["xep_0199"].ping(timeout=5)
             self._ready.set()
 
         def message(msg: Any) -> None:
