@@ -118,6 +118,7 @@ _R = f'<r xmlns="{NS_SM}"/>'
 _NEGOTIATION_TIMER = ("negotiation",)
 _IDLE_TIMER = ("idle",)
 _CLOSE_TIMER = ("close",)
+_ACK_TIMER = ("ack",)
 
 
 # ---------------------------------------------------------------------- credentials
@@ -228,6 +229,11 @@ class ServerConfig:
     max_auth_attempts: int = 3
     #: How long ``close()`` waits for the client's stream close.
     close_timeout: float = 2.0
+    #: With stream management: a stanza still unacknowledged this long after it was sent
+    #: (and ``<r/>`` asked for it) means the client is gone; the connection ends as a
+    #: resumable loss (``ClientClosed(resumable=True, condition=connection-timeout)``).
+    #: Each ack that covers something restarts the wait.  ``None``: never.
+    ack_timeout: float | None = 60.0
     xml_limits: XmlLimits = field(default_factory=XmlLimits)
 
     def __post_init__(self) -> None:
@@ -241,8 +247,10 @@ class ServerConfig:
         for name in ("negotiation_timeout", "close_timeout"):
             if not getattr(self, name) > 0:
                 raise LocalProtocolError(f"{name} must be positive")
-        if self.idle_timeout is not None and not self.idle_timeout > 0:
-            raise LocalProtocolError("idle_timeout must be positive or None")
+        for optional in ("idle_timeout", "ack_timeout"):
+            value = getattr(self, optional)
+            if value is not None and not value > 0:
+                raise LocalProtocolError(f"{optional} must be positive or None")
 
     @property
     def encrypted_from_start(self) -> bool:
@@ -679,6 +687,7 @@ class ServerConnection:
         if not xml.startswith(("<message", "<presence", "<iq")):
             raise LocalProtocolError("send_stanza() takes a message, presence or iq")
         self._send_counted(xml)
+        self._arm_ack(now)
 
     def accept_resume(
         self, session: DetachedSession, *, now: float, extra: Sequence[str] = ()
@@ -732,6 +741,7 @@ class ServerConnection:
             ClientResumed(jid=session.jid, previd=session.resume_id, resent=len(resent))
         )
         self._arm_idle()
+        self._arm_ack(now)
 
     def refuse_resume(self, *, now: float) -> None:
         """Answer the pending :class:`ResumeRequested` with ``<failed/>``
@@ -834,6 +844,15 @@ class ServerConnection:
                     self._arm_idle()
             elif key == _CLOSE_TIMER:
                 self._finish(ClientClosed(clean=False))
+            elif key == _ACK_TIMER and self._sm is not None and self._sm.unacked:
+                self._finish(
+                    ClientClosed(
+                        clean=False,
+                        condition=StreamErrorCondition.CONNECTION_TIMEOUT,
+                        text="no ack for a sent stanza",
+                        resumable=self._resumable(),
+                    )
+                )
 
     # ------------------------------------------------------------------ helpers
 
@@ -860,6 +879,15 @@ class ServerConnection:
             if self._unrequested >= self._config.ack_request_batch:
                 self._unrequested = 0
                 self._out.append(self._framing.frame(_R))
+
+    def _arm_ack(self, now: float) -> None:
+        """Start the ack wait if stanzas are outstanding and no wait is running."""
+        timeout = self._config.ack_timeout
+        sm = self._sm
+        if timeout is None or sm is None or not sm.unacked or self._state is not ServerState.READY:
+            return
+        if not self._timers.is_set(_ACK_TIMER):
+            self._timers.set(_ACK_TIMER, now + timeout)
 
     def _arm_idle(self) -> None:
         timeout = self._config.idle_timeout
@@ -1031,7 +1059,7 @@ class ServerConnection:
                 self._nonza(f'<a xmlns="{NS_SM}" h="{self._sm.inbound_h}"/>')
                 return
             if local == "a":
-                self._on_ack(element)
+                self._on_ack(element, now)
                 return
         if ns == NS_SM and local == "enable":
             self._on_enable(element)
@@ -1218,14 +1246,14 @@ class ServerConnection:
             self._nonza(f'<enabled xmlns="{NS_SM}"/>')
         self._events.append(SmEnabled(resume_id=self._resume_id))
 
-    def _on_ack(self, element: etree._Element) -> None:
+    def _on_ack(self, element: etree._Element, now: float) -> None:
         assert self._sm is not None
         h = element.get("h") or ""
         if not h.isdigit() or len(h) > 10 or int(h) >= MOD:
             self._fail(StreamErrorCondition.BAD_FORMAT, f"invalid h {h[:32]!r}")
             return
         try:
-            self._sm.ack(int(h))
+            settled = self._sm.ack(int(h))
         except AckError as exc:
             self._fail(
                 StreamErrorCondition.UNDEFINED_CONDITION,
@@ -1235,6 +1263,10 @@ class ServerConnection:
                     f'send-count="{self._sm.outbound_h}"/>'
                 ),
             )
+            return
+        if settled:  # progress: the wait restarts for what is still outstanding
+            self._timers.cancel(_ACK_TIMER)
+            self._arm_ack(now)
 
     def _on_resume(self, element: etree._Element) -> None:
         if (

@@ -43,6 +43,7 @@ from .pair import (
     APP,
     DOMAIN,
     USER,
+    Pair,
     client_config,
     connect,
     of_type,
@@ -403,3 +404,47 @@ def test_stanzas_with_hostile_names_are_handled() -> None:
     pair = connect()
     pair.server.receive_data(b"<x:auth xmlns:x='a}b'/>", now=1.0)
     assert b"unsupported-stanza-type" in pair.server.data_to_send()
+
+
+def _send_one(pair: Pair, n: int, now: float) -> None:
+    pair.server.send_stanza(
+        f'<message type="chat" id="m{n}" to="{pair.server.jid}" from="78-105@localhost">'
+        f"<body>n{n}</body></message>",
+        now=now,
+    )
+
+
+def test_an_unanswered_ack_request_ends_the_connection_as_resumable() -> None:
+    pair = connect(server_cfg=server_config(ack_timeout=5.0))
+    _send_one(pair, 1, now=10.0)
+    pair.server.data_to_send()  # the client never reads it (a dead peer)
+    assert pair.server.get_timer() == 15.0
+    pair.server.handle_timer(now=14.9)
+    assert pair.server.state is not ServerState.CLOSED
+    pair.server.handle_timer(now=15.0)
+    closed = _closed(pair.server)
+    assert closed.resumable and closed.condition is StreamErrorCondition.CONNECTION_TIMEOUT
+    detached = pair.server.detach()
+    assert detached is not None and [u.message_id for u in detached.unacked] == [None]
+    (item,) = detached.unacked
+    assert item.xml.startswith('<message type="chat" id="m1"')
+
+
+def test_acks_that_make_progress_restart_the_wait_and_a_full_ack_stops_it() -> None:
+    pair = connect(server_cfg=server_config(ack_timeout=5.0))
+    _send_one(pair, 1, now=10.0)
+    pair.now = 12.0
+    pair.pump()  # the client acks m1
+    assert pair.server.unacked_stanzas() == []
+    assert pair.server.get_timer() is None
+    _send_one(pair, 2, now=20.0)
+    assert pair.server.get_timer() == 25.0
+    pair.server.handle_timer(now=30.0)
+    assert _closed(pair.server).resumable
+
+
+def test_no_ack_timeout_when_disabled() -> None:
+    pair = connect(server_cfg=server_config(ack_timeout=None))
+    _send_one(pair, 1, now=10.0)
+    pair.server.data_to_send()
+    assert pair.server.get_timer() is None

@@ -24,6 +24,7 @@ async def _serve(args: argparse.Namespace) -> None:
         ws_port=args.ws_port,
         http_port=args.http_port,
         tls=not args.no_tls,
+        blob_dir=args.blob_dir,
     ) as server:
         app = server.store.app(args.app_id) or server.add_app(args.app_id, args.auth_key)
         for spec in args.user:
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="run the narrated demo against an embedded server")
     serve = sub.add_parser("serve", help="run the local ConnectyCube server")
     serve.add_argument("--database", default=":memory:", help="SQLite file (default: memory)")
+    serve.add_argument(
+        "--blob-dir", default=None, help="storage blobs (default: next to the database file)"
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--domain", default="localhost")
     serve.add_argument("--xmpp-port", type=int, default=5222)

@@ -254,7 +254,7 @@ async def _demo(out: TextIO) -> None:
             say("Alice", f"ping to the server: {rtt * 1000:.1f} ms")
             # cut and resume
             say("server", "cutting Alice's connection…")
-            await _cut(server, alice)
+            await server.cut(alice.user.id)
             rid = await bob.chat.send_message(
                 to_user=alice.user.id,
                 body="Sent while you were cut",
@@ -270,13 +270,6 @@ async def _demo(out: TextIO) -> None:
         for p in reversed(people):
             await p.chat.disconnect()
             await p.rest.aclose()
-
-
-async def _cut(server: LocalServer, person: Person) -> None:
-    for session in server.hub.sessions_of(person.user.id):
-        link = server._links.get(session)
-        if link is not None:
-            await link.stream.aclose()
 
 
 def run_demo(out: TextIO | None = None) -> int:

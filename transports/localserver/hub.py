@@ -15,6 +15,7 @@ queued on the connections; the network layer writes what :meth:`Hub.take_dirty` 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,7 +201,9 @@ class Hub:
                 detached.extra.append(xml)
                 return False
         if store_offline:
-            self.store.add_offline(user_id, _with_delay(xml, self.now()))
+            self.store.add_offline(
+                user_id, _with_delay(xml, self.now()), message_id=_message_id(xml)
+            )
         return False
 
     # ------------------------------------------------------------------ connection events
@@ -241,7 +244,14 @@ class Hub:
     def _resume(self, session: Session, event: ResumeRequested) -> None:
         self.expire_detached()
         detached = self.detached.get(event.previd)
-        if detached is None or detached.session.username != event.username:
+        if detached is not None and detached.session.username != event.username:
+            session.conn.refuse_resume(now=self.now())
+            return
+        if detached is None:
+            # Too late to resume -- but the client's h says which of the stanzas that
+            # session left unacknowledged it did handle: those must not come again.
+            if session.user is not None:
+                self.store.drop_offline_acked(session.user.id, event.previd, event.h)
             session.conn.refuse_resume(now=self.now())
             return
         del self.detached[event.previd]
@@ -267,22 +277,46 @@ class Hub:
                 detached, user.id, self.now() + self.resume_seconds
             )
         else:
+            # The session is over (clean close or no resumption): what the client did not
+            # acknowledge is delivered at its next login -- once (deduplicated by id).
             for xml in session.conn.unacked_stanzas():
-                if xml.startswith("<message") and "<body>" in xml:
-                    self.store.add_offline(user.id, _with_delay(xml, self.now()))
+                self._keep_offline(user.id, xml, self.now())
         self.store.touch_user(user.id, self.now())
         if not self.is_online(user.id):
             self._push_last_activity(user)
 
     def expire_detached(self) -> None:
-        """Sessions not resumed in time: their undelivered messages go offline."""
+        """Sessions not resumed in time: their undelivered messages go offline, each
+        tagged with the session and the ``h`` that acknowledges it, so that a late resume
+        attempt can still say which ones the client had handled."""
         now = self.now()
         for key, detached in list(self.detached.items()):
             if detached.expires <= now:
                 del self.detached[key]
-                for xml in [u.xml for u in detached.session.unacked] + detached.extra:
-                    if xml.startswith("<message") and "<body>" in xml:
-                        self.store.add_offline(detached.user_id, _with_delay(xml, now))
+                kept = detached.session
+                for index, item in enumerate(kept.unacked):
+                    h = (kept.acked_h + index + 1) % 2**32
+                    self._keep_offline(detached.user_id, item.xml, now, origin=key, sm_h=h)
+                for xml in detached.extra:
+                    self._keep_offline(detached.user_id, xml, now)
+
+    def _keep_offline(
+        self,
+        user_id: int,
+        xml: str,
+        now: float,
+        *,
+        origin: str | None = None,
+        sm_h: int | None = None,
+    ) -> None:
+        if xml.startswith("<message") and "<body>" in xml:
+            self.store.add_offline(
+                user_id,
+                _with_delay(xml, now),
+                message_id=_message_id(xml),
+                origin=origin,
+                sm_h=sm_h,
+            )
 
     # ------------------------------------------------------------------ privacy
 
@@ -967,6 +1001,15 @@ def _privacy_item_xml(item: dict[str, Any]) -> str:
         f'action="{escape_attr(str(item.get("action") or "deny"))}" '
         f'order="{int(item.get("order") or 0)}">{kinds}</item>'
     )
+
+
+_MESSAGE_ID = re.compile(r'<message\b[^>]*?\sid="([^"]*)"')
+
+
+def _message_id(xml: str) -> str | None:
+    """The ``id`` attribute of a serialized ``<message>`` (its start tag only)."""
+    match = _MESSAGE_ID.match(xml)
+    return match.group(1) if match else None
 
 
 def _with_delay(xml: str, now: float) -> str:

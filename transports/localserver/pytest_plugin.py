@@ -17,8 +17,10 @@ project's own):
 * ``cube_app``: a fresh application per test, so tests do not see each other's dialogs.
 * ``cube_user``: ``cube_user(login=None, password=None, full_name=None)`` makes a
   :class:`~.testing.CubeUser` of ``cube_app``.
-* ``cube_chat_client``: ``cube_chat_client(user, transport=Transport.TCP, **config)``, a
-  connected blocking :class:`~.testing.LocalChatClient`, disconnected after the test.
+* ``cube_chat_client``: ``cube_chat_client(user, transport=Transport.TCP, **options)``, a
+  connected blocking :class:`~.testing.LocalChatClient`, disconnected after the test;
+  ``options`` are :class:`~cubeproto.ClientConfig` fields or the client's own arguments
+  (``policy=``, ``call_timeout=``...).
 * ``async_cube_chat_client``: the same arguments, an :class:`~.testing.AsyncLocalChatClient`
   to use as ``async with`` (an async client connects and disconnects in one task).
 * ``cube_rest_client`` / ``async_cube_rest_client``: ``(user)``, REST clients logged in as
@@ -91,15 +93,16 @@ def cube_chat_client() -> Iterator[Callable[..., LocalChatClient]]:
     client, disconnected after the test."""
     from cubeproto import Transport
 
-    from .testing import LocalChatClient, client_kwargs
+    from .testing import LocalChatClient, client_kwargs, split_options
 
     clients: list[LocalChatClient] = []
 
     def make(
         user: CubeUser, transport: Transport = Transport.TCP, **overrides: Any
     ) -> LocalChatClient:
+        config, options = split_options(overrides)
         client = LocalChatClient(
-            user.chat_config(transport, **overrides), **client_kwargs(user, transport)
+            user.chat_config(transport, **config), **client_kwargs(user, transport), **options
         )
         client.connect()
         clients.append(client)
@@ -116,13 +119,14 @@ def async_cube_chat_client() -> Callable[..., AsyncLocalChatClient]:
     for ``async with`` (it connects on entry and disconnects on exit)."""
     from cubeproto import Transport
 
-    from .testing import AsyncLocalChatClient, client_kwargs
+    from .testing import AsyncLocalChatClient, client_kwargs, split_options
 
     def make(
         user: CubeUser, transport: Transport = Transport.TCP, **overrides: Any
     ) -> AsyncLocalChatClient:
+        config, options = split_options(overrides)
         return AsyncLocalChatClient(
-            user.chat_config(transport, **overrides), **client_kwargs(user, transport)
+            user.chat_config(transport, **config), **client_kwargs(user, transport), **options
         )
 
     return make

@@ -89,6 +89,7 @@ class LocalServer:
         blob_dir: str | Path | None = None,
         tls: bool = True,
         resume_seconds: int = 300,
+        ack_timeout: float | None = 60.0,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
         self.host = host
@@ -100,6 +101,9 @@ class LocalServer:
         self._want_tls = tls
         #: Largest accepted storage upload (ConnectyCube's 100 MB by default).
         self.max_upload_bytes = max_upload_bytes
+        #: Seconds a client may leave a sent stanza unacknowledged before its connection
+        #: is treated as lost (resumable); ``None``: never.
+        self.ack_timeout = ack_timeout
         self._ssl: ssl.SSLContext | None = None
         self._links: dict[Session, _Link] = {}
         self._exit: AsyncExitStack | None = None
@@ -128,7 +132,13 @@ class LocalServer:
         self._exit = AsyncExitStack()
         self._tmp = tempfile.TemporaryDirectory(prefix="cubeproto-server-")
         ca_file = self._make_tls(Path(self._tmp.name)) if self._want_tls else None
-        blob_dir = self._blob_dir or Path(self._tmp.name) / "blobs"
+        blob_dir = self._blob_dir
+        if blob_dir is None:
+            # With a database file the blobs live next to it (both survive a restart).
+            in_memory = self.store.path in ("", ":memory:")
+            blob_dir = Path(self._tmp.name if in_memory else self.store.path + ".blobs")
+            if in_memory:
+                blob_dir = blob_dir / "blobs"
         xmpp_port, tls_port, ws_port, http_port = self._ports
         listeners = {
             "xmpp": await anyio.create_tcp_listener(local_host=self.host, local_port=xmpp_port),
@@ -191,6 +201,15 @@ class LocalServer:
         ca.cert_pem.write_to_path(str(ca_file))
         return str(ca_file)
 
+    async def cut(self, user_id: int) -> int:
+        """Drop every chat connection of ``user_id`` at the socket, without closing the
+        stream (a network cut, for tests and the demo); returns how many were cut."""
+        links = [self._links.get(s) for s in self.hub.sessions_of(user_id)]
+        for link in links:
+            if link is not None:
+                await link.stream.aclose()
+        return sum(1 for link in links if link is not None)
+
     async def _sweeper(self) -> None:
         while True:
             await anyio.sleep(1.0)
@@ -209,6 +228,7 @@ class LocalServer:
             require_tls=tls and transport is ServerTransport.TCP,
             allow_plain_unencrypted=not tls or transport is ServerTransport.WEBSOCKET,
             resume_seconds=self.hub.resume_seconds,
+            ack_timeout=self.ack_timeout,
         )
 
     async def _tcp_client(self, stream: ByteStream) -> None:

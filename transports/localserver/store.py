@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, dialog_id TEXT NOT NUL
     date_sent INTEGER NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_dialog ON messages(dialog_id, date_sent, seq);
 CREATE TABLE IF NOT EXISTS offline (seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id INTEGER NOT NULL, xml TEXT NOT NULL);
+    user_id INTEGER NOT NULL, xml TEXT NOT NULL, message_id TEXT, origin TEXT, sm_h INTEGER);
 CREATE TABLE IF NOT EXISTS privacy (user_id INTEGER NOT NULL, name TEXT NOT NULL,
     items TEXT NOT NULL, PRIMARY KEY(user_id, name));
 CREATE TABLE IF NOT EXISTS privacy_default (user_id INTEGER PRIMARY KEY, name TEXT NOT NULL);
@@ -104,6 +104,10 @@ class Store:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(offline)")}
+        for column, kind in (("message_id", "TEXT"), ("origin", "TEXT"), ("sm_h", "INTEGER")):
+            if column not in columns:  # a database file from before these columns
+                self.db.execute(f"ALTER TABLE offline ADD COLUMN {column} {kind}")
         self._seq = self.counter("message_seq", 0)
 
     def close(self) -> None:
@@ -280,8 +284,46 @@ class Store:
 
     # --- offline --------------------------------------------------------------------------
 
-    def add_offline(self, user_id: int, xml: str) -> None:
-        self.db.execute("INSERT INTO offline (user_id, xml) VALUES (?, ?)", (user_id, xml))
+    def add_offline(
+        self,
+        user_id: int,
+        xml: str,
+        *,
+        message_id: str | None = None,
+        origin: str | None = None,
+        sm_h: int | None = None,
+    ) -> bool:
+        """Keep ``xml`` for ``user_id``'s next login; False (nothing stored) when a message
+        with the same ``message_id`` is already waiting for that user.  ``origin`` and
+        ``sm_h``: the stream-management session that sent it unacknowledged and the ``h``
+        that would acknowledge it (see :meth:`drop_offline_acked`)."""
+        if message_id is not None:
+            dup = self.db.execute(
+                "SELECT 1 FROM offline WHERE user_id=? AND message_id=?", (user_id, message_id)
+            ).fetchone()
+            if dup is not None:
+                return False
+        self.db.execute(
+            "INSERT INTO offline (user_id, xml, message_id, origin, sm_h) VALUES (?,?,?,?,?)",
+            (user_id, xml, message_id, origin, sm_h),
+        )
+        return True
+
+    def drop_offline_acked(self, user_id: int, origin: str, h: int, modulus: int = 2**32) -> int:
+        """A client that tries to resume session ``origin`` with ``h`` has handled every
+        stanza up to ``h``: drop the ones kept offline from that session (they would come
+        twice).  Returns how many were dropped."""
+        rows = self.db.execute(
+            "SELECT seq, sm_h FROM offline WHERE user_id=? AND origin=? AND sm_h IS NOT NULL",
+            (user_id, origin),
+        ).fetchall()
+        covered = [seq for seq, sm_h in rows if (h - sm_h) % modulus < modulus // 2]
+        self.db.executemany("DELETE FROM offline WHERE seq=?", [(seq,) for seq in covered])
+        return len(covered)
+
+    def offline_count(self, user_id: int) -> int:
+        row = self.db.execute("SELECT COUNT(*) FROM offline WHERE user_id=?", (user_id,)).fetchone()
+        return int(row[0])
 
     def take_offline(self, user_id: int) -> list[str]:
         rows = self.db.execute(

@@ -57,6 +57,7 @@ __all__ = [
     "RunningServer",
     "client_kwargs",
     "running_server",
+    "split_options",
 ]
 
 E = TypeVar("E", bound=Event)
@@ -229,3 +230,16 @@ def client_kwargs(user: CubeUser, transport: Transport) -> dict[str, Any]:
         "port": server.port_for(transport),
         "ca_file": server.info.ca_file,
     }
+
+
+#: Arguments of the chat clients themselves (the rest are ClientConfig fields).
+_CLIENT_OPTIONS = frozenset(
+    {"tls", "channel_binding", "policy", "connect_timeout", "call_timeout", "on_event"}
+)
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(ClientConfig fields, client arguments)`` from one set of keyword arguments."""
+    config = {k: v for k, v in options.items() if k not in _CLIENT_OPTIONS}
+    client = {k: v for k, v in options.items() if k in _CLIENT_OPTIONS}
+    return config, client
