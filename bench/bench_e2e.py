@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -46,10 +47,8 @@ def users(server: Ejabberd, count: int, base: int) -> list[tuple[int, str]]:
     for i in range(count):
         uid = base + i
         password = f"bench-{uid}"
-        try:
+        with contextlib.suppress(AccountExists):  # made by an earlier run
             server.register(f"{uid}-{APP_ID}", password)
-        except AccountExists:
-            pass
         out.append((uid, password))
     return out
 
