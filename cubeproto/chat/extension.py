@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ..errors import LocalProtocolError
 from ._escape import attr as _attr
+from ._escape import plain
 from ._escape import text as _text
 from ._fault import StanzaFault
 
@@ -145,29 +146,36 @@ def _scalar_text(value: object) -> str | None:
     return None
 
 
-def _encode_attachment(item: object, out: list[str]) -> None:
+def _encode_attachment(item: object, out: list[str], values: list[str] | None) -> None:
     if type(item) is not dict and not isinstance(item, Mapping):
         raise LocalProtocolError(f"an attachment is a mapping of attributes, not {item!r}")
     parts = ["<attachment"]
     for name, value in item.items():
         if name not in _GOOD_NAMES:
             _check_name(name)
-        if type(value) is str:
-            parts.append(f' {name}="{_attr(value)}"')
-            continue
-        if value is None:
-            continue
-        text = _scalar_text(value)
-        if text is None:
-            raise LocalProtocolError(
-                f"attachment attribute {name!r} must be a scalar, not {type(value).__name__}"
-            )
-        parts.append(f' {name}="{_attr(text)}"')
+        if type(value) is not str:
+            if value is None:
+                continue
+            text = _scalar_text(value)
+            if text is None:
+                raise LocalProtocolError(
+                    f"attachment attribute {name!r} must be a scalar, not {type(value).__name__}"
+                )
+            value = text
+        if values is None:
+            value = _attr(value)
+        else:
+            values.append(value)
+        parts.append(f' {name}="{value}"')
     parts.append("/>")
     out.append("".join(parts))
 
 
-def _encode_mapping(mapping: Mapping[str, object], out: list[str], depth: int) -> None:
+def _encode_mapping(
+    mapping: Mapping[str, object], out: list[str], depth: int, values: list[str] | None
+) -> None:
+    """Append the children for ``mapping``.  With ``values`` a list, text is written as it
+    is and collected there (the caller checks it all at once); with ``None``, escaped."""
     # The hot path of outbound messages: plain str/int values and dicts are dispatched
     # on their exact type first; everything else takes the general path.
     append = out.append
@@ -176,23 +184,31 @@ def _encode_mapping(mapping: Mapping[str, object], out: list[str], depth: int) -
             _check_name(name)
         kind = type(value)
         if kind is str:
-            append(f"<{name}>{_text(value)}</{name}>")  # type: ignore[arg-type]
+            if values is None:
+                value = _text(value)  # type: ignore[arg-type]
+            else:
+                values.append(value)  # type: ignore[arg-type]
+            append(f"<{name}>{value}</{name}>")
         elif kind is int:
             append(f"<{name}>{value}</{name}>")
         elif kind is list and depth == 0 and name == "attachments":
             for item in value:  # type: ignore[attr-defined]
-                _encode_attachment(item, out)
+                _encode_attachment(item, out, values)
         elif kind is dict or (kind is not list and isinstance(value, Mapping)):
             if depth >= MAX_EXTENSION_DEPTH:
                 raise LocalProtocolError(f"extension nested deeper than {MAX_EXTENSION_DEPTH}")
             append(f"<{name}>")
-            _encode_mapping(value, out, depth + 1)  # type: ignore[arg-type]
+            _encode_mapping(value, out, depth + 1, values)  # type: ignore[arg-type]
             append(f"</{name}>")
         elif (text := _scalar_text(value)) is not None:
-            append(f"<{name}>{_text(text)}</{name}>")
+            if values is None:
+                text = _text(text)
+            else:
+                values.append(text)
+            append(f"<{name}>{text}</{name}>")
         elif depth == 0 and name == "attachments" and isinstance(value, Sequence):
             for item in value:
-                _encode_attachment(item, out)
+                _encode_attachment(item, out, values)
         else:
             raise LocalProtocolError(
                 f"extension value for {name!r} must be a scalar or a mapping (only the "
@@ -201,8 +217,23 @@ def _encode_mapping(mapping: Mapping[str, object], out: list[str], depth: int) -
 
 
 def encode_extension_children(extension: Mapping[str, ExtensionValue], out: list[str]) -> None:
-    """Append the children of ``<extraParams>`` for ``extension`` to ``out``."""
-    _encode_mapping(extension, out, 0)
+    """Append the children of ``<extraParams>`` for ``extension`` to ``out``.
+
+    Values are usually plain text (ids, names, numbers): the first pass writes them as
+    they are and collects them, and one pattern match over all of them confirms that none
+    needs escaping.  Otherwise -- or when the extension is refused -- the second pass
+    escapes each value (and raises, for a refused extension, the first fault in order).
+    """
+    start = len(out)
+    values: list[str] = []
+    try:
+        _encode_mapping(extension, out, 0, values)
+        if not values or plain("".join(values)):
+            return
+    except LocalProtocolError:
+        pass
+    del out[start:]
+    _encode_mapping(extension, out, 0, None)
 
 
 def encode_extension(extension: Mapping[str, ExtensionValue]) -> str:
