@@ -319,7 +319,12 @@ def main() -> None:
             import signal
 
             profiler = cProfile.Profile()
-            signal.signal(signal.SIGTERM, lambda *_: (profiler.dump_stats(profile), os._exit(0)))
+
+            def dump(*_: object) -> None:
+                profiler.dump_stats(profile)
+                os._exit(0)
+
+            signal.signal(signal.SIGTERM, dump)
             profiler.enable()
         anyio.run(serve, args)
     elif args.role == "clients":
