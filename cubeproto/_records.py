@@ -38,30 +38,11 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
     """A faster drop-in for ``cls(...)``; ``cls`` is a frozen, slotted dataclass without
     ``__post_init__``.  Raises ``TypeError`` for any other class."""
     klass = cast("type[Any]", cls)
-    params = getattr(klass, "__dataclass_params__", None)
-    if (
-        params is None
-        or not params.frozen
-        or "__slots__" not in klass.__dict__
-        or hasattr(klass, "__post_init__")
-    ):
-        raise TypeError(f"{klass.__name__} is not a frozen slotted dataclass without checks")
-    fields = [f for f in dataclasses.fields(klass) if f.init]
-    if any(not f.name.isidentifier() or keyword.iskeyword(f.name) for f in fields):
-        raise TypeError(f"{klass.__name__} has a field name that is not an identifier")
+    if hasattr(klass, "__post_init__"):
+        raise TypeError(f"{klass.__name__} checks its fields in __post_init__")
+    fields = [f for f in _fields(klass) if f.init]
 
-    # The unfrozen twin: same slots (it adds none), ordinary attribute assignment.
-    # Overriding both methods keeps CPython's fast generic setattr slot on the twin.
-    twin = type(
-        f"_{klass.__name__}Builder",
-        (klass,),
-        {
-            "__slots__": (),
-            "__setattr__": object.__setattr__,
-            "__delattr__": object.__delattr__,
-        },
-    )
-    namespace: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_cls": klass}
+    namespace: dict[str, Any] = {"_new": object.__new__, "_twin": _twin(klass), "_cls": klass}
     params_src: list[str] = []
     body: list[str] = ["    self = _new(_twin)"]
     for index, f in enumerate(fields):
@@ -77,7 +58,7 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
         else:
             params_src.append(f.name)
             body.append(f"    self.{f.name} = {f.name}")
-    for f in dataclasses.fields(klass):
+    for f in _fields(klass):
         if f.init:
             continue
         # init=False fields get their default, as in __init__
@@ -95,3 +76,47 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
     make.__qualname__ = make.__name__ = f"new_{klass.__name__}"
     make.__doc__ = f"Build a {klass.__name__} (same signature and result as the class)."
     return cast("Callable[P, T]", make)
+
+
+def frozen_setter(cls: type[Any]) -> Callable[..., None]:
+    """For the hand-written ``__init__`` of a frozen, slotted dataclass (one declared with
+    ``init=False`` because it validates and precomputes on a hot path): a function
+    ``set_fields(self, **every_field)`` that stores all fields of ``self`` at once, with
+    the same mechanism as :func:`fast_constructor`.  Every field must be given, by name."""
+    fields = _fields(cls)
+    namespace: dict[str, Any] = {"_set": object.__setattr__, "_twin": _twin(cls), "_cls": cls}
+    body = ["    _set(self, '__class__', _twin)"]
+    body += [f"    self.{f.name} = {f.name}" for f in fields]
+    body.append("    self.__class__ = _cls")
+    names = ", ".join(f.name for f in fields)
+    source = f"def set_fields(self, *, {names}):\n" + "\n".join(body) + "\n"
+    exec(source, namespace)  # generated from the class's own field names (checked)
+    setter: Callable[..., None] = namespace["set_fields"]
+    setter.__qualname__ = setter.__name__ = f"set_{cls.__name__}_fields"
+    return setter
+
+
+def _fields(cls: type[Any]) -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of a frozen slotted dataclass whose names are plain identifiers."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__} is not a frozen slotted dataclass")
+    fields = dataclasses.fields(cls)
+    if any(not f.name.isidentifier() or keyword.iskeyword(f.name) for f in fields):
+        raise TypeError(f"{cls.__name__} has a field name that is not an identifier")
+    return fields
+
+
+def _twin(cls: type[Any]) -> type[Any]:
+    """The unfrozen twin of ``cls``: a subclass adding no slots (so instances can switch
+    ``__class__`` between the two) whose attribute assignment is the ordinary one.
+    Overriding both methods keeps CPython's fast generic setattr slot on the twin."""
+    return type(
+        f"_{cls.__name__}Builder",
+        (cls,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        },
+    )

@@ -111,3 +111,43 @@ def test_refuses_classes_it_cannot_build_faithfully() -> None:
     for cls in (Mutable, NoSlots, Checked, int):
         with pytest.raises(TypeError):
             fast_constructor(cls)
+
+
+def test_send_message_init_matches_its_dataclass_fields() -> None:
+    """SendMessage's hand-written __init__ takes exactly the dataclass's init fields, with
+    the same defaults, and stores each where the dataclass machinery expects it."""
+    import inspect
+
+    from cubeproto.chat import SendMessage
+
+    declared = {f.name: f.default for f in dataclasses.fields(SendMessage) if f.init}
+    signature = inspect.signature(SendMessage.__init__).parameters
+    accepted = {
+        name: p.default for name, p in signature.items() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert accepted == declared and set(signature) == {"self", *declared}
+
+    values = {
+        "body": "b",
+        "to_dialog": "d1",
+        "message_id": "m",
+        "dialog_id": "d2",
+        "extension": {"k": "v"},
+        "save_to_history": False,
+        "silent": True,
+        "markable": True,
+        "date_sent": 7,
+    }
+    command = SendMessage(**values)  # type: ignore[arg-type]
+    assert {name: getattr(command, name) for name in values} == values
+    assert command.to_user is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        command.body = "x"  # type: ignore[misc]
+    assert command == SendMessage(**values)  # type: ignore[arg-type]
+    assert hash(SendMessage(to_user=5)) == hash(SendMessage(to_user=5))
+    assert pickle.loads(pickle.dumps(command)) == command
+    assert copy.copy(command) == command
+    replaced = dataclasses.replace(command, body="<&>")
+    assert replaced.body == "<&>" and replaced != command
+    assert "<body>&lt;&amp;&gt;</body>" in replaced._payload  # rebuilt, not copied
+    assert repr(command).startswith("SendMessage(body='b', to_user=None")

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .._records import fast_constructor, frozen_setter
 from ..commands import DEFAULT_IQ_TIMEOUT, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from . import _ns as ns
@@ -90,6 +91,9 @@ _TO_CACHE: dict[tuple[int | str, int, str], str] = {}
 _MAX_TO_CACHE = 4096
 
 
+_new_stanza = fast_constructor(OutboundStanza)
+
+
 def _target(ctx: StanzaContext, to_user: int | None, to_dialog: str | None) -> tuple[str, str]:
     """``(escaped to, type)`` for a target, per reference 2.2."""
     if to_user is not None:
@@ -136,7 +140,7 @@ def _message_id(ctx: StanzaContext, given: str | None) -> str:
     return given if given is not None else ctx.new_message_id()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class SendMessage(StanzaCommand):
     """Send a chat message (reference 12).
 
@@ -150,6 +154,10 @@ class SendMessage(StanzaCommand):
     Every message is ``countable``: its stream-management ack is reported
     (``MessageSent``) and it gets a delivery status, whether or not it has a body (the SDK
     tracks only messages with a body).
+
+    This is the outbound hot path, so ``__init__`` is written by hand (the dataclass
+    declares the fields, equality, hashing and ``repr``): it validates, encodes the
+    payload once, and stores every field at once (:func:`cubeproto._records.frozen_setter`).
     """
 
     body: str | None = None
@@ -164,39 +172,45 @@ class SendMessage(StanzaCommand):
     date_sent: int | None = None
     _payload: str = field(init=False, default="", repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Written for speed (this is the outbound hot path): exact-type checks first, the
-        # general validators only to produce the error.
-        to_user, to_dialog = self.to_user, self.to_dialog
+    def __init__(
+        self,
+        *,
+        body: str | None = None,
+        to_user: int | None = None,
+        to_dialog: str | None = None,
+        message_id: str | None = None,
+        dialog_id: str | None = None,
+        extension: Mapping[str, ExtensionValue] | None = None,
+        save_to_history: bool = True,
+        silent: bool = False,
+        markable: bool = False,
+        date_sent: int | None = None,
+    ) -> None:
+        # Exact-type checks first; the general validators only to produce the error.
         if (to_dialog is not None or type(to_user) is not int or to_user <= 0) and (
             to_user is not None or type(to_dialog) is not str or not to_dialog
         ):
             _check_target(to_user, to_dialog)
-        body = self.body
         if body is not None and type(body) is not str:
             _check_str(body, "body", allow_empty=True)
-        if self.message_id is not None:
-            _check_str(self.message_id, "message_id")
-        dialog = self.dialog_id
+        if message_id is not None:
+            _check_str(message_id, "message_id")
+        dialog = dialog_id
         if dialog is not None:
             _check_str(dialog, "dialog_id")
         else:
             dialog = to_dialog
-        date_sent = self.date_sent
         if date_sent is not None and type(date_sent) is not int:
             raise LocalProtocolError(f"date_sent is unix seconds (int): {date_sent!r}")
-        ext = []
-        if self.save_to_history:
-            ext.append("<save_to_history>1</save_to_history>")
+        ext = ["<save_to_history>1</save_to_history>"] if save_to_history else []
         if dialog is not None:
             ext.append(f"<dialog_id>{escape_text(dialog)}</dialog_id>")
         if date_sent is not None:
             ext.append(f"<date_sent>{date_sent}</date_sent>")
-        if self.silent:
+        if silent:
             ext.append("<silent>1</silent>")
-        if self.markable:
+        if markable:
             ext.append("<markable>1</markable>")
-        extension = self.extension
         if extension:
             if not RESERVED_EXTENSION_KEYS.isdisjoint(extension):
                 clash = sorted(RESERVED_EXTENSION_KEYS.intersection(extension))
@@ -207,7 +221,20 @@ class SendMessage(StanzaCommand):
         payload = "" if body is None else f"<body>{escape_text(body)}</body>"
         if ext:
             payload = f'{payload}<extraParams xmlns="jabber:client">{"".join(ext)}</extraParams>'
-        object.__setattr__(self, "_payload", payload)
+        _set_send_message(
+            self,
+            body=body,
+            to_user=to_user,
+            to_dialog=to_dialog,
+            message_id=message_id,
+            dialog_id=dialog_id,
+            extension=extension,
+            save_to_history=save_to_history,
+            silent=silent,
+            markable=markable,
+            date_sent=date_sent,
+            _payload=payload,
+        )
 
     def build(self, ctx: StanzaContext) -> OutboundStanza:
         """``<message type="chat|groupchat" to id><body/><extraParams/></message>``."""
@@ -216,7 +243,10 @@ class SendMessage(StanzaCommand):
         if mid is None:
             mid = ctx.new_message_id()
         xml = f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">{self._payload}</message>'
-        return OutboundStanza(xml=xml, stanza_id=mid, countable=True)
+        return _new_stanza(xml=xml, stanza_id=mid, countable=True)
+
+
+_set_send_message = frozen_setter(SendMessage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
