@@ -138,6 +138,7 @@ _ACK_TIMER = ("ack",)
 _KEEPALIVE_TIMER = ("keepalive",)
 _DEAD_TIMER = ("dead",)
 _CLOSE_TIMER = ("close",)
+_IDLE_TIMER = ("idle",)
 
 
 @dataclass(slots=True)
@@ -206,6 +207,7 @@ class ClientConnection:
         "_last_rx",
         "_lost_reported",
         "_out",
+        "_parser_released",
         "_pending",
         "_resume",
         "_resume_id",
@@ -248,6 +250,8 @@ class ClientConnection:
         self._eof = False
         #: The terminal ConnectionClosed was emitted.
         self._terminated = False
+        #: The framing freed its parser while idle; the next input re-arms the idle timer.
+        self._parser_released = False
         self._last_rx = 0.0
         self._keepalive_sent_at: float | None = None
         # Stream management.
@@ -378,6 +382,9 @@ class ClientConnection:
         if self._state is StreamState.CLOSED or not data:
             return
         self._last_rx = now
+        if self._parser_released:
+            self._parser_released = False
+            self._arm_idle(now)
         if self._state is StreamState.TLS_PENDING:
             # RFC 6120 5.4.3.3: nothing may follow <proceed/> before the TLS handshake.
             self._fail(
@@ -586,6 +593,8 @@ class ClientConnection:
                 self._keepalive(now)
             elif key == _DEAD_TIMER:
                 self._dead_check(now)
+            elif key == _IDLE_TIMER:
+                self._idle(now)
             elif key == _CLOSE_TIMER:
                 self._state = transition(self._state, Input.TIMER_CLOSE)
                 self._finish(
@@ -718,7 +727,7 @@ class ClientConnection:
 
     def _on_unknown_nonza(self, element: etree._Element) -> None:
         if self._state in (StreamState.READY, StreamState.SESSION_SETUP, StreamState.CLOSING):
-            self._emit(UnhandledStanza(raw=element_bytes(element)))
+            self._emit(UnhandledStanza.of_element(element))
             return
         self._fail(
             StreamErrorCondition.UNSUPPORTED_STANZA_TYPE,
@@ -926,6 +935,7 @@ class ClientConnection:
         self._state = transition(self._state, Input.RECV_SESSION_READY)
         self._emit(Connected(jid=self._jid, resumed=resumed))
         self._arm_keepalive(now)
+        self._arm_idle(now)
 
     # --- stream management ------------------------------------------------------
 
@@ -1012,6 +1022,7 @@ class ClientConnection:
         self._emit(StreamResumed(previous_id=previous.resume_id, resent=len(keep)))
         self._emit(Connected(jid=self._jid, resumed=True))
         self._arm_keepalive(now)
+        self._arm_idle(now)
 
     def _on_sm_request(self, element: etree._Element, now: float) -> None:
         if self._sm is None or not self._sm_active:
@@ -1112,7 +1123,7 @@ class ClientConnection:
         # The inbound hot path: every message and presence comes through here.
         handler = self._handler
         if handler is None:
-            self._emit(UnhandledStanza(raw=element_bytes(element)))
+            self._emit(UnhandledStanza.of_element(element))
             if kind == "iq" and element.get("type") in ("get", "set"):
                 self._answer_unsupported(element)
             return
@@ -1270,6 +1281,24 @@ class ClientConnection:
         interval = self._config.keepalive_interval
         if interval is not None and self._state is StreamState.READY:
             self._timers.set(_KEEPALIVE_TIMER, max(now, self._last_rx) + interval)
+
+    def _arm_idle(self, now: float) -> None:
+        interval = self._config.release_parser_when_idle
+        if interval is not None and self._state is StreamState.READY:
+            self._timers.set(_IDLE_TIMER, max(now, self._last_rx) + interval)
+
+    def _idle(self, now: float) -> None:
+        """Idle long enough: let the framing free its parser.  The timer is armed again by
+        the next input (receive_data), so an idle connection is not woken periodically."""
+        interval = self._config.release_parser_when_idle
+        if interval is None or self._state is not StreamState.READY:
+            return
+        if now - self._last_rx < interval:
+            self._timers.set(_IDLE_TIMER, self._last_rx + interval)
+        elif self._framing.release_idle():
+            self._parser_released = True
+        else:  # mid-element (a slow stanza): look again later
+            self._timers.set(_IDLE_TIMER, now + interval)
 
     def _keepalive(self, now: float) -> None:
         interval = self._config.keepalive_interval

@@ -119,6 +119,11 @@ class Framing:
         """Bytes the framing produced on its own (WebSocket pongs and close replies)."""
         return b""
 
+    def release_idle(self) -> bool:
+        """Free parser memory while the stream is idle (see XmlStreamParser.release_idle);
+        WebSocket framing parses each message on its own and holds nothing."""
+        return False
+
 
 class TcpFraming(Framing):
     """RFC 6120 framing over a TCP or TLS byte stream."""
@@ -148,6 +153,9 @@ class TcpFraming(Framing):
 
     def close_stream(self) -> bytes:
         return b"</stream:stream>"
+
+    def release_idle(self) -> bool:
+        return self._parser.release_idle()
 
 
 class WebSocketFraming(Framing):

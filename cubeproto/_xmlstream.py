@@ -467,6 +467,7 @@ class XmlStreamParser:
         "_depth",
         "_error",
         "_hbuf",
+        "_header_bytes",
         "_in_cdata",
         "_limits",
         "_parser",
@@ -483,8 +484,10 @@ class XmlStreamParser:
         if not isinstance(limits, XmlLimits):
             raise LocalProtocolError("limits must be an XmlLimits")
         self._limits = limits
-        self._parser = _new_lxml_parser()
+        self._parser: etree.XMLPullParser | None = _new_lxml_parser()
         self._root: etree._Element | None = None
+        #: The declaration and opening tag, to rebuild a released lxml parser.
+        self._header_bytes = b""
         self._state = _HEADER
         self._error: XmlStreamError | None = None
         self._hbuf = b""
@@ -535,6 +538,40 @@ class XmlStreamParser:
             raise
         return out
 
+    def release_idle(self) -> bool:
+        """Free lxml's parser context (about 10 KB of libxml2 memory) while the stream sits
+        between top-level elements; the next :meth:`feed` rebuilds it transparently by
+        replaying the stream header into a fresh parser.  Returns whether it was released
+        (only between elements, with nothing held back).  For idle connections: a busy
+        stream should keep its parser, since rebuilding costs tens of microseconds."""
+        if (
+            self._state != _BODY
+            or self._parser is None
+            or self._depth
+            or self._cur  # a tag lxml has begun but not finished
+            or self._carry
+            or self._in_cdata
+            or self._cur_fix is not None
+        ):
+            return False
+        self._parser = None
+        self._root = None
+        return True
+
+    def _revive(self) -> etree.XMLPullParser:
+        """A fresh lxml parser positioned inside the stream root, as before the release."""
+        parser = _new_lxml_parser()
+        try:
+            parser.feed(self._header_bytes)
+        except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:  # pragma: no cover
+            raise _lxml_error(exc) from None  # the same bytes parsed fine the first time
+        for event, element in _events(parser):
+            if event == "start":
+                self._root = element
+                break
+        self._parser = parser
+        return parser
+
     # -- internals ----------------------------------------------------------------------
 
     def _feed(self, data: bytes, out: list[StreamItem]) -> None:
@@ -574,8 +611,10 @@ class XmlStreamParser:
         if end > limit:
             raise _policy(f"stream header longer than {limit} bytes")
         self._hbuf = b""
+        self._header_bytes = buf[:end]
         self._feed_lxml(buf[:end])
         root: etree._Element | None = None
+        assert self._parser is not None
         events = list(_events(self._parser))
         for event, element in events:
             if event == "start" and root is None:
@@ -666,6 +705,7 @@ class XmlStreamParser:
         return end
 
     def _feed_lxml(self, data: bytes) -> None:
+        assert self._parser is not None
         try:
             self._parser.feed(data)
         except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
@@ -788,6 +828,8 @@ class XmlStreamParser:
         flagged = self._flag(buf, spans)
         suspect = self._suspect or flagged
         parser = self._parser
+        if parser is None:
+            parser = self._revive()
         root = self._root
         assert root is not None
         failure: XmlStreamError | None = None

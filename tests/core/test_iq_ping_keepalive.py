@@ -157,3 +157,28 @@ def test_keepalive_answer_keeps_the_connection() -> None:
     conn.handle_timer(now=41.0)
     assert not any(isinstance(e, ConnectionDead) for e in drain(conn))
     assert conn.get_timer() == 80.5
+
+
+def test_idle_connection_releases_its_parser_and_rebuilds_it_on_input() -> None:
+    conn, server = logged_in(release_parser_when_idle=10.0)
+    assert conn.get_timer() == 10.0
+    conn.handle_timer(now=10.0)
+    assert conn.get_timer() is None  # released; nothing wakes an idle connection
+    server.now = 50.0
+    server.feed(f"<iq type='get' id='p1' from='{HOST}'><ping xmlns='urn:xmpp:ping'/></iq>")
+    assert drain(conn) == [PingReceived(sender=HOST, iq_id="p1")]
+    assert b'id="p1"' in server.client_sent()
+    assert conn.get_timer() == 60.0  # re-armed by the input
+
+
+def test_idle_timer_waits_for_a_slow_stanza_to_finish() -> None:
+    conn, server = logged_in(release_parser_when_idle=10.0)
+    server.now = 5.0
+    server.feed("<message from='1002-42@localhost/r' type='chat' id='m'><body>slo")
+    conn.handle_timer(now=10.0)
+    assert conn.get_timer() == 15.0  # input at 5 s: not idle yet
+    conn.handle_timer(now=15.0)
+    assert conn.get_timer() == 25.0  # idle, but mid-stanza: not released
+    server.feed("w</body></message>")
+    events = drain(conn)
+    assert len(events) == 1 and type(events[0]).__name__ == "UnhandledStanza"
