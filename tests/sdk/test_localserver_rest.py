@@ -213,11 +213,6 @@ def test_history_create_edit_delete_clear(
     assert [m.id for m in ours_bob.call(rest.list_messages(dialog)).items] == [mine]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local server: POST /chat/Message.json ignores send_to_chat=1 (reference 11.3: the "
-    "message is also delivered over XMPP); it is stored but never sent to the occupants",
-)
 def test_history_create_send_to_chat(local: Local, alice: SdkPeer, bob: OurPeer) -> None:
     (bob_id,) = ids(local, "bob")
     dialog = group_by_sdk(alice, "Send to chat", [bob_id])

@@ -34,7 +34,7 @@ from cubeproto._server_connection import (
     UserAuth,
 )
 from cubeproto._xmlstream import NS_CLIENT, element_bytes, escape_attr, escape_text
-from cubeproto.chat.extension import decode_extension
+from cubeproto.chat.extension import decode_extension, encode_extension
 from cubeproto.events import Event
 
 from .store import Store, User, new_object_id
@@ -967,6 +967,46 @@ class Hub:
             f'from="{room}/{actor.id}">{remove}</message>'
         )
         self.broadcast(dialog, element, sender=None)
+
+    def push_history_message(
+        self, record: dict[str, Any], sender: User, dialog: dict[str, Any], custom: dict[str, Any]
+    ) -> None:
+        """Deliver a message created over REST with ``send_to_chat=1`` (reference 11.3) as
+        the chat message a client would have sent: 1-1 to the other occupant (stored
+        offline if needed), group as a groupchat from ``room/sender`` to every member."""
+        extension: dict[str, Any] = {
+            "save_to_history": "1",
+            "dialog_id": dialog["_id"],
+            "date_sent": str(record["date_sent"]),
+        }
+        extension.update(
+            (k, v if isinstance(v, (dict, str)) else json.dumps(v))
+            for k, v in custom.items()
+            if _name_ok(k)
+        )
+        if record.get("attachments"):
+            extension["attachments"] = [
+                {str(k): str(v) for k, v in a.items() if v is not None}
+                for a in record["attachments"]
+                if isinstance(a, dict)
+            ]
+        body = f"<body>{escape_text(record['message'])}</body>" if record["message"] else ""
+        payload = body + encode_extension(extension)
+        message_id = escape_attr(record["_id"])
+        if dialog["type"] == PRIVATE:
+            peer = record["recipient_id"]
+            self.deliver(
+                peer,
+                f'<message type="chat" id="{message_id}" from="{self.user_jid(sender)}" '
+                f'to="{self.user_jid(peer, sender.app_id)}">{payload}</message>',
+                store_offline=True,
+            )
+            return
+        element = etree.fromstring(
+            f'<message xmlns="jabber:client" type="groupchat" id="{message_id}" '
+            f'from="{self.room_jid(dialog)}/{sender.id}">{payload}</message>'
+        )
+        self.broadcast(dialog, element, sender=sender)
 
     def push_system_message(self, sender: User, recipient: User, params: dict[str, Any]) -> str:
         message_id = new_object_id()

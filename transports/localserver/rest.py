@@ -704,13 +704,14 @@ class RestApi:
             "send_to_chat",
             "markable",
         }
-        for key, value in p.items():
-            if key not in reserved and key not in record:
-                record[key] = value
+        custom = {k: v for k, v in p.items() if k not in reserved and k not in record}
+        record.update(custom)
         self.store.put_message(record)
         dialog["updated"] = now
         dialog["hidden_for"] = []
         self.store.put_dialog(dialog)
+        if str(p.get("send_to_chat")) == "1":
+            self.hub.push_history_message(record, user, dialog, custom)
         return _json(self.message_json(record, user), 201)
 
     def _mark(
