@@ -12,8 +12,12 @@ itself: negotiation, stream management, IQ tracking, keepalive and termination.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import FrozenInstanceError, dataclass
 
+from lxml import etree
+
+from ._xmlstream import element_bytes
 from .errors import (
     RemoteProtocolError,
     SaslCondition,
@@ -228,11 +232,78 @@ class MalformedStanza(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class UnhandledStanza(Event):
-    """A well-formed stanza nothing in cubeproto understands; ``raw`` keeps its bytes."""
+    """A well-formed stanza nothing in cubeproto understands; ``raw`` keeps its bytes.
 
-    raw: bytes
+    Immutable, keyword-only and compared and hashed by ``raw``, like the dataclass events
+    (it is a hand-written slotted class for one reason): the core builds it from the
+    parsed element with :meth:`of_element`, and the element is serialized only when
+    ``raw`` is first read, then released.  Serializing is most of the cost of an unhandled
+    stanza and most applications never look at the bytes; nothing else holds or changes
+    the element once it is handed over.
+    """
+
+    __slots__ = ("_element", "_raw")
+    __match_args__ = ("raw",)
+
+    _element: etree._Element | None
+    _raw: bytes | None
+
+    def __init__(self, *, raw: bytes) -> None:
+        _set(self, "_raw", raw)
+        _set(self, "_element", None)
+
+    @classmethod
+    def of_element(cls, element: etree._Element) -> UnhandledStanza:
+        """The event for a parsed stanza; ``raw`` is its exact serialization
+        (:func:`cubeproto._xmlstream.element_bytes`), made when first read."""
+        self = _new(cls)
+        _set(self, "_raw", None)
+        _set(self, "_element", element)
+        return self
+
+    @property
+    def raw(self) -> bytes:
+        """The stanza's bytes."""
+        # Read the element before the bytes, and store the bytes before dropping the
+        # element: a reader racing the first serialization then always finds one of them.
+        element = self._element
+        raw = self._raw
+        if raw is None:
+            assert element is not None
+            raw = element_bytes(element)
+            _set(self, "_raw", raw)
+            _set(self, "_element", None)
+        return raw
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, UnhandledStanza)
+        return self.raw == other.raw
+
+    def __hash__(self) -> int:
+        return hash((self.raw,))
+
+    def __repr__(self) -> str:
+        return f"UnhandledStanza(raw={self.raw!r})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def __reduce__(self) -> tuple[Callable[..., UnhandledStanza], tuple[bytes]]:
+        return _unhandled_from_raw, (self.raw,)
+
+
+def _unhandled_from_raw(raw: bytes) -> UnhandledStanza:
+    return UnhandledStanza(raw=raw)
+
+
+_set = object.__setattr__
+_new = object.__new__
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from .._stanza_error import error_reply
-from .._xmlstream import element_bytes, escape_attr
+from .._xmlstream import escape_attr
 from ..commands import OutboundStanza
 from ..errors import StanzaErrorCondition, StanzaErrorType
 from ..events import Event, UnhandledStanza
@@ -124,7 +124,7 @@ def classify_iq(element: etree._Element) -> tuple[tuple[Event, ...], tuple[Outbo
         if itype in ("get", "set"):
             replies = (OutboundStanza(xml=_reply(element, None)),)
         return (LastActivity(user_id=user_id, seconds=seconds),), replies
-    event = UnhandledStanza(raw=element_bytes(element))
+    event = UnhandledStanza.of_element(element)
     if itype in ("get", "set"):
         return (event,), (OutboundStanza(xml=_reply(element, None, error=True)),)
     return (event,), ()

@@ -40,7 +40,6 @@ from lxml import etree
 
 from .._records import fast_constructor
 from .._stanza_error import parse_stanza_error
-from .._xmlstream import element_bytes
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
 from . import _ns as ns
@@ -436,7 +435,7 @@ def _classify(
         return tuple(events)
 
     if mtype is None:
-        return (UnhandledStanza(raw=element_bytes(element)),)
+        return (UnhandledStanza.of_element(element),)
     if state is not None and body is None and params is None:
         return (
             _new_chat_state(
@@ -496,7 +495,7 @@ def _system(
 ) -> tuple[Event, ...]:
     if params is None or params.module_identifier != "SystemNotifications":
         # No extension (the SDK drops it), call signalling or an unknown module.
-        return (UnhandledStanza(raw=element_bytes(element)),)
+        return (UnhandledStanza.of_element(element),)
     return (
         SystemMessageReceived(
             message_id=element.get("id"),

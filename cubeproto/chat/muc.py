@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from lxml import etree
 
 from .._stanza_error import parse_stanza_error
-from .._xmlstream import element_bytes
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
 from . import _ns as ns
@@ -72,7 +71,7 @@ def classify_presence(
     from_value = element.get("from")
     if from_value is None:
         if muc_user is None and not muc:
-            return (UnhandledStanza(raw=element_bytes(element)),)
+            return (UnhandledStanza.of_element(element),)
         raise StanzaFault("MUC presence without 'from'")
     sender = parse_jid(from_value)
     if sender is None:
@@ -83,14 +82,14 @@ def classify_presence(
     if ptype == "error":
         is_join = (element.get("id") or "").endswith(":join")
         if known is None and not (muc or muc_user is not None or is_join):
-            return (UnhandledStanza(raw=element_bytes(element)),)
+            return (UnhandledStanza.of_element(element),)
         if room_dialog is None:
             raise StanzaFault(f"MUC error presence from a non-room JID {from_value!r}")
         dialog_id = known if known is not None else room_dialog
         return (DialogJoinFailed(dialog_id=dialog_id, error=_error(element)),)
 
     if muc_user is None or ptype not in (None, "unavailable"):
-        return (UnhandledStanza(raw=element_bytes(element)),)
+        return (UnhandledStanza.of_element(element),)
 
     if room_dialog is None:
         raise StanzaFault(f"MUC presence from a JID without a dialog id: {from_value!r}")

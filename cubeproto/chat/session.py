@@ -131,7 +131,7 @@ class ChatSession:
             return _new_result(events=(_malformed(element, str(fault)),))
         except LocalProtocolError as exc:  # a reply we could not build from peer values
             return _new_result(events=(_malformed(element, f"cannot answer: {exc}"),))
-        return _new_result(events=(UnhandledStanza(raw=element_bytes(element)),))
+        return _new_result(events=(UnhandledStanza.of_element(element),))
 
     def stanza_sent(self, command: StanzaCommand, stanza: OutboundStanza) -> Sequence[Event]:
         """Start tracking what was sent: a message's delivery status, a pending join."""
