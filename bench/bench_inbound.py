@@ -13,7 +13,11 @@ measured in this same run:
    through its asyncio ``data_received`` (see slixmpp_peer.py), with handlers that read
    body, id and from of every message.  The time includes its handler dispatch and its
    replies (``<a/>``, ping results): the loop runs until slixmpp has nothing left to do.
-3. **cubeproto** ``ClientConnection``: :func:`measure_cubeproto`.
+3. **cubeproto** ``ClientConnection`` with the chat layer: :func:`measure_cubeproto`.
+4. **cubeproto core alone**: the same connection without a stanza handler, so every
+   stanza becomes an ``UnhandledStanza`` event (bytes -> events, the core's own target).
+   Every event is drained; its ``raw`` bytes are serialized only when read, which this
+   consumer does not do (an application reading every ``raw`` pays ``element_bytes``).
 
 It prints top-level elements per second for each and the ratios ours/lxml and
 ours/slixmpp (higher is faster).  Each figure is the best of ``--repeat`` runs.  Timings
@@ -170,9 +174,10 @@ async def _run_slixmpp(loop: asyncio.AbstractEventLoop, body: bytes) -> Result:
     )
 
 
-def cubeproto_logged_in() -> Any:
-    """A ClientConnection with the chat layer, logged in as ``777-105`` through a scripted
-    exchange shaped like ejabberd's (PLAIN on a direct-TLS stream)."""
+def cubeproto_logged_in(*, chat: bool = True) -> Any:
+    """A ClientConnection with the chat layer (or without a handler), logged in as
+    ``777-105`` through a scripted exchange shaped like ejabberd's (PLAIN on a direct-TLS
+    stream)."""
     import os
 
     import cubeproto
@@ -188,7 +193,7 @@ def cubeproto_logged_in() -> Any:
             mechanisms=("PLAIN",),
             entropy=os.urandom,
             wall_clock=time.time,
-            handler_factory=ChatSession,
+            handler_factory=ChatSession if chat else None,
         )
     )
     conn.start(now=0.0)
@@ -218,9 +223,10 @@ def cubeproto_logged_in() -> Any:
     return conn
 
 
-def measure_cubeproto(stream: bytes) -> tuple[float, dict[str, int]] | None:
+def measure_cubeproto(stream: bytes, *, chat: bool = True) -> tuple[float, dict[str, int]] | None:
     """Seconds and event counts for cubeproto's client with the chat
-    layer: every event drained, and body, id and from read from every message.
+    layer: every event drained, and body, id and from read from every message.  With
+    ``chat=False``, the core alone: no handler, every stanza an ``UnhandledStanza``.
 
     The stream's ``<a h/>`` acknowledge up to ``max_h`` client stanzas, so the client
     first sends that many chat messages (not timed), as a real session would have.  At
@@ -231,7 +237,7 @@ def measure_cubeproto(stream: bytes) -> tuple[float, dict[str, int]] | None:
         from cubeproto.chat import MessageReceived, SendMessage
     except ImportError:
         return None
-    conn = cubeproto_logged_in()
+    conn = cubeproto_logged_in(chat=chat)
     max_h = max(
         (int(h) for h in re.findall(rb'<a xmlns="urn:xmpp:sm:3" h="(\d+)"', stream)), default=0
     )
@@ -258,6 +264,20 @@ def measure_cubeproto(stream: bytes) -> tuple[float, dict[str, int]] | None:
     counts["stanzas counted by XEP-0198"] = int(answer.rsplit('h="', 1)[1].split('"', 1)[0])
     counts["characters of body/id/from read"] = read_chars
     return seconds, dict(counts)
+
+
+def best_cubeproto(repeat: int, body: bytes, elements: int, *, chat: bool) -> Result | None:
+    """The best of ``repeat`` runs of :func:`measure_cubeproto`."""
+    best = None
+    for _ in range(repeat):
+        gc.collect()
+        measured = measure_cubeproto(body, chat=chat)
+        if measured is not None and (best is None or measured[0] < best[0]):
+            best = measured
+    if best is None:
+        return None
+    name = "cubeproto ClientConnection" if chat else "cubeproto core alone (no handler)"
+    return Result(name=name, seconds=best[0], elements=elements, details=best[1])
 
 
 def best_of(repeat: int, run: Callable[[], Result]) -> Result:
@@ -294,22 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     slix = best_of(args.repeat, lambda: measure_slixmpp(body))
     slix = Result(name=slix.name, seconds=slix.seconds, elements=total, details=slix.details)
 
-    ours_raw = None
-    for _ in range(args.repeat):
-        gc.collect()
-        measured = measure_cubeproto(body)
-        if measured is not None and (ours_raw is None or measured[0] < ours_raw[0]):
-            ours_raw = measured
-    ours = (
-        None
-        if ours_raw is None
-        else Result(
-            name="cubeproto ClientConnection",
-            seconds=ours_raw[0],
-            elements=total,
-            details=ours_raw[1],
-        )
-    )
+    ours = best_cubeproto(args.repeat, body, total, chat=True)
+    core = best_cubeproto(args.repeat, body, total, chat=False)
 
     print(
         f"inbound stream: {total:,} top-level elements ({stanzas:,} stanzas), "
@@ -317,11 +323,11 @@ def main(argv: list[str] | None = None) -> int:
         f"best of {args.repeat}"
     )
     print("  by tag: " + ", ".join(f"{k}={v:,}" for k, v in sorted(lxml_result.details.items())))
-    for result in (lxml_result, slix, ours):
+    for result in (lxml_result, slix, ours, core):
         if result is None:
             print(f"{'cubeproto ClientConnection':<28} n/a (measure_cubeproto not written yet)")
             continue
-        print(f"{result.name:<28} {result.rate:>12,.0f} elements/s  ({result.seconds:.3f} s)")
+        print(f"{result.name:<32} {result.rate:>12,.0f} elements/s  ({result.seconds:.3f} s)")
     print("slixmpp handler counts: " + ", ".join(f"{k}={v:,}" for k, v in slix.details.items()))
     problems = []
     if slix.details.get("stanzas counted by XEP-0198") != stanzas:
@@ -334,8 +340,18 @@ def main(argv: list[str] | None = None) -> int:
             problems.append("cubeproto's XEP-0198 count differs from the stanzas in the stream")
         if ours.details.get("MessageReceived", 0) == 0:
             problems.append("cubeproto reported no messages")
+    if core is not None:
+        print(
+            "cubeproto core-alone event counts: "
+            + ", ".join(f"{k}={v:,}" for k, v in core.details.items())
+        )
+        if core.details.get("stanzas counted by XEP-0198") != stanzas:
+            problems.append("the core's XEP-0198 count differs from the stanzas in the stream")
+        if core.details.get("UnhandledStanza") != stanzas:
+            problems.append("the core alone did not report every stanza as unhandled")
     print(f"ratio ours/lxml:     {ratio(ours, lxml_result)}")
     print(f"ratio ours/slixmpp:  {ratio(ours, slix)}")
+    print(f"ratio core alone (no handler)/lxml: {ratio(core, lxml_result)}")
     print(f"(for context) slixmpp/lxml: {slix.rate / lxml_result.rate:.3f}x")
     for problem in problems:
         print(f"WARNING: {problem}", file=sys.stderr)
