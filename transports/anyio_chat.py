@@ -7,10 +7,12 @@
 
 The adapter moves bytes and time and nothing else.  A background task opens the
 transport (TCP, TLS, WebSocket: the WebSocket framing is in the core), feeds the current
-:class:`~cubeproto.ClientConnection` and sleeps until its next timer; the
+:class:`~cubeproto.ClientConnection` and sleeps until its next timer, and a writer task
+sends what the connection produced (commands only queue bytes and wake it, so a burst of
+messages leaves in a few large writes); the
 :class:`~cubeproto.reconnect.Supervisor` decides everything else (resumption,
 backoff, re-joining dialogs, matching answers to requests).  Commands are executed in
-the calling task; a lock serializes writes.
+the calling task (every core call is synchronous, so no lock is needed around them).
 
 ``connect()`` and ``disconnect()`` must run in the same task (``async with`` does that),
 because the background task lives in a task group they enter and leave.
@@ -28,9 +30,9 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-from anyio.abc import ByteStream, TaskGroup
+from anyio.abc import TaskGroup
+from anyio.lowlevel import checkpoint_if_cancelled
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from anyio.streams.tls import TLSAttribute, TLSStream
 
 from cubeproto import ClientConfig, ClientConnection, Ping, SendIq, StreamState
 from cubeproto.chat import (
@@ -67,20 +69,15 @@ from cubeproto.errors import LocalProtocolError
 from cubeproto.events import Connected, Event, IqResultReceived, PongReceived, TlsUpgradeRequired
 from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
 
+from ._anyio_wire import TRANSPORT_ERRORS, Wire
 from ._endpoints import default_port
 from ._tls import ChannelBindingMode, channel_binding, client_context
 from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
 
 __all__ = ["AsyncChatClient"]
 
-#: What a failing transport raises; each means "the connection is gone".
-_TRANSPORT_ERRORS = (
-    OSError,
-    ssl.SSLError,
-    anyio.EndOfStream,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-)
+#: Output buffered beyond this makes a command wait until it is written (backpressure).
+HIGH_WATER = 1 << 16
 
 #: Seconds to wait for a join/leave confirmation or any answer without a core timeout.
 DEFAULT_CALL_TIMEOUT = 30.0
@@ -127,8 +124,11 @@ class AsyncChatClient:
         self._recv_events: MemoryObjectReceiveStream[Event]
         self._send_events, self._recv_events = anyio.create_memory_object_stream[Event](math.inf)
         self._waiters: dict[str, _Waiter] = {}
-        self._write_lock = anyio.Lock()
-        self._stream: ByteStream | None = None
+        self._send_lock = anyio.Lock()
+        self._out = bytearray()  # output waiting for the writer task
+        self._write_wanted = anyio.Event()
+        self._write_failed = False
+        self._wire: Wire | None = None
         self._wait_scope: anyio.CancelScope | None = None
         self._tls_needed = False
         self._up = anyio.Event()
@@ -172,7 +172,7 @@ class AsyncChatClient:
         await self._finish(wake=True)
 
     async def _finish(self, *, wake: bool) -> None:
-        await self._flush()
+        self._collect()
         if wake and self._wait_scope is not None:
             self._wait_scope.deadline = -math.inf  # wake the reader to notice
         exit_stack, self._exit = self._exit, None
@@ -195,7 +195,7 @@ class AsyncChatClient:
         """Every event, in order; ends when the client has stopped."""
         return self._recv_events.__aiter__()
 
-    # ------------------------------------------------------------------ the I/O task
+    # ------------------------------------------------------------------ the I/O tasks
 
     async def _run(self) -> None:
         sup = self._sup
@@ -203,19 +203,17 @@ class AsyncChatClient:
             while not sup.stopped:
                 try:
                     with anyio.fail_after(self._connect_timeout):
-                        stream, binding = await self._open()
-                except (*_TRANSPORT_ERRORS, TimeoutError) as exc:
+                        wire, binding = await self._open()
+                except (*TRANSPORT_ERRORS, TimeoutError) as exc:
                     self._dispatch(sup.connect_failed(str(exc) or repr(exc), now=self._now()))
                 else:
-                    if sup.stopped:  # closed while the transport was opening
-                        await stream.aclose()
-                        break
                     try:
-                        await self._pump(sup.new_connection(), stream, binding)
+                        if not sup.stopped:  # else: closed while the transport was opening
+                            await self._pump(sup.new_connection(), wire, binding)
                     finally:
-                        current, self._stream = self._stream, None
+                        self._wire = None
                         with anyio.CancelScope(shield=True):
-                            await (current or stream).aclose()
+                            await wire.aclose()
                 delay = sup.next_delay()
                 if delay is None:
                     break
@@ -232,82 +230,122 @@ class AsyncChatClient:
             self._up.set()
             self._send_events.close()
 
-    async def _open(self) -> tuple[ByteStream, tuple[str, bytes] | None]:
-        stream: ByteStream = await anyio.connect_tcp(self.host, self.port)
-        if self.config.encrypted_from_start:
-            return await self._start_tls(stream)
-        return stream, None
+    async def _open(self) -> tuple[Wire, tuple[str, bytes] | None]:
+        wire = Wire(await anyio.connect_tcp(self.host, self.port))
+        if not self.config.encrypted_from_start:
+            return wire, None
+        try:
+            return wire, await self._start_tls(wire)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await wire.aclose()
+            raise
 
-    async def _start_tls(self, stream: ByteStream) -> tuple[ByteStream, tuple[str, bytes] | None]:
-        tls = await TLSStream.wrap(
-            stream,
-            hostname=self.config.chat_host,
-            ssl_context=self._tls,
-            standard_compatible=False,
-        )
-        return tls, channel_binding(tls.extra(TLSAttribute.ssl_object), self._cb_mode)
+    async def _start_tls(self, wire: Wire) -> tuple[str, bytes] | None:
+        tls = await wire.start_tls(self._tls, self.config.chat_host)
+        return channel_binding(tls, self._cb_mode)
 
     async def _pump(
-        self, conn: ClientConnection, stream: ByteStream, binding: tuple[str, bytes] | None
+        self, conn: ClientConnection, wire: Wire, binding: tuple[str, bytes] | None
     ) -> None:
-        self._stream = stream
+        """Run one connection: this task reads, a writer task writes what piles up."""
+        self._wire = wire
+        self._out.clear()
+        self._write_failed = False
         conn.start(now=self._now(), channel_binding=binding)
-        await self._service(conn)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer, wire)
+            try:
+                await self._read(conn, wire)
+            finally:
+                with anyio.move_on_after(self._connect_timeout, shield=True):
+                    await self._write_out(wire)  # the last words (a stream close)
+                tg.cancel_scope.cancel()
+
+    async def _read(self, conn: ClientConnection, wire: Wire) -> None:
+        self._after(conn)
         while conn.state is not StreamState.CLOSED:
             deadline = conn.get_timer()
             with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
                 self._wait_scope = scope
-                try:
-                    assert self._stream is not None
-                    data = await self._stream.receive()
-                except _TRANSPORT_ERRORS:
-                    data = b""
+                data = await wire.receive()
             self._wait_scope = None
-            if scope.cancelled_caught:
-                conn.handle_timer(now=self._now())
+            now = self._now()
+            if self._write_failed:
+                conn.receive_eof(now=now)
+            elif scope.cancelled_caught:
+                conn.handle_timer(now=now)
             elif data:
-                conn.receive_data(data, now=self._now())
+                conn.receive_data(data, now=now)
             else:
-                conn.receive_eof(now=self._now())
-            await self._service(conn)
+                conn.receive_eof(now=now)
+            if wire.tls_pending:
+                self._write_wanted.set()
+            self._after(conn)
+            if self._tls_needed:
+                self._tls_needed = False
+                await self._upgrade(conn, wire)
 
-    async def _service(self, conn: ClientConnection) -> None:
-        """Write what the connection produced, deliver its events, do a STARTTLS upgrade."""
-        while True:
-            await self._flush()
-            if not self._tls_needed:
-                return
-            self._tls_needed = False
-            assert self._stream is not None
-            try:
-                self._stream, binding = await self._start_tls(self._stream)
-            except _TRANSPORT_ERRORS:
-                conn.receive_eof(now=self._now())  # reported as a lost connection
-                continue
+    async def _upgrade(self, conn: ClientConnection, wire: Wire) -> None:
+        """STARTTLS: write what is pending in plain text, then handshake on the same stream."""
+        try:
+            with anyio.fail_after(self._connect_timeout):
+                async with self._send_lock:
+                    await self._write_pending(wire)
+                    binding = await self._start_tls(wire)
+        except (*TRANSPORT_ERRORS, TimeoutError):
+            conn.receive_eof(now=self._now())  # reported as a lost connection
+        else:
             conn.tls_established(now=self._now(), channel_binding=binding)
+        self._after(conn)
 
-    async def _flush(self) -> None:
+    async def _writer(self, wire: Wire) -> None:
+        while True:
+            await self._write_wanted.wait()
+            self._write_wanted = anyio.Event()
+            await self._write_out(wire)
+
+    async def _write_out(self, wire: Wire) -> None:
+        async with self._send_lock:
+            await self._write_pending(wire)
+
+    async def _write_pending(self, wire: Wire) -> None:
+        """Send everything produced so far, in as few sends as it takes (the caller
+        holds the send lock).  A failed write ends the connection via the reader."""
+        while (self._out or wire.tls_pending) and not self._write_failed:
+            data = bytes(self._out)
+            self._out.clear()
+            try:
+                await wire.send(data)
+            except TRANSPORT_ERRORS:
+                self._write_failed = True
+                self._out.clear()
+                if self._wait_scope is not None:
+                    self._wait_scope.deadline = -math.inf  # wake the reader to notice
+
+    def _collect(self) -> None:
+        """After a command: pick up the live connection's output and events."""
         conn = self._sup.connection
-        async with self._write_lock:
-            if conn is not None:
-                data = conn.data_to_send()
-                stream = self._stream
-                if data and stream is not None:
-                    # A failed write: the reader sees the loss and reports it.
-                    with suppress(*_TRANSPORT_ERRORS):
-                        await stream.send(data)
-                self._drain(conn)
-                scope = self._wait_scope
-                deadline = conn.get_timer()
-                if scope is not None and deadline is not None and deadline < scope.deadline:
-                    scope.deadline = deadline
+        if conn is not None:
+            self._after(conn)
 
-    def _drain(self, conn: ClientConnection) -> None:
+    def _after(self, conn: ClientConnection) -> None:
+        """Take what the connection produced: bytes for the writer, events for the
+        application, and its next deadline for the reader's wait."""
+        data = conn.data_to_send()
+        if data:
+            self._out += data
+            self._write_wanted.set()
         now = self._now()
         while (event := conn.next_event()) is not None:
             if isinstance(event, TlsUpgradeRequired):
                 self._tls_needed = True
             self._dispatch(self._sup.process(event, now=now))
+        scope = self._wait_scope
+        if scope is not None:
+            deadline = conn.get_timer()
+            if deadline is not None and deadline < scope.deadline:
+                scope.deadline = deadline
 
     def _dispatch(self, items: Iterable[Event | CallSettled]) -> None:
         for item in items:
@@ -333,14 +371,22 @@ class AsyncChatClient:
     # ------------------------------------------------------------------ commands
 
     async def send(self, command: Command) -> str | None:
-        """Send any command; returns the stanza id (a message id for messages)."""
+        """Send any command; returns the stanza id (a message id for messages).
+
+        The bytes are queued for the writer task, so a burst of sends goes out in a few
+        large writes; this waits only when more than ``HIGH_WATER`` bytes are queued.
+        """
+        await checkpoint_if_cancelled()
         try:
             stanza_id = self._sup.send(command, now=self._now())
         except LocalProtocolError as exc:
             if not self._sup.is_connected:
                 raise NotConnected(str(exc)) from None
             raise
-        await self._flush()
+        self._collect()
+        wire = self._wire
+        if len(self._out) >= HIGH_WATER and wire is not None:
+            await self._write_out(wire)
         return stanza_id
 
     async def call(self, command: Command, *, timeout: float | None = None) -> Event | None:
@@ -353,10 +399,10 @@ class AsyncChatClient:
             raise NotConnected("not connected")
         call_id = self._sup.call(command, now=self._now())
         if call_id is None:
-            await self._flush()
+            self._collect()
             return None
         waiter = self._waiters[call_id] = _Waiter()
-        await self._flush()
+        self._collect()
         limit = timeout if timeout is not None else getattr(command, "timeout", None)
         try:
             with anyio.fail_after((limit or self._call_timeout) + 1.0):
