@@ -40,6 +40,7 @@ from .events import (
     IqTimedOut,
     PingTimedOut,
     PongReceived,
+    ResumeFailed,
 )
 
 __all__ = [
@@ -351,11 +352,24 @@ class Supervisor:
             if calls.pop(key, None) is not None:
                 out.append(CallSettled(key, event, not isinstance(event, DialogJoinFailed)))
             return out
+        if isinstance(event, ResumeFailed):
+            self._fresh_session()
+            return [event]
         if isinstance(event, Connected):
             return self._connected(event, now)
         if isinstance(event, ConnectionClosed):
             return self._closed(event, now)
         return [event]
+
+    def _fresh_session(self) -> None:
+        """The resumption was refused: the handler carried over from the old session
+        (the chat layer) must forget the rooms the server has forgotten."""
+        from .chat.session import ChatSession
+
+        conn = self.connection
+        handler = conn.handler if conn is not None else None
+        if isinstance(handler, ChatSession):
+            handler.fresh_session()
 
     def _connected(self, event: Connected, now: float) -> list[Event | CallSettled]:
         self._attempt = 0

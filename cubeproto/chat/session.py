@@ -170,6 +170,13 @@ class ChatSession:
         """Dialogs we joined (and did not leave) on this session."""
         return frozenset(self._joined.values())
 
+    def fresh_session(self) -> None:
+        """The server refused to resume and a fresh session replaces the old one: it is
+        in no room any more, so joins (the automatic re-joins among them) report
+        ``DialogJoined`` again.  Called by :class:`~cubeproto.reconnect.Supervisor`."""
+        self._joined.clear()
+        self._pending_joins.clear()
+
     # -- internals -------------------------------------------------------------------
 
     def _me(self, ctx: StanzaContext) -> Identity:
