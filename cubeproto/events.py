@@ -7,6 +7,13 @@ returns them one at a time from a single queue fed by received data, timers and 
 The chat vocabulary (messages, typing, markers, ...) lives in :mod:`cubeproto.chat` and
 derives from the same :class:`Event` base; this module holds the events of the stream
 itself: negotiation, stream management, IQ tracking, keepalive and termination.
+
+One event is lazier inside: :class:`UnhandledStanza` is a hand-written slotted class
+(immutable, keyword-only, compared, hashed and pickled by ``raw`` exactly like the
+dataclasses) that keeps the parsed element and serializes it the first time ``raw`` is
+read -- serializing was most of the cost of a stanza nobody handles.  On hot paths the
+core and the chat layer build dataclass events with
+:func:`cubeproto._records.fast_constructor`, which makes the same objects faster.
 """
 
 from __future__ import annotations

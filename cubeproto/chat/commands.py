@@ -11,6 +11,11 @@ sends ``type="groupchat"`` to the room JID ``{appId}_{dialogId}@{mucHost}``.  Ex
 of the two is given.  Markers always go 1-1 (``type="chat"``), as the SDK sends them.
 
 Unlike the SDK we do not write ``from`` (RFC 6120 section 8.1.2.1: the server stamps it).
+
+:class:`SendMessage`, the outbound hot path, declares its fields as a dataclass but writes
+its ``__init__`` by hand (``init=False``): it validates and encodes the payload once, then
+stores every field at once with :func:`cubeproto._records.frozen_setter`.  It is as frozen,
+comparable, hashable and replaceable as the others.
 """
 
 from __future__ import annotations

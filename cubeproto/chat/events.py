@@ -4,6 +4,9 @@ All are frozen, slotted, keyword-only dataclasses deriving from
 :class:`cubeproto.events.Event`.  Ids that the peer sends as text inside JIDs (user ids)
 are ``int`` here; dialog and message ids stay ``str``.  A peer stanza that cannot be
 interpreted is reported as the core :class:`~cubeproto.events.MalformedStanza` instead.
+
+The classifiers build them with :func:`cubeproto._records.fast_constructor` (the same
+objects as the class call, without the per-field cost of a frozen dataclass ``__init__``).
 """
 
 from __future__ import annotations
