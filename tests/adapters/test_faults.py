@@ -48,12 +48,25 @@ def test_random_cuts_lose_and_duplicate_nothing(
     connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
 ) -> None:
     if transport is Transport.WEBSOCKET:
-        # Measured: after a cut, ejabberd 23.01's WebSocket session often does not notice
-        # the closed socket before our <resume/> arrives; the server then logs "Cannot
-        # resume session: Session state copying timed out" (after 15 s), answers
-        # <failed><item-not-found/>, and drops stanzas it had already acknowledged to the
-        # sender.  The same cuts over TCP and direct TLS resume every time.
-        pytest.skip("ejabberd 23.01 WebSocket resumption times out after a cut (see comment)")
+        # ejabberd 23.01 defect, reproduced without cubeproto by
+        # scripts/ejabberd/ws_resume_race.py (a raw wsproto client: 2 of 10 resumptions
+        # after a TCP reset answered <failed/> after exactly 15.0 s).  From the installed
+        # beams: ejabberd_http_ws:route_text/2 waits for {text_reply, Pid} with no timeout
+        # and no monitor; a cut makes ejabberd_websocket's loop exit, a text sent to it
+        # just after is never answered, so the session's socket process hangs, the c2s
+        # process blocks 15 s in send_xml and never goes to "waiting for stream
+        # resumption" (no such log line for it), and the resuming connection's state
+        # copy times out ("Session state copying timed out"): <failed/>, old session
+        # stopped, the stanzas ejabberd had not processed are gone.  Our client then
+        # reports those messages lost (MessageLost, RESUME_FAILED), honestly, but the
+        # scenario's "0 lost" cannot hold.  No ejabberd option reaches that wait
+        # (websocket_timeout/ping timers cannot fire in a blocked receive).  The same
+        # cuts over TCP and direct TLS resume every time.
+        pytest.skip(
+            "ejabberd 23.01 WebSocket defect: a cut while the server writes hangs "
+            "ejabberd_http_ws:route_text (no timeout), resumption fails after 15 s; "
+            "reproduced by scripts/ejabberd/ws_resume_race.py"
+        )
     seed = int.from_bytes(os.urandom(4), "big")
     proxy = FaultProxy(port_for(ejabberd, transport), cut_after=(15_000, 45_000), seed=seed)
     proxy.start()
