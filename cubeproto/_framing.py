@@ -23,6 +23,7 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
+    Event,
     Ping,
     RejectConnection,
     RejectData,
@@ -33,6 +34,7 @@ from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from ._xmlstream import (
+    NS_CLIENT,
     NS_FRAMING,
     StreamFooter,
     StreamHeader,
@@ -74,6 +76,7 @@ TRANSPORT_CLOSED: Final = TransportSignal("transport-closed")
 
 Item = StreamHeader | StreamFooter | etree._Element | TransportSignal
 
+_STANZA_STARTS = ("<message", "<presence", "<iq")
 _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
 
@@ -158,28 +161,32 @@ class TcpFraming(Framing):
         return self._parser.release_idle()
 
 
-class WebSocketFraming(Framing):
-    """RFC 7395 framing over a WebSocket that this object negotiates with wsproto."""
+class _WebSocketFraming(Framing):
+    """RFC 7395 over wsproto, what both roles share: one element per text message,
+    stanzas qualified by ``jabber:client``, pings, the closing handshake.  The role's
+    subclass handles its side of the HTTP upgrade in :meth:`_handshake`."""
 
-    __slots__ = ("_buffer", "_host", "_limits", "_out", "_path", "_ws", "ready")
+    __slots__ = ("_buffer", "_limits", "_out", "_ws", "ready")
 
-    def __init__(self, limits: XmlLimits, *, host: str, path: str) -> None:
+    def __init__(self, limits: XmlLimits, role: ConnectionType) -> None:
         self._limits = limits
-        self._host = host
-        self._path = path
-        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._ws = WSConnection(role)
         self._buffer: list[str] = []
         self._out: list[bytes] = []
         self.ready = False
 
-    def start(self) -> bytes:
-        return self._ws.send(Request(host=self._host, target=self._path, subprotocols=["xmpp"]))
-
-    def open_stream(self, to: str, from_: str | None) -> bytes:
-        return self.frame(f'<open xmlns="{NS_FRAMING}"' + _header_attrs(to, from_) + "/>")
-
     def frame(self, xml: str) -> bytes:
-        return self._ws.send(TextMessage(data=xml))
+        if xml.startswith(_STANZA_STARTS):
+            end = xml.find(">")
+            head = xml[:end]
+            if ' xmlns="' not in head:  # RFC 7395 3.3.3: stanzas qualified by jabber:client
+                space = xml.find(" ")
+                cut = space if 0 < space < end else (end - 1 if head.endswith("/") else end)
+                xml = xml[:cut] + f' xmlns="{NS_CLIENT}"' + xml[cut:]
+        try:
+            return self._ws.send(TextMessage(data=xml))
+        except WsLocalProtocolError:
+            return b""  # the WebSocket is closing: nothing more can be sent
 
     def close_stream(self) -> bytes:
         return self.frame(f'<close xmlns="{NS_FRAMING}"/>')
@@ -199,7 +206,15 @@ class WebSocketFraming(Framing):
         try:
             self._ws.receive_data(data)
             events = list(self._ws.events())
+        except (UnicodeError, ValueError) as exc:
+            # wsproto decodes the Host header with the idna codec and lets its errors out.
+            raise XmlStreamError(
+                StreamErrorCondition.BAD_FORMAT, f"bad WebSocket upgrade: {exc}"
+            ) from None
         except WsRemoteProtocolError as exc:
+            if exc.event_hint is not None and not self.ready:
+                with contextlib.suppress(WsLocalProtocolError):
+                    self._out.append(self._ws.send(exc.event_hint))
             raise XmlStreamError(
                 StreamErrorCondition.BAD_FORMAT, f"WebSocket protocol error: {exc}"
             ) from None
@@ -216,21 +231,6 @@ class WebSocketFraming(Framing):
                     text = "".join(self._buffer)
                     self._buffer.clear()
                     items.append(self._element(text))
-            elif isinstance(event, AcceptConnection):
-                if event.subprotocol != "xmpp":
-                    raise XmlStreamError(
-                        StreamErrorCondition.UNSUPPORTED_FEATURE,
-                        f"server accepted WebSocket subprotocol {event.subprotocol!r}, "
-                        "not 'xmpp' (RFC 7395 section 3.2)",
-                    )
-                self.ready = True
-                items.append(TRANSPORT_READY)
-            elif isinstance(event, (RejectConnection, RejectData)):
-                status = getattr(event, "status_code", None)
-                raise XmlStreamError(
-                    StreamErrorCondition.REMOTE_CONNECTION_FAILED,
-                    f"WebSocket upgrade rejected (HTTP {status})",
-                )
             elif isinstance(event, BytesMessage):
                 raise XmlStreamError(
                     StreamErrorCondition.BAD_FORMAT,
@@ -242,7 +242,13 @@ class WebSocketFraming(Framing):
                 with contextlib.suppress(WsLocalProtocolError):  # our close was first
                     self._out.append(self._ws.send(event.response()))
                 items.append(TRANSPORT_CLOSED)
+            else:
+                self._handshake(event, items)
         return items
+
+    def _handshake(self, event: Event, items: list[Item]) -> None:
+        """The role's side of the HTTP upgrade (other wsproto events are ignored)."""
+        raise NotImplementedError
 
     def _element(self, text: str) -> Item:
         element = parse_frame(text.encode(), self._limits)
@@ -256,3 +262,38 @@ class WebSocketFraming(Framing):
         if tag == _CLOSE:
             return StreamFooter()
         return element
+
+
+class WebSocketFraming(_WebSocketFraming):
+    """RFC 7395 framing, client role: the HTTP upgrade to ``host`` / ``path`` with
+    subprotocol ``xmpp``, which this object negotiates with wsproto."""
+
+    __slots__ = ("_host", "_path")
+
+    def __init__(self, limits: XmlLimits, *, host: str, path: str) -> None:
+        super().__init__(limits, ConnectionType.CLIENT)
+        self._host = host
+        self._path = path
+
+    def start(self) -> bytes:
+        return self._ws.send(Request(host=self._host, target=self._path, subprotocols=["xmpp"]))
+
+    def open_stream(self, to: str, from_: str | None) -> bytes:
+        return self.frame(f'<open xmlns="{NS_FRAMING}"' + _header_attrs(to, from_) + "/>")
+
+    def _handshake(self, event: Event, items: list[Item]) -> None:
+        if isinstance(event, AcceptConnection):
+            if event.subprotocol != "xmpp":
+                raise XmlStreamError(
+                    StreamErrorCondition.UNSUPPORTED_FEATURE,
+                    f"server accepted WebSocket subprotocol {event.subprotocol!r}, "
+                    "not 'xmpp' (RFC 7395 section 3.2)",
+                )
+            self.ready = True
+            items.append(TRANSPORT_READY)
+        elif isinstance(event, (RejectConnection, RejectData)):
+            status = getattr(event, "status_code", None)
+            raise XmlStreamError(
+                StreamErrorCondition.REMOTE_CONNECTION_FAILED,
+                f"WebSocket upgrade rejected (HTTP {status})",
+            )

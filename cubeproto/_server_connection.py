@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import enum
 import hmac
 from collections import deque
@@ -34,20 +33,15 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 from scramp import ScramException, ScramMechanism
-from wsproto import ConnectionType, WSConnection
+from wsproto import ConnectionType
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
     RejectConnection,
     Request,
-    TextMessage,
 )
-from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
-from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
+from wsproto.events import Event as WsEvent
 
-from ._framing import TRANSPORT_CLOSED, TRANSPORT_READY, Item
+from ._framing import TRANSPORT_CLOSED, TRANSPORT_READY, Item, _WebSocketFraming
 from ._server_state import ServerInput, ServerState, server_transition
 from ._sm import MOD, AckError, StreamManagement, Unacked
 from ._timers import Timers
@@ -62,7 +56,6 @@ from ._xmlstream import (
     XmlStreamParser,
     escape_attr,
     escape_text,
-    parse_frame,
 )
 from .errors import (
     NS_STANZAS,
@@ -413,120 +406,36 @@ class _ServerTcpFraming:
         return b""
 
 
-class _ServerWebSocketFraming:
-    """RFC 7395 framing, server role: wsproto answers the upgrade (subprotocol ``xmpp``)
-    and every element travels in one text message."""
+class _ServerWebSocketFraming(_WebSocketFraming):
+    """RFC 7395 framing, server role: wsproto answers the upgrade (subprotocol ``xmpp``);
+    the rest is shared with the client (cubeproto._framing)."""
 
-    __slots__ = ("_buffer", "_limits", "_out", "_ws", "ready")
+    __slots__ = ()
 
     def __init__(self, limits: XmlLimits) -> None:
-        self._limits = limits
-        self._ws = WSConnection(ConnectionType.SERVER)
-        self._buffer: list[str] = []
-        self._out: list[bytes] = []
-        self.ready = False
+        super().__init__(limits, ConnectionType.SERVER)
 
     def restart(self) -> None:
         """Nothing to reset: every message is parsed on its own."""
 
-    def open_stream(self, stream_id: str, domain: str) -> bytes:
+    def open_stream(self, stream_id: str, domain: str) -> bytes:  # type: ignore[override]
         return self.frame(
             f'<open xmlns="{NS_FRAMING}" id="{stream_id}" from="{escape_attr(domain)}" '
             'version="1.0" xml:lang="en"/>'
         )
 
-    def frame(self, xml: str) -> bytes:
-        if xml.startswith(("<message", "<presence", "<iq")):
-            end = xml.find(">")
-            head = xml[:end]
-            if ' xmlns="' not in head:  # RFC 7395 3.3.3: stanzas qualified by jabber:client
-                space = xml.find(" ")
-                cut = space if 0 < space < end else (end - 1 if head.endswith("/") else end)
-                xml = xml[:cut] + f' xmlns="{NS_CLIENT}"' + xml[cut:]
-        try:
-            return self._ws.send(TextMessage(data=xml))
-        except WsLocalProtocolError:
-            return b""  # the WebSocket is closing: nothing more can be sent
-
-    def close_stream(self) -> bytes:
-        return self.frame(f'<close xmlns="{NS_FRAMING}"/>')
-
-    def shutdown(self) -> bytes:
-        try:
-            return self._ws.send(CloseConnection(code=1000))
-        except WsLocalProtocolError:
-            return b""
-
-    def pending(self) -> bytes:
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
-
-    def feed(self, data: bytes) -> list[Item]:
-        try:
-            self._ws.receive_data(data)
-            events = list(self._ws.events())
-        except (UnicodeError, ValueError) as exc:
-            # wsproto decodes the Host header with the idna codec and lets its errors out.
+    def _handshake(self, event: WsEvent, items: list[Item]) -> None:
+        if not isinstance(event, Request):
+            return
+        if "xmpp" not in event.subprotocols:
+            self._out.append(self._ws.send(RejectConnection(status_code=400, has_body=False)))
             raise XmlStreamError(
-                StreamErrorCondition.BAD_FORMAT, f"bad WebSocket upgrade request: {exc}"
-            ) from None
-        except WsRemoteProtocolError as exc:
-            if exc.event_hint is not None and not self.ready:
-                with contextlib.suppress(WsLocalProtocolError):
-                    self._out.append(self._ws.send(exc.event_hint))
-            raise XmlStreamError(
-                StreamErrorCondition.BAD_FORMAT, f"WebSocket protocol error: {exc}"
-            ) from None
-        items: list[Item] = []
-        for event in events:
-            if isinstance(event, Request):
-                if "xmpp" not in event.subprotocols:
-                    self._out.append(
-                        self._ws.send(RejectConnection(status_code=400, has_body=False))
-                    )
-                    raise XmlStreamError(
-                        StreamErrorCondition.UNSUPPORTED_FEATURE,
-                        "WebSocket upgrade without subprotocol 'xmpp' (RFC 7395 3.2)",
-                    )
-                self._out.append(self._ws.send(AcceptConnection(subprotocol="xmpp")))
-                self.ready = True
-                items.append(TRANSPORT_READY)
-            elif isinstance(event, TextMessage):
-                self._buffer.append(event.data)
-                if sum(len(part) for part in self._buffer) > self._limits.max_stanza_bytes:
-                    raise XmlStreamError(
-                        StreamErrorCondition.POLICY_VIOLATION,
-                        "WebSocket message larger than the stanza size limit",
-                    )
-                if event.message_finished:
-                    text = "".join(self._buffer)
-                    self._buffer.clear()
-                    items.append(self._element(text))
-            elif isinstance(event, BytesMessage):
-                raise XmlStreamError(
-                    StreamErrorCondition.BAD_FORMAT,
-                    "binary WebSocket message (RFC 7395 section 3.2 requires text)",
-                )
-            elif isinstance(event, Ping):
-                self._out.append(self._ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                with contextlib.suppress(WsLocalProtocolError):  # our close was first
-                    self._out.append(self._ws.send(event.response()))
-                items.append(TRANSPORT_CLOSED)
-        return items
-
-    def _element(self, text: str) -> Item:
-        element = parse_frame(text.encode(), self._limits)
-        if element.tag == _OPEN:
-            return StreamHeader(
-                name=_OPEN,
-                attributes={str(k): str(v) for k, v in element.attrib.items()},
-                default_namespace=NS_FRAMING,
+                StreamErrorCondition.UNSUPPORTED_FEATURE,
+                "WebSocket upgrade without subprotocol 'xmpp' (RFC 7395 3.2)",
             )
-        if element.tag == _CLOSE:
-            return StreamFooter()
-        return element
+        self._out.append(self._ws.send(AcceptConnection(subprotocol="xmpp")))
+        self.ready = True
+        items.append(TRANSPORT_READY)
 
 
 _Framing = _ServerTcpFraming | _ServerWebSocketFraming

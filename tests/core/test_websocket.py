@@ -97,10 +97,11 @@ def test_websocket_login_one_element_per_message() -> None:
         f"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{JID}</jid></bind></iq>"
     )
     ws.pump()
-    # SM enable, carbons, presence: three separate WebSocket messages.
+    # SM enable, carbons, presence: three separate WebSocket messages; the stanzas are
+    # qualified by jabber:client (RFC 7395 section 3.3.3), the nonza keeps its own.
     assert ws.received[-3].startswith('<enable xmlns="urn:xmpp:sm:3"')
-    assert ws.received[-2].startswith('<iq type="set"')
-    assert ws.received[-1] == "<presence/>"
+    assert ws.received[-2].startswith('<iq xmlns="jabber:client" type="set"')
+    assert ws.received[-1] == '<presence xmlns="jabber:client"/>'
     ws.send("<enabled xmlns='urn:xmpp:sm:3' id='x' resume='true'/>")
     events = drain(conn)
     assert Authenticated(mechanism="PLAIN") in events
