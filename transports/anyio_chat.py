@@ -97,6 +97,13 @@ class AsyncChatClient:
     ``host``/``port`` default to ``config.chat_host`` and the transport's usual port;
     ``tls`` (an ``ssl.SSLContext``) defaults to one that verifies the server against the
     system store plus ``ca_file``.  ``policy`` controls automatic reconnection.
+
+    ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
+    has enabled stream management (``<enabled/>``), before it has processed the initial
+    presence sent just before: a message sent to this user in that gap can be routed to
+    offline storage instead of this session (and arrive as an offline message later).
+    ``await wait_connected(settled=True)`` pings once, and the server answers in order,
+    so after it the presence is in effect.
     """
 
     def __init__(
@@ -184,12 +191,19 @@ class AsyncChatClient:
         """A session is ready for commands."""
         return self._sup.is_connected
 
-    async def wait_connected(self) -> None:
-        """Wait until a session is ready (returns at once if it is)."""
+    async def wait_connected(self, *, settled: bool = False) -> None:
+        """Wait until a session is ready (returns at once if it is).
+
+        ``settled=True`` also pings the server once, so that the initial presence has
+        been processed when this returns (see the class docstring); the ping's errors
+        (:class:`IqTimeout`, :class:`NotConnected`) propagate.
+        """
         while not self._sup.is_connected:
             if self._sup.stopped:
                 raise NotConnected("the client stopped")
             await self._up.wait()
+        if settled:
+            await self.ping()
 
     def events(self) -> AsyncIterator[Event]:
         """Every event, in order; ends when the client has stopped."""
@@ -294,9 +308,15 @@ class AsyncChatClient:
                     await self._write_pending(wire)
                     binding = await self._start_tls(wire)
         except (*TRANSPORT_ERRORS, TimeoutError):
-            conn.receive_eof(now=self._now())  # reported as a lost connection
+            binding = None
+            failed = True
         else:
+            failed = False
+        # The application may have closed or terminated the connection meanwhile.
+        if conn.state is StreamState.TLS_PENDING and not failed:
             conn.tls_established(now=self._now(), channel_binding=binding)
+        elif conn.state is not StreamState.CLOSED:
+            conn.receive_eof(now=self._now())  # reported as a lost connection
         self._after(conn)
 
     async def _writer(self, wire: Wire) -> None:

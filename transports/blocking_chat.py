@@ -92,6 +92,12 @@ class ChatClient:
 
     Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient`, plus
     ``on_event``: a callback for every event (instead of the queue).
+
+    ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
+    has enabled stream management (``<enabled/>``), before it has processed the initial
+    presence sent just before: a message sent to this user in that gap can be routed to
+    offline storage instead of this session.  ``wait_connected(settled=True)`` pings once
+    (answered in order, so after it the presence is in effect).
     """
 
     def __init__(
@@ -179,9 +185,11 @@ class ChatClient:
         with self._lock:
             return self._sup.is_connected
 
-    def wait_connected(self, timeout: float | None = None) -> bool:
+    def wait_connected(self, timeout: float | None = None, *, settled: bool = False) -> bool:
         """Wait until a session is ready; False on timeout.  Raises NotConnected once
-        the client has stopped."""
+        the client has stopped.  ``settled=True`` also pings the server once, so that
+        the initial presence has been processed when this returns (see the class
+        docstring); the ping's errors propagate."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.is_connected:
             if self._sup.stopped:
@@ -190,6 +198,8 @@ class ChatClient:
             if left is not None and left <= 0:
                 return False
             self._up.wait(left if left is None else min(left, 0.5))
+        if settled:
+            self.ping()
         return True
 
     def next_event(self, timeout: float | None = None) -> Event | None:
@@ -293,10 +303,15 @@ class ChatClient:
                     self._sock = sock
                 except (OSError, ssl.SSLError):
                     with self._lock:
-                        conn.receive_eof(now=time.monotonic())
+                        if conn.state is not StreamState.CLOSED:
+                            conn.receive_eof(now=time.monotonic())
                     continue
                 with self._lock:
-                    conn.tls_established(now=time.monotonic(), channel_binding=binding)
+                    # The application may have closed or terminated it meanwhile.
+                    if conn.state is StreamState.TLS_PENDING:
+                        conn.tls_established(now=time.monotonic(), channel_binding=binding)
+                    elif conn.state is not StreamState.CLOSED:
+                        conn.receive_eof(now=time.monotonic())
                 continue
             if closed:
                 return

@@ -193,9 +193,9 @@ class Connector:
             )
             peer = Peer(client, portal)
         # Connected follows <enabled/>, which the server handles before our initial
-        # presence; a message routed to us in between goes to offline storage.  A ping
-        # answered means the presence (sent before it) was handled.
-        peer.ping()
+        # presence; a message routed to us in between goes to offline storage.
+        # settled=True pings once: answered means the presence (sent before) was handled.
+        peer.wait_connected(settled=True)
         return peer
 
 
