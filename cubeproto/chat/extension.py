@@ -69,7 +69,9 @@ ExtensionValue = Union[  # noqa: UP007 (recursive alias needs Union)
     Mapping[str, "ExtensionValue"],
     Sequence[Mapping[str, AttachmentValue]],
 ]
-DecodedValue = Union[str, dict[str, "DecodedValue"], list[dict[str, str | int]]]  # noqa: UP007
+#: A decoded value: text, a nested object (whose empty members are ``None``, the SDK's
+#: ``null``), or the attachments list.  Top-level empty elements are dropped instead.
+DecodedValue = Union[str, dict[str, Union["DecodedValue", None]], list[dict[str, str | int]]]  # noqa: UP007
 DecodedExtension = dict[str, DecodedValue]
 
 #: Nesting depth of extension objects we accept from the peer (and send).  The SDK has no
@@ -272,23 +274,24 @@ def _decode_attachment(element: etree._Element) -> dict[str, str | int]:
 
 
 def _decode_node(element: etree._Element, depth: int) -> DecodedValue | None:
-    """A child's value: nested dict, text, or ``None`` when it is empty (dropped)."""
+    """A child's value: nested dict, text, or ``None`` when it is empty.
+
+    Inside an object an empty member stays, as ``None`` (the SDK's ``assignXmlToObject``
+    stores ``getText() || null``); the caller drops empty top-level elements."""
     if not len(element):  # a leaf: the common case
         return element.text or None
-    nested: dict[str, DecodedValue] | None = None
+    nested: dict[str, DecodedValue | None] | None = None
     for child in element:
         tag = child.tag
         if not isinstance(tag, str):
             continue  # comments/PIs (the stream parser refuses them; lxml.fromstring may not)
         if depth >= MAX_EXTENSION_DEPTH:
             raise StanzaFault(f"extraParams nested deeper than {MAX_EXTENSION_DEPTH}")
-        value = _decode_node(child, depth + 1)
         if nested is None:
             nested = {}
-        if value is not None:
-            nested[_local(tag)] = value
+        nested[_local(tag)] = _decode_node(child, depth + 1)
     if nested is not None:
-        return nested  # the SDK keeps {} for an element whose children are all empty
+        return nested
     text = element.text
     return text if text else None
 

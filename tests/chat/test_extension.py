@@ -73,7 +73,7 @@ def test_sdk_quirks_on_decode() -> None:
     )
     assert params.module_identifier == "SystemNotifications"
     assert params.extension == {
-        "outer": {},
+        "outer": {"inner": None},  # nested empties are the SDK's null; top-level ones vanish
         "pretty": {"a": "1"},
         "attachments": [{"size": "x", "type": "file"}],
     }
@@ -154,13 +154,18 @@ _EXTENSION = st.dictionaries(
 )
 
 
-def _sdk_view(value: Any) -> Any:
-    """What the SDK's decoder returns for an encoded value (None: the value vanishes)."""
+def _sdk_view(value: Any, *, top: bool = True) -> Any:
+    """What the SDK's decoder returns for an encoded value.
+
+    ``None`` is the SDK's null.  An element without content is null; at the top level of
+    ``extraParams`` it vanishes instead (parseExtraParams skips childless nodes), while
+    inside an object it stays as null (assignXmlToObject stores ``getText() || null``).
+    """
     if isinstance(value, dict):
         if not value:
             return None
-        out = {k: v for k, v in ((k, _sdk_view(v)) for k, v in value.items()) if v is not None}
-        return out
+        members = {k: _sdk_view(v, top=False) for k, v in value.items()}
+        return {k: v for k, v in members.items() if v is not None} if top else members
     if value is None:
         return None
     if isinstance(value, bool):

@@ -85,26 +85,11 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-#: Known mismatch (a cubeproto bug, reported): inside an object the SDK keeps an empty
-#: element as null ({"obj": {"inner": null}}); our decoder drops it ({"obj": {}}).
-NESTED_EMPTY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="cubeproto.chat.extension drops empty elements nested in an object; the SDK keeps null",
-)
-
-
-def params(*, known_bug: bool = False) -> list[Any]:
-    """CASES as pytest params; ``known_bug`` marks the case our decoder gets wrong."""
-    return [
-        pytest.param(
-            name,
-            body,
-            ext,
-            id=name,
-            marks=[NESTED_EMPTY_BUG] if known_bug and name == "empty values" else [],
-        )
-        for name, body, ext in CASES
-    ]
+def params() -> list[Any]:
+    """CASES as pytest params.  ("empty values" once found a bug, now fixed: inside an
+    object the SDK keeps an empty element as null, {"obj": {"inner": null}}, and our decoder
+    dropped it.)"""
+    return [pytest.param(name, body, ext, id=name) for name, body, ext in CASES]
 
 
 def dialog_id() -> str:

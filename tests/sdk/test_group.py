@@ -52,7 +52,7 @@ def group(pair: Pair, ejabberd: Ejabberd) -> str:
     return dialog
 
 
-@pytest.mark.parametrize(("name", "body", "extension"), params(known_bug=True))
+@pytest.mark.parametrize(("name", "body", "extension"), params())
 def test_group_sdk_to_ours(
     pair: Pair, group: str, name: str, body: str, extension: dict[str, Any]
 ) -> None:

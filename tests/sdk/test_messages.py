@@ -21,7 +21,7 @@ from .conftest import Pair
 from .expect import sdk_message_args
 
 
-@pytest.mark.parametrize(("name", "body", "extension"), params(known_bug=True))
+@pytest.mark.parametrize(("name", "body", "extension"), params())
 def test_one_to_one_sdk_to_ours(
     pair: Pair, name: str, body: str, extension: dict[str, Any]
 ) -> None:
