@@ -26,6 +26,12 @@ from ejabberd_server import (
     EjabberdError,
     running_or_started,
 )
+from hypothesis import settings
+
+# CI machines are shared and noisy: a property's examples are never judged by how long they
+# take (performance is measured in bench/, not here), so hypothesis gets no deadline.
+settings.register_profile("cubeproto", deadline=None)
+settings.load_profile("cubeproto")
 
 
 @pytest.fixture(scope="session")
