@@ -19,6 +19,7 @@ from faultproxy import FaultProxy
 
 from cubeproto import (
     CloseReason,
+    LostReason,
     MalformedStanza,
     MessageLost,
     MessageSent,
@@ -47,26 +48,24 @@ def send_retrying(peer: Peer, **kwargs: object) -> str:
 def test_random_cuts_lose_and_duplicate_nothing(
     connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
 ) -> None:
-    if transport is Transport.WEBSOCKET:
-        # ejabberd 23.01 defect, reproduced without cubeproto by
-        # scripts/ejabberd/ws_resume_race.py (a raw wsproto client: 2 of 10 resumptions
-        # after a TCP reset answered <failed/> after exactly 15.0 s).  From the installed
-        # beams: ejabberd_http_ws:route_text/2 waits for {text_reply, Pid} with no timeout
-        # and no monitor; a cut makes ejabberd_websocket's loop exit, a text sent to it
-        # just after is never answered, so the session's socket process hangs, the c2s
-        # process blocks 15 s in send_xml and never goes to "waiting for stream
-        # resumption" (no such log line for it), and the resuming connection's state
-        # copy times out ("Session state copying timed out"): <failed/>, old session
-        # stopped, the stanzas ejabberd had not processed are gone.  Our client then
-        # reports those messages lost (MessageLost, RESUME_FAILED), honestly, but the
-        # scenario's "0 lost" cannot hold.  No ejabberd option reaches that wait
-        # (websocket_timeout/ping timers cannot fire in a blocked receive).  The same
-        # cuts over TCP and direct TLS resume every time.
-        pytest.skip(
-            "ejabberd 23.01 WebSocket defect: a cut while the server writes hangs "
-            "ejabberd_http_ws:route_text (no timeout), resumption fails after 15 s; "
-            "reproduced by scripts/ejabberd/ws_resume_race.py"
-        )
+    # Over WebSocket:
+    # ejabberd 23.01 defect, reproduced without cubeproto by
+    # scripts/ejabberd/ws_resume_race.py (a raw wsproto client: 2 of 10 resumptions
+    # after a TCP reset answered <failed/> after exactly 15.0 s).  From the installed
+    # beams: ejabberd_http_ws:route_text/2 waits for {text_reply, Pid} with no timeout
+    # and no monitor; a cut makes ejabberd_websocket's loop exit, a text sent to it
+    # just after is never answered, so the session's socket process hangs, the c2s
+    # process blocks 15 s in send_xml and never goes to "waiting for stream
+    # resumption" (no such log line for it), and the resuming connection's state
+    # copy times out ("Session state copying timed out"): <failed/>, old session
+    # stopped, the stanzas ejabberd had not processed are gone.  Our client then
+    # reports those messages lost (MessageLost, RESUME_FAILED), honestly, but the
+    # scenario's "0 lost" cannot hold.  No ejabberd option reaches that wait
+    # (websocket_timeout/ping timers cannot fire in a blocked receive).  The same
+    # cuts over TCP and direct TLS resume every time.  So over WebSocket the test
+    # checks what stays ours to guarantee whatever ejabberd loses: one settle event
+    # per message, nothing delivered twice, nothing delivered that was not sent.
+    ejabberd_may_lose = transport is Transport.WEBSOCKET
     seed = int.from_bytes(os.urandom(4), "big")
     proxy = FaultProxy(port_for(ejabberd, transport), cut_after=(15_000, 45_000), seed=seed)
     proxy.start()
@@ -109,11 +108,17 @@ def test_random_cuts_lose_and_duplicate_nothing(
             )[:3000]
         )
         assert proxy.cuts >= MIN_CUTS, context
+        assert set(settled) == set(ids), context  # every message settled ...
+        assert set(settled.values()) == {1}, context  # ... exactly once (sent xor lost)
+        assert set(bodies.values()) <= {1}, context  # nothing delivered twice
+        assert set(bodies) <= {f"n{i}" for i in range(MESSAGES)}, context
+        if ejabberd_may_lose:
+            # A lost message was never acknowledged; ejabberd's failed resumptions are
+            # the only way anything goes missing (see above).
+            assert {e.reason for e in lost} <= {LostReason.RESUME_FAILED}, context
+            return
         assert lost == [], context
-        assert set(settled) == set(ids), context
-        assert set(settled.values()) == {1}, context
         assert set(bodies) == {f"n{i}" for i in range(MESSAGES)}, context
-        assert set(bodies.values()) == {1}, context
         assert any(isinstance(e, Reconnected) and e.resumed for e in sender.seen), context
     finally:
         proxy.stop()
