@@ -100,3 +100,10 @@ __all__ = [
     "Transport",
     "UnhandledStanza",
 ]
+
+# The chat vocabulary is exported here too (``cubeproto.SendMessage`` is
+# ``cubeproto.chat.SendMessage``): one namespace for everything a connection speaks.
+from . import chat as chat
+from .chat import *  # noqa: F403
+
+__all__ += chat.__all__
