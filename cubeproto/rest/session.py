@@ -7,14 +7,16 @@ password for every kind of user, reference section 4.4).
 
 It is sans-IO.  A call is driven through an :class:`Exchange`, a small state machine that
 says what to do next -- :class:`Send` a request, :class:`Wait` then send, or :class:`Done`
-with the typed result -- so one loop serves every adapter::
+with the typed result -- so one loop serves every adapter.  The adapter owns the clock and
+the sleeping; ``wall_clock`` below stands for whatever clock it injects::
 
-    step = session.exchange(request).start()
+    exchange = session.exchange(request)
+    step = exchange.start()
     while not isinstance(step, Done):
         if isinstance(step, Wait):
             sleep(step.seconds)
         status, headers, body = http_send(step.request)
-        step = exchange.receive(status, headers, body, now=time.time())
+        step = exchange.receive(status, headers, body, now=wall_clock())
 
 Renewal: a 401 "Required session does not exist" on a call (not on a ``/session`` URL)
 creates a new session and replays the call, **exactly once**; a second expiry is raised as
