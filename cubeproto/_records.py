@@ -28,7 +28,7 @@ import keyword
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, cast
 
-__all__ = ["fast_constructor"]
+__all__ = ["fast_constructor", "frozen_setter", "set_class", "unfrozen_twin"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -78,14 +78,30 @@ def fast_constructor(cls: Callable[P, T]) -> Callable[P, T]:
     return cast("Callable[P, T]", make)
 
 
-def frozen_setter(cls: type[Any]) -> Callable[..., None]:
+#: ``set_class(obj, cls)`` sets ``obj.__class__`` even when ``obj``'s class is frozen: the
+#: ``__class__`` descriptor's setter called directly (cheaper than
+#: ``object.__setattr__(obj, "__class__", cls)``, with the same layout check).
+set_class: Callable[[object, type], None] = object.__dict__["__class__"].__set__
+
+
+def unfrozen_twin(cls: type[Any]) -> type[Any]:
     """For the hand-written ``__init__`` of a frozen, slotted dataclass (one declared with
-    ``init=False`` because it validates and precomputes on a hot path): a function
-    ``set_fields(self, **every_field)`` that stores all fields of ``self`` at once, with
-    the same mechanism as :func:`fast_constructor`.  Every field must be given, by name."""
+    ``init=False`` because it validates and precomputes on a hot path): the class to
+    switch ``self`` to while storing the fields.  The ``__init__`` does
+    ``set_class(self, twin)``, assigns every field (plain attribute assignment), then
+    ``self.__class__ = cls`` -- the same mechanism as :func:`fast_constructor`."""
+    _fields(cls)
+    return _twin(cls)
+
+
+def frozen_setter(cls: type[Any]) -> Callable[..., None]:
+    """A function ``set_fields(self, **every_field)`` that stores all fields of ``self``, an
+    instance of the frozen, slotted dataclass ``cls``, at once, with the mechanism of
+    :func:`unfrozen_twin` (whose inline form is cheaper on a hot path: no call with a
+    dozen keywords).  Every field must be given, by name."""
     fields = _fields(cls)
-    namespace: dict[str, Any] = {"_set": object.__setattr__, "_twin": _twin(cls), "_cls": cls}
-    body = ["    _set(self, '__class__', _twin)"]
+    namespace: dict[str, Any] = {"_set_class": set_class, "_twin": _twin(cls), "_cls": cls}
+    body = ["    _set_class(self, _twin)"]
     body += [f"    self.{f.name} = {f.name}" for f in fields]
     body.append("    self.__class__ = _cls")
     names = ", ".join(f.name for f in fields)

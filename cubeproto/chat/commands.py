@@ -14,7 +14,7 @@ Unlike the SDK we do not write ``from`` (RFC 6120 section 8.1.2.1: the server st
 
 :class:`SendMessage`, the outbound hot path, declares its fields as a dataclass but writes
 its ``__init__`` by hand (``init=False``): it validates and encodes the payload once, then
-stores every field at once with :func:`cubeproto._records.frozen_setter`.  It is as frozen,
+stores every field at once (:func:`cubeproto._records.unfrozen_twin`).  It is as frozen,
 comparable, hashable and replaceable as the others.
 """
 
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from .._records import fast_constructor, frozen_setter
+from .._records import fast_constructor, set_class, unfrozen_twin
 from ..commands import DEFAULT_IQ_TIMEOUT, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from . import _ns as ns
@@ -122,6 +122,33 @@ def _cache_to(key: tuple[int | str, int, str], to: str) -> str:
     return to
 
 
+#: ``<message to="..." type="..." id="`` by (target, app id, host), for
+#: :meth:`SendMessage.build`; bounded like :data:`_TO_CACHE`.
+_MESSAGE_STARTS: dict[tuple[int | str, int, str], str] = {}
+
+
+def _message_start(
+    ctx: StanzaContext, to_user: int | None, to_dialog: str | None, key: tuple[int | str, int, str]
+) -> str:
+    to, type_ = _target(ctx, to_user, to_dialog)
+    if len(_MESSAGE_STARTS) >= _MAX_TO_CACHE:
+        _MESSAGE_STARTS.clear()
+    start = _MESSAGE_STARTS[key] = f'<message to="{to}" type="{type_}" id="'
+    return start
+
+
+#: ``<dialog_id>...</dialog_id>`` (escaped) by dialog id: like recipients, the same few
+#: dialogs recur in every message.  Bounded like :data:`_TO_CACHE`.
+_DIALOG_ELEMENTS: dict[str, str] = {}
+
+
+def _dialog_element(dialog: str) -> str:
+    if len(_DIALOG_ELEMENTS) >= _MAX_TO_CACHE:
+        _DIALOG_ELEMENTS.clear()
+    element = _DIALOG_ELEMENTS[dialog] = f"<dialog_id>{escape_text(dialog)}</dialog_id>"
+    return element
+
+
 def _encode_ext(
     reserved: list[tuple[str, str]], extension: Mapping[str, ExtensionValue] | None
 ) -> str:
@@ -162,7 +189,7 @@ class SendMessage(StanzaCommand):
 
     This is the outbound hot path, so ``__init__`` is written by hand (the dataclass
     declares the fields, equality, hashing and ``repr``): it validates, encodes the
-    payload once, and stores every field at once (:func:`cubeproto._records.frozen_setter`).
+    payload once, and stores every field at once (:func:`cubeproto._records.unfrozen_twin`).
     """
 
     body: str | None = None
@@ -201,57 +228,77 @@ class SendMessage(StanzaCommand):
         if message_id is not None:
             _check_str(message_id, "message_id")
         dialog = dialog_id
-        if dialog is not None:
-            _check_str(dialog, "dialog_id")
-        else:
+        if dialog is None:
             dialog = to_dialog
+        elif type(dialog) is not str or not dialog:
+            _check_str(dialog, "dialog_id")
         if date_sent is not None and type(date_sent) is not int:
             raise LocalProtocolError(f"date_sent is unix seconds (int): {date_sent!r}")
-        ext = ["<save_to_history>1</save_to_history>"] if save_to_history else []
+        # The whole payload is joined once: everything after the id's value (build() puts
+        # the message's start and the id before it), the body filled in last.
+        parts = ['">', "", '<extraParams xmlns="jabber:client">']
+        if save_to_history:
+            parts.append("<save_to_history>1</save_to_history>")
         if dialog is not None:
-            ext.append(f"<dialog_id>{escape_text(dialog)}</dialog_id>")
+            element = _DIALOG_ELEMENTS.get(dialog)
+            parts.append(_dialog_element(dialog) if element is None else element)
         if date_sent is not None:
-            ext.append(f"<date_sent>{date_sent}</date_sent>")
+            parts.append(f"<date_sent>{date_sent}</date_sent>")
         if silent:
-            ext.append("<silent>1</silent>")
+            parts.append("<silent>1</silent>")
         if markable:
-            ext.append("<markable>1</markable>")
+            parts.append("<markable>1</markable>")
         if extension:
             if not RESERVED_EXTENSION_KEYS.isdisjoint(extension):
                 clash = sorted(RESERVED_EXTENSION_KEYS.intersection(extension))
                 raise LocalProtocolError(
                     f"set {', '.join(clash)} with the command's own fields, not in extension"
                 )
-            encode_extension_children(extension, ext)
-        payload = "" if body is None else f"<body>{escape_text(body)}</body>"
-        if ext:
-            payload = f'{payload}<extraParams xmlns="jabber:client">{"".join(ext)}</extraParams>'
-        _set_send_message(
-            self,
-            body=body,
-            to_user=to_user,
-            to_dialog=to_dialog,
-            message_id=message_id,
-            dialog_id=dialog_id,
-            extension=extension,
-            save_to_history=save_to_history,
-            silent=silent,
-            markable=markable,
-            date_sent=date_sent,
-            _payload=payload,
-        )
+            encode_extension_children(extension, parts)
+        if body is not None:
+            parts[1] = f"<body>{escape_text(body)}</body>"
+        if len(parts) > 3:
+            parts.append("</extraParams></message>")
+        else:  # nothing in extraParams: leave it out
+            parts[2] = "</message>"
+        payload = "".join(parts)
+        # Store every field: as the unfrozen twin (same slots), then frozen again.
+        fields: Any = self
+        set_class(fields, _SendMessageFields)
+        fields.body = body
+        fields.to_user = to_user
+        fields.to_dialog = to_dialog
+        fields.message_id = message_id
+        fields.dialog_id = dialog_id
+        fields.extension = extension
+        fields.save_to_history = save_to_history
+        fields.silent = silent
+        fields.markable = markable
+        fields.date_sent = date_sent
+        fields._payload = payload
+        fields.__class__ = SendMessage
 
     def build(self, ctx: StanzaContext) -> OutboundStanza:
-        """``<message type="chat|groupchat" to id><body/><extraParams/></message>``."""
-        to, type_ = _target(ctx, self.to_user, self.to_dialog)
+        """``<message to type id><body/><extraParams/></message>``."""
+        to_user = self.to_user
+        if to_user is not None:
+            key: tuple[int | str, int, str] = (to_user, ctx.app_id, ctx.chat_host)
+        else:
+            key = (self.to_dialog, ctx.app_id, ctx.muc_host)  # type: ignore[assignment]
+        start = _MESSAGE_STARTS.get(key)
+        if start is None:
+            start = _message_start(ctx, to_user, self.to_dialog, key)
         mid = self.message_id
         if mid is None:
+            # 24 hex digits (StanzaContext.new_message_id): nothing to escape
             mid = ctx.new_message_id()
-        xml = f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">{self._payload}</message>'
+            xml = f"{start}{mid}{self._payload}"
+        else:
+            xml = f"{start}{escape_attr(mid)}{self._payload}"
         return _new_stanza(xml=xml, stanza_id=mid, countable=True)
 
 
-_set_send_message = frozen_setter(SendMessage)
+_SendMessageFields = unfrozen_twin(SendMessage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -89,23 +89,38 @@ _INT = re.compile(r"[+-]?[0-9]{1,20}")
 _EXP = re.compile(r"e([+-])0*(\d)")
 
 
-#: Names already checked (keys repeat: the same few are used in every message).  Bounded:
-#: cleared when full, so a stream of distinct keys cannot grow it.
-_GOOD_NAMES: set[str] = set()
-_MAX_GOOD_NAMES = 4096
+#: For names already checked (keys repeat: the same few are used in every message), the
+#: open and close tags of an element and the `` name="`` that starts an attachment
+#: attribute.  Bounded: cleared when full, so a stream of distinct keys cannot grow them.
+_TAGS: dict[str, tuple[str, str]] = {}
+_ATTRIBUTES: dict[str, str] = {}
+_MAX_NAMES = 4096
 
 
 def _check_name(name: object) -> str:
-    if name in _GOOD_NAMES:
-        return name
     if not isinstance(name, str) or _NCNAME.fullmatch(name) is None:
         raise LocalProtocolError(f"an extension key must be an XML name, not {name!r}")
     if name[:3].lower() == "xml":
         raise LocalProtocolError(f"names starting with 'xml' are reserved: {name!r}")
-    if len(_GOOD_NAMES) >= _MAX_GOOD_NAMES:
-        _GOOD_NAMES.clear()
-    _GOOD_NAMES.add(name)
     return name
+
+
+def _tags(name: object) -> tuple[str, str]:
+    """``("<name>", "</name>")`` for a key not yet in :data:`_TAGS`, once it is checked."""
+    key = _check_name(name)
+    if len(_TAGS) >= _MAX_NAMES:
+        _TAGS.clear()
+    tags = _TAGS[key] = (f"<{key}>", f"</{key}>")
+    return tags
+
+
+def _attribute(name: object) -> str:
+    """``' name="'`` for an attribute name not yet in :data:`_ATTRIBUTES`, once checked."""
+    key = _check_name(name)
+    if len(_ATTRIBUTES) >= _MAX_NAMES:
+        _ATTRIBUTES.clear()
+    start = _ATTRIBUTES[key] = f' {key}="'
+    return start
 
 
 def js_number(value: int | float) -> str:
@@ -151,10 +166,12 @@ def _scalar_text(value: object) -> str | None:
 def _encode_attachment(item: object, out: list[str], values: list[str] | None) -> None:
     if type(item) is not dict and not isinstance(item, Mapping):
         raise LocalProtocolError(f"an attachment is a mapping of attributes, not {item!r}")
-    parts = ["<attachment"]
+    out.append("<attachment")
     for name, value in item.items():
-        if name not in _GOOD_NAMES:
-            _check_name(name)
+        try:
+            start = _ATTRIBUTES[name]
+        except KeyError:
+            start = _attribute(name)
         if type(value) is not str:
             if value is None:
                 continue
@@ -168,9 +185,10 @@ def _encode_attachment(item: object, out: list[str], values: list[str] | None) -
             value = _attr(value)
         else:
             values.append(value)
-        parts.append(f' {name}="{value}"')
-    parts.append("/>")
-    out.append("".join(parts))
+        out.append(start)
+        out.append(value)
+        out.append('"')
+    out.append("/>")
 
 
 def _encode_mapping(
@@ -179,35 +197,42 @@ def _encode_mapping(
     """Append the children for ``mapping``.  With ``values`` a list, text is written as it
     is and collected there (the caller checks it all at once); with ``None``, escaped."""
     # The hot path of outbound messages: plain str/int values and dicts are dispatched
-    # on their exact type first; everything else takes the general path.
-    append = out.append
+    # on their exact type first; everything else takes the general path.  Pieces are
+    # appended one by one (``out.append`` is a specialised instruction; the caller joins
+    # them all once) rather than formatted into a string per element.
     for name, value in mapping.items():
-        if name not in _GOOD_NAMES:
-            _check_name(name)
+        try:
+            open_, close = _TAGS[name]
+        except KeyError:
+            open_, close = _tags(name)
         kind = type(value)
         if kind is str:
             if values is None:
                 value = _text(value)  # type: ignore[arg-type]
             else:
                 values.append(value)  # type: ignore[arg-type]
-            append(f"<{name}>{value}</{name}>")
+            out.append(open_)
+            out.append(value)  # type: ignore[arg-type]
+            out.append(close)
         elif kind is int:
-            append(f"<{name}>{value}</{name}>")
+            out.append(f"{open_}{value}{close}")
         elif kind is list and depth == 0 and name == "attachments":
             for item in value:  # type: ignore[attr-defined]
                 _encode_attachment(item, out, values)
         elif kind is dict or (kind is not list and isinstance(value, Mapping)):
             if depth >= MAX_EXTENSION_DEPTH:
                 raise LocalProtocolError(f"extension nested deeper than {MAX_EXTENSION_DEPTH}")
-            append(f"<{name}>")
+            out.append(open_)
             _encode_mapping(value, out, depth + 1, values)  # type: ignore[arg-type]
-            append(f"</{name}>")
+            out.append(close)
         elif (text := _scalar_text(value)) is not None:
             if values is None:
                 text = _text(text)
             else:
                 values.append(text)
-            append(f"<{name}>{text}</{name}>")
+            out.append(open_)
+            out.append(text)
+            out.append(close)
         elif depth == 0 and name == "attachments" and isinstance(value, Sequence):
             for item in value:
                 _encode_attachment(item, out, values)
@@ -222,9 +247,10 @@ def encode_extension_children(extension: Mapping[str, ExtensionValue], out: list
     """Append the children of ``<extraParams>`` for ``extension`` to ``out``.
 
     Values are usually plain text (ids, names, numbers): the first pass writes them as
-    they are and collects them, and one pattern match over all of them confirms that none
-    needs escaping.  Otherwise -- or when the extension is refused -- the second pass
-    escapes each value (and raises, for a refused extension, the first fault in order).
+    they are and collects them, and one check over all of them (:func:`._escape.plain`)
+    confirms that none needs escaping.  Otherwise -- or when the extension is refused --
+    the second pass escapes each value (and raises, for a refused extension, the first
+    fault in order).
     """
     start = len(out)
     values: list[str] = []
