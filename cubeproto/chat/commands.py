@@ -234,9 +234,10 @@ class SendMessage(StanzaCommand):
             _check_str(dialog, "dialog_id")
         if date_sent is not None and type(date_sent) is not int:
             raise LocalProtocolError(f"date_sent is unix seconds (int): {date_sent!r}")
-        # The whole payload is joined once: everything after the id's value (build() puts
-        # the message's start and the id before it), the body filled in last.
-        parts = ['">', "", '<extraParams xmlns="jabber:client">']
+        # The payload -- everything after the id's value: build() puts the message's start
+        # and the id before it -- is joined once.  parts[:3] is the body's place (filled in
+        # last, once the extension is accepted), parts[3] opens extraParams.
+        parts = ['">', "", "", '<extraParams xmlns="jabber:client">']
         if save_to_history:
             parts.append("<save_to_history>1</save_to_history>")
         if dialog is not None:
@@ -256,11 +257,13 @@ class SendMessage(StanzaCommand):
                 )
             encode_extension_children(extension, parts)
         if body is not None:
-            parts[1] = f"<body>{escape_text(body)}</body>"
-        if len(parts) > 3:
+            parts[0] = '"><body>'
+            parts[1] = escape_text(body)
+            parts[2] = "</body>"
+        if len(parts) > 4:
             parts.append("</extraParams></message>")
         else:  # nothing in extraParams: leave it out
-            parts[2] = "</message>"
+            parts[3] = "</message>"
         payload = "".join(parts)
         # Store every field: as the unfrozen twin (same slots), then frozen again.
         fields: Any = self
