@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import example, given
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from cubeproto._xmlstream import escape_attr, escape_text
 from cubeproto.chat._escape import attr, plain, text
+from cubeproto.chat.extension import _encode_mapping, encode_extension_children
 from cubeproto.errors import LocalProtocolError
 
 #: Characters where the paths could differ: markup, the whitespace escaped in attributes,
@@ -62,3 +64,35 @@ def test_ordinary_values_are_plain(value: str) -> None:
 @pytest.mark.parametrize("value", ["a&b", "<", ">", '"', "\t", "\n", "\r", "\x00", "\ud800"])
 def test_values_needing_work_are_not_plain(value: str) -> None:
     assert not plain(value)
+
+
+_KEYS = st.sampled_from(["a", "b", "user", "name", "x1"])
+_SCALARS = st.one_of(strings, st.integers(), st.booleans(), st.none(), st.floats())
+_ATTACHMENTS = st.lists(st.dictionaries(_KEYS, _SCALARS, max_size=4), max_size=3)
+_EXTENSIONS = st.recursive(
+    st.dictionaries(_KEYS, _SCALARS, max_size=4),
+    lambda inner: st.dictionaries(_KEYS, st.one_of(_SCALARS, inner), max_size=4),
+    max_leaves=12,
+)
+
+
+def _encoded(encode: Callable[[list[str]], None]) -> tuple[str, str]:
+    out = ["<kept/>"]
+    try:
+        encode(out)
+    except LocalProtocolError as exc:
+        return "refused", str(exc)
+    assert out[0] == "<kept/>"
+    return "ok", "".join(out[1:])
+
+
+@given(_EXTENSIONS, st.one_of(st.none(), _ATTACHMENTS))
+def test_extension_checked_at_once_equals_escaping_each_value(
+    extension: dict[str, Any], attachments: list[dict[str, Any]] | None
+) -> None:
+    """encode_extension_children writes values unescaped after one plainness check over all
+    of them; the result (or refusal) is the escaping pass's, value by value."""
+    if attachments is not None:
+        extension = {**extension, "attachments": attachments}
+    fast = _encoded(lambda out: encode_extension_children(extension, out))
+    assert fast == _encoded(lambda out: _encode_mapping(extension, out, 0, None))
