@@ -202,6 +202,7 @@ class SendMessage(StanzaCommand):
     silent: bool = False
     markable: bool = False
     date_sent: int | None = None
+    #: the stanza from the end of the id's value on (``">...</message>``), made once
     _payload: str = field(init=False, default="", repr=False, compare=False)
 
     def __init__(
@@ -282,7 +283,7 @@ class SendMessage(StanzaCommand):
         fields.__class__ = SendMessage
 
     def build(self, ctx: StanzaContext) -> OutboundStanza:
-        """``<message to type id><body/><extraParams/></message>``."""
+        """``<message type="chat|groupchat" to id><body/><extraParams/></message>``."""
         to_user = self.to_user
         if to_user is not None:
             key: tuple[int | str, int, str] = (to_user, ctx.app_id, ctx.chat_host)
