@@ -118,6 +118,7 @@ _STANZA_KINDS = {"message", "presence", "iq"}
 _STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k in _STANZA_KINDS}
 
 _CLOSED = StreamState.CLOSED
+_Element = etree._Element
 #: States in which the peer may send stanzas (anything earlier is before authentication).
 #: A tuple, READY first: membership is an identity test (an Enum's __hash__ is Python code).
 _STANZA_STATES = (
@@ -400,9 +401,18 @@ class ClientConnection:
             self._fail(exc.condition, exc.text)
             return
         self._flush_framing()
-        handle_item = self._handle_item
+        # Stanzas, the bulk of the traffic, go straight to _on_stanza; the rest (nonzas,
+        # stream header and footer, transport signals) through _handle_item.
+        stanza_kind = _STANZA_TAGS.get
         for item in items:
-            handle_item(item, now)
+            if type(item) is _Element:
+                kind = stanza_kind(item.tag)
+                if kind is not None:
+                    self._on_stanza(kind, item, now)
+                else:
+                    self._handle_item(item, now)
+            else:
+                self._handle_item(item, now)
             if self._state is _CLOSED:
                 break
 

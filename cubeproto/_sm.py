@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from ._records import fast_constructor
+
 __all__ = ["MOD", "AckError", "StreamManagement", "Unacked"]
 
 MOD = 2**32
@@ -35,6 +37,11 @@ class Unacked:
 
     xml: str
     message_id: str | None
+
+
+#: ``Unacked(...)`` without the frozen dataclass's per-field ``object.__setattr__``: one
+#: is made for every stanza sent.
+_new_unacked = fast_constructor(Unacked)
 
 
 class StreamManagement:
@@ -70,7 +77,7 @@ class StreamManagement:
 
     def sent(self, xml: str, message_id: str | None) -> None:
         """Record one stanza written to the stream."""
-        self.unacked.append(Unacked(xml, message_id))
+        self.unacked.append(_new_unacked(xml=xml, message_id=message_id))
         self.outbound_h = (self.outbound_h + 1) % MOD
         if message_id is not None:
             self.pending_messages += 1
