@@ -76,13 +76,15 @@ class Result:
         return self.elements / self.seconds
 
 
-def chunked(data: bytes) -> list[bytes]:
-    return [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)]
+def chunked(data: bytes, limit: int | None = None) -> list[bytes]:
+    """``data`` in ``CHUNK_SIZE`` pieces; only the first ``limit`` of them if given (the
+    instruction counter runs every consumer with and without the stream)."""
+    return [data[i : i + CHUNK_SIZE] for i in range(0, len(data), CHUNK_SIZE)][:limit]
 
 
-def measure_lxml(body: bytes) -> Result:
+def measure_lxml(body: bytes, chunk_limit: int | None = None) -> Result:
     """Pull-parse, collect each top-level element and release it; count by tag."""
-    chunks = chunked(body)
+    chunks = chunked(body, chunk_limit)
     by_tag: Counter[str] = Counter()
     start = time.perf_counter()
     parser = etree.XMLPullParser(
@@ -114,16 +116,18 @@ def measure_lxml(body: bytes) -> Result:
     )
 
 
-def measure_slixmpp(body: bytes) -> Result:
+def measure_slixmpp(body: bytes, chunk_limit: int | None = None) -> Result:
     """Feed a logged-in slixmpp ``ClientXMPP``; time until every handler and reply is done."""
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(_run_slixmpp(loop, body))
+        return loop.run_until_complete(_run_slixmpp(loop, body, chunk_limit))
     finally:
         loop.close()
 
 
-async def _run_slixmpp(loop: asyncio.AbstractEventLoop, body: bytes) -> Result:
+async def _run_slixmpp(
+    loop: asyncio.AbstractEventLoop, body: bytes, chunk_limit: int | None = None
+) -> Result:
     client = new_client(loop)
     counts: Counter[str] = Counter()
     read_chars = 0
@@ -152,7 +156,7 @@ async def _run_slixmpp(loop: asyncio.AbstractEventLoop, body: bytes) -> Result:
     sm = client.plugin["xep_0198"]
     handled_before, sent_before = sm.handled, sm.seq
     written_before = transport.bytes_written
-    chunks = chunked(body)
+    chunks = chunked(body, chunk_limit)
 
     start = time.perf_counter()
     for chunk in chunks:
@@ -223,7 +227,9 @@ def cubeproto_logged_in(*, chat: bool = True) -> Any:
     return conn
 
 
-def measure_cubeproto(stream: bytes, *, chat: bool = True) -> tuple[float, dict[str, int]] | None:
+def measure_cubeproto(
+    stream: bytes, *, chat: bool = True, chunk_limit: int | None = None
+) -> tuple[float, dict[str, int]] | None:
     """Seconds and event counts for cubeproto's client with the chat
     layer: every event drained, and body, id and from read from every message.  With
     ``chat=False``, the core alone: no handler, every stanza an ``UnhandledStanza``.
@@ -246,7 +252,7 @@ def measure_cubeproto(stream: bytes, *, chat: bool = True) -> tuple[float, dict[
     conn.data_to_send()
     while conn.next_event() is not None:
         pass
-    chunks = chunked(stream)
+    chunks = chunked(stream, chunk_limit)
     counts: Counter[str] = Counter()
     read_chars = 0
     start = time.perf_counter()

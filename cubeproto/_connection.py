@@ -207,6 +207,7 @@ class ClientConnection:
         "_keepalive_sent_at",
         "_last_rx",
         "_lost_reported",
+        "_muc_host",
         "_out",
         "_parser_released",
         "_pending",
@@ -232,6 +233,7 @@ class ClientConnection:
         of binding a new resource (XEP-0198 section 5).
         """
         self._config = config
+        self._muc_host = "muc." + config.chat_host  # read for every group message built
         self._state = StreamState.IDLE
         self._ids = IdFactory(entropy=config.entropy, wall_clock=config.wall_clock)
         self._framing: Framing = self._make_framing(config)
@@ -320,7 +322,7 @@ class ClientConnection:
 
     @property
     def muc_host(self) -> str:
-        return "muc." + self._config.chat_host
+        return self._muc_host
 
     @property
     def features(self) -> frozenset[str]:
