@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from .._records import fast_constructor
 from .._stanza_error import error_reply
 from .._xmlstream import escape_attr
 from ..commands import OutboundStanza
@@ -23,7 +24,7 @@ from ..events import Event, UnhandledStanza
 from . import _ns as ns
 from ._fault import StanzaFault
 from .events import ClientStateChanged, LastActivity, LastActivitySubscriptionChanged
-from .jid import parse_jid, user_id_from_jid
+from .jid import user_id_of
 
 __all__ = [
     "classify_iq",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 _LAST_QUERY = ns.clark(ns.LAST, "query")
+_new_last_activity = fast_constructor(LastActivity)
 #: Seconds are at most this many digits (an unsigned 64-bit number).
 _MAX_SECONDS_DIGITS = 20
 
@@ -107,12 +109,12 @@ def classify_iq(element: etree._Element) -> tuple[tuple[Event, ...], tuple[Outbo
     """Classify an IQ the connection did not consume: ``(events, replies)``."""
     itype = element.get("type")
     query = _last_query(element)
-    from_value = element.get("from")
+    from_value = element.get("from") if query is not None else None
     if query is not None and from_value and query.get("seconds") is not None:
-        jid = parse_jid(from_value)
-        if jid is None:
-            raise StanzaFault(f"malformed from JID {from_value!r}")
-        user_id = user_id_from_jid(jid)
+        try:
+            user_id = user_id_of(from_value)
+        except ValueError:
+            raise StanzaFault(f"malformed from JID {from_value!r}") from None
         if user_id is None:
             raise StanzaFault(f"last activity push from a non-user JID {from_value!r}")
         try:
@@ -123,7 +125,7 @@ def classify_iq(element: etree._Element) -> tuple[tuple[Event, ...], tuple[Outbo
         replies: tuple[OutboundStanza, ...] = ()
         if itype in ("get", "set"):
             replies = (OutboundStanza(xml=_reply(element, None)),)
-        return (LastActivity(user_id=user_id, seconds=seconds),), replies
+        return (_new_last_activity(user_id=user_id, seconds=seconds),), replies
     event = UnhandledStanza.of_element(element)
     if itype in ("get", "set"):
         return (event,), (OutboundStanza(xml=_reply(element, None, error=True)),)

@@ -59,7 +59,15 @@ from .events import (
     SystemMessageReceived,
 )
 from .extension import DecodedExtension, DecodedParams, decode_extension
-from .jid import Jid, dialog_id_from_room, occupant_user_id, parse_jid, user_id_from_jid
+from .jid import (
+    Jid,
+    dialog_id_from_room,
+    occupant_ids,
+    occupant_user_id,
+    parse_jid,
+    user_id_from_jid,
+    user_id_of,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -260,8 +268,182 @@ def _unwrap_carbon(
     return inner, stamp
 
 
+# -- the common shapes ------------------------------------------------------------------
+#
+# Most inbound messages have one of a few shapes: a chat or groupchat message with
+# <body> and <extraParams> (maybe <markable/>, a chat state, a <delay/>), a bare chat
+# state, or one marker with <extraParams>.  classify_message gives them the result of
+# _classify_general -- the same events, or the same StanzaFault -- without the general
+# bookkeeping: one pass that maps each child to a bit, and straight-line code after it.
+# Anything else (another child, a repeated child, a missing or malformed attribute the
+# general path reports) is handed to the general path.  A property test
+# (tests/chat/test_classify_common.py) checks that the two agree.
+
+_C_BODY = 1
+_C_EXTRA = 2
+_C_STATE = 4
+_C_RECEIVED = 8
+_C_DISPLAYED = 16
+_C_MARKABLE = 32
+_C_DELAY = 64
+_COMMON_CODES: dict[object, int] = {
+    **dict.fromkeys(_both("body", 0), _C_BODY),
+    **dict.fromkeys(_both("extraParams", 0), _C_EXTRA),
+    **dict.fromkeys(_STATES, _C_STATE),
+    ns.clark(ns.MARKERS, "received"): _C_RECEIVED,
+    ns.clark(ns.MARKERS, "displayed"): _C_DISPLAYED,
+    ns.clark(ns.MARKERS, "markable"): _C_MARKABLE,
+    ns.clark(ns.DELAY, "delay"): _C_DELAY,
+}
+_COMPOSING = ChatState.COMPOSING
+_PAUSED = ChatState.PAUSED
+_CHAT = MessageType.CHAT
+_GROUPCHAT = MessageType.GROUPCHAT
+
+
 def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]:
     """Classify one inbound ``<message>``; raises ``StanzaFault`` if it is malformed."""
+    # The common shapes are classified here, shaped for speed: each value is read from
+    # lxml once, and the steps are those of _classify_general in the same order (so the
+    # same fault is raised first).  Any other message goes to _classify_general.
+    get = element.get
+    type_attr = get("type")
+    if type_attr == "chat":
+        group = False
+    elif type_attr == "groupchat":
+        group = True
+    else:
+        return _classify_general(element, me)
+    seen = 0
+    body_el = extra = state_el = marker = delay = None
+    codes = _COMMON_CODES
+    for child in element:
+        try:
+            code = codes[child.tag]
+        except KeyError:
+            return _classify_general(element, me)
+        if seen & code:
+            return _classify_general(
+                element, me
+            )  # a repeated child: the first one wins, in the general path
+        seen |= code
+        if code == _C_EXTRA:
+            extra = child
+        elif code == _C_BODY:
+            body_el = child
+        elif code == _C_STATE:
+            state_el = child
+        elif code == _C_DELAY:
+            delay = child
+        elif code != _C_MARKABLE:  # a received or displayed marker
+            if marker is not None:
+                return _classify_general(element, me)  # both markers: two events
+            marker = child
+    from_jid = get("from")
+    if from_jid is None:
+        return _classify_general(element, me)
+    if group:
+        occupant = occupant_ids(from_jid)
+        if occupant is None:
+            return _classify_general(element, me)
+        sender_id, dialog_id = occupant
+    else:
+        try:
+            sender_id = user_id_of(from_jid)
+        except ValueError:
+            return _classify_general(element, me)
+        dialog_id = None
+    delay_stamp = delayed_at = None
+    if delay is not None:
+        delay_stamp = delay.get("stamp")
+        if delay_stamp is not None:
+            delayed_at = parse_delay_stamp(delay_stamp)
+    params = None
+    if extra is not None:
+        params = decode_extension(extra)
+        if dialog_id is None:
+            dialog_id = params[1]
+    if not group and from_jid == me.full_jid:
+        return ()  # our own echo
+    state = None
+    if state_el is not None:
+        state = _STATES[state_el.tag]
+        if state is _COMPOSING or state is _PAUSED:
+            return (
+                _new_chat_state(
+                    state=state,
+                    from_jid=from_jid,
+                    user_id=sender_id,
+                    dialog_id=dialog_id,
+                    is_forwarded=False,
+                ),
+            )
+    if marker is not None:
+        if group:
+            return ()  # groupchat markers are dropped, as in the SDK
+        marked = marker.get("id")
+        if not marked:
+            return _classify_general(element, me)
+        new = _new_delivered if seen & _C_RECEIVED else _new_read
+        return (
+            new(
+                message_id=marked,
+                dialog_id=dialog_id,
+                user_id=sender_id,
+                from_jid=from_jid,
+                is_forwarded=False,
+            ),
+        )
+    if body_el is None:
+        if state is None or params is not None:
+            return _classify_general(element, me)
+        return (
+            _new_chat_state(
+                state=state,
+                from_jid=from_jid,
+                user_id=sender_id,
+                dialog_id=dialog_id,
+                is_forwarded=False,
+            ),
+        )
+    to_value = get("to")
+    recipient_id = None
+    if to_value is not None:
+        try:
+            recipient_id = user_id_of(to_value)
+        except ValueError:
+            return _classify_general(element, me)
+        if group:
+            recipient_id = None
+    if params is None:
+        extension: DecodedExtension = {}
+        markable = seen & _C_MARKABLE != 0
+    else:
+        extension = params[0]
+        markable = seen & _C_MARKABLE != 0 or extension.get("markable") in _TRUE
+    return (
+        _new_received(
+            message_id=get("id"),
+            type=_GROUPCHAT if group else _CHAT,
+            from_jid=from_jid,
+            to_jid=to_value,
+            sender_id=sender_id,
+            recipient_id=recipient_id,
+            dialog_id=dialog_id,
+            body=body_el.text or "",
+            extension=extension,
+            markable=markable,
+            chat_state=state,
+            is_forwarded=False,
+            carbon=None,
+            delay_stamp=delay_stamp,
+            delayed_at=delayed_at,
+        ),
+    )
+
+
+def _classify_general(element: etree._Element, me: Identity) -> tuple[Event, ...]:
+    """The SDK's classification for every message (the one place its rules are written)."""
     slots = _scan(element)
     carbon = None
     wrapper = slots[_CARBON_SENT]

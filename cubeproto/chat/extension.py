@@ -289,13 +289,17 @@ def _local(tag: str) -> str:
 
 def _decode_attachment(element: etree._Element) -> dict[str, str | int]:
     item: dict[str, str | int] = {}
-    for name, value in element.attrib.items():
-        key = _local(str(name))
-        text = str(value)
-        if key == "size" and _INT.fullmatch(text.strip()):
-            item[key] = int(text)
-        else:
-            item[key] = text
+    names = _LOCALS
+    for name, value in element.items():
+        try:
+            key = names[name]  # type: ignore[index]
+        except KeyError:
+            key = _local(str(name))
+        item[key] = value  # type: ignore[assignment]
+    # The last "size" attribute (of any namespace) is the one kept: its value decides.
+    size = item.get("size")
+    if size is not None and _INT.fullmatch(size.strip()):  # type: ignore[union-attr]
+        item["size"] = int(size)
     return item
 
 
@@ -304,18 +308,22 @@ def _decode_node(element: etree._Element, depth: int) -> DecodedValue | None:
 
     Inside an object an empty member stays, as ``None`` (the SDK's ``assignXmlToObject``
     stores ``getText() || null``); the caller drops empty top-level elements."""
-    if not len(element):  # a leaf: the common case
-        return element.text or None
     nested: dict[str, DecodedValue | None] | None = None
+    names = _LOCALS
     for child in element:
         tag = child.tag
-        if not isinstance(tag, str):
-            continue  # comments/PIs (the stream parser refuses them; lxml.fromstring may not)
+        try:
+            name = names[tag]
+        except KeyError:
+            if not isinstance(tag, str):
+                continue  # comments/PIs (the stream parser refuses them; lxml.fromstring may not)
+            name = _local(tag)
         if depth >= MAX_EXTENSION_DEPTH:
             raise StanzaFault(f"extraParams nested deeper than {MAX_EXTENSION_DEPTH}")
         if nested is None:
             nested = {}
-        nested[_local(tag)] = _decode_node(child, depth + 1)
+        # a leaf (the common case) inline
+        nested[name] = (child.text or None) if not len(child) else _decode_node(child, depth + 1)
     if nested is not None:
         return nested
     text = element.text
@@ -336,26 +344,39 @@ def decode_extension(element: etree._Element) -> DecodedParams:
 
     Raises :class:`StanzaFault` only for nesting deeper than :data:`MAX_EXTENSION_DEPTH`.
     """
-    # The inbound hot path: one pass, leaf children (the common case) read inline.
+    # The inbound hot path: one pass; leaf children (the common case) read inline, local
+    # names from the cache by subscription (a miss is rare), nothing allocated ahead.
     extension: DecodedExtension = {}
-    attachments: list[dict[str, str | int]] = []
+    attachments: list[dict[str, str | int]] | None = None
     dialog_id: str | None = None
-    local_of = _LOCALS.get
+    names = _LOCALS
     for child in element:
         tag = child.tag
-        name = local_of(tag)
-        if name is None:
+        try:
+            name = names[tag]
+        except KeyError:
             if not isinstance(tag, str):
                 continue
             name = _local(tag)
         if name == "attachment":
-            attachments.append(_decode_attachment(child))
+            if attachments is None:
+                attachments = [_decode_attachment(child)]
+            else:
+                attachments.append(_decode_attachment(child))
             continue
-        value = (child.text or None) if not len(child) else _decode_node(child, 1)
-        if value is None:
-            continue
-        if name == "dialog_id" and type(value) is str:
-            dialog_id = value
+        value: DecodedValue | None
+        if len(child):
+            value = _decode_node(child, 1)
+            if value is None:
+                continue
+            if name == "dialog_id" and type(value) is str:
+                dialog_id = value  # an element whose children are all comments
+        else:
+            value = child.text
+            if not value:
+                continue
+            if name == "dialog_id":
+                dialog_id = value
         extension[name] = value
     module = extension.pop("moduleIdentifier", None) if "moduleIdentifier" in extension else None
     if attachments:

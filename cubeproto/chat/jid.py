@@ -88,7 +88,12 @@ _MAX_PARSED = 2048
 #: localparts); bounded like :data:`_PARSED`.
 _USER_IDS: dict[str, int | None] = {}
 _MAX_USER_IDS = 2048
+#: ``occupant_ids`` of recently seen ``from`` JIDs of group stanzas, and ``user_id_of``
+#: of recently seen JIDs (``_MALFORMED`` for malformed ones); bounded likewise.
+_OCCUPANTS: dict[str, tuple[int | None, str | None] | None] = {}
+_USER_ID_OF: dict[str, object] = {}
 _MISS = object()
+_MALFORMED = object()
 _new_jid = tuple.__new__
 
 
@@ -112,15 +117,29 @@ def parse_jid(value: str) -> Jid | None:
 
 def _parse_jid(value: str) -> Jid | None:
     bare, slash, resource = value.partition("/")
+    parts = _bare_parts(bare)
+    if parts is None or (slash and not _resource_ok(resource)):
+        return None
+    return _new_jid(Jid, (parts[0], parts[1], resource))
+
+
+def _bare_parts(bare: str) -> tuple[str, str] | None:
+    """``(local, domain)`` of a bare JID, ``None`` if malformed (cached)."""
     parts = _PARSED_BARE.get(bare, _MISS)
     if parts is _MISS:
         parts = _parse_bare(bare)
         if len(_PARSED_BARE) >= _MAX_PARSED:
             _PARSED_BARE.clear()
         _PARSED_BARE[bare] = parts
-    if parts is None or (slash and (_RESOURCE(resource) is None or not _octets_ok(resource))):
-        return None
-    return _new_jid(Jid, (*parts, resource))  # type: ignore[misc]
+    return parts  # type: ignore[return-value]
+
+
+def _resource_ok(resource: str) -> bool:
+    # Resources are usually ASCII: then "no control character" is str.isprintable
+    # (0x20-0x7e), a cheaper test than the pattern.
+    if resource.isascii():
+        return 0 < len(resource) <= MAX_PART_OCTETS and resource.isprintable()
+    return _RESOURCE(resource) is not None and _octets_ok(resource)
 
 
 def _parse_bare(bare: str) -> tuple[str, str] | None:
@@ -150,12 +169,55 @@ def user_id_from_jid(jid: Jid) -> int | None:
     local = jid[0]
     user_id = _USER_IDS.get(local, _MISS)
     if user_id is _MISS:
-        dash = local.find("-")
-        user_id = _small_int(local[:dash] if dash >= 0 else local)
-        if len(_USER_IDS) >= _MAX_USER_IDS:
-            _USER_IDS.clear()
-        _USER_IDS[local] = user_id
+        user_id = _local_user_id(local)
     return user_id  # type: ignore[return-value]
+
+
+def _local_user_id(local: str) -> int | None:
+    """The user id of a localpart, computed and remembered in :data:`_USER_IDS`."""
+    dash = local.find("-")
+    user_id = _small_int(local[:dash] if dash >= 0 else local)
+    if len(_USER_IDS) >= _MAX_USER_IDS:
+        _USER_IDS.clear()
+    _USER_IDS[local] = user_id
+    return user_id
+
+
+def user_id_of(value: str) -> int | None:
+    """``user_id_from_jid(parse_jid(value))``; raises ``ValueError`` where ``parse_jid``
+    gives ``None``.
+
+    For classification, which needs only the id of most JIDs it sees: the answer is
+    cached per JID (bounded like :data:`_PARSED`), and a JID not seen before -- typically
+    a known peer on a new resource -- is checked without building its :class:`Jid`."""
+    user_id = _USER_ID_OF.get(value, _MISS)
+    if user_id is _MISS:
+        user_id = _user_id_of(value)
+    if user_id is _MALFORMED:
+        raise ValueError(f"malformed JID {value!r}")
+    return user_id  # type: ignore[return-value]
+
+
+def _user_id_of(value: str) -> object:
+    # _parse_jid and user_id_from_jid in one, without building the Jid: the usual miss
+    # is a known bare JID on a new resource.
+    bare, slash, resource = value.partition("/")
+    parts = _PARSED_BARE.get(bare, _MISS)
+    if parts is _MISS:
+        parts = _bare_parts(bare)
+    if parts is None:
+        user_id: object = _MALFORMED
+    elif slash and not _resource_ok(resource):
+        user_id = _MALFORMED
+    else:
+        local = parts[0]  # type: ignore[index]
+        user_id = _USER_IDS.get(local, _MISS)
+        if user_id is _MISS:
+            user_id = _local_user_id(local)
+    if len(_USER_ID_OF) >= _MAX_PARSED:
+        _USER_ID_OF.clear()
+    _USER_ID_OF[value] = user_id
+    return user_id
 
 
 def dialog_id_from_room(jid: Jid) -> str | None:
@@ -169,6 +231,22 @@ def dialog_id_from_room(jid: Jid) -> str | None:
 def occupant_user_id(jid: Jid) -> int | None:
     """The user id an occupant JID's nick stands for (``room/78`` -> 78), else ``None``."""
     return _small_int(jid.resource)
+
+
+def occupant_ids(value: str) -> tuple[int | None, str | None] | None:
+    """``(occupant_user_id(jid), dialog_id_from_room(jid))`` for ``jid = parse_jid(value)``,
+    or ``None`` if ``value`` is malformed.
+
+    What group stanzas need from their ``from``; cached (bounded like :data:`_PARSED`)
+    because a room's few occupants send most of them."""
+    ids = _OCCUPANTS.get(value, _MISS)
+    if ids is _MISS:
+        jid = parse_jid(value)
+        ids = None if jid is None else (occupant_user_id(jid), dialog_id_from_room(jid))
+        if len(_OCCUPANTS) >= _MAX_PARSED:
+            _OCCUPANTS.clear()
+        _OCCUPANTS[value] = ids
+    return ids  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=256)

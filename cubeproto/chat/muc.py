@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 
 from lxml import etree
 
+from .._records import fast_constructor
 from .._stanza_error import parse_stanza_error
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
@@ -27,7 +28,7 @@ from .events import (
     OccupantLeft,
     OnlineUsers,
 )
-from .jid import dialog_id_from_room, occupant_user_id, parse_jid
+from .jid import occupant_ids, occupant_user_id, parse_jid
 
 __all__ = ["classify_presence", "online_users_parser"]
 
@@ -40,6 +41,11 @@ _REASON = ns.clark(ns.MUC_USER, "reason")
 _QUERY_ITEMS = ns.clark(ns.DISCO_ITEMS, "query")
 _DISCO_ITEM = ns.clark(ns.DISCO_ITEMS, "item")
 _REMOVAL_CODES = (301, 307)
+
+# Occupant presences are frequent in busy rooms: their events are built fast.
+_new_joined = fast_constructor(DialogJoined)
+_new_occupant_joined = fast_constructor(OccupantJoined)
+_new_occupant_left = fast_constructor(OccupantLeft)
 
 
 def _error(element: etree._Element) -> StanzaError:
@@ -73,12 +79,13 @@ def classify_presence(
         if muc_user is None and not muc:
             return (UnhandledStanza.of_element(element),)
         raise StanzaFault("MUC presence without 'from'")
-    sender = parse_jid(from_value)
-    if sender is None:
+    ids = occupant_ids(from_value)
+    if ids is None:
         raise StanzaFault(f"malformed from JID {from_value!r}")
-
-    room_dialog = dialog_id_from_room(sender)
-    known = None if room_dialog is None else known_dialogs.get(room_dialog.lower())
+    user_id, room_dialog = ids
+    known = (
+        None if room_dialog is None or not known_dialogs else known_dialogs.get(room_dialog.lower())
+    )
     if ptype == "error":
         is_join = (element.get("id") or "").endswith(":join")
         if known is None and not (muc or muc_user is not None or is_join):
@@ -94,26 +101,26 @@ def classify_presence(
     if room_dialog is None:
         raise StanzaFault(f"MUC presence from a JID without a dialog id: {from_value!r}")
     dialog_id = known if known is not None else room_dialog
-    user_id = occupant_user_id(sender)
     if user_id is None:
         raise StanzaFault(f"MUC presence whose nick is not a user id: {from_value!r}")
 
     codes: set[int] = set()
     item = None
     for child in muc_user:
-        if child.tag == _STATUS:
+        tag = child.tag
+        if tag == _STATUS:
             code = child.get("code", "")
             if not (len(code) == 3 and code.isascii() and code.isdigit()):
                 raise StanzaFault(f"MUC status code {code!r} is not a 3-digit number")
             codes.add(int(code))
-        elif child.tag == _ITEM and item is None:
+        elif tag == _ITEM and item is None:
             item = child
-    is_self = 110 in codes or user_id == me.user_id
+    is_self = user_id == me.user_id or 110 in codes
 
     if ptype is None:
         if is_self:
-            return (DialogJoined(dialog_id=dialog_id),)
-        return (OccupantJoined(dialog_id=dialog_id, user_id=user_id),)
+            return (_new_joined(dialog_id=dialog_id),)
+        return (_new_occupant_joined(dialog_id=dialog_id, user_id=user_id),)
 
     removal = next((c for c in _REMOVAL_CODES if c in codes), None)
     if removal is not None:
@@ -130,7 +137,7 @@ def classify_presence(
         return (kicked, DialogLeft(dialog_id=dialog_id)) if is_self else (kicked,)
     if is_self:
         return (DialogLeft(dialog_id=dialog_id),)
-    return (OccupantLeft(dialog_id=dialog_id, user_id=user_id),)
+    return (_new_occupant_left(dialog_id=dialog_id, user_id=user_id),)
 
 
 def online_users_parser(dialog_id: str) -> Callable[[etree._Element], Event]:

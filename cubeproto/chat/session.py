@@ -43,15 +43,20 @@ from .commands import (
 from .dedup import DEFAULT_DEDUP_WINDOW, DedupWindow
 from .delivery import DEFAULT_DELIVERY_WINDOW, DeliveryTracker
 from .events import (
+    ChatStateChanged,
     DeliveryStatus,
     DialogJoined,
     DialogJoinFailed,
     DialogLeft,
     MessageBounced,
+    MessageDeleted,
     MessageDelivered,
     MessageEdited,
     MessageRead,
     MessageReceived,
+    OccupantJoined,
+    OccupantLeft,
+    ReactionsChanged,
     SystemMessageReceived,
 )
 from .jid import user_jid
@@ -103,13 +108,25 @@ _TOP_IQ = frozenset({"iq", "{jabber:client}iq"})
 class ChatSession:
     """The chat layer of one client session (implements ``StanzaHandler``)."""
 
-    __slots__ = ("_dedup", "_delivery", "_identity", "_joined", "_pending_joins", "options")
+    __slots__ = (
+        "_dedup",
+        "_delivery",
+        "_identity",
+        "_joined",
+        "_pending_joins",
+        "_receipt_parts",
+        "options",
+    )
 
     def __init__(self, options: ChatOptions | None = None) -> None:
         self.options = options if options is not None else ChatOptions()
         self._dedup = DedupWindow(self.options.dedup_window)
         self._delivery = DeliveryTracker(self.options.delivery_window)
         self._identity: Identity | None = None
+        #: (sender id, dialog id) -> the constant parts of our delivered receipt to them.
+        #: They depend on who we are -- our JID, which names our app id and chat host
+        #: too -- so they are forgotten when that changes (see _me).
+        self._receipt_parts: dict[tuple[int, str], tuple[str, str]] = {}
         # lower-cased dialog id -> the application's spelling
         self._pending_joins: dict[str, str] = {}
         self._joined: dict[str, str] = {}
@@ -183,29 +200,38 @@ class ChatSession:
         identity = self._identity
         if identity is None or identity.full_jid != ctx.jid or identity.user_id != ctx.user_id:
             identity = self._identity = Identity.from_jid(ctx.jid, ctx.user_id)
+            self._receipt_parts.clear()
         return identity
 
     def _message(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult:
         me = self._me(ctx)
         events = classify_message(element, me)
-        if not events:
+        if len(events) == 1:
+            # The common cases, written out: one event, reported as it is -- after
+            # duplicate suppression and with a receipt for a message.
+            event = events[0]
+            kind = type(event)
+            if kind is MessageReceived:
+                message_id = event.message_id  # type: ignore[attr-defined]
+                if message_id is None:
+                    return _new_result(events=events, replies=())
+                if not self._dedup.first_time(message_id):
+                    return _NOTHING
+                sender_id = event.sender_id  # type: ignore[attr-defined]
+                if (
+                    sender_id is not None
+                    and event.dialog_id is not None  # type: ignore[attr-defined]
+                    and event.carbon is None  # type: ignore[attr-defined]
+                    and sender_id != me.user_id
+                    and self.options.auto_delivered_receipts
+                ):
+                    receipt = self._delivered_receipt(event, ctx)  # type: ignore[arg-type]
+                    return _new_result(events=events, replies=(receipt,))
+                return _new_result(events=events, replies=())
+            if kind in _AS_THEY_ARE:
+                return _new_result(events=events, replies=())
+        elif not events:
             return _NOTHING
-        event = events[0]
-        if type(event) is MessageReceived and len(events) == 1:
-            # The common case, written out: one message, deduplicated, maybe a receipt.
-            message_id = event.message_id
-            if message_id is not None and not self._dedup.first_time(message_id):
-                return _NOTHING
-            if (
-                message_id is not None
-                and event.dialog_id is not None
-                and event.carbon is None
-                and event.sender_id is not None
-                and event.sender_id != me.user_id
-                and self.options.auto_delivered_receipts
-            ):
-                return _new_result(events=events, replies=(_delivered_receipt(event, ctx),))
-            return _new_result(events=events, replies=())
         out: list[Event] = []
         replies: list[OutboundStanza] = []
         for event in events:
@@ -221,7 +247,7 @@ class ChatSession:
                     and event.sender_id is not None
                     and event.sender_id != me.user_id
                 ):
-                    replies.append(_delivered_receipt(event, ctx))
+                    replies.append(self._delivered_receipt(event, ctx))
             elif isinstance(event, SystemMessageReceived):
                 if event.message_id is None or self._dedup.first_time(event.message_id):
                     out.append(event)
@@ -248,6 +274,8 @@ class ChatSession:
     def _presence(self, element: etree._Element, ctx: StanzaContext) -> tuple[Event, ...]:
         known = {**self._joined, **self._pending_joins} if self._pending_joins else self._joined
         events = classify_presence(element, self._me(ctx), known)
+        if len(events) == 1 and type(events[0]) in _AS_THEY_ARE:
+            return events  # occupants coming and going, other presences: the usual case
         out: list[Event] = []
         for event in events:
             if isinstance(event, DialogJoined):
@@ -264,34 +292,59 @@ class ChatSession:
             out.append(event)
         return tuple(out)
 
+    def _delivered_receipt(self, event: MessageReceived, ctx: StanzaContext) -> OutboundStanza:
+        """The SDK's automatic delivered marker: exactly what ``SendMarker(kind=RECEIVED,
+        message_id, to_user=sender, dialog_id)`` builds, written directly -- it answers
+        most inbound messages, so it is on the hot path.  The parts that depend only on
+        the sender and the dialog are kept (escaped) per pair; values are escaped in the
+        order ``SendMarker`` escapes them (id, marked id, dialog id), so a value that
+        cannot be written fails the same way."""
+        sender_id, dialog_id = event.sender_id, event.dialog_id
+        assert sender_id is not None and dialog_id is not None
+        marked = event.message_id
+        assert marked is not None
+        mid = ctx.new_message_id()
+        id_attr = mid
+        # isalnum implies plain (letters and digits are printable, none is markup) and is
+        # the cheaper test for the usual hex ids
+        if not (mid + marked).isalnum() and not plain(mid + marked):
+            id_attr, marked = escape_attr(mid), escape_attr(marked)
+        parts = self._receipt_parts.get((sender_id, dialog_id))
+        if parts is None:
+            parts = self._new_receipt_parts(sender_id, dialog_id, ctx)
+        return _new_stanza(
+            xml=f'<message type="chat" id="{id_attr}{parts[0]}{marked}{parts[1]}', stanza_id=mid
+        )
 
-def _delivered_receipt(event: MessageReceived, ctx: StanzaContext) -> OutboundStanza:
-    """The SDK's automatic delivered marker (what ``SendMarker(kind=RECEIVED)`` builds),
-    written directly: it answers most inbound messages, so it is on the hot path."""
-    assert event.message_id is not None and event.sender_id is not None
-    assert event.dialog_id is not None
-    key = (event.sender_id, ctx.app_id, ctx.chat_host)
-    to = _RECEIPT_TO.get(key)
-    if to is None:
-        if len(_RECEIPT_TO) >= _MAX_RECEIPT_TO:
-            _RECEIPT_TO.clear()
-        to = _RECEIPT_TO[key] = escape_attr(user_jid(*key))
-    mid = ctx.new_message_id()
-    id_attr, marked, dialog = mid, event.message_id, event.dialog_id
-    if not plain(id_attr + marked + dialog):  # one check for all three (usually plain hex)
-        id_attr, marked, dialog = escape_attr(id_attr), escape_attr(marked), escape_text(dialog)
-    xml = (
-        f'<message type="chat" id="{id_attr}" to="{to}">'
-        f'<received xmlns="{ns.MARKERS}" id="{marked}"/>'
-        f'<extraParams xmlns="jabber:client"><dialog_id>{dialog}</dialog_id></extraParams>'
-        "</message>"
-    )
-    return _new_stanza(xml=xml, stanza_id=mid)
+    def _new_receipt_parts(
+        self, sender_id: int, dialog_id: str, ctx: StanzaContext
+    ) -> tuple[str, str]:
+        to = escape_attr(user_jid(sender_id, ctx.app_id, ctx.chat_host))
+        parts = (
+            f'" to="{to}"><received xmlns="{ns.MARKERS}" id="',
+            f'"/><extraParams xmlns="jabber:client"><dialog_id>{escape_text(dialog_id)}'
+            "</dialog_id></extraParams></message>",
+        )
+        if len(self._receipt_parts) >= _MAX_RECEIPT_PARTS:
+            self._receipt_parts.clear()
+        self._receipt_parts[(sender_id, dialog_id)] = parts
+        return parts
 
 
-#: Escaped bare JIDs of recent senders (bounded; cleared when full).
-_RECEIPT_TO: dict[tuple[int, int, str], str] = {}
-_MAX_RECEIPT_TO = 1024
+#: Receipt parts remembered per session (pairs of sender and dialog; cleared when full).
+_MAX_RECEIPT_PARTS = 1024
+#: Events that the session reports exactly as classification made them.
+_AS_THEY_ARE = frozenset(
+    {
+        ChatStateChanged,
+        MessageDeleted,
+        ReactionsChanged,
+        OccupantJoined,
+        OccupantLeft,
+        UnhandledStanza,
+        MalformedStanza,
+    }
+)
 
 
 def _malformed(element: etree._Element, reason: str) -> MalformedStanza:
