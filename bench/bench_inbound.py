@@ -19,6 +19,9 @@ measured in this same run:
    Every event is drained; its ``raw`` bytes are serialized only when read, which this
    consumer does not do (an application reading every ``raw`` pays ``element_bytes``).
 
+5. **the floor** (:func:`measure_floor`, for context): the lxml loop plus reading a
+   message's fields from the tree -- the least any Python consumer of lxml trees pays.
+
 It prints top-level elements per second for each and the ratios ours/lxml and
 ours/slixmpp (higher is faster).  Each figure is the best of ``--repeat`` runs.  Timings
 are not asserted anywhere: this is a report, not a test.
@@ -113,6 +116,64 @@ def measure_lxml(body: bytes, chunk_limit: int | None = None) -> Result:
         seconds=seconds,
         elements=sum(by_tag.values()),
         details=dict(by_tag),
+    )
+
+
+def measure_floor(body: bytes, chunk_limit: int | None = None) -> Result:
+    """A lower bound for any lxml-tree consumer written in Python: the lxml loop above,
+    plus reading what a chat message event needs from every ``<message>`` (its type, id,
+    from and to, the body text, each ``<extraParams>`` child's name and text) into a
+    dict.  No hardening, no stream management, no dispatch, no other stanza kinds, no
+    events: what is left when everything but lxml access is taken away."""
+    chunks = chunked(body, chunk_limit)
+    message = f"{{{CLIENT_NS}}}message"
+    extra_params = f"{{{CLIENT_NS}}}extraParams"
+    body_tag = f"{{{CLIENT_NS}}}body"
+    messages = 0
+    start = time.perf_counter()
+    parser = etree.XMLPullParser(
+        events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False
+    )
+    parser.feed(STREAM_HEADER)
+    depth = 0
+    root: etree._Element | None = None
+    elements = 0
+    for chunk in chunks:
+        parser.feed(chunk)
+        events = cast("Iterator[tuple[str, etree._Element]]", parser.read_events())
+        for event, element in events:
+            if event == "start":
+                if depth == 0:
+                    root = element
+                depth += 1
+                continue
+            depth -= 1
+            if depth != 1 or root is None:
+                continue
+            root.remove(element)
+            elements += 1
+            if element.tag != message:
+                continue
+            get = element.get
+            fields: dict[str, object] = {
+                "type": get("type"),
+                "id": get("id"),
+                "from": get("from"),
+                "to": get("to"),
+            }
+            for child in element:
+                tag = child.tag
+                if tag == body_tag:
+                    fields["body"] = child.text
+                elif tag == extra_params:
+                    fields["extension"] = {c.tag: c.text for c in child}
+            messages += 1
+    seconds = time.perf_counter() - start
+    return Result(
+        name="floor: lxml + message fields",
+        seconds=seconds,
+        elements=elements,
+        details={"messages read": messages},
     )
 
 
@@ -314,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_logging()
     body = generate_stream(n, args.seed)
     lxml_result = best_of(args.repeat, lambda: measure_lxml(body))
+    floor = best_of(args.repeat, lambda: measure_floor(body))
     total = lxml_result.elements
     stanzas = sum(lxml_result.details.get(tag, 0) for tag in ("message", "presence", "iq"))
 
@@ -329,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         f"best of {args.repeat}"
     )
     print("  by tag: " + ", ".join(f"{k}={v:,}" for k, v in sorted(lxml_result.details.items())))
-    for result in (lxml_result, slix, ours, core):
+    for result in (lxml_result, floor, slix, ours, core):
         if result is None:
             print(f"{'cubeproto ClientConnection':<28} n/a (measure_cubeproto not written yet)")
             continue
@@ -359,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio ours/slixmpp:  {ratio(ours, slix)}")
     print(f"ratio core alone (no handler)/lxml: {ratio(core, lxml_result)}")
     print(f"(for context) slixmpp/lxml: {slix.rate / lxml_result.rate:.3f}x")
+    print(
+        f"(for context) floor/lxml: {floor.rate / lxml_result.rate:.2f}x -- the ceiling of a "
+        f"Python consumer of lxml trees that reads message fields; ours/floor: {ratio(ours, floor)}"
+    )
     for problem in problems:
         print(f"WARNING: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -31,9 +31,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 #: Consumer name -> what the child runs (see :func:`child`).
-CONSUMERS = ("lxml", "slixmpp", "cubeproto", "core")
+CONSUMERS = ("lxml", "floor", "slixmpp", "cubeproto", "core")
 LABELS = {
     "lxml": "lxml XMLPullParser",
+    "floor": "floor: lxml + message fields",
     "slixmpp": "slixmpp 1.17 ClientXMPP",
     "cubeproto": "cubeproto ClientConnection",
     "core": "cubeproto core alone (no handler)",
@@ -50,6 +51,8 @@ def child(consumer: str, stream_file: str, whole: bool) -> None:
     limit = None if whole else 0
     if consumer == "lxml":
         bench_inbound.measure_lxml(body, chunk_limit=limit)
+    elif consumer == "floor":
+        bench_inbound.measure_floor(body, chunk_limit=limit)
     elif consumer == "slixmpp":
         bench_inbound.quiet_logging()
         bench_inbound.measure_slixmpp(body, chunk_limit=limit)
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             per_element[consumer] = cost / args.n
             print(f"{LABELS[consumer]:<36} {per_element[consumer]:>10,.0f} instructions/element")
     print(f"({args.n:,} elements, seed {args.seed}; lower is cheaper)")
-    for ours in ("cubeproto", "core"):
+    for ours in ("cubeproto", "core", "floor"):
         for peer in ("lxml", "slixmpp"):
             if ours in per_element and peer in per_element:
                 print(
