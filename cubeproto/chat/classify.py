@@ -306,8 +306,10 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
     # The common shapes are classified here, shaped for speed: each value is read from
     # lxml once, and the steps are those of _classify_general in the same order (so the
     # same fault is raised first).  Any other message goes to _classify_general.
+    # Attribute names are given as bytes: lxml looks them up in that form, so it is
+    # spared an encoding per call (the values are the same str either way).
     get = element.get
-    type_attr = get("type")
+    type_attr = get(b"type")
     if type_attr == "chat":
         group = False
     elif type_attr == "groupchat":
@@ -339,7 +341,7 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
             if marker is not None:
                 return _classify_general(element, me)  # both markers: two events
             marker = child
-    from_jid = get("from")
+    from_jid = get(b"from")
     if from_jid is None:
         return _classify_general(element, me)
     if group:
@@ -355,7 +357,7 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
         dialog_id = None
     delay_stamp = delayed_at = None
     if delay is not None:
-        delay_stamp = delay.get("stamp")
+        delay_stamp = delay.get(b"stamp")
         if delay_stamp is not None:
             delayed_at = parse_delay_stamp(delay_stamp)
     params = None
@@ -381,7 +383,7 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
     if marker is not None:
         if group:
             return ()  # groupchat markers are dropped, as in the SDK
-        marked = marker.get("id")
+        marked = marker.get(b"id")
         if not marked:
             return _classify_general(element, me)
         new = _new_delivered if seen & _C_RECEIVED else _new_read
@@ -406,7 +408,7 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
                 is_forwarded=False,
             ),
         )
-    to_value = get("to")
+    to_value = get(b"to")
     recipient_id = None
     if to_value is not None:
         try:
@@ -423,7 +425,7 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
         markable = seen & _C_MARKABLE != 0 or extension.get("markable") in _TRUE
     return (
         _new_received(
-            message_id=get("id"),
+            message_id=get(b"id"),
             type=_GROUPCHAT if group else _CHAT,
             from_jid=from_jid,
             to_jid=to_value,

@@ -288,14 +288,10 @@ def _local(tag: str) -> str:
 
 
 def _decode_attachment(element: etree._Element) -> dict[str, str | int]:
-    item: dict[str, str | int] = {}
-    names = _LOCALS
-    for name, value in element.items():
-        try:
-            key = names[name]  # type: ignore[index]
-        except KeyError:
-            key = _local(str(name))
-        item[key] = value  # type: ignore[assignment]
+    pairs = element.items()
+    item: dict[str, str | int] = dict(pairs)  # type: ignore[arg-type]
+    if "{" in "".join(item):  # a namespaced attribute (rare): keyed by local name
+        item = {_local(str(name)): str(value) for name, value in pairs}
     # The last "size" attribute (of any namespace) is the one kept: its value decides.
     size = item.get("size")
     if size is not None and _INT.fullmatch(size.strip()):  # type: ignore[union-attr]

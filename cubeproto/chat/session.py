@@ -138,7 +138,48 @@ class ChatSession:
         tag = element.tag
         try:
             if tag in _TOP_MESSAGE:
-                return self._message(element, ctx)
+                # The inbound hot path (most stanzas are messages): the common cases are
+                # written out here (what _follow_up does for one event): a message,
+                # deduplicated and answered with a receipt; a marker, moving a delivery
+                # status; anything else reported as it is.
+                me = self._identity
+                if me is None or me.full_jid != ctx.jid or me.user_id != ctx.user_id:
+                    me = self._me(ctx)
+                events = classify_message(element, me)
+                if len(events) != 1:
+                    return self._follow_up(events, me, ctx) if events else _NOTHING
+                event = events[0]
+                if type(event) is MessageReceived:
+                    message_id = event.message_id
+                    if message_id is None:
+                        return _new_result(events=events, replies=())
+                    if not self._dedup.first_time(message_id):
+                        return _NOTHING
+                    sender_id = event.sender_id
+                    if (
+                        sender_id is not None
+                        and event.dialog_id is not None
+                        and event.carbon is None
+                        and sender_id != me.user_id
+                        and self.options.auto_delivered_receipts
+                    ):
+                        receipt = self._delivered_receipt(event, ctx)
+                        return _new_result(events=events, replies=(receipt,))
+                    return _new_result(events=events, replies=())
+                if type(event) in _AS_THEY_ARE:
+                    return _new_result(events=events, replies=())
+                if type(event) is MessageDelivered or type(event) is MessageRead:
+                    if event.user_id != me.user_id:
+                        changes = self._delivery.advance(
+                            event.message_id,
+                            DeliveryStatus.DELIVERED
+                            if type(event) is MessageDelivered
+                            else DeliveryStatus.READ,
+                        )
+                        if changes:
+                            events = (event, *changes)
+                    return _new_result(events=events, replies=())
+                return self._follow_up(events, me, ctx)
             if tag in _TOP_PRESENCE:
                 return _new_result(events=self._presence(element, ctx))
             if tag in _TOP_IQ:
@@ -203,35 +244,11 @@ class ChatSession:
             self._receipt_parts.clear()
         return identity
 
-    def _message(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult:
-        me = self._me(ctx)
-        events = classify_message(element, me)
-        if len(events) == 1:
-            # The common cases, written out: one event, reported as it is -- after
-            # duplicate suppression and with a receipt for a message.
-            event = events[0]
-            kind = type(event)
-            if kind is MessageReceived:
-                message_id = event.message_id  # type: ignore[attr-defined]
-                if message_id is None:
-                    return _new_result(events=events, replies=())
-                if not self._dedup.first_time(message_id):
-                    return _NOTHING
-                sender_id = event.sender_id  # type: ignore[attr-defined]
-                if (
-                    sender_id is not None
-                    and event.dialog_id is not None  # type: ignore[attr-defined]
-                    and event.carbon is None  # type: ignore[attr-defined]
-                    and sender_id != me.user_id
-                    and self.options.auto_delivered_receipts
-                ):
-                    receipt = self._delivered_receipt(event, ctx)  # type: ignore[arg-type]
-                    return _new_result(events=events, replies=(receipt,))
-                return _new_result(events=events, replies=())
-            if kind in _AS_THEY_ARE:
-                return _new_result(events=events, replies=())
-        elif not events:
-            return _NOTHING
+    def _follow_up(
+        self, events: tuple[Event, ...], me: Identity, ctx: StanzaContext
+    ) -> HandlerResult:
+        """The session's part for classified message events: duplicate suppression,
+        automatic receipts, delivery statuses (any number of events)."""
         out: list[Event] = []
         replies: list[OutboundStanza] = []
         for event in events:
@@ -305,9 +322,10 @@ class ChatSession:
         assert marked is not None
         mid = ctx.new_message_id()
         id_attr = mid
-        # isalnum implies plain (letters and digits are printable, none is markup) and is
-        # the cheaper test for the usual hex ids
-        if not (mid + marked).isalnum() and not plain(mid + marked):
+        pair = mid + marked
+        # Letters and digits need no escaping, and for the usual ASCII ids the bytes'
+        # isalnum (a table lookup per character) is much cheaper than the str tests.
+        if not (pair.isascii() and pair.encode().isalnum()) and not plain(pair):
             id_attr, marked = escape_attr(mid), escape_attr(marked)
         parts = self._receipt_parts.get((sender_id, dialog_id))
         if parts is None:

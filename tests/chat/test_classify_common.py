@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from cubeproto.chat import ChatSession, MarkerKind, SendMarker
+from cubeproto.chat import ChatSession, MarkerKind, SendMarker, SendMessage
 from cubeproto.chat import classify as classify_module
 from cubeproto.chat._fault import StanzaFault
 from cubeproto.chat.classify import Identity, _classify_general, classify_message
+from cubeproto.chat.extension import decode_extension
 from cubeproto.chat.jid import (
     _RESOURCE,
     _octets_ok,
@@ -31,6 +32,7 @@ from cubeproto.chat.jid import (
     user_id_from_jid,
     user_id_of,
 )
+from cubeproto.events import MalformedStanza
 
 from .helpers import APP, GROUP, HOST, MUC, FakeContext, parse
 
@@ -285,3 +287,70 @@ def test_auto_receipt_is_what_send_marker_builds(message_id: str, dialog: str, p
             kind=MarkerKind.RECEIVED, message_id=marked, to_user=peer, dialog_id=dialog
         ).build(reference_ctx)
         assert result.replies == (reference,)
+
+
+_SESSION_MESSAGE = st.one_of(
+    messages(),
+    st.builds(
+        lambda kind, sender, marked: (
+            f'<message type="chat" from="{sender}-{APP}@{HOST}/r" id="x">'
+            f'<{kind} xmlns="{_MARKERS}" id="{marked}"/></message>'
+        ),
+        st.sampled_from(["received", "displayed"]),
+        st.sampled_from([78, 777]),
+        st.sampled_from(["s1", "s2", "m1"]),
+    ),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(_SESSION_MESSAGE, max_size=8))
+def test_session_shortcuts_are_its_general_rules(xmls: list[str]) -> None:
+    """What ChatSession makes of a message is what its general rules (``_follow_up``)
+    make of the classified events, message after message (duplicates, statuses)."""
+    sessions, contexts = (ChatSession(), ChatSession()), (FakeContext(), FakeContext())
+    for session, ctx in zip(sessions, contexts, strict=True):
+        for sent in ("s1", "s2"):
+            message = SendMessage(to_user=78, body="hi", message_id=sent)
+            session.stanza_sent(message, message.build(ctx))
+        session.message_acked("s2")
+    fast, general = sessions
+    for xml in xmls:
+        try:
+            element = parse(xml)
+        except etree.XMLSyntaxError:
+            continue
+        result = fast.handle_stanza(element, contexts[0])
+        me = general._me(contexts[1])
+        try:
+            expected = general._follow_up(classify_message(element, me), me, contexts[1])
+        except StanzaFault:
+            assert [type(e) for e in result.events] == [MalformedStanza]
+            continue
+        assert result == expected
+
+
+_ATTRIBUTE = st.tuples(
+    st.sampled_from(["size", "id", "url", "x:size", "y:size", "x:name", "name"]),
+    st.sampled_from(["12", " 12 ", "+7", "-0", "1e3", "x", "", "9" * 21, "<&>"]),
+)
+
+
+@given(st.lists(_ATTRIBUTE, max_size=6, unique_by=lambda a: a[0]))
+def test_attachment_attributes_by_local_name(attributes: list[tuple[str, str]]) -> None:
+    """Attributes keyed by local name (the last of a name wins, in first-seen order);
+    ``size`` an int when it is a base-10 integer."""
+    element = etree.Element("attachment", nsmap=None)
+    for name, value in attributes:
+        prefix, _, local = name.rpartition(":")
+        element.set(f"{{urn:{prefix}}}{local}" if prefix else local, value)
+    expected: dict[str, object] = {}
+    for name, value in attributes:
+        expected[name.rpartition(":")[2]] = value
+    size = str(expected.get("size", "")).strip()
+    digits = size[1:] if size[:1] in ("+", "-") else size
+    if digits.isascii() and digits.isdigit() and len(digits) <= 20:
+        expected["size"] = int(size)
+    extra = etree.Element("extraParams")
+    extra.append(element)
+    assert decode_extension(extra).extension.get("attachments") == [expected]
