@@ -272,12 +272,12 @@ def _unwrap_carbon(
 #
 # Most inbound messages have one of a few shapes: a chat or groupchat message with
 # <body> and <extraParams> (maybe <markable/>, a chat state, a <delay/>), a bare chat
-# state, or one marker with <extraParams>.  classify_message gives them the result of
-# _classify_general -- the same events, or the same StanzaFault -- without the general
-# bookkeeping: one pass that maps each child to a bit, and straight-line code after it.
-# Anything else (another child, a repeated child, a missing or malformed attribute the
-# general path reports) is handed to the general path.  A property test
-# (tests/chat/test_classify_common.py) checks that the two agree.
+# state, or one marker, edit, deletion or reactions push with <extraParams>.
+# classify_message gives them the result of _classify_general -- the same events, or the
+# same StanzaFault -- without the general bookkeeping: one pass that maps each child to a
+# bit, and straight-line code after it.  Anything else (another child, a repeated child,
+# a missing or malformed attribute the general path reports) is handed to the general
+# path.  A property test (tests/chat/test_classify_common.py) checks that the two agree.
 
 _C_BODY = 1
 _C_EXTRA = 2
@@ -286,6 +286,11 @@ _C_RECEIVED = 8
 _C_DISPLAYED = 16
 _C_MARKABLE = 32
 _C_DELAY = 64
+_C_REPLACE = 128
+_C_REACTIONS = 256
+_C_REMOVE = 512
+_C_MARKERS = _C_RECEIVED | _C_DISPLAYED
+_C_EDITS = _C_REPLACE | _C_REACTIONS | _C_REMOVE
 _COMMON_CODES: dict[object, int] = {
     **dict.fromkeys(_both("body", 0), _C_BODY),
     **dict.fromkeys(_both("extraParams", 0), _C_EXTRA),
@@ -294,6 +299,9 @@ _COMMON_CODES: dict[object, int] = {
     ns.clark(ns.MARKERS, "displayed"): _C_DISPLAYED,
     ns.clark(ns.MARKERS, "markable"): _C_MARKABLE,
     ns.clark(ns.DELAY, "delay"): _C_DELAY,
+    ns.clark(ns.CORRECT, "replace"): _C_REPLACE,
+    **dict.fromkeys(_both("reactions", 0), _C_REACTIONS),
+    ns.clark(ns.DELETE, "remove"): _C_REMOVE,
 }
 _COMPOSING = ChatState.COMPOSING
 _PAUSED = ChatState.PAUSED
@@ -317,7 +325,7 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
     else:
         return _classify_general(element, me)
     seen = 0
-    body_el = extra = state_el = marker = delay = None
+    body_el = extra = state_el = marker = delay = edit = None
     codes = _COMMON_CODES
     for child in element:
         try:
@@ -325,9 +333,8 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
         except KeyError:
             return _classify_general(element, me)
         if seen & code:
-            return _classify_general(
-                element, me
-            )  # a repeated child: the first one wins, in the general path
+            # a repeated child (the first one counts) or both markers (two events)
+            return _classify_general(element, me)
         seen |= code
         if code == _C_EXTRA:
             extra = child
@@ -335,12 +342,16 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
             body_el = child
         elif code == _C_STATE:
             state_el = child
+        elif code & _C_MARKERS:
+            if marker is not None:
+                return _classify_general(element, me)
+            marker = child
         elif code == _C_DELAY:
             delay = child
-        elif code != _C_MARKABLE:  # a received or displayed marker
-            if marker is not None:
-                return _classify_general(element, me)  # both markers: two events
-            marker = child
+        elif code & _C_EDITS:
+            if edit is not None:
+                return _classify_general(element, me)  # which one wins: the SDK's order
+            edit = child
     from_jid = get(b"from")
     if from_jid is None:
         return _classify_general(element, me)
@@ -380,6 +391,39 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
                     is_forwarded=False,
                 ),
             )
+    if edit is not None:
+        if seen & _C_REPLACE:
+            last = edit.get(b"last", "false")
+            marked = edit.get(b"id")
+            if not marked or (last != "false" and last != "true"):
+                return _classify_general(element, me)
+            return (
+                _new_edited(
+                    message_id=marked,
+                    edit_id=get(b"id"),
+                    body=None if body_el is None else (body_el.text or ""),
+                    last=last == "true",
+                    dialog_id=dialog_id,
+                    user_id=sender_id,
+                    from_jid=from_jid,
+                    extension={} if params is None else params[0],
+                    is_forwarded=False,
+                ),
+            )
+        if seen & _C_REACTIONS:
+            return (_reactions(edit, dialog_id),)
+        marked = edit.get(b"id")
+        if not marked:
+            return _classify_general(element, me)
+        return (
+            _new_deleted(
+                message_id=marked,
+                dialog_id=dialog_id,
+                user_id=sender_id,
+                from_jid=from_jid,
+                is_forwarded=False,
+            ),
+        )
     if marker is not None:
         if group:
             return ()  # groupchat markers are dropped, as in the SDK

@@ -145,15 +145,41 @@ _DIALOG_EXTRA = st.lists(
     ),
     max_size=3,
 ).map(lambda c: f'<extraParams xmlns="jabber:client">{"".join(c)}</extraParams>')
+_DELAY = st.sampled_from(["2024-05-12T12:30:07Z", "2024-05-12T12:30:07.5+02:00", "soon", None]).map(
+    lambda stamp: f'<delay xmlns="urn:xmpp:delay"{"" if stamp is None else f" stamp={stamp!r}"}/>'
+)
 _STATE = st.sampled_from(["composing", "paused", "active", "inactive", "gone"]).map(
     lambda s: f'<{s} xmlns="{_STATES}"/>'
 )
 _MARKER = st.tuples(
     st.sampled_from(["received", "displayed"]), st.sampled_from(['id="m1"'] * 3 + ['id=""', ""])
 ).map(lambda k: f'<{k[0]} xmlns="{_MARKERS}" {k[1]}/>')
+_EDIT = st.one_of(
+    st.tuples(
+        st.sampled_from(['id="o"', 'id=""', ""]),
+        st.sampled_from(["", ' last="true"', ' last="false"', ' last="yes"']),
+    ).map(lambda a: f'<replace xmlns="urn:xmpp:message-correct:0" {a[0]}{a[1]}/>'),
+    st.sampled_from(['id="o"', 'id=""', ""]).map(
+        lambda a: f'<remove xmlns="urn:xmpp:message-delete:0" {a}/>'
+    ),
+    st.sampled_from(
+        [
+            '<reactions user_id="5" message_id="o"><reaction add="true" type="x"/></reactions>',
+            '<reactions user_id="5" message_id="o"><reaction remove="true" type="y"/>'
+            '<reaction add="true"/></reactions>',
+            '<reactions user_id="5x" message_id="o"/>',
+            '<reactions user_id="5"/>',
+        ]
+    ),
+)
 #: The shapes the fast path exists for, and their near neighbours.
 _SHAPES = st.sampled_from(
     [
+        (_BODY, _EDIT, _DIALOG_EXTRA),
+        (_EDIT, _DIALOG_EXTRA),
+        (_EDIT, _EDIT, _DIALOG_EXTRA),
+        (_EDIT, _MARKER),
+        (_STATE, _EDIT),
         (_BODY, _DIALOG_EXTRA),
         (_BODY, _DIALOG_EXTRA, st.just(f'<markable xmlns="{_MARKERS}"/>')),
         (_BODY, _EXTRA),
@@ -166,6 +192,7 @@ _SHAPES = st.sampled_from(
         (_BODY,),
         (_DIALOG_EXTRA,),
         (_BODY, _DIALOG_EXTRA, _CHILD),
+        (_BODY, _DIALOG_EXTRA, _DELAY),
         (),
     ]
 )
