@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from .._records import fast_constructor
+from .._records import fast_constructor, unfrozen_twin
 from .._stanza_error import parse_stanza_error
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
@@ -148,6 +148,8 @@ _REACTION_TAGS = frozenset({"reaction", ns.clark(ns.CLIENT, "reaction")})
 _TRUE = ("1", "true")
 
 _new_received = fast_constructor(MessageReceived)
+_ReceivedTwin = unfrozen_twin(MessageReceived)
+_new_object = object.__new__
 _new_chat_state = fast_constructor(ChatStateChanged)
 _new_edited = fast_constructor(MessageEdited)
 _new_deleted = fast_constructor(MessageDeleted)
@@ -467,25 +469,27 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
     else:
         extension = params[0]
         markable = seen & _C_MARKABLE != 0 or extension.get("markable") in _TRUE
-    return (
-        _new_received(
-            message_id=get(b"id"),
-            type=_GROUPCHAT if group else _CHAT,
-            from_jid=from_jid,
-            to_jid=to_value,
-            sender_id=sender_id,
-            recipient_id=recipient_id,
-            dialog_id=dialog_id,
-            body=body_el.text or "",
-            extension=extension,
-            markable=markable,
-            chat_state=state,
-            is_forwarded=False,
-            carbon=None,
-            delay_stamp=delay_stamp,
-            delayed_at=delayed_at,
-        ),
-    )
+    # The message event, built in place (the mechanism of _records.fast_constructor
+    # without a call of fifteen keywords): every field is stored, then the object
+    # becomes the frozen class.
+    event = _new_object(_ReceivedTwin)
+    event.message_id = get(b"id")
+    event.type = _GROUPCHAT if group else _CHAT
+    event.from_jid = from_jid
+    event.to_jid = to_value
+    event.sender_id = sender_id
+    event.recipient_id = recipient_id
+    event.dialog_id = dialog_id
+    event.body = body_el.text or ""
+    event.extension = extension
+    event.markable = markable
+    event.chat_state = state
+    event.is_forwarded = False
+    event.carbon = None
+    event.delay_stamp = delay_stamp
+    event.delayed_at = delayed_at
+    event.__class__ = MessageReceived
+    return (event,)
 
 
 def _classify_general(element: etree._Element, me: Identity) -> tuple[Event, ...]:

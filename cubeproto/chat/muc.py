@@ -122,7 +122,9 @@ def classify_presence(
             return (_new_joined(dialog_id=dialog_id),)
         return (_new_occupant_joined(dialog_id=dialog_id, user_id=user_id),)
 
-    removal = next((c for c in _REMOVAL_CODES if c in codes), None)
+    removal = None
+    if codes:  # usually none: a plain leave
+        removal = next((c for c in _REMOVAL_CODES if c in codes), None)
     if removal is not None:
         actor = reason = None
         if item is not None:
