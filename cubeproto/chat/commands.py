@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._memo import remember
 from .._records import fast_constructor, set_class, unfrozen_twin
 from ..commands import DEFAULT_IQ_TIMEOUT, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
@@ -116,10 +117,7 @@ def _target(ctx: StanzaContext, to_user: int | None, to_dialog: str | None) -> t
 
 
 def _cache_to(key: tuple[int | str, int, str], to: str) -> str:
-    if len(_TO_CACHE) >= _MAX_TO_CACHE:
-        _TO_CACHE.clear()
-    _TO_CACHE[key] = to
-    return to
+    return remember(_TO_CACHE, key, to, _MAX_TO_CACHE)
 
 
 #: ``<message to="..." type="..." id="`` by (target, app id, host), for
@@ -131,10 +129,8 @@ def _message_start(
     ctx: StanzaContext, to_user: int | None, to_dialog: str | None, key: tuple[int | str, int, str]
 ) -> str:
     to, type_ = _target(ctx, to_user, to_dialog)
-    if len(_MESSAGE_STARTS) >= _MAX_TO_CACHE:
-        _MESSAGE_STARTS.clear()
-    start = _MESSAGE_STARTS[key] = f'<message to="{to}" type="{type_}" id="'
-    return start
+    start = f'<message to="{to}" type="{type_}" id="'
+    return remember(_MESSAGE_STARTS, key, start, _MAX_TO_CACHE)
 
 
 #: ``<dialog_id>...</dialog_id>`` (escaped) by dialog id: like recipients, the same few
@@ -143,10 +139,8 @@ _DIALOG_ELEMENTS: dict[str, str] = {}
 
 
 def _dialog_element(dialog: str) -> str:
-    if len(_DIALOG_ELEMENTS) >= _MAX_TO_CACHE:
-        _DIALOG_ELEMENTS.clear()
-    element = _DIALOG_ELEMENTS[dialog] = f"<dialog_id>{escape_text(dialog)}</dialog_id>"
-    return element
+    element = f"<dialog_id>{escape_text(dialog)}</dialog_id>"
+    return remember(_DIALOG_ELEMENTS, dialog, element, _MAX_TO_CACHE)
 
 
 def _encode_ext(

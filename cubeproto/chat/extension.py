@@ -37,6 +37,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple, Union
 
+from .._memo import remember
 from ..errors import LocalProtocolError
 from ._escape import attr as _attr
 from ._escape import plain
@@ -108,19 +109,13 @@ def _check_name(name: object) -> str:
 def _tags(name: object) -> tuple[str, str]:
     """``("<name>", "</name>")`` for a key not yet in :data:`_TAGS`, once it is checked."""
     key = _check_name(name)
-    if len(_TAGS) >= _MAX_NAMES:
-        _TAGS.clear()
-    tags = _TAGS[key] = (f"<{key}>", f"</{key}>")
-    return tags
+    return remember(_TAGS, key, (f"<{key}>", f"</{key}>"), _MAX_NAMES)
 
 
 def _attribute(name: object) -> str:
     """``' name="'`` for an attribute name not yet in :data:`_ATTRIBUTES`, once checked."""
     key = _check_name(name)
-    if len(_ATTRIBUTES) >= _MAX_NAMES:
-        _ATTRIBUTES.clear()
-    start = _ATTRIBUTES[key] = f' {key}="'
-    return start
+    return remember(_ATTRIBUTES, key, f' {key}="', _MAX_NAMES)
 
 
 def js_number(value: int | float) -> str:
@@ -280,10 +275,9 @@ _MAX_LOCALS = 4096
 def _local(tag: str) -> str:
     name = _LOCALS.get(tag)
     if name is None:
-        name = tag[tag.find("}") + 1 :] if tag[:1] == "{" else tag
-        if len(_LOCALS) >= _MAX_LOCALS:
-            _LOCALS.clear()
-        _LOCALS[tag] = name
+        name = remember(
+            _LOCALS, tag, tag[tag.find("}") + 1 :] if tag[:1] == "{" else tag, _MAX_LOCALS
+        )
     return name
 
 

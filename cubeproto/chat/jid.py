@@ -29,6 +29,7 @@ from typing import NamedTuple
 import idna
 import precis_i18n
 
+from .._memo import remember
 from ..errors import LocalProtocolError
 
 __all__ = [
@@ -108,10 +109,7 @@ def parse_jid(value: str) -> Jid | None:
     """
     jid = _PARSED.get(value, _MISS)
     if jid is _MISS:
-        jid = _parse_jid(value)
-        if len(_PARSED) >= _MAX_PARSED:
-            _PARSED.clear()
-        _PARSED[value] = jid
+        jid = remember(_PARSED, value, _parse_jid(value), _MAX_PARSED)
     return jid  # type: ignore[return-value]
 
 
@@ -127,10 +125,7 @@ def _bare_parts(bare: str) -> tuple[str, str] | None:
     """``(local, domain)`` of a bare JID, ``None`` if malformed (cached)."""
     parts = _PARSED_BARE.get(bare, _MISS)
     if parts is _MISS:
-        parts = _parse_bare(bare)
-        if len(_PARSED_BARE) >= _MAX_PARSED:
-            _PARSED_BARE.clear()
-        _PARSED_BARE[bare] = parts
+        parts = remember(_PARSED_BARE, bare, _parse_bare(bare), _MAX_PARSED)
     return parts  # type: ignore[return-value]
 
 
@@ -176,11 +171,9 @@ def user_id_from_jid(jid: Jid) -> int | None:
 def _local_user_id(local: str) -> int | None:
     """The user id of a localpart, computed and remembered in :data:`_USER_IDS`."""
     dash = local.find("-")
-    user_id = _small_int(local[:dash] if dash >= 0 else local)
-    if len(_USER_IDS) >= _MAX_USER_IDS:
-        _USER_IDS.clear()
-    _USER_IDS[local] = user_id
-    return user_id
+    return remember(
+        _USER_IDS, local, _small_int(local[:dash] if dash >= 0 else local), _MAX_USER_IDS
+    )
 
 
 def user_id_of(value: str) -> int | None:
@@ -214,10 +207,7 @@ def _user_id_of(value: str) -> object:
         user_id = _USER_IDS.get(local, _MISS)
         if user_id is _MISS:
             user_id = _local_user_id(local)
-    if len(_USER_ID_OF) >= _MAX_PARSED:
-        _USER_ID_OF.clear()
-    _USER_ID_OF[value] = user_id
-    return user_id
+    return remember(_USER_ID_OF, value, user_id, _MAX_PARSED)
 
 
 def dialog_id_from_room(jid: Jid) -> str | None:
@@ -243,9 +233,7 @@ def occupant_ids(value: str) -> tuple[int | None, str | None] | None:
     if ids is _MISS:
         jid = parse_jid(value)
         ids = None if jid is None else (occupant_user_id(jid), dialog_id_from_room(jid))
-        if len(_OCCUPANTS) >= _MAX_PARSED:
-            _OCCUPANTS.clear()
-        _OCCUPANTS[value] = ids
+        ids = remember(_OCCUPANTS, value, ids, _MAX_PARSED)
     return ids  # type: ignore[return-value]
 
 

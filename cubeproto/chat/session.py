@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .._memo import remember
 from .._records import fast_constructor
 from .._xmlstream import element_bytes
 from ..commands import HandlerResult, OutboundStanza, StanzaCommand, StanzaContext
@@ -343,10 +344,7 @@ class ChatSession:
             f'"/><extraParams xmlns="jabber:client"><dialog_id>{escape_text(dialog_id)}'
             "</dialog_id></extraParams></message>",
         )
-        if len(self._receipt_parts) >= _MAX_RECEIPT_PARTS:
-            self._receipt_parts.clear()
-        self._receipt_parts[(sender_id, dialog_id)] = parts
-        return parts
+        return remember(self._receipt_parts, (sender_id, dialog_id), parts, _MAX_RECEIPT_PARTS)
 
 
 #: Receipt parts remembered per session (pairs of sender and dialog; cleared when full).
