@@ -62,7 +62,7 @@ from cubeproto.chat import (
     SetDefaultPrivacyList,
     SetPrivacyList,
     SubscribeLastActivity,
-    merge_privacy_update,
+    privacy_update,
 )
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
@@ -578,9 +578,10 @@ class AsyncChatClient:
         return event
 
     async def update_privacy_list(self, name: str, changes: Iterable[PrivacyItem]) -> None:
-        """The SDK's update: get the list, merge the changes, set it."""
+        """The SDK's update: get the list, merge the changes, set it (or remove it when
+        nothing is left, as the SDK does: :func:`~cubeproto.chat.privacy_update`)."""
         current = await self.get_privacy_list(name)
-        await self.create_privacy_list(name, merge_privacy_update(current, changes))
+        await self.call(privacy_update(name, current, changes))
 
     async def set_default_privacy_list(self, name: str | None) -> None:
         """Make a list the default (``None``: no default)."""

@@ -60,7 +60,7 @@ from cubeproto.chat import (
     SetDefaultPrivacyList,
     SetPrivacyList,
     SubscribeLastActivity,
-    merge_privacy_update,
+    privacy_update,
 )
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
@@ -558,8 +558,9 @@ class ChatClient:
         return event
 
     def update_privacy_list(self, name: str, changes: Iterable[PrivacyItem]) -> None:
-        """The SDK's update: get the list, merge the changes, set it."""
-        self.create_privacy_list(name, merge_privacy_update(self.get_privacy_list(name), changes))
+        """The SDK's update: get the list, merge the changes, set it (or remove it when
+        nothing is left, as the SDK does: :func:`~cubeproto.chat.privacy_update`)."""
+        self.call(privacy_update(name, self.get_privacy_list(name), changes))
 
     def set_default_privacy_list(self, name: str | None) -> None:
         """Make a list the default (``None``: no default)."""

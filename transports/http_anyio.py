@@ -13,6 +13,7 @@ their own connection.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import ssl
@@ -418,13 +419,24 @@ class AsyncRestClient:
         )
         await self.http.upload(upload, file)
         await self.call(complete_blob(blob.id, size))
-        return blob
+        # The blob record was created before its bytes existed (size unknown then); the
+        # storage now holds exactly ``size`` bytes, which ``get_blob`` would report too.
+        return dataclasses.replace(blob, size=size)
+
+    async def _session_token(self) -> str:
+        """The session's token, creating the session first when none exists yet (as
+        :meth:`call` does), so that a download can be a client's first request."""
+        if self.session.token is None:
+            self.session.adopt(await self.call(self.session.create_session_request()))
+        token = self.session.token
+        if token is None:  # pragma: no cover - adopt() always sets one
+            raise LocalProtocolError("the new REST session has no token")
+        return token
 
     async def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""
-        if self.session.token is None:
-            raise LocalProtocolError("no session yet")
-        url = _private_url(uid, self.session.token, base_url=self.session.base_url)
+        token = await self._session_token()
+        url = _private_url(uid, token, base_url=self.session.base_url)
         return await self.http.download(url, sink)
 
     async def aclose(self) -> None:

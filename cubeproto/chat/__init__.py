@@ -90,6 +90,7 @@ from .privacy import (
     SetDefaultPrivacyList,
     SetPrivacyList,
     merge_privacy_update,
+    privacy_update,
 )
 from .session import ChatOptions, ChatSession
 
@@ -162,6 +163,7 @@ __all__ = [
     "dialog_id_from_room",
     "encode_extension",
     "merge_privacy_update",
+    "privacy_update",
     "occupant_jid",
     "occupant_user_id",
     "parse_delay_stamp",

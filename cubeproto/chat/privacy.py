@@ -45,6 +45,7 @@ __all__ = [
     "SetDefaultPrivacyList",
     "SetPrivacyList",
     "merge_privacy_update",
+    "privacy_update",
     "privacy_list_parser",
     "privacy_names_parser",
 ]
@@ -98,6 +99,23 @@ def merge_privacy_update(
         else:
             merged[change.user_id] = change
     return tuple(merged[k] for k in sorted(merged))
+
+
+def privacy_update(
+    name: str, current: Iterable[PrivacyItem], changes: Iterable[PrivacyItem]
+) -> SetPrivacyList | DeletePrivacyList:
+    """The command that the SDK's ``privacylist.update`` sends after its get (reference 25.4).
+
+    Usually the merged list (:func:`merge_privacy_update`).  When the merge leaves no
+    entry (the chat guide's own example: a list holding one ``deny``, updated with an
+    ``allow`` for the same user), the SDK sends the list element without items, which
+    XEP-0016 defines as removing the list; so do we (:class:`DeletePrivacyList`, the same
+    bytes), instead of refusing an empty :class:`SetPrivacyList`.
+    """
+    merged = merge_privacy_update(current, changes)
+    if not merged:
+        return DeletePrivacyList(name=name)
+    return SetPrivacyList(name=name, items=merged)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,97 @@
+"""The chat guide's examples, done the way the guide writes them, against the local server
+(issue 14 part C): each of these failed before its fix."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import anyio
+import pytest
+from cubeproto.transports.http_anyio import AsyncRestClient
+from cubeproto.transports.http_blocking import BlockingRestClient
+from cubeproto.transports.localserver.testing import CubeUser
+
+from cubeproto.chat import (
+    DeletePrivacyList,
+    MessageReceived,
+    PrivacyAction,
+    PrivacyItem,
+    SetPrivacyList,
+    privacy_update,
+)
+
+from .conftest import Connector
+
+NewUser = Callable[..., CubeUser]
+
+PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def test_guide_privacy_update_with_allow_for_the_only_entry(
+    connect: Connector, cube_user: NewUser
+) -> None:
+    """Guide, "Update privacy list": decline the default, update the list with an allow for
+    the one user it denies, as the SDK does.  The SDK's merge leaves nothing and it sends
+    the list without items (XEP-0016: removing the list); we used to refuse the empty list
+    with ``LocalProtocolError`` before anything reached the server."""
+    alice, bob = cube_user(), cube_user()
+    a, b = connect(alice), connect(bob)
+    b.create_privacy_list("myList", [PrivacyItem(user_id=alice.id, action=PrivacyAction.DENY)])
+    b.set_default_privacy_list("myList")
+    b.set_default_privacy_list(None)
+    b.update_privacy_list("myList", [PrivacyItem(user_id=alice.id, action=PrivacyAction.ALLOW)])
+    assert b.privacy_list_names().names == ()
+    mid = a.send_message(to_user=bob.id, body="unblocked")
+    assert b.wait_for(MessageReceived, message_id=mid).body == "unblocked"
+
+
+def test_privacy_update_command_is_the_sdks() -> None:
+    """The pure part: the merged list when something is left, the removal otherwise."""
+    deny = PrivacyItem(user_id=34, action=PrivacyAction.DENY)
+    deny48 = PrivacyItem(user_id=48, action=PrivacyAction.DENY, mutual_block=True)
+    allow34 = PrivacyItem(user_id=34, action=PrivacyAction.ALLOW)
+    assert privacy_update("myList", [deny], [allow34]) == DeletePrivacyList(name="myList")
+    assert privacy_update("myList", [deny, deny48], [allow34]) == SetPrivacyList(
+        name="myList", items=(deny48,)
+    )
+    assert privacy_update("myList", [], [deny]) == SetPrivacyList(name="myList", items=(deny,))
+
+
+def test_blocking_download_as_first_call_and_upload_reports_size(cube_user: NewUser) -> None:
+    """``download_blob`` as a client's first call creates the session (it raised "no session
+    yet"), and ``upload_file`` returns the blob with its size (it returned ``size=None``)."""
+    alice, bob = cube_user(), cube_user()
+    with BlockingRestClient.connect(alice.credentials, base_url=alice.api_url) as up:
+        blob = up.upload_file(
+            io.BytesIO(PHOTO), name="p.png", content_type="image/png", size=len(PHOTO)
+        )
+    assert blob.size == len(PHOTO)
+    assert blob.uid is not None
+    sink = io.BytesIO()
+    with BlockingRestClient.connect(bob.credentials, base_url=bob.api_url) as down:
+        assert down.session.token is None
+        assert down.download_blob(blob.uid, sink) == len(PHOTO)
+    assert sink.getvalue() == PHOTO
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_async_download_as_first_call_and_upload_reports_size(
+    cube_user: NewUser, backend: str
+) -> None:
+    alice, bob = cube_user(), cube_user()
+    sink = io.BytesIO()
+
+    async def main() -> None:
+        async with AsyncRestClient.connect(alice.credentials, base_url=alice.api_url) as up:
+            blob = await up.upload_file(
+                io.BytesIO(PHOTO), name="p.png", content_type="image/png", size=len(PHOTO)
+            )
+        assert blob.size == len(PHOTO)
+        assert blob.uid is not None
+        async with AsyncRestClient.connect(bob.credentials, base_url=bob.api_url) as down:
+            assert down.session.token is None
+            assert await down.download_blob(blob.uid, sink) == len(PHOTO)
+
+    anyio.run(main, backend=backend)
+    assert sink.getvalue() == PHOTO
