@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import anyio
 import pytest
@@ -20,6 +22,8 @@ from cubeproto.chat import (
     SetPrivacyList,
     privacy_update,
 )
+from cubeproto.rest import ApiError
+from cubeproto.rest import requests as R
 
 from .conftest import Connector
 
@@ -95,3 +99,70 @@ def test_async_download_as_first_call_and_upload_reports_size(
 
     anyio.run(main, backend=backend)
     assert sink.getvalue() == PHOTO
+
+
+NewRest = Callable[[CubeUser], BlockingRestClient]
+
+
+def test_dialog_filters_take_unix_time_and_iso_and_refuse_nonsense(
+    cube_user: NewUser, cube_rest_client: NewRest
+) -> None:
+    """``list_dialogs(filters={"updated_at": {"gt": <unix time>}})`` (the guide's incremental
+    sync) matched nothing while an ISO string matched; both are moments now, and a value
+    that is neither is a 422 rather than an empty answer."""
+    alice, bob = cube_user(), cube_user()
+    api = cube_rest_client(alice)
+    before = time.time() - 60
+    dialog = api.call(R.create_dialog(type=3, occupants_ids=[bob.id], base_url=alice.api_url))
+    after = time.time() + 60
+
+    def ids(filters: dict[str, object]) -> list[str]:
+        return [d.id for d in api.call(R.list_dialogs(filters=filters)).items]
+
+    assert ids({"updated_at": {"gt": int(before)}}) == [dialog.id]
+    assert ids({"updated_at": {"gt": int(after)}}) == []
+    iso_before = datetime.fromtimestamp(before, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert ids({"updated_at": {"gt": iso_before}}) == [dialog.id]
+    assert ids({"created_at": {"lte": int(after), "gte": int(before)}}) == [dialog.id]
+    with pytest.raises(ApiError) as refused:
+        ids({"updated_at": {"gt": "yesterday"}})
+    assert refused.value.status == 422
+
+
+def test_search_honours_start_and_end_date(cube_user: NewUser, cube_rest_client: NewRest) -> None:
+    """``search`` ignored ``start_date``/``end_date`` on the local server."""
+    alice, bob = cube_user(), cube_user()
+    api = cube_rest_client(alice)
+    dialog = api.call(R.create_dialog(type=3, occupants_ids=[bob.id], base_url=alice.api_url))
+    sent = api.call(R.create_message(chat_dialog_id=dialog.id, message="needle in hay"))
+    now = datetime.now(timezone.utc)
+
+    def found(start: datetime, end: datetime) -> list[str]:
+        result = api.call(R.search("needle", start_date=start, end_date=end))
+        return [m.id for m in result.messages]
+
+    assert found(now - timedelta(days=1), now + timedelta(days=1)) == [sent.id]
+    assert found(now - timedelta(days=30), now - timedelta(days=29)) == []
+    assert api.call(R.search("needle")).messages[0].id == sent.id
+    with pytest.raises(ApiError) as refused:
+        found(now - timedelta(days=200), now)
+    assert refused.value.status == 422
+
+
+def test_message_history_filters_on_updated_at(
+    cube_user: NewUser, cube_rest_client: NewRest
+) -> None:
+    """``updated_at`` is a documented message filter; the stored record named it otherwise,
+    so it matched nothing."""
+    alice, bob = cube_user(), cube_user()
+    api = cube_rest_client(alice)
+    dialog = api.call(R.create_dialog(type=3, occupants_ids=[bob.id], base_url=alice.api_url))
+    sent = api.call(R.create_message(chat_dialog_id=dialog.id, message="hello"))
+    page = api.call(
+        R.list_messages(dialog.id, filters={"updated_at": {"gt": int(time.time()) - 60}})
+    )
+    assert [m.id for m in page.items] == [sent.id]
+    page = api.call(
+        R.list_messages(dialog.id, filters={"updated_at": {"gt": int(time.time()) + 60}})
+    )
+    assert page.items == ()

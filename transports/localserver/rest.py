@@ -13,7 +13,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -645,7 +647,17 @@ class RestApi:
         items = [
             m for m in self.store.messages(dialog["_id"]) if user.id not in m.get("hidden_for", [])
         ]
-        items = [m for m in items if _matches(m, p, skip={"chat_dialog_id"})]
+        # The stored record keeps its moments as unix floats under other names; filters
+        # name the API's fields.
+        items = [
+            m
+            for m in items
+            if _matches(
+                {**m, "created_at": m["created"], "updated_at": m["updated"]},
+                p,
+                skip={"chat_dialog_id"},
+            )
+        ]
         if p.get("sort_desc"):
             items.reverse()
         skip, limit = _paging(p)
@@ -817,6 +829,7 @@ class RestApi:
         if wanted:
             dialogs = [d for d in dialogs if d["_id"] in wanted]
         _, limit = _paging(p)
+        window = _search_window(p)
         found_dialogs = [
             self.dialog_json(d, user) for d in dialogs if text in (d.get("name") or "")
         ]
@@ -824,7 +837,9 @@ class RestApi:
             self.message_json(m, user)
             for d in dialogs
             for m in self.store.messages(d["_id"])
-            if text in m["message"] and user.id not in m.get("hidden_for", [])
+            if text in m["message"]
+            and user.id not in m.get("hidden_for", [])
+            and (window is None or window[0] <= m["date_sent"] <= window[1])
         ]
         users = [
             self._user_json(u)
@@ -1030,6 +1045,32 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+#: The longest search window the API accepts (protocol reference 11, search: "<= 3 months").
+MAX_SEARCH_WINDOW_SECONDS = 92 * 86400
+
+
+def _search_window(p: dict[str, Any]) -> tuple[float, float] | None:
+    """The messages' ``date_sent`` window of a search: ``start_date`` and ``end_date``
+    (ISO-8601 as the SDK sends them, or unix seconds) come together and bound it inclusively.
+
+    The reference says the server compares ``start_date`` with ``lte`` and ``end_date`` with
+    ``gte``; which of the two is the older bound is not certain, so the window runs from the
+    earlier to the later of them, which is right under either reading.
+    """
+    start, end = p.get("start_date"), p.get("end_date")
+    if start in (None, "") and end in (None, ""):
+        return None
+    if start in (None, "") or end in (None, ""):
+        raise ApiError(422, {"base": ["start_date and end_date are required together"]})
+    a, b = _moment(start), _moment(end)
+    if a is None or b is None:
+        raise ApiError(422, {"base": ["start_date and end_date must be ISO-8601 dates"]})
+    low, high = min(a, b), max(a, b)
+    if high - low > MAX_SEARCH_WINDOW_SECONDS:
+        raise ApiError(422, {"base": ["the search window is at most 3 months"]})
+    return low, high
+
+
 def _paging(p: dict[str, Any]) -> tuple[int, int]:
     skip = int(p["skip"]) if str(p.get("skip", "")).isdigit() else 0
     limit = int(p["limit"]) if str(p.get("limit", "")).isdigit() else 100
@@ -1059,6 +1100,11 @@ def _matches(record: dict[str, Any], p: dict[str, Any], skip: set[str] = frozens
                 return False
             continue
         value = record.get(key)
+        if key in _DATE_FIELDS:
+            conds = cond if isinstance(cond, dict) else {"eq": cond}
+            if not all(_date_op(key, op, value, raw) for op, raw in conds.items()):
+                return False
+            continue
         if isinstance(cond, dict):
             for op, raw in cond.items():
                 if not _op(op, value, raw):
@@ -1066,6 +1112,63 @@ def _matches(record: dict[str, Any], p: dict[str, Any], skip: set[str] = frozens
         elif str(value) != str(cond):
             return False
     return True
+
+
+#: Fields that hold a moment.  The API's tables call them unix timestamps while its
+#: examples show ISO-8601 strings (protocol reference 10.1, 11.1), and the SDK passes
+#: whatever the application wrote: a filter on one of them takes either form and compares
+#: moments, never the strings.
+_DATE_FIELDS = frozenset({"created_at", "updated_at", "date_sent", "last_message_date_sent"})
+
+
+def _moment(value: Any) -> float | None:
+    """Unix seconds from a number, a numeric string or an ISO-8601 string; else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _date_op(key: str, op: str, value: Any, raw: Any) -> bool:
+    """One filter on a date field; a value that is no moment is refused (422), since an
+    empty answer would claim that nothing matched."""
+    if op in ("in", "nin"):
+        wanted = [_moment(item) for item in str(raw).split(",")]
+        if None in wanted:
+            raise ApiError(422, {key: [f"{op} takes unix timestamps or ISO-8601 dates"]})
+        found = _moment(value) in wanted
+        return found if op == "in" else not found
+    bound = _moment(raw)
+    if bound is None or op not in _ORDER:
+        raise ApiError(
+            422, {key: [f"{op}: {str(raw)[:64]!r} is not a unix timestamp or an ISO-8601 date"]}
+        )
+    moment = _moment(value)
+    if moment is None:
+        return op == "ne"
+    return _ORDER[op](moment, bound)
+
+
+_ORDER: dict[str, Callable[[float, float], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+}
 
 
 def _num(value: Any) -> float | str:
