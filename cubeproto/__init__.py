@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
+from ._version import __version__
 from .commands import (
     Command,
     OutboundStanza,
@@ -56,6 +57,7 @@ from .events import (
 )
 
 __all__ = [
+    "__version__",
     "Authenticated",
     "AuthenticationFailed",
     "Bound",

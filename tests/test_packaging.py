@@ -68,3 +68,101 @@ def test_regular_install_imports_everything(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+USER_SCRIPT = """\
+import cubeproto
+from cubeproto.chat import MessageReceived
+from cubeproto.transports.blocking_chat import ChatClient
+
+version: str = cubeproto.__version__
+kind: type[MessageReceived] = MessageReceived
+client: type[ChatClient] = ChatClient
+wrong: int = cubeproto.__version__
+"""
+
+
+def _mypy_sees_cubeproto(python: str, tmp_path: Path) -> None:
+    """mypy --strict, run on a user's script against the environment of ``python``, type
+    checks cubeproto's names: the one deliberate error is found, nothing is missing."""
+    script = tmp_path / "user_script.py"
+    script.write_text(USER_SCRIPT)
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--python-executable", python, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert "import-not-found" not in out.stdout, out.stdout
+    assert out.stdout.count("error:") == 1, out.stdout
+    assert 'variable has type "int"' in out.stdout, out.stdout
+
+
+def test_type_checker_sees_the_editable_install(tmp_path: Path) -> None:
+    """The README's editable install (``make venv``: setuptools' strict mode) is visible to
+    a user's type checker; the default mode's import hook was not."""
+    _mypy_sees_cubeproto(sys.executable, tmp_path)
+
+
+def test_wheel_alone_in_a_fresh_venv(tmp_path: Path) -> None:
+    """The wheel installed without extras: imports, ``cubeproto --help``/``--version`` work,
+    ``serve`` names the missing extra, pytest still runs (the plugin loads) and a test that
+    asks for a local-server fixture fails with the extra to install; mypy sees the types."""
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("cubeproto-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python, bin_dir = str(venv / "bin" / "python"), venv / "bin"
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(wheel), "pytest"],
+        check=True,
+        capture_output=True,
+    )
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    probe = run(python, "-c", "import anyio")
+    assert probe.returncode != 0, "the fresh venv must lack the server extra for this test"
+    imported = run(python, "-c", "import cubeproto, cubeproto.chat, cubeproto.rest; print('ok')")
+    assert imported.stdout.strip() == "ok", imported.stderr
+    helped = run(str(bin_dir / "cubeproto"), "--help")
+    assert helped.returncode == 0 and "serve" in helped.stdout, helped.stderr
+    version = run(str(bin_dir / "cubeproto"), "--version")
+    assert version.stdout.strip() == f"cubeproto {_version()}", version.stderr
+    serve = run(str(bin_dir / "cubeproto"), "serve")
+    assert serve.returncode == 2
+    assert "pip install 'cubeproto[server]'" in serve.stderr, serve.stderr
+    assert "Traceback" not in serve.stderr
+    (tmp_path / "test_users.py").write_text(
+        "def test_plain():\n    assert 1 + 1 == 2\n\n"
+        "def test_needs_server(cube_user):\n    cube_user('alice')\n"
+    )
+    tested = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_users.py")
+    assert "1 passed" in tested.stdout and "1 error" in tested.stdout, tested.stdout
+    assert "needs the 'server' extra" in tested.stdout, tested.stdout
+    assert "Error while loading plugin" not in tested.stdout + tested.stderr
+    _mypy_sees_cubeproto(python, tmp_path)
+
+
+def _version() -> str:
+    namespace: dict[str, str] = {}
+    exec((ROOT / "cubeproto" / "_version.py").read_text(), namespace)
+    return namespace["__version__"]

@@ -1,4 +1,9 @@
-"""The ``cubeproto`` console script: ``cubeproto serve`` and ``cubeproto demo``."""
+"""The ``cubeproto`` console script: ``cubeproto serve`` and ``cubeproto demo``.
+
+``cubeproto --help`` and ``--version`` work with the core alone; ``serve`` and ``demo``
+need the ``server`` extra and say so (exit status 2) when it is missing, instead of a
+traceback.  The server's modules are therefore imported inside the commands.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,18 @@ import argparse
 import contextlib
 import sys
 
-import anyio
+from cubeproto import __version__
 
-from .demo import run_demo
-from .server import LocalServer
+from . import MissingExtraError, require_server_extra
 
 __all__ = ["main"]
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    import anyio
+
+    from .server import LocalServer
+
     async with LocalServer(
         database=args.database,
         host=args.host,
@@ -45,6 +53,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cubeproto")
+    parser.add_argument("--version", action="version", version=f"cubeproto {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the narrated demo against an embedded server")
     serve = sub.add_parser("serve", help="run the local ConnectyCube server")
@@ -63,7 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--auth-key", default="local-auth-key")
     serve.add_argument("--user", action="append", default=[], help="login:password (repeat)")
     args = parser.parse_args(argv)
+    try:
+        require_server_extra(f"cubeproto {args.command}")
+    except MissingExtraError as missing:
+        print(f"cubeproto: {missing}", file=sys.stderr)
+        return 2
+    import anyio
+
     if args.command == "demo":
+        from .demo import run_demo
+
         return run_demo()
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(_serve, args)

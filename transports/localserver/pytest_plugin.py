@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from . import MissingExtraError, require_server_extra
+
 if TYPE_CHECKING:
     from cubeproto import Transport
 
@@ -57,9 +59,19 @@ __all__ = [
 ]
 
 
+def _need_server_extra(fixture: str) -> None:
+    """Fail the test that asked for ``fixture`` with the extra to install, not an
+    ImportError traceback from deep inside the server."""
+    try:
+        require_server_extra(f"the {fixture} fixture")
+    except MissingExtraError as missing:
+        pytest.fail(str(missing), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def cube_server() -> Iterator[RunningServer]:
     """One local server (in-memory store, trustme certificate) for the test session."""
+    _need_server_extra("cube_server")
     from .testing import running_server
 
     with running_server() as server:
@@ -91,6 +103,7 @@ def cube_user(cube_server: RunningServer, cube_app: App) -> Callable[..., CubeUs
 def cube_chat_client() -> Iterator[Callable[..., LocalChatClient]]:
     """``cube_chat_client(user, transport=Transport.TCP, **config)``: a connected blocking
     client, disconnected after the test."""
+    _need_server_extra("cube_chat_client")
     from cubeproto import Transport
 
     from .testing import LocalChatClient, client_kwargs, split_options
@@ -117,6 +130,7 @@ def cube_chat_client() -> Iterator[Callable[..., LocalChatClient]]:
 def async_cube_chat_client() -> Callable[..., AsyncLocalChatClient]:
     """``async_cube_chat_client(user, transport=Transport.TCP, **config)``: an async client
     for ``async with`` (it connects on entry and disconnects on exit)."""
+    _need_server_extra("async_cube_chat_client")
     from cubeproto import Transport
 
     from .testing import AsyncLocalChatClient, client_kwargs, split_options
@@ -154,6 +168,7 @@ def cube_rest_client() -> Iterator[Callable[[CubeUser], BlockingRestClient]]:
 @pytest.fixture
 def async_cube_rest_client() -> Callable[[CubeUser], AsyncRestClient]:
     """``async_cube_rest_client(user)``: an async REST client for ``async with``."""
+    _need_server_extra("async_cube_rest_client")
     from ..http_anyio import AsyncRestClient
 
     def make(user: CubeUser) -> AsyncRestClient:
