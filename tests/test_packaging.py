@@ -98,12 +98,6 @@ def _mypy_sees_cubeproto(python: str, tmp_path: Path) -> None:
     assert 'variable has type "int"' in out.stdout, out.stdout
 
 
-def test_type_checker_sees_the_editable_install(tmp_path: Path) -> None:
-    """The README's editable install (``make venv``: setuptools' strict mode) is visible to
-    a user's type checker; the default mode's import hook was not."""
-    _mypy_sees_cubeproto(sys.executable, tmp_path)
-
-
 def test_wheel_alone_in_a_fresh_venv(tmp_path: Path) -> None:
     """The wheel installed without extras: imports, ``cubeproto --help``/``--version`` work,
     ``serve`` names the missing extra, pytest still runs (the plugin loads) and a test that
