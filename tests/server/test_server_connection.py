@@ -15,12 +15,14 @@ from cubeproto._server_connection import (
     ClientBound,
     ClientClosed,
     ClientResumed,
+    ServerConfig,
     ServerConnection,
     ServerTransport,
     SmEnabled,
     StanzaReceived,
     StreamStarted,
     TlsRequested,
+    UserAuth,
     check_plain_password,
     make_user_auth,
 )
@@ -42,12 +44,14 @@ from cubeproto.events import (
 from .pair import (
     APP,
     DOMAIN,
+    PASSWORD,
     USER,
     Pair,
     client_config,
     connect,
     of_type,
     server_config,
+    user_auth,
 )
 
 MECHANISMS = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
@@ -136,6 +140,69 @@ def test_session_token_works_as_plain_password() -> None:
     assert not check_plain_password(auth, "")
     with pytest.raises(LocalProtocolError):
         make_user_auth("pw", salt=b"short", iterations=4096)
+
+
+def _with_tokens(tokens: frozenset[str]) -> ServerConfig:
+    """A server whose user also holds live REST session tokens (the local server's
+    ``authenticate`` returns them the same way)."""
+    base = user_auth()
+    auth = UserAuth(salt=base.salt, iterations=base.iterations, keys=base.keys, tokens=tokens)
+    return server_config(authenticate=lambda name: auth if name == f"{USER}-{APP}" else None)
+
+
+@pytest.mark.parametrize("mechanism", [*MECHANISMS, "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_session_token_or_password_over_every_mechanism(mechanism: str) -> None:
+    """Issue 16 item 5: a user with a password and two live tokens logs in with either
+    token or the password over SCRAM (SHA-1, SHA-256, -PLUS) as over PLAIN; the client
+    checks the server's signature, so the server proved it knew the secret that matched."""
+    from cubeproto._connection import ClientConnection
+
+    from .pair import Pair
+
+    tokens = frozenset({"a" * 40, "b" * 40})
+    binding = ("tls-server-end-point", b"\x01" * 32)
+    plus = mechanism.endswith("-PLUS")
+    transport = Transport.DIRECT_TLS if plus else Transport.TCP
+    for secret in (*sorted(tokens), PASSWORD):
+        scfg = server_config(
+            authenticate=_with_tokens(tokens).authenticate,
+            transport=ServerTransport.DIRECT_TLS if plus else ServerTransport.TCP,
+        )
+        pair = Pair(
+            ClientConnection(
+                client_config(password=secret, mechanisms=(mechanism,), transport=transport)
+            ),
+            ServerConnection(scfg),
+        )
+        pair.server.start(now=0.0, channel_binding=binding if plus else None)
+        pair.client.start(now=0.0, channel_binding=binding if plus else None)
+        pair.pump()
+        assert of_type(pair.client_events, Authenticated)[0].mechanism == mechanism, secret
+        assert of_type(pair.client_events, Connected)
+    for wrong in ("c" * 40, "a" * 39, PASSWORD + "x"):
+        pair = connect(
+            client_config(password=wrong, mechanisms=(mechanism.removesuffix("-PLUS"),)),
+            _with_tokens(tokens),
+        )
+        assert of_type(pair.client_events, AuthenticationFailed), wrong
+        assert not of_type(pair.server_events, ClientAuthenticated)
+
+
+def test_scram_with_tokens_only_when_the_user_has_no_password_keys() -> None:
+    """Tokens are candidates even when the password keys lack the exchange's hash."""
+    base = user_auth()
+    auth = UserAuth(
+        salt=base.salt,
+        iterations=base.iterations,
+        keys={"SHA-256": base.keys["SHA-256"]},
+        tokens=frozenset({"t" * 40}),
+    )
+    assert len(auth.scram_keys("SHA-1")) == 1 and len(auth.scram_keys("SHA-256")) == 2
+    pair = connect(
+        client_config(password="t" * 40, mechanisms=("SCRAM-SHA-1",)),
+        server_config(authenticate=lambda name: auth),
+    )
+    assert of_type(pair.client_events, Connected)
 
 
 def test_plain_not_offered_before_tls() -> None:
