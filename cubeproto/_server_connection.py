@@ -1309,9 +1309,24 @@ class ServerConnection:
             self._sm.handled()
         assert self._jid is not None
         element.set("from", self._jid)
-        if kind == "iq" and self._server_iq(element):
+        if kind == "iq" and (self._malformed_iq(element) or self._server_iq(element)):
             return
         self._events.append(StanzaReceived(kind=kind, element=element))
+
+    def _malformed_iq(self, element: etree._Element) -> bool:
+        """RFC 6120 8.2.3: an IQ of type get or set carries exactly one payload child;
+        any other count is answered ``bad-request`` here (True), whoever it is for."""
+        if element.get("type") not in ("get", "set"):
+            return False
+        if sum(1 for c in element if isinstance(c.tag, str)) == 1:
+            return False
+        iq_id = escape_attr(element.get("id") or "")
+        frm = escape_attr(element.get("to") or self._config.domain)
+        self._send_counted(
+            f'<iq type="error" id="{iq_id}" from="{frm}" to="{escape_attr(self._jid or "")}">'
+            f'<error type="modify"><bad-request xmlns="{NS_STANZAS}"/></error></iq>'
+        )
+        return True
 
     def _server_iq(self, element: etree._Element) -> bool:
         """Answer what the stream layer owns (ping to the server, the legacy session
