@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from scramp import ScramException, ScramMechanism
 
 from cubeproto._server_connection import (
     ClientAuthenticated,
@@ -186,6 +187,39 @@ def test_session_token_or_password_over_every_mechanism(mechanism: str) -> None:
         )
         assert of_type(pair.client_events, AuthenticationFailed), wrong
         assert not of_type(pair.server_events, ClientAuthenticated)
+
+
+_SECRET = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tokens=st.frozensets(_SECRET, max_size=3),
+    offered=_SECRET,
+    pick=st.integers(0, 4),
+    mechanism=st.sampled_from(["SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"]),
+)
+def test_property_a_login_succeeds_exactly_with_one_of_the_users_secrets(
+    tokens: frozenset[str], offered: str, pick: int, mechanism: str
+) -> None:
+    """Whatever the user's tokens, a secret logs in exactly when it is the password or one
+    of the tokens, over SCRAM as over PLAIN (a string SCRAM's SASLprep refuses cannot log
+    in over SCRAM at all)."""
+    secrets = [PASSWORD, *sorted(tokens)]
+    secret = secrets[pick] if pick < len(secrets) else offered
+    try:
+        cfg = client_config(password=secret, mechanisms=(mechanism,))
+        pair = connect(cfg, _with_tokens(tokens))
+    except LocalProtocolError:
+        return  # the client refuses to send it at all
+    ok = bool(of_type(pair.client_events, Connected))
+    if ok:
+        assert secret in secrets
+    elif secret in secrets:
+        # Only a secret that SCRAM's SASLprep refuses may fail (no keys can exist for it).
+        assert mechanism != "PLAIN"
+        with pytest.raises((ScramException, ValueError, UnicodeError)):
+            ScramMechanism(mechanism).make_auth_info(secret, iteration_count=4096, salt=b"s" * 16)
 
 
 def test_scram_with_tokens_only_when_the_user_has_no_password_keys() -> None:
