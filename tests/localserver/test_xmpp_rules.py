@@ -27,6 +27,7 @@ from cubeproto.transports.localserver.testing import CubeUser, LocalChatClient, 
 from cubeproto import Authenticated, Transport
 from cubeproto.chat import (
     DialogJoined,
+    LastActivity,
     MessageBounced,
     MessageReceived,
     PrivacyAction,
@@ -316,3 +317,36 @@ def test_iq_with_two_payloads_is_a_bad_request(
     for iq_id in ("two-b", "none"):
         answer = peer.wait_until(peer.iqs, lambda s, i=iq_id: s["id"] == i)
         assert answer["error"]["condition"] == "bad-request", iq_id
+
+
+def test_unavailable_broadcast_does_not_repeat_last_activity_pushes(
+    cube_server: RunningServer, cube_user: NewUser, cube_chat_client: NewChat
+) -> None:
+    """A resource going away is told to the user's other resources (RFC 6121 4.5.2), and a
+    last-activity watcher gets one push when the user is gone, not one per mechanism."""
+    alice, bob = cube_user(), cube_user()
+    watcher = cube_chat_client(alice)
+    watcher.subscribe_last_activity(bob.id)
+    phone = cube_chat_client(bob, resource="phone")
+    desk = cube_chat_client(bob, resource="desk")
+    assert desk.ping() >= 0 and phone.ping() >= 0
+
+    def pushes_so_far() -> list[LastActivity]:
+        assert watcher.ping() >= 0  # what the server sent before the pong has arrived
+        seen = [*watcher.backlog]
+        watcher.backlog.clear()
+        while (event := watcher.next_event(timeout=0)) is not None:
+            seen.append(event)
+        return [e for e in seen if isinstance(e, LastActivity)]
+
+    pushes_so_far()  # those of bob's resources becoming available
+    desk.disconnect()
+    gone = f'from="{jid_of(cube_server, bob)}/desk"'.encode()
+    while True:
+        raw = phone.wait_for(UnhandledStanza).raw
+        if gone in raw and b'type="unavailable"' in raw:
+            break
+    assert pushes_so_far() == []  # bob is still online (phone)
+    phone.disconnect()
+    assert watcher.wait_for(LastActivity, user_id=bob.id).seconds >= 0
+    assert pushes_so_far() == []

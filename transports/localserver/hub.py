@@ -268,9 +268,6 @@ class Hub:
         user = session.user
         if user is None or session.jid is None:
             return
-        if not event.resumable:
-            # RFC 6121 4.5.2 / 4.6.3: the stream is over (a detached one may resume).
-            self._go_unavailable(session, None)
         sessions = self.online.get(user.id, [])
         if session in sessions:
             sessions.remove(session)
@@ -286,6 +283,8 @@ class Hub:
                 detached, user.id, self.now() + self.resume_seconds
             )
         else:
+            # RFC 6121 4.5.2 / 4.6.3: the resource is gone (a detached one may resume).
+            self._go_unavailable(session, None)
             # The session is over (clean close or no resumption): what the client did not
             # acknowledge is delivered at its next login -- once (deduplicated by id).
             for xml in session.conn.unacked_stanzas():
@@ -661,6 +660,8 @@ class Hub:
                 self._broadcast_presence(session, element)
             elif ptype == "unavailable":
                 self._go_unavailable(session, element)
+                self.store.touch_user(user.id, self.now())
+                self._push_last_activity(user)
             return
         room, _, nick = to.partition("/")
         if room.endswith("@" + self.muc):
@@ -697,7 +698,7 @@ class Hub:
     def _go_unavailable(self, session: Session, element: etree._Element | None) -> None:
         """Unavailable presence (RFC 6121 4.5.2), sent by the client or made for it when
         its stream ends: to the user's other available resources and to whoever got
-        directed presence from this one."""
+        directed presence from this one.  (Last activity is the callers' business.)"""
         user = session.user
         assert user is not None
         if not session.available and not session.directed:
@@ -718,9 +719,6 @@ class Hub:
             element.set("to", target)
             self._deliver_presence(user, target, _xml(element))
         session.directed.clear()
-        if was_available:
-            self.store.touch_user(user.id, self.now())
-            self._push_last_activity(user)
 
     def _directed_presence(
         self, session: Session, element: etree._Element, to: str, ptype: str | None
