@@ -293,8 +293,11 @@ def test_unknown_accounts_are_indistinguishable_from_blocked_ones(
         errors[name] = (bounced.error.condition_name, bounced.error.type, bounced.error.text)
     assert errors["blocked"][0] == "service-unavailable"
     assert set(errors.values()) == {errors["blocked"]}, errors
-    with pytest.raises(IqError, match="service-unavailable"):
-        chat.last_activity(999999)
+    for user_id in (999999, stranger.id):
+        with pytest.raises(IqError, match="service-unavailable"):
+            chat.last_activity(user_id)
+        with pytest.raises(IqError, match="service-unavailable"):
+            chat.subscribe_last_activity(user_id)
 
 
 def test_iq_with_two_payloads_is_a_bad_request(

@@ -911,8 +911,9 @@ class Hub:
                 self._iq_result(session, element)
             elif ns == NS_STATUS:
                 watched = self._user_from_jid(child.get("user_jid"))
-                if watched is None:
-                    self._iq_error(session, element, "item-not-found")
+                if watched is None or watched.app_id != user.app_id:
+                    # As for last activity: no account oracle, no other app's users.
+                    self._iq_error(session, element, "service-unavailable")
                     return
                 watchers = self.watchers.setdefault(watched.id, set())
                 if child.get("enable") == "false":
