@@ -15,6 +15,8 @@ implementation -- and with our own client, through real sockets:
 
 from __future__ import annotations
 
+import base64
+import os
 import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,9 +24,12 @@ from typing import Any
 import pytest
 from cubeproto.transports.errors import IqError
 from cubeproto.transports.http_blocking import BlockingRestClient
+from cubeproto.transports.localserver.hub import Hub
+from cubeproto.transports.localserver.store import Store
 from cubeproto.transports.localserver.testing import CubeUser, LocalChatClient, RunningServer
 
 from cubeproto import Authenticated, Transport
+from cubeproto._server_connection import ServerConfig, ServerConnection
 from cubeproto.chat import (
     DialogJoined,
     LastActivity,
@@ -353,3 +358,65 @@ def test_unavailable_broadcast_does_not_repeat_last_activity_pushes(
     phone.disconnect()
     assert watcher.wait_for(LastActivity, user_id=bob.id).seconds >= 0
     assert pushes_so_far() == []
+
+
+def _scram_server_first(hub: Hub, username: str) -> tuple[bytes, bytes]:
+    """Start a SCRAM-SHA-1 login for ``username`` on a real ServerConnection backed by the
+    hub; returns the server's answer to ``<auth/>`` and to a client-final with a made-up
+    proof (what a prober sees)."""
+    server = ServerConnection(
+        ServerConfig(
+            domain="localhost",
+            entropy=os.urandom,
+            authenticate=hub.authenticate,
+            starttls=False,
+            require_tls=False,
+        )
+    )
+    server.start(now=0.0)
+    server.receive_data(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+        b" to='localhost' version='1.0'>",
+        now=0.0,
+    )
+    server.data_to_send()
+    first = f"n,,n={username},r=clientnonce".encode()
+    server.receive_data(
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>"
+        + base64.b64encode(first)
+        + b"</auth>",
+        now=0.0,
+    )
+    answer = server.data_to_send()
+    if b"<challenge" not in answer:
+        return answer, b""
+    challenge = base64.b64decode(answer.split(b">", 1)[1].split(b"<", 1)[0])
+    nonce = dict(p.split(b"=", 1) for p in challenge.split(b","))[b"r"]
+    final = b"c=biws,r=" + nonce + b",p=" + base64.b64encode(b"\x00" * 20)
+    server.receive_data(
+        b"<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+        + base64.b64encode(final)
+        + b"</response>",
+        now=0.0,
+    )
+    return challenge, server.data_to_send()
+
+
+def test_scram_does_not_tell_unknown_usernames_from_accounts() -> None:
+    """RFC 5802 section 5.1: a username with no account gets a server-first message like
+    an account's (16-byte salt, 4096 iterations, the same salt each time) and fails only
+    at the proof, with the same failure as a wrong password."""
+    store = Store()
+    hub = Hub(store, domain="localhost")
+    store.create_app(7, "key")
+    alice = store.create_user(7, "alice", "alice-pass")
+    answers = {}
+    for name in (f"{alice.id}-7", "999999-7", "999999-7", "not-a-user"):
+        challenge, failure = _scram_server_first(hub, name)
+        assert challenge.startswith(b"r=clientnonce"), (name, challenge)
+        fields = dict(p.split(b"=", 1) for p in challenge.split(b","))
+        assert (len(base64.b64decode(fields[b"s"])), fields[b"i"]) == (16, b"4096")
+        assert b"<not-authorized/>" in failure
+        answers.setdefault(name, set()).add(fields[b"s"])
+    assert len(answers["999999-7"]) == 1  # stable: a repeated probe sees the same salt
+    assert len({next(iter(s)) for s in answers.values()}) == 3

@@ -14,7 +14,9 @@ queued on the connections; the network layer writes what :meth:`Hub.take_dirty` 
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -133,6 +135,7 @@ class Hub:
         self.push_suppressed: set[int] = set()
         self._dirty: set[Session] = set()
         self.log: list[str] = []
+        self._decoy_secret = os.urandom(32)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -153,18 +156,33 @@ class Hub:
         return f"{dialog['app_id']}_{dialog['_id']}@{self.muc}"
 
     def authenticate(self, username: str) -> UserAuth | None:
-        """SASL lookup: ``{userId}-{appId}`` -> keys, plus live REST tokens (section 4.4)."""
+        """SASL lookup: ``{userId}-{appId}`` -> keys, plus live REST tokens (section 4.4).
+
+        An unknown username gets a decoy (:meth:`_decoy_auth`) instead of ``None``, so that
+        a SCRAM exchange does not tell it apart from an account before the proof."""
         user = self._user_from_local(username)
-        if user is None:
-            return None
-        auth = self.store.user_auth(user.id)
-        if auth is None:
-            return None
+        auth = self.store.user_auth(user.id) if user is not None else None
+        if user is None or auth is None:
+            return self._decoy_auth(username)
         return UserAuth(
             salt=auth.salt,
             iterations=auth.iterations,
             keys=auth.keys,
             tokens=self.store.live_tokens(user.id, self.now()),
+        )
+
+    def _decoy_auth(self, username: str) -> UserAuth:
+        """Credentials no secret matches, for a username with no account (RFC 5802
+        section 5.1): SCRAM answers it with a server-first message like a real user's --
+        a 16-byte salt, stable per username (keyed with this hub's random secret, so it
+        cannot be predicted), 4096 iterations as :meth:`Store.create_user` uses -- and
+        fails only at the proof, as for a wrong password; PLAIN pays the same derivation.
+        The stored keys are random: no client key hashes to them."""
+        digest = hmac.new(self._decoy_secret, username.encode(), "sha512").digest()
+        return UserAuth(
+            salt=digest[:16],
+            iterations=4096,
+            keys={"SHA-1": (digest[16:36], digest[36:56]), "SHA-256": (digest[:32], digest[32:])},
         )
 
     def _user_from_local(self, local: str) -> User | None:
