@@ -42,6 +42,7 @@ from wsproto.events import (
 from wsproto.events import Event as WsEvent
 
 from ._framing import TRANSPORT_CLOSED, TRANSPORT_READY, Item, _WebSocketFraming
+from ._memo import remember
 from ._server_state import ServerInput, ServerState, server_transition
 from ._sm import MOD, AckError, StreamManagement, Unacked
 from ._timers import Timers
@@ -124,8 +125,21 @@ class UserAuth:
     ``keys`` maps a hash name (``"SHA-1"``, ``"SHA-256"``) to ``(stored_key, server_key)``
     derived from the password with ``salt`` and ``iterations`` (RFC 5802).  PLAIN logins
     are checked by deriving the same keys from the offered password.  ``tokens`` are other
-    secrets accepted as a PLAIN password: ConnectyCube lets a user log in to chat with a
-    live REST session token instead of the password.
+    secrets accepted in place of the password, over PLAIN and SCRAM alike: ConnectyCube
+    lets a user log in to chat with a live REST session token instead of the password.
+
+    How SCRAM checks one of several secrets: the server-first message carries a salt and
+    an iteration count before the client has proved anything, so the server cannot first
+    learn which secret the client holds.  Every secret of a user is therefore salted with
+    the *same* ``salt`` and ``iterations`` (a token's keys are derived with the user's
+    salt, see :meth:`scram_keys`), which makes the server-first message the same whatever
+    the client holds.  The client's proof is ``ClientKey XOR HMAC(StoredKey, AuthMessage)``;
+    for each candidate ``StoredKey`` the server recovers ``ClientKey`` and accepts exactly
+    when ``H(ClientKey) == StoredKey`` (a wrong candidate matches with probability about
+    2**-160).  The ``ServerSignature`` in the success message is made with the ServerKey of
+    the candidate that matched, so the client still authenticates the server.  Every
+    candidate is tried, with no early exit, so the time taken does not say which secret
+    matched.
     """
 
     salt: bytes
@@ -138,6 +152,41 @@ class UserAuth:
             raise LocalProtocolError("UserAuth needs a salt and at least one iteration")
         if not set(self.keys) <= set(_HASHLIB):
             raise LocalProtocolError(f"unknown hash in UserAuth.keys: {sorted(self.keys)}")
+
+    def scram_keys(self, hash_name: str) -> list[tuple[bytes, bytes]]:
+        """Every ``(stored_key, server_key)`` a SCRAM exchange over ``hash_name`` may be
+        proved against: the password's keys first, then each token's, derived with this
+        user's ``salt`` and ``iterations`` (one PBKDF2 per token and hash, remembered for
+        the process: about 5 ms each at 4096 iterations, so a user's first SCRAM login
+        after N new tokens costs N derivations on the caller's thread)."""
+        candidates = [self.keys[hash_name]] if hash_name in self.keys else []
+        for token in sorted(self.tokens):
+            key = (token, self.salt, self.iterations, hash_name)
+            derived = _TOKEN_KEYS.get(key)
+            if derived is None:
+                derived = remember(
+                    _TOKEN_KEYS, key, _derive(token, self.salt, self.iterations, hash_name), 4096
+                )
+            if derived:
+                candidates.append((derived[0], derived[1]))
+        return candidates
+
+
+# Token keys derived so far, by (token, salt, iterations, hash): a token costs one PBKDF2
+# per hash, once.  ``()`` remembers a secret scramp refuses.
+_TOKEN_KEYS: dict[tuple[str, bytes, int, str], tuple[bytes, ...]] = {}
+
+
+def _derive(secret: str, salt: bytes, iterations: int, hash_name: str) -> tuple[bytes, ...]:
+    """SCRAM ``(stored_key, server_key)`` for ``secret``; ``()`` when scramp refuses it."""
+    mechanism = "SCRAM-SHA-256" if hash_name == "SHA-256" else "SCRAM-SHA-1"
+    try:
+        _, stored_key, server_key, _ = ScramMechanism(mechanism).make_auth_info(
+            secret, iteration_count=iterations, salt=salt
+        )
+    except (ScramException, ValueError, UnicodeError):
+        return ()
+    return stored_key, server_key
 
 
 def make_user_auth(
@@ -447,12 +496,26 @@ _Framing = _ServerTcpFraming | _ServerWebSocketFraming
 class _Sasl:
     """One SASL exchange in progress."""
 
-    __slots__ = ("mechanism", "scram", "username")
+    __slots__ = (
+        "candidates",
+        "client_first",
+        "iterations",
+        "mechanism",
+        "nonce",
+        "salt",
+        "scram",
+        "username",
+    )
 
     def __init__(self, mechanism: str) -> None:
         self.mechanism = mechanism
         self.username: str | None = None
         self.scram: object | None = None
+        self.client_first = ""
+        self.nonce = ""
+        self.candidates: list[tuple[bytes, bytes]] = []
+        self.salt = b""
+        self.iterations = 0
 
 
 class ServerConnection:
@@ -1060,31 +1123,42 @@ class ServerConnection:
     def _scram_first(self, sasl: _Sasl, data: bytes) -> None:
         mechanism = sasl.mechanism
         hash_name = _SCRAM_HASHES[mechanism.removesuffix("-PLUS")]
-        found: dict[str, UserAuth | None] = {}
 
         def auth_fn(username: str) -> tuple[bytes, bytes, bytes, int]:
             auth = self._lookup(username)
-            found["auth"] = auth
             sasl.username = username
-            if auth is None or hash_name not in auth.keys:
+            candidates = auth.scram_keys(hash_name) if auth is not None else []
+            if auth is None or not candidates:
                 raise ScramException("unknown user")
-            stored_key, server_key = auth.keys[hash_name]
+            sasl.candidates = candidates
+            sasl.salt, sasl.iterations = auth.salt, auth.iterations
+            stored_key, server_key = candidates[0]
             return auth.salt, stored_key, server_key, auth.iterations
 
         try:
-            server = ScramMechanism(mechanism).make_server(
-                auth_fn,
-                channel_binding=self._channel_binding if mechanism.endswith("-PLUS") else None,
-                s_nonce=self._config.entropy(18).hex(),
-            )
-            server.set_client_first(data.decode())
-            challenge: str = server.get_server_first()
+            client_first = data.decode()
+            nonce = self._config.entropy(18).hex()
+            server = self._scram_server(auth_fn, nonce)
+            server.set_client_first(client_first)  # type: ignore[attr-defined]
+            challenge: str = server.get_server_first()  # type: ignore[attr-defined]
         except (ScramException, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             self._sasl_failed("not-authorized", f"SCRAM client-first refused: {exc}")
             return
         sasl.scram = server
+        sasl.client_first = client_first
+        sasl.nonce = nonce
         self._state = server_transition(self._state, ServerInput.SASL_STEP)
         self._nonza(f'<challenge xmlns="{NS_SASL}">{_b64encode(challenge.encode())}</challenge>')
+
+    def _scram_server(
+        self, auth_fn: Callable[[str], tuple[bytes, bytes, bytes, int]], nonce: str
+    ) -> object:
+        mechanism = self._sasl.mechanism if self._sasl is not None else ""
+        return ScramMechanism(mechanism).make_server(
+            auth_fn,
+            channel_binding=self._channel_binding if mechanism.endswith("-PLUS") else None,
+            s_nonce=nonce,
+        )
 
     def _on_sasl_response(self, element: etree._Element) -> None:
         sasl = self._sasl
@@ -1095,12 +1169,36 @@ class ServerConnection:
         if data is None:
             self._sasl_failed("incorrect-encoding", "response is not base64")
             return
-        server = sasl.scram
         try:
-            server.set_client_final(data.decode())  # type: ignore[attr-defined]
-            final: str = server.get_server_final()  # type: ignore[attr-defined]
-        except (ScramException, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-            self._sasl_failed("not-authorized", f"SCRAM proof refused: {exc}")
+            client_final = data.decode()
+        except UnicodeDecodeError:
+            self._sasl_failed("not-authorized", "SCRAM proof refused: not UTF-8")
+            return
+        # The proof is checked against every candidate secret (see UserAuth): each check
+        # replays the exchange in a fresh scramp server with the same nonce, salt and
+        # iteration count -- so the same server-first -- and that candidate's keys.
+        final: str | None = None
+        reason = "no candidate"
+        for keys in sasl.candidates:
+
+            def auth_fn(
+                username: str, keys: tuple[bytes, bytes] = keys
+            ) -> tuple[bytes, bytes, bytes, int]:
+                return sasl.salt, keys[0], keys[1], sasl.iterations
+
+            server = self._scram_server(auth_fn, sasl.nonce)
+            try:
+                server.set_client_first(sasl.client_first)  # type: ignore[attr-defined]
+                server.get_server_first()  # type: ignore[attr-defined]
+                server.set_client_final(client_final)  # type: ignore[attr-defined]
+                answer: str = server.get_server_final()  # type: ignore[attr-defined]
+            except (ScramException, ValueError, KeyError, TypeError) as exc:
+                reason = str(exc)
+                continue
+            if final is None:
+                final = answer
+        if final is None:
+            self._sasl_failed("not-authorized", f"SCRAM proof refused: {reason}")
             return
         self._sasl_success(sasl, final.encode())
 
@@ -1213,9 +1311,24 @@ class ServerConnection:
             self._sm.handled()
         assert self._jid is not None
         element.set("from", self._jid)
-        if kind == "iq" and self._server_iq(element):
+        if kind == "iq" and (self._malformed_iq(element) or self._server_iq(element)):
             return
         self._events.append(StanzaReceived(kind=kind, element=element))
+
+    def _malformed_iq(self, element: etree._Element) -> bool:
+        """RFC 6120 8.2.3: an IQ of type get or set carries exactly one payload child;
+        any other count is answered ``bad-request`` here (True), whoever it is for."""
+        if element.get("type") not in ("get", "set"):
+            return False
+        if sum(1 for c in element if isinstance(c.tag, str)) == 1:
+            return False
+        iq_id = escape_attr(element.get("id") or "")
+        frm = escape_attr(element.get("to") or self._config.domain)
+        self._send_counted(
+            f'<iq type="error" id="{iq_id}" from="{frm}" to="{escape_attr(self._jid or "")}">'
+            f'<error type="modify"><bad-request xmlns="{NS_STANZAS}"/></error></iq>'
+        )
+        return True
 
     def _server_iq(self, element: etree._Element) -> bool:
         """Answer what the stream layer owns (ping to the server, the legacy session

@@ -107,7 +107,8 @@ _DELAY = 11
 _LEGACY_DELAY = 12
 _INVITE = 13
 _IGNORED = 14
-_NSLOTS = 14
+_SUBJECT = 15
+_NSLOTS = 15
 
 
 def _both(local: str, slot: int) -> dict[str, int]:
@@ -120,6 +121,7 @@ _SLOTS: dict[str, int] = {
     **_both("extraParams", _EXTRA),
     **_both("reactions", _REACTIONS),
     **_both("invite", _INVITE),
+    **_both("subject", _SUBJECT),
     **{ns.clark(ns.CHATSTATES, s.value): _STATE for s in ChatState},
     ns.clark(ns.MARKERS, "received"): _RECEIVED,
     ns.clark(ns.MARKERS, "displayed"): _DISPLAYED,
@@ -566,6 +568,11 @@ def _classify(
         mtype = None
     if slots[_INVITE] is not None:
         return ()  # MUC invitations are ignored, as in the SDK
+    if mtype is MessageType.GROUPCHAT and slots[_SUBJECT] is not None and body is None:
+        # The room subject a server sends after a join (XEP-0045 7.2.16: a <subject/>
+        # without <body/>), empty or not: a room setting, no one's message.  (The SDK
+        # does not single it out and reports it as a message from user null.)
+        return ()
 
     group = mtype is MessageType.GROUPCHAT
     if group:

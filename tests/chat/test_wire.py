@@ -310,6 +310,23 @@ def test_own_echo_and_invites_are_ignored() -> None:
     assert classify_message(parse(invite), ME) == ()
 
 
+def test_room_subject_after_a_join_is_no_message() -> None:
+    """XEP-0045 7.2.16: after a join the room sends its subject (a groupchat <subject/>
+    without <body/>, possibly empty, from the room or an occupant): not a chat message."""
+    room = f"105_{GROUP}@muc.chat.connectycube.com"
+    for frm in (room, f"{room}/78"):
+        for subject in ("<subject/>", "<subject>Team</subject>"):
+            xml = f'<message from="{frm}" to="777-105@c/R" type="groupchat">{subject}</message>'
+            assert classify_message(parse(xml), ME) == (), xml
+    # A groupchat message that carries a body as well is still a message.
+    event = one(
+        f'<message from="{room}/78" type="groupchat" id="m"><subject>s</subject>'
+        "<body>hi</body></message>",
+        raw=True,
+    )
+    assert isinstance(event, MessageReceived) and event.body == "hi"
+
+
 def test_group_markers_are_dropped() -> None:
     assert (
         classify_message(

@@ -299,7 +299,9 @@ def test_unknown_ids_are_404_over_rest_and_bounce_over_xmpp(
     assert dialogs_of(cube_server, alice) == []
     chat = cube_chat_client(alice)
     mid = chat.send_message(to_user=999999, body="anyone?")
-    assert chat.wait_for(MessageBounced, message_id=mid).error.condition_name == "item-not-found"
+    assert (
+        chat.wait_for(MessageBounced, message_id=mid).error.condition_name == "service-unavailable"
+    )
     gid = chat.send_message(to_dialog=unknown, body="anyone?")
     assert chat.wait_for(MessageBounced, message_id=gid).error.condition_name == "item-not-found"
     assert offline_count(cube_server, 999999) == 0

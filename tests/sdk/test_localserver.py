@@ -17,11 +17,18 @@ from cubeproto.transports.http_blocking import (  # type: ignore[import-not-foun
     BlockingRestClient,
 )
 
-from cubeproto.chat import ChatStateChanged, MessageRead, MessageReceived, SendMessage
+from cubeproto.chat import (
+    ChatStateChanged,
+    DialogJoined,
+    JoinDialog,
+    MessageRead,
+    MessageReceived,
+    SendMessage,
+)
 from cubeproto.rest import requests as rest
 
 from .cases import dialog_id
-from .conftest import Local
+from .conftest import LOCAL_APP_ID, Local
 from .expect import sdk_decoded, sdk_message_args, sdk_typing_args
 from .ourpeer import OurPeer
 from .sdkpeer import SdkPeer
@@ -101,3 +108,43 @@ def test_rest_dialog_and_history_seen_alike(
     assert [d.name for d in ours.call(rest.list_dialogs()).items if d.id == dialog] == [
         "Saturday party"
     ]
+
+
+@pytest.mark.parametrize("transport", ["websocket", "tls"])
+def test_sdk_logs_in_to_chat_with_its_rest_session_token(
+    local: Local, local_sdk: Callable[..., SdkPeer], bob: OurPeer, transport: str
+) -> None:
+    """The guide's login: ``chat.connect({userId, password: session.token})``.  The SDK
+    picks SCRAM-SHA-1, so the server must check the proof against the token's keys too
+    (issue 16 item 5)."""
+    alice = local_sdk("alice", transport, chat=False)
+    token = alice.call("getSession")["token"]
+    assert token and token != local.users["alice"].password
+    alice.connect(local.users["alice"].user_id, token)
+    bob_id = local.users["bob"].user_id
+    mid = alice.call("chat.send", bob_id, {"type": "chat", "body": "logged in with my token"})
+    got = bob.wait_for(MessageReceived, lambda e: e.message_id == mid)
+    assert sdk_message_args(got)[1]["body"] == "logged in with my token"
+
+
+def test_sdk_join_and_the_room_subject(
+    local: Local, alice: SdkPeer, bob: OurPeer, rest_as: Callable[[str], BlockingRestClient]
+) -> None:
+    """After a join the server sends the room subject (XEP-0045 7.2.16: an empty
+    ``<subject/>`` from the room).  The SDK 6.1.2 does not single it out: its message rules
+    (reference section 27) report it as ``onMessageListener(null, {body: null, ...})`` --
+    recorded here as what an SDK application sees; our client reports nothing for it."""
+    bob_id = local.users["bob"].user_id
+    dialog = rest_as("alice").call(rest.create_dialog(type=2, name="s", occupants_ids=[bob_id])).id
+    joined = alice.request("join", dialogId=dialog)
+    assert joined["roomJid"].startswith(f"{LOCAL_APP_ID}_{dialog}@")
+    subject = alice.wait_event("onMessageListener", lambda a: a[1]["dialog_id"] == dialog)
+    assert subject[0] is None
+    assert (subject[1]["type"], subject[1]["body"]) == ("groupchat", None)
+    bob.send(JoinDialog(dialog_id=dialog))
+    bob.wait_for(DialogJoined, lambda e: e.dialog_id == dialog)
+    mid = bob.send(SendMessage(to_dialog=dialog, body="after both joined"))
+    first = bob.wait_for(MessageReceived, lambda e: e.dialog_id == dialog)
+    assert (first.message_id, first.body) == (mid, "after both joined")
+    args = alice.wait_event("onMessageListener", lambda a: a[1]["id"] == mid)
+    assert args[0] == bob_id

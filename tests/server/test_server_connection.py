@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from scramp import ScramException, ScramMechanism
 
 from cubeproto._server_connection import (
     ClientAuthenticated,
@@ -15,12 +16,14 @@ from cubeproto._server_connection import (
     ClientBound,
     ClientClosed,
     ClientResumed,
+    ServerConfig,
     ServerConnection,
     ServerTransport,
     SmEnabled,
     StanzaReceived,
     StreamStarted,
     TlsRequested,
+    UserAuth,
     check_plain_password,
     make_user_auth,
 )
@@ -42,12 +45,14 @@ from cubeproto.events import (
 from .pair import (
     APP,
     DOMAIN,
+    PASSWORD,
     USER,
     Pair,
     client_config,
     connect,
     of_type,
     server_config,
+    user_auth,
 )
 
 MECHANISMS = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
@@ -136,6 +141,102 @@ def test_session_token_works_as_plain_password() -> None:
     assert not check_plain_password(auth, "")
     with pytest.raises(LocalProtocolError):
         make_user_auth("pw", salt=b"short", iterations=4096)
+
+
+def _with_tokens(tokens: frozenset[str]) -> ServerConfig:
+    """A server whose user also holds live REST session tokens (the local server's
+    ``authenticate`` returns them the same way)."""
+    base = user_auth()
+    auth = UserAuth(salt=base.salt, iterations=base.iterations, keys=base.keys, tokens=tokens)
+    return server_config(authenticate=lambda name: auth if name == f"{USER}-{APP}" else None)
+
+
+@pytest.mark.parametrize("mechanism", [*MECHANISMS, "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"])
+def test_session_token_or_password_over_every_mechanism(mechanism: str) -> None:
+    """Issue 16 item 5: a user with a password and two live tokens logs in with either
+    token or the password over SCRAM (SHA-1, SHA-256, -PLUS) as over PLAIN; the client
+    checks the server's signature, so the server proved it knew the secret that matched."""
+    from cubeproto._connection import ClientConnection
+
+    from .pair import Pair
+
+    tokens = frozenset({"a" * 40, "b" * 40})
+    binding = ("tls-server-end-point", b"\x01" * 32)
+    plus = mechanism.endswith("-PLUS")
+    transport = Transport.DIRECT_TLS if plus else Transport.TCP
+    for secret in (*sorted(tokens), PASSWORD):
+        scfg = server_config(
+            authenticate=_with_tokens(tokens).authenticate,
+            transport=ServerTransport.DIRECT_TLS if plus else ServerTransport.TCP,
+        )
+        pair = Pair(
+            ClientConnection(
+                client_config(password=secret, mechanisms=(mechanism,), transport=transport)
+            ),
+            ServerConnection(scfg),
+        )
+        pair.server.start(now=0.0, channel_binding=binding if plus else None)
+        pair.client.start(now=0.0, channel_binding=binding if plus else None)
+        pair.pump()
+        assert of_type(pair.client_events, Authenticated)[0].mechanism == mechanism, secret
+        assert of_type(pair.client_events, Connected)
+    for wrong in ("c" * 40, "a" * 39, PASSWORD + "x"):
+        pair = connect(
+            client_config(password=wrong, mechanisms=(mechanism.removesuffix("-PLUS"),)),
+            _with_tokens(tokens),
+        )
+        assert of_type(pair.client_events, AuthenticationFailed), wrong
+        assert not of_type(pair.server_events, ClientAuthenticated)
+
+
+_SECRET = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    tokens=st.frozensets(_SECRET, max_size=3),
+    offered=_SECRET,
+    pick=st.integers(0, 4),
+    mechanism=st.sampled_from(["SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"]),
+)
+def test_property_a_login_succeeds_exactly_with_one_of_the_users_secrets(
+    tokens: frozenset[str], offered: str, pick: int, mechanism: str
+) -> None:
+    """Whatever the user's tokens, a secret logs in exactly when it is the password or one
+    of the tokens, over SCRAM as over PLAIN (a string SCRAM's SASLprep refuses cannot log
+    in over SCRAM at all)."""
+    secrets = [PASSWORD, *sorted(tokens)]
+    secret = secrets[pick] if pick < len(secrets) else offered
+    try:
+        cfg = client_config(password=secret, mechanisms=(mechanism,))
+        pair = connect(cfg, _with_tokens(tokens))
+    except LocalProtocolError:
+        return  # the client refuses to send it at all
+    ok = bool(of_type(pair.client_events, Connected))
+    if ok:
+        assert secret in secrets
+    elif secret in secrets:
+        # Only a secret that SCRAM's SASLprep refuses may fail (no keys can exist for it).
+        assert mechanism != "PLAIN"
+        with pytest.raises((ScramException, ValueError, UnicodeError)):
+            ScramMechanism(mechanism).make_auth_info(secret, iteration_count=4096, salt=b"s" * 16)
+
+
+def test_scram_with_tokens_only_when_the_user_has_no_password_keys() -> None:
+    """Tokens are candidates even when the password keys lack the exchange's hash."""
+    base = user_auth()
+    auth = UserAuth(
+        salt=base.salt,
+        iterations=base.iterations,
+        keys={"SHA-256": base.keys["SHA-256"]},
+        tokens=frozenset({"t" * 40}),
+    )
+    assert len(auth.scram_keys("SHA-1")) == 1 and len(auth.scram_keys("SHA-256")) == 2
+    pair = connect(
+        client_config(password="t" * 40, mechanisms=("SCRAM-SHA-1",)),
+        server_config(authenticate=lambda name: auth),
+    )
+    assert of_type(pair.client_events, Connected)
 
 
 def test_plain_not_offered_before_tls() -> None:

@@ -14,7 +14,9 @@ queued on the connections; the network layer writes what :meth:`Hub.take_dirty` 
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -102,6 +104,12 @@ class Session:
     available: bool = False
     inactive: bool = False
     rooms: set[str] = field(default_factory=set)
+    #: The last available presence broadcast from this resource (RFC 6121 4.4.2), sent to
+    #: the user's resources that become available later.
+    presence: str | None = None
+    #: Full JIDs this resource sent directed available presence to (RFC 6121 4.6.3): they
+    #: hear of it when the resource goes unavailable.
+    directed: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -127,6 +135,7 @@ class Hub:
         self.push_suppressed: set[int] = set()
         self._dirty: set[Session] = set()
         self.log: list[str] = []
+        self._decoy_secret = os.urandom(32)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -147,18 +156,33 @@ class Hub:
         return f"{dialog['app_id']}_{dialog['_id']}@{self.muc}"
 
     def authenticate(self, username: str) -> UserAuth | None:
-        """SASL lookup: ``{userId}-{appId}`` -> keys, plus live REST tokens (section 4.4)."""
+        """SASL lookup: ``{userId}-{appId}`` -> keys, plus live REST tokens (section 4.4).
+
+        An unknown username gets a decoy (:meth:`_decoy_auth`) instead of ``None``, so that
+        a SCRAM exchange does not tell it apart from an account before the proof."""
         user = self._user_from_local(username)
-        if user is None:
-            return None
-        auth = self.store.user_auth(user.id)
-        if auth is None:
-            return None
+        auth = self.store.user_auth(user.id) if user is not None else None
+        if user is None or auth is None:
+            return self._decoy_auth(username)
         return UserAuth(
             salt=auth.salt,
             iterations=auth.iterations,
             keys=auth.keys,
             tokens=self.store.live_tokens(user.id, self.now()),
+        )
+
+    def _decoy_auth(self, username: str) -> UserAuth:
+        """Credentials no secret matches, for a username with no account (RFC 5802
+        section 5.1): SCRAM answers it with a server-first message like a real user's --
+        a 16-byte salt, stable per username (keyed with this hub's random secret, so it
+        cannot be predicted), 4096 iterations as :meth:`Store.create_user` uses -- and
+        fails only at the proof, as for a wrong password; PLAIN pays the same derivation.
+        The stored keys are random: no client key hashes to them."""
+        digest = hmac.new(self._decoy_secret, username.encode(), "sha512").digest()
+        return UserAuth(
+            salt=digest[:16],
+            iterations=4096,
+            keys={"SHA-1": (digest[16:36], digest[36:56]), "SHA-256": (digest[:32], digest[32:])},
         )
 
     def _user_from_local(self, local: str) -> User | None:
@@ -277,6 +301,8 @@ class Hub:
                 detached, user.id, self.now() + self.resume_seconds
             )
         else:
+            # RFC 6121 4.5.2 / 4.6.3: the resource is gone (a detached one may resume).
+            self._go_unavailable(session, None)
             # The session is over (clean close or no resumption): what the client did not
             # acknowledge is delivered at its next login -- once (deduplicated by id).
             for xml in session.conn.unacked_stanzas():
@@ -361,12 +387,21 @@ class Hub:
             return
         peer = self._user_from_jid(to)
         if peer is None or peer.app_id != user.app_id:
-            self._bounce(session, element, "item-not-found", "404", "Recipient not found")
+            # No such account here (unknown user, another app, a remote domain): answered
+            # exactly as a blocked recipient is -- service-unavailable, RFC 6121 8.5.2.1.1
+            # -- so the answer never tells which accounts exist (IQs get the same); a
+            # headline is dropped silently, as that section says.
+            if mtype != "headline":
+                self._refuse(session, element)
             return
         if mtype == "headline":
             self.deliver(peer.id, _xml(element), store_offline=True)
             return
         self._private_message(session, element, peer)
+
+    def _refuse(self, session: Session, element: etree._Element) -> None:
+        """The one answer for a message nobody here takes: unknown or blocked recipient."""
+        self._bounce(session, element, "service-unavailable", "503", "Service not available.")
 
     def _bounce(
         self, session: Session, element: etree._Element, condition: str, code: str, text: str
@@ -398,7 +433,7 @@ class Hub:
         user = session.user
         assert user is not None
         if self.blocked(user, peer):
-            self._bounce(session, element, "service-unavailable", "503", "Service not available.")
+            self._refuse(session, element)
             return
         kind = self._kind(element)
         extra_el = _child(element, "extraParams")
@@ -640,30 +675,129 @@ class Hub:
         ptype = element.get("type")
         if to is None:
             if ptype in (None, "available"):
-                first = not session.available
-                session.available = True
-                self._send(
-                    session,
-                    f'<presence from="{escape_attr(session.jid or "")}" '
-                    f'to="{self.user_jid(user)}"/>',
-                )
-                if first:
-                    for xml in self.store.take_offline(user.id):
-                        self._send(session, xml)
-                    self._push_last_activity(user)
+                self._broadcast_presence(session, element)
             elif ptype == "unavailable":
-                session.available = False
+                self._go_unavailable(session, element)
                 self.store.touch_user(user.id, self.now())
                 self._push_last_activity(user)
             return
-        room, _, _nick = to.partition("/")
+        room, _, nick = to.partition("/")
         if room.endswith("@" + self.muc):
             if ptype == "unavailable":
                 self._leave_room(session, room, announce=True, presence_id=element.get("id"))
             else:
-                self._join_room(session, room, element.get("id"))
+                self._join_room(session, room, nick, element.get("id"))
+            return
+        self._directed_presence(session, element, to, ptype)
 
-    def _join_room(self, session: Session, room: str, presence_id: str | None) -> None:
+    def _broadcast_presence(self, session: Session, element: etree._Element) -> None:
+        """Initial or updated available presence (RFC 6121 4.2.2, 4.4.2): sent as it came,
+        ``show``/``status``/``priority``/extensions kept, from the resource's full JID to
+        every available resource of the user (the sender included); a resource that just
+        became available also gets the presence of the user's other available resources.
+        There is no roster, so no contact receives it."""
+        user = session.user
+        assert user is not None
+        first = not session.available
+        session.available = True
+        element.set("from", session.jid or "")
+        element.set("to", self.user_jid(user))
+        xml = session.presence = _xml(element)
+        for other in self.online.get(user.id, ()):
+            if other.available:
+                self._send(other, xml)
+                if first and other is not session and other.presence is not None:
+                    self._send(session, other.presence)
+        if first:
+            for stored in self.store.take_offline(user.id):
+                self._send(session, stored)
+            self._push_last_activity(user)
+
+    def _go_unavailable(self, session: Session, element: etree._Element | None) -> None:
+        """Unavailable presence (RFC 6121 4.5.2), sent by the client or made for it when
+        its stream ends: to the user's other available resources and to whoever got
+        directed presence from this one.  (Last activity is the callers' business.)"""
+        user = session.user
+        assert user is not None
+        if not session.available and not session.directed:
+            return
+        was_available = session.available
+        session.available = False
+        session.presence = None
+        if element is None:
+            element = etree.Element(f"{{{NS_CLIENT}}}presence", type="unavailable")
+        element.set("from", session.jid or "")
+        element.set("to", self.user_jid(user))
+        if was_available:
+            xml = _xml(element)
+            for other in self.online.get(user.id, ()):
+                if other is not session and other.available:
+                    self._send(other, xml)
+        for target in sorted(session.directed):
+            element.set("to", target)
+            self._deliver_presence(user, target, _xml(element))
+        session.directed.clear()
+
+    def _directed_presence(
+        self, session: Session, element: etree._Element, to: str, ptype: str | None
+    ) -> None:
+        """Directed presence (RFC 6121 4.6): available or unavailable presence to one
+        user of the same application, as sent (from the sender's full JID), to the given
+        resource or, for a bare JID, to every available resource.  Nothing comes back
+        whatever the target (unknown accounts are not revealed; a recipient whose privacy
+        list blocks the sender's presence gets nothing); subscription requests and probes
+        are dropped (no rosters here)."""
+        user = session.user
+        assert user is not None
+        if ptype not in (None, "available", "unavailable"):
+            return
+        peer = self._user_from_jid(to)
+        if peer is None or peer.app_id != user.app_id:
+            return
+        if self._presence_blocked(user, peer):
+            return
+        if ptype == "unavailable":
+            session.directed.discard(to)
+        elif len(session.directed) < 1000:
+            session.directed.add(to)
+        self._deliver_presence(user, to, _xml(element))
+
+    def _deliver_presence(self, sender: User, to: str, xml: str) -> None:
+        peer = self._user_from_jid(to)
+        if peer is None:
+            return
+        resource = to.partition("/")[2]
+        for target in self.online.get(peer.id, ()):
+            if not target.available:
+                continue
+            if resource and (target.jid or "").partition("/")[2] != resource:
+                continue
+            self._send(target, xml)
+
+    def _presence_blocked(self, sender: User, receiver: User) -> bool:
+        """Privacy lists for presence: the receiver's ``presence-in`` items (or items for
+        everything) against the sender, the sender's ``presence-out`` ones against the
+        receiver; the first matching item decides (XEP-0016)."""
+
+        def denies(owner: int, other: User, kind: str) -> bool:
+            targets = {self.user_jid(other)}
+            for item in self._privacy_items(owner):
+                if item.get("value") in targets:
+                    kinds = item.get("kinds") or []
+                    if not kinds or kind in kinds:
+                        return item.get("action") == "deny"
+            return False
+
+        return denies(receiver.id, sender, "presence-in") or denies(
+            sender.id, receiver, "presence-out"
+        )
+
+    def _join_room(self, session: Session, room: str, nick: str, presence_id: str | None) -> None:
+        """A MUC join as XEP-0045 7.2 orders it: the present occupants' presences, the
+        joiner's self-presence (status 110; 210 too when the server changed the
+        requested nick, 7.2.9 -- the nick is always the user id here), then the room
+        subject (7.2.16; empty, as dialogs have none) that tells the client the join is
+        complete."""
         user = session.user
         assert user is not None
         dialog = self.dialog_from_room(room)
@@ -680,13 +814,25 @@ class Hub:
             )
             return
         occupants = self.rooms.setdefault(room, {})
+        joined_before = occupants.get(user.id) is session
         for uid, other in occupants.items():
             if uid != user.id:
                 self._send(session, self._occupant_presence(room, uid, session.jid, None))
                 self._send(other, self._occupant_presence(room, user.id, other.jid, None))
         occupants[user.id] = session
         session.rooms.add(room)
-        self._send(session, self._occupant_presence(room, user.id, session.jid, presence_id, True))
+        self._send(
+            session,
+            self._occupant_presence(
+                room, user.id, session.jid, presence_id, True, nick_changed=nick != str(user.id)
+            ),
+        )
+        if not joined_before:
+            self._send(
+                session,
+                f'<message type="groupchat" id="{new_object_id()}" from="{escape_attr(room)}" '
+                f'to="{escape_attr(session.jid or "")}"><subject/></message>',
+            )
 
     def _occupant_presence(
         self,
@@ -696,10 +842,14 @@ class Hub:
         presence_id: str | None,
         self_presence: bool = False,
         unavailable: bool = False,
+        *,
+        nick_changed: bool = False,
     ) -> str:
         id_attr = f' id="{escape_attr(presence_id)}"' if presence_id else ""
         type_attr = ' type="unavailable"' if unavailable else ""
         status = '<status code="110"/>' if self_presence else ""
+        if nick_changed:
+            status += '<status code="210"/>'
         return (
             f'<presence from="{escape_attr(room)}/{uid}" to="{escape_attr(to or "")}"'
             f'{id_attr}{type_attr}><x xmlns="{NS_MUC_USER}">'
@@ -779,8 +929,9 @@ class Hub:
                 self._iq_result(session, element)
             elif ns == NS_STATUS:
                 watched = self._user_from_jid(child.get("user_jid"))
-                if watched is None:
-                    self._iq_error(session, element, "item-not-found")
+                if watched is None or watched.app_id != user.app_id:
+                    # As for last activity: no account oracle, no other app's users.
+                    self._iq_error(session, element, "service-unavailable")
                     return
                 watchers = self.watchers.setdefault(watched.id, set())
                 if child.get("enable") == "false":
@@ -795,7 +946,9 @@ class Hub:
         if ns == NS_LAST:
             target = self._user_from_jid(bare)
             if target is None or target.app_id != user.app_id:
-                self._iq_error(session, element, "item-not-found")
+                # RFC 6121 8.5.2.1.1 (no such account): as for a message, nothing that
+                # would tell an unknown account from one that exists.
+                self._iq_error(session, element, "service-unavailable")
                 return
             seconds = self.last_activity_seconds(target)
             self._iq_result(
