@@ -92,9 +92,10 @@ class ServerLimits:
     of its body, each write of the response).
 
     Each chat connection has its own outbound queue and writer task: delivery to one
-    session never waits for another.  A session whose queue holds more than
-    ``max_queued_bytes`` (bytes accepted for it and not yet written to its socket) or
-    whose socket accepts nothing for ``write_timeout`` is cut like a lost connection:
+    session never waits for another.  A session with more than ``max_queued_bytes``
+    waiting behind the write in progress (bytes routed to it and not yet handed to its
+    socket; the write in progress itself may be of any size: a resumed session's resend)
+    or whose socket accepts nothing for ``write_timeout`` is cut like a lost connection:
     with XEP-0198 resumption its unacknowledged stanzas are kept for the resumed session
     (then offline storage when the resumption window ends), without stream management
     what was not written is lost, as with any network cut.
@@ -152,6 +153,8 @@ class _Link:
         self.queue: deque[bytes] = deque()
         #: Bytes enqueued and not yet written (the chunk being written included).
         self.queued = 0
+        #: Bytes of the write in progress.
+        self.inflight = 0
         self.wake = anyio.Event()
         #: Set (and replaced) whenever the writer finished a write or stopped.
         self.progress = anyio.Event()
@@ -528,9 +531,12 @@ class LocalServer:
         link.queue.append(data)
         link.queued += len(data)
         link.wake.set()
+        # What waits behind the write in progress (or the next one): one chunk of any
+        # size (a resumed session's resend, one large stanza) is never a reason to cut.
+        behind = link.queued - (link.inflight or len(link.queue[0]))
         limit = self.limits.max_queued_bytes
-        if link.queued > limit:
-            self._cut(session, link, f"{link.queued} bytes waiting to be written (max {limit})")
+        if behind > limit:
+            self._cut(session, link, f"{behind} bytes waiting to be written (max {limit})")
 
     def _cut(self, session: Session, link: _Link, reason: str) -> None:
         """End a session whose peer does not read, as a lost connection (resumable with
@@ -562,12 +568,16 @@ class LocalServer:
             while link.queue and link.cut_reason is None:
                 data = b"".join(link.queue)
                 link.queue.clear()
+                link.inflight = len(data)
                 with anyio.move_on_after(timeout) as scope:
                     try:
                         await link.stream.send(data)
                     except _NETWORK_ERRORS as exc:
                         log.debug("write to %s failed: %s", link.peer, _describe(exc))
                         link.broken = True
+                link.inflight = 0
+                if link.cut_reason is not None:
+                    return  # cut (by its queue's bound) while this write was blocked
                 if scope.cancelled_caught:
                     self._cut(session, link, f"a write blocked for over {timeout} s")
                     self._flush()
