@@ -552,11 +552,15 @@ class LocalServer:
         link.queued = 0
         link.done_some()
         conn = session.conn
-        if conn.state is not ServerState.CLOSED:
-            conn.receive_eof(now=anyio.current_time())
-            self._dispatch(session, link)
-        if link.scope is not None:
-            link.scope.cancel()
+        try:
+            if conn.state is not ServerState.CLOSED:
+                conn.receive_eof(now=anyio.current_time())
+                self._dispatch(session, link)
+        except Exception:  # a bug while ending this session must not end the caller's
+            log.exception("ending the session from %s failed", link.peer)
+        finally:
+            if link.scope is not None:
+                link.scope.cancel()
 
     async def _writer(self, session: Session, link: _Link) -> None:
         """Write what is queued for ``link``, in order; a write blocked for
