@@ -5,7 +5,7 @@ Not a scale-out story: where users outgrow one machine they point the same clien
 ConnectyCube's cloud or at an ejabberd cluster.
 """
 
-from .server import LocalServer, ServerInfo
+from .server import LocalServer, ServerInfo, ServerLimits
 from .store import App, Store, User
 
-__all__ = ["App", "LocalServer", "ServerInfo", "Store", "User"]
+__all__ = ["App", "LocalServer", "ServerInfo", "ServerLimits", "Store", "User"]

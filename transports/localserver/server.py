@@ -61,6 +61,8 @@ from .store import App, Store, User
 __all__ = ["LocalServer", "ServerInfo", "ServerLimits"]
 
 _READ = 65536
+#: Bytes of a response body written under one ``http_timeout``.
+_HTTP_SLICE = 256 * 1024
 
 #: The local server's logger: connections (peer, listener), logins (user id, resource),
 #: failures (authentication, TLS handshake, deadlines, slow-session cuts, stream errors
@@ -639,8 +641,7 @@ class LocalServer:
                             [("Content-Type", "application/json"), ("Connection", "close")],
                         )
                     log.debug("REST %s %s from %s: %d", method, target, link.peer, response.status)
-                with anyio.fail_after(self.limits.http_timeout):
-                    await self._send_response(conn, stream, response)
+                await self._send_response(conn, stream, response)
                 self._flush()
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
@@ -710,10 +711,15 @@ class LocalServer:
         if response.file is not None:
             body = await anyio.Path(response.file).read_bytes()
         headers = [*response.headers, ("Content-Length", str(len(body)))]
-        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
-        if body:
-            await stream.send(conn.send(h11.Data(data=body)))
-        await stream.send(conn.send(h11.EndOfMessage()))
+        timeout = self.limits.http_timeout
+        # Each piece within the deadline: a slow download is fine, a stalled one is not.
+        with anyio.fail_after(timeout):
+            await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
+        for start in range(0, len(body), _HTTP_SLICE):
+            with anyio.fail_after(timeout):
+                await stream.send(conn.send(h11.Data(data=body[start : start + _HTTP_SLICE])))
+        with anyio.fail_after(timeout):
+            await stream.send(conn.send(h11.EndOfMessage()))
 
     def __repr__(self) -> str:
         info: Any = getattr(self, "info", None)
