@@ -15,6 +15,7 @@ queued on the connections; the network layer writes what :meth:`Hub.take_dirty` 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ NS_STATUS = "https://connectycube.com/protocol/status_streaming"
 NS_DELAY = "urn:xmpp:delay"
 
 PRIVATE, GROUP, PUBLIC, BROADCAST = 3, 2, 4, 1
+
+_log = logging.getLogger("cubeproto.localserver")
 
 
 def iso(t: float) -> str:
@@ -239,6 +242,7 @@ class Hub:
                     self._on_iq(session, event.element)
             except Exception as exc:  # a routing bug must not kill the server
                 self.log.append(f"error routing {event.kind}: {exc!r}")
+                _log.exception("error routing a %s from %s", event.kind, session.jid)
         elif isinstance(event, ClientAuthenticated):
             session.user = self._user_from_local(event.username)
         elif isinstance(event, ClientBound):
