@@ -378,9 +378,14 @@ class LocalServer:
         return sum(1 for link in links if link is not None)
 
     async def _sweeper(self) -> None:
+        """Expire detached sessions once a second (their messages go offline)."""
         while True:
             await anyio.sleep(1.0)
-            self.hub.expire_detached()
+            try:
+                self.hub.expire_detached()
+                self._flush()
+            except Exception:  # a bug here must not stop the listeners
+                log.exception("expiring detached sessions failed")
 
     # ------------------------------------------------------------------ XMPP
 
