@@ -27,14 +27,7 @@ async def _serve(args: argparse.Namespace) -> None:
         tls=not args.no_tls,
         blob_dir=args.blob_dir,
         resume_seconds=args.resume_seconds,
-        limits=ServerLimits(
-            tls_handshake_timeout=args.tls_handshake_timeout,
-            negotiation_timeout=args.negotiation_timeout,
-            idle_timeout=args.idle_timeout,
-            write_timeout=args.write_timeout,
-            max_queued_bytes=args.max_queued_bytes,
-            http_timeout=args.http_timeout,
-        ),
+        limits=args.limits,
     ) as server:
         app = server.store.app(args.app_id) or server.add_app(args.app_id, args.auth_key)
         for spec in args.user:
@@ -121,6 +114,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return run_demo()
+    try:
+        args.limits = ServerLimits(
+            tls_handshake_timeout=args.tls_handshake_timeout,
+            negotiation_timeout=args.negotiation_timeout,
+            idle_timeout=args.idle_timeout,
+            write_timeout=args.write_timeout,
+            max_queued_bytes=args.max_queued_bytes,
+            http_timeout=args.http_timeout,
+        )
+    except ValueError as exc:
+        serve.error(str(exc))
     logging.basicConfig(
         level=logging.WARNING,
         stream=sys.stderr,
