@@ -18,6 +18,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .limits import ServerLimits
     from .server import LocalServer, ServerInfo
     from .store import App, Store, User
 
@@ -26,6 +27,7 @@ __all__ = [
     "LocalServer",
     "MissingExtraError",
     "ServerInfo",
+    "ServerLimits",
     "Store",
     "User",
     "require_server_extra",
@@ -34,6 +36,7 @@ __all__ = [
 _LAZY = {
     "LocalServer": ".server",
     "ServerInfo": ".server",
+    "ServerLimits": ".limits",
     "App": ".store",
     "Store": ".store",
     "User": ".store",

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 
 from cubeproto import __version__
 
 from . import MissingExtraError, require_server_extra
+from .limits import ServerLimits
 
 __all__ = ["main"]
 
@@ -33,6 +35,8 @@ async def _serve(args: argparse.Namespace) -> None:
         http_port=args.http_port,
         tls=not args.no_tls,
         blob_dir=args.blob_dir,
+        resume_seconds=args.resume_seconds,
+        limits=args.limits,
     ) as server:
         app = server.store.app(args.app_id) or server.add_app(args.app_id, args.auth_key)
         for spec in args.user:
@@ -71,6 +75,52 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--app-id", type=int, default=105)
     serve.add_argument("--auth-key", default="local-auth-key")
     serve.add_argument("--user", action="append", default=[], help="login:password (repeat)")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="of the cubeproto.localserver logger, on stderr (default: info)",
+    )
+    defaults = ServerLimits()
+    serve.add_argument(
+        "--resume-seconds", type=int, default=300, help="XEP-0198 resumption window (300)"
+    )
+    serve.add_argument(
+        "--tls-handshake-timeout",
+        type=float,
+        default=defaults.tls_handshake_timeout,
+        help=f"seconds for a TLS handshake ({defaults.tls_handshake_timeout:g})",
+    )
+    serve.add_argument(
+        "--negotiation-timeout",
+        type=float,
+        default=defaults.negotiation_timeout,
+        help=f"seconds from connect to a bound session ({defaults.negotiation_timeout:g})",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=defaults.idle_timeout,
+        help="seconds a bound session may stay silent (default: no limit)",
+    )
+    serve.add_argument(
+        "--write-timeout",
+        type=float,
+        default=defaults.write_timeout,
+        help=f"seconds a write to a peer may block before it is cut ({defaults.write_timeout:g})",
+    )
+    serve.add_argument(
+        "--max-queued-bytes",
+        type=int,
+        default=defaults.max_queued_bytes,
+        help=f"outbound bytes queued per session before it is cut ({defaults.max_queued_bytes})",
+    )
+    serve.add_argument(
+        "--http-timeout",
+        type=float,
+        default=defaults.http_timeout,
+        help=f"seconds for each step of an HTTP request ({defaults.http_timeout:g})",
+    )
     args = parser.parse_args(argv)
     try:
         require_server_extra(f"cubeproto {args.command}")
@@ -83,6 +133,23 @@ def main(argv: list[str] | None = None) -> int:
         from .demo import run_demo
 
         return run_demo()
+    try:
+        args.limits = ServerLimits(
+            tls_handshake_timeout=args.tls_handshake_timeout,
+            negotiation_timeout=args.negotiation_timeout,
+            idle_timeout=args.idle_timeout,
+            write_timeout=args.write_timeout,
+            max_queued_bytes=args.max_queued_bytes,
+            http_timeout=args.http_timeout,
+        )
+    except ValueError as exc:
+        serve.error(str(exc))
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("cubeproto.localserver").setLevel(args.log_level.upper())
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(_serve, args)
     return 0

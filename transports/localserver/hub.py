@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import re
 import time
@@ -55,6 +56,8 @@ NS_STATUS = "https://connectycube.com/protocol/status_streaming"
 NS_DELAY = "urn:xmpp:delay"
 
 PRIVATE, GROUP, PUBLIC, BROADCAST = 3, 2, 4, 1
+
+_log = logging.getLogger("cubeproto.localserver")
 
 
 def iso(t: float) -> str:
@@ -114,10 +117,15 @@ class Session:
 
 @dataclass
 class _Detached:
+    """A session awaiting resumption, and what was routed to it meanwhile (``extra``);
+    ``stored``: the message ids among them that offline storage also holds (a copy made
+    when they were routed, for a fresh login)."""
+
     session: DetachedSession
     user_id: int
     expires: float
     extra: list[str] = field(default_factory=list)
+    stored: set[str] = field(default_factory=set)
 
 
 class Hub:
@@ -212,22 +220,33 @@ class Hub:
         return any(s.available for s in self.online.get(user_id, ()))
 
     def deliver(self, user_id: int, xml: str, *, store_offline: bool) -> bool:
-        """Send ``xml`` to every session of ``user_id``; keep it for a detached session
-        or offline storage when there is none.  True when some session got it now."""
+        """Send ``xml`` to the bare JID of ``user_id``; True when some session got it now.
+
+        RFC 6121 8.5.2.1.1 lets a server deliver a message for a bare JID to the "most
+        available" resource or to every available (non-negative) resource; this server,
+        like ConnectyCube, delivers to **every connected session** (each device shows the
+        conversation; a session that has bound but not yet sent presence included).  A
+        session awaiting resumption (detached after a cut) gets nothing while a connected
+        one exists.  With none connected: the message goes to offline storage at once
+        (when ``store_offline``), so that a fresh login gets it, **and** to every detached
+        session, so that whichever resumes gets it in its resumed stream; a resumption
+        then removes the offline copy (the user has it, as if it had been online), and a
+        session that expires does not store it a second time.
+        """
         sessions = self.online.get(user_id)
         if sessions:
             for session in sessions:
                 self._send(session, xml)
             return True
         self.expire_detached()
+        message_id = _message_id(xml)
+        if store_offline:
+            self.store.add_offline(user_id, _with_delay(xml, self.now()), message_id=message_id)
         for detached in self.detached.values():
             if detached.user_id == user_id:
                 detached.extra.append(xml)
-                return False
-        if store_offline:
-            self.store.add_offline(
-                user_id, _with_delay(xml, self.now()), message_id=_message_id(xml)
-            )
+                if store_offline and message_id is not None:
+                    detached.stored.add(message_id)
         return False
 
     # ------------------------------------------------------------------ connection events
@@ -247,6 +266,7 @@ class Hub:
                     self._on_iq(session, event.element)
             except Exception as exc:  # a routing bug must not kill the server
                 self.log.append(f"error routing {event.kind}: {exc!r}")
+                _log.exception("error routing a %s from %s", event.kind, session.jid)
         elif isinstance(event, ClientAuthenticated):
             session.user = self._user_from_local(event.username)
         elif isinstance(event, ClientBound):
@@ -280,6 +300,9 @@ class Hub:
             return
         del self.detached[event.previd]
         session.conn.accept_resume(detached.session, now=self.now(), extra=detached.extra)
+        if detached.stored:
+            # Delivered with the resumed stream: the copies kept for a fresh login go.
+            self.store.drop_offline_ids(detached.user_id, detached.stored)
         self._dirty.add(session)
 
     def _closed(self, session: Session, event: ClientClosed) -> None:
@@ -324,7 +347,8 @@ class Hub:
                     h = (kept.acked_h + index + 1) % 2**32
                     self._keep_offline(detached.user_id, item.xml, now, origin=key, sm_h=h)
                 for xml in detached.extra:
-                    self._keep_offline(detached.user_id, xml, now)
+                    if _message_id(xml) not in detached.stored:
+                        self._keep_offline(detached.user_id, xml, now)
 
     def _keep_offline(
         self,

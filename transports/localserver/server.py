@@ -10,14 +10,25 @@ Adapters only move bytes: :class:`~cubeproto._server_connection.ServerConnection
 XMPP, :class:`~.hub.Hub` the routing, :class:`~.rest.RestApi` the REST semantics.  The
 certificate is made on the fly with ``trustme`` (a private CA whose PEM file clients
 trust); without ``trustme`` the TLS listeners are off and plain TCP allows PLAIN.
+
+Under abuse (see :class:`ServerLimits` for the numbers): every connection runs in its own
+task behind a guard, so nothing one peer does -- closing mid-handshake, garbage, a bug it
+triggers -- reaches the listeners; every state of a connection has a deadline; and every
+chat connection has its own bounded outbound queue drained by its own writer task, so a
+peer that stops reading is cut (as a network loss: resumable with XEP-0198) instead of
+stalling what the router sends to anyone else.  Everything is logged on the
+``cubeproto.localserver`` logger (never a password or token).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import ssl
 import tempfile
+from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,25 +36,48 @@ from typing import Any
 
 import anyio
 import h11
-from anyio.abc import ByteStream, SocketAttribute, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup
 from anyio.streams.tls import TLSStream
 
 from cubeproto._server_connection import (
+    ClientAuthenticated,
+    ClientAuthFailed,
+    ClientBound,
     ClientClosed,
+    ClientResumed,
     ServerConfig,
     ServerConnection,
     ServerTransport,
     TlsRequested,
 )
 from cubeproto._server_state import ServerState
+from cubeproto.errors import StreamErrorCondition
+from cubeproto.events import Event
 
 from .hub import Hub, Session
+from .limits import ServerLimits
 from .rest import MAX_UPLOAD_BYTES, Response, RestApi
 from .store import App, Store, User
 
-__all__ = ["LocalServer", "ServerInfo"]
+__all__ = ["LocalServer", "ServerInfo", "ServerLimits"]
 
 _READ = 65536
+#: Bytes of a response body written under one ``http_timeout``.
+_HTTP_SLICE = 256 * 1024
+
+#: The local server's logger: connections (peer, listener), logins (user id, resource),
+#: failures (authentication, TLS handshake, deadlines, slow-session cuts, stream errors
+#: with their condition) and disconnections.  Never a password, token or SASL payload.
+log = logging.getLogger("cubeproto.localserver")
+
+#: What a peer's socket raises when the peer goes away or breaks TLS.
+_NETWORK_ERRORS = (
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    ssl.SSLError,
+    OSError,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,13 +98,44 @@ class ServerInfo:
 
 
 class _Link:
-    """A session's current byte stream (replaced by a TLS stream after STARTTLS) and
-    the lock that serializes writes to it from every task."""
+    """One connection's byte stream (replaced by a TLS stream after STARTTLS), its
+    outbound queue (written by the connection's own writer task), and how it ends."""
 
-    def __init__(self, stream: ByteStream) -> None:
+    def __init__(self, stream: ByteStream, peer: str, listener: str) -> None:
         self.stream = stream
-        self.lock = anyio.Lock()
+        self.peer = peer
+        self.listener = listener
+        self.queue: deque[bytes] = deque()
+        #: Bytes enqueued and not yet written (the chunk being written included).
+        self.queued = 0
+        #: Bytes of the write in progress.
+        self.inflight = 0
+        self.wake = anyio.Event()
+        #: Set (and replaced) whenever the writer finished a write or stopped.
+        self.progress = anyio.Event()
         self.broken = False
+        #: Why the server cut this connection (slow reader), once it did.
+        self.cut_reason: str | None = None
+        #: The connection task's reading scope: cancelled to stop it after a cut.
+        self.scope: anyio.CancelScope | None = None
+
+    def done_some(self) -> None:
+        self.progress.set()
+        self.progress = anyio.Event()
+
+
+def _peer_of(stream: ByteStream) -> str:
+    try:
+        address = stream.extra(SocketAttribute.remote_address)
+    except Exception:  # a stream without a socket (never on a listener)
+        return "?"
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)
+
+
+def _who(session: Session) -> str:
+    return session.conn.jid or session.conn.username or "unauthenticated"
 
 
 class LocalServer:
@@ -91,6 +156,7 @@ class LocalServer:
         resume_seconds: int = 300,
         ack_timeout: float | None = 60.0,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.host = host
         self.domain = domain
@@ -104,6 +170,8 @@ class LocalServer:
         #: Seconds a client may leave a sent stanza unacknowledged before its connection
         #: is treated as lost (resumable); ``None``: never.
         self.ack_timeout = ack_timeout
+        #: Deadlines and queue bounds (:class:`ServerLimits`).
+        self.limits = limits or ServerLimits()
         self._ssl: ssl.SSLContext | None = None
         self._links: dict[Session, _Link] = {}
         self._exit: AsyncExitStack | None = None
@@ -170,13 +238,65 @@ class LocalServer:
             await self._exit.enter_async_context(listener)
         self._tg = await self._exit.enter_async_context(anyio.create_task_group())
         tg = self._tg
-        tg.start_soon(listeners["xmpp"].serve, self._tcp_client, tg)
-        tg.start_soon(listeners["ws"].serve, self._ws_client, tg)
-        tg.start_soon(listeners["http"].serve, self._http_client, tg)
-        if "tls" in listeners:
-            tg.start_soon(listeners["tls"].serve, self._tls_client, tg)
+        handlers: dict[str, Callable[[_Link], Awaitable[None]]] = {
+            "xmpp": self._tcp_client,
+            "ws": self._ws_client,
+            "http": self._http_client,
+            "tls": self._tls_client,
+        }
+        for name, multi in listeners.items():
+            for sub in multi.listeners:  # one per address family
+                assert isinstance(sub, SocketListener)
+                tg.start_soon(self._accept, name, sub, handlers[name], tg)
         tg.start_soon(self._sweeper)
+        log.info(
+            "listening on %s: xmpp %d, tls %s, ws %d, http %d (domain %s)",
+            self.host,
+            ports["xmpp"],
+            ports.get("tls", "off"),
+            ports["ws"],
+            ports["http"],
+            self.domain,
+        )
         return self
+
+    async def _accept(
+        self,
+        name: str,
+        listener: SocketListener,
+        handler: Callable[[_Link], Awaitable[None]],
+        tg: TaskGroup,
+    ) -> None:
+        """Accept connections on one listener forever; each runs guarded in its own task.
+        A failed accept (out of file descriptors...) is logged and retried, never fatal."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except (OSError, anyio.BrokenResourceError) as exc:
+                log.warning("accept on %s failed: %r", name, exc)
+                await anyio.sleep(0.1)
+                continue
+            tg.start_soon(self._guarded, name, handler, stream)
+
+    async def _guarded(
+        self, name: str, handler: Callable[[_Link], Awaitable[None]], stream: ByteStream
+    ) -> None:
+        """Run one connection's handler so that nothing it raises reaches the server's
+        task group: the connection ends alone, logged, and its socket is closed."""
+        link = _Link(stream, _peer_of(stream), name)
+        if name == "http":
+            log.debug("connection from %s on %s", link.peer, name)
+        else:
+            log.info("connection from %s on %s", link.peer, name)
+        try:
+            await handler(link)
+        except Exception:  # a bug: this connection ends, the server and the others go on
+            log.exception("connection from %s on %s failed", link.peer, name)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(link.stream)
+                if link.stream is not stream:
+                    await anyio.aclose_forcefully(stream)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._tg is not None:
@@ -211,14 +331,20 @@ class LocalServer:
         return sum(1 for link in links if link is not None)
 
     async def _sweeper(self) -> None:
+        """Expire detached sessions once a second (their messages go offline)."""
         while True:
             await anyio.sleep(1.0)
-            self.hub.expire_detached()
+            try:
+                self.hub.expire_detached()
+                self._flush()
+            except Exception:  # a bug here must not stop the listeners
+                log.exception("expiring detached sessions failed")
 
     # ------------------------------------------------------------------ XMPP
 
     def _config(self, transport: ServerTransport) -> ServerConfig:
         tls = self._ssl is not None
+        limits = self.limits
         return ServerConfig(
             domain=self.domain,
             entropy=os.urandom,
@@ -229,105 +355,229 @@ class LocalServer:
             allow_plain_unencrypted=not tls or transport is ServerTransport.WEBSOCKET,
             resume_seconds=self.hub.resume_seconds,
             ack_timeout=self.ack_timeout,
+            negotiation_timeout=limits.negotiation_timeout,
+            idle_timeout=limits.idle_timeout,
+            close_timeout=limits.close_timeout,
         )
 
-    async def _tcp_client(self, stream: ByteStream) -> None:
-        await self._serve_chat(stream, ServerTransport.TCP)
+    async def _tcp_client(self, link: _Link) -> None:
+        await self._serve_chat(link, ServerTransport.TCP)
 
-    async def _ws_client(self, stream: ByteStream) -> None:
-        await self._serve_chat(stream, ServerTransport.WEBSOCKET)
+    async def _ws_client(self, link: _Link) -> None:
+        await self._serve_chat(link, ServerTransport.WEBSOCKET)
 
-    async def _tls_client(self, stream: ByteStream) -> None:
+    async def _tls_client(self, link: _Link) -> None:
+        if await self._handshake(link):
+            await self._serve_chat(link, ServerTransport.DIRECT_TLS)
+
+    async def _handshake(self, link: _Link) -> bool:
+        """The server side of a TLS handshake on ``link`` (direct TLS, or after
+        ``<proceed/>``), within ``tls_handshake_timeout``; False (logged) when the peer
+        closed, broke it or was too slow."""
         assert self._ssl is not None
+        timeout = self.limits.tls_handshake_timeout
         try:
-            with anyio.fail_after(10):
-                tls = await TLSStream.wrap(
-                    stream, server_side=True, ssl_context=self._ssl, standard_compatible=False
+            with anyio.fail_after(timeout):
+                link.stream = await TLSStream.wrap(
+                    link.stream,
+                    server_side=True,
+                    ssl_context=self._ssl,
+                    standard_compatible=False,
                 )
-        except (OSError, ssl.SSLError, TimeoutError, anyio.BrokenResourceError):
-            await stream.aclose()
-            return
-        await self._serve_chat(tls, ServerTransport.DIRECT_TLS)
+        except TimeoutError:
+            log.info(
+                "deadline: TLS handshake with %s on %s took over %s s",
+                link.peer,
+                link.listener,
+                timeout,
+            )
+            return False
+        except _NETWORK_ERRORS as exc:
+            log.info(
+                "TLS handshake with %s on %s failed: %s",
+                link.peer,
+                link.listener,
+                _describe(exc),
+            )
+            return False
+        return True
 
-    async def _serve_chat(self, stream: ByteStream, transport: ServerTransport) -> None:
+    async def _serve_chat(self, link: _Link, transport: ServerTransport) -> None:
         conn = ServerConnection(self._config(transport))
         session = Session(conn)
-        link = _Link(stream)
         self._links[session] = link
         conn.start(now=anyio.current_time())
-        try:
-            while conn.state is not ServerState.CLOSED:
-                timer = conn.get_timer()
-                with anyio.CancelScope(deadline=timer if timer is not None else math.inf) as scope:
-                    try:
-                        data = await link.stream.receive(_READ)
-                    except (
-                        anyio.EndOfStream,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                        ssl.SSLError,
-                        OSError,
-                    ):
-                        data = b""
-                if scope.cancelled_caught:
-                    conn.handle_timer(now=anyio.current_time())
-                elif data:
-                    conn.receive_data(data, now=anyio.current_time())
-                else:
-                    conn.receive_eof(now=anyio.current_time())
-                await self._process(session, link)
-        finally:
-            with anyio.CancelScope(shield=True):
-                if conn.state is not ServerState.CLOSED:
-                    conn.receive_eof(now=anyio.current_time())
-                    await self._process(session, link)
-                self._links.pop(session, None)
-                await link.stream.aclose()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._writer, session, link)
+            try:
+                with anyio.CancelScope() as link.scope:
+                    await self._read_loop(session, link)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if conn.state is not ServerState.CLOSED:
+                        conn.receive_eof(now=anyio.current_time())
+                        self._dispatch(session, link)
+                    self._links.pop(session, None)
+                    # The last words (a stream error, the closing tag) go out if they can.
+                    with anyio.move_on_after(self.limits.close_timeout):
+                        await self._drain(link)
+                    tg.cancel_scope.cancel()
+
+    async def _read_loop(self, session: Session, link: _Link) -> None:
+        conn = session.conn
+        while conn.state is not ServerState.CLOSED:
+            timer = conn.get_timer()
+            data = b""
+            with anyio.CancelScope(deadline=timer if timer is not None else math.inf) as scope:
+                try:
+                    data = await link.stream.receive(_READ)
+                except _NETWORK_ERRORS:
+                    data = b""
+            now = anyio.current_time()
+            if scope.cancelled_caught:
+                conn.handle_timer(now=now)
+            elif data:
+                conn.receive_data(data, now=now)
+            else:
+                conn.receive_eof(now=now)
+            await self._process(session, link)
 
     async def _process(self, session: Session, link: _Link) -> None:
         conn = session.conn
         while (event := conn.next_event()) is not None:
             if isinstance(event, TlsRequested):
-                await self._write(link, conn.data_to_send())
-                assert self._ssl is not None
-                try:
-                    link.stream = await TLSStream.wrap(
-                        link.stream,
-                        server_side=True,
-                        ssl_context=self._ssl,
-                        standard_compatible=False,
-                    )
-                except (OSError, ssl.SSLError, anyio.BrokenResourceError):
-                    conn.receive_eof(now=anyio.current_time())
-                    continue
-                conn.tls_established(now=anyio.current_time())
+                self._enqueue(session, link, conn.data_to_send())
+                await self._starttls(session, link)
                 continue
-            self.hub.on_event(session, event)
-            if isinstance(event, ClientClosed):
-                await self._write(link, conn.data_to_send())
-        await self._write(link, conn.data_to_send())
-        await self.flush()
+            self._on_event(session, link, event)
+        self._enqueue(session, link, conn.data_to_send())
+        self._flush()
+
+    async def _starttls(self, session: Session, link: _Link) -> None:
+        """``<proceed/>`` was queued: write it, then handshake (both within the TLS
+        deadline); a failure ends the connection."""
+        conn = session.conn
+        ok = False
+        with anyio.move_on_after(self.limits.tls_handshake_timeout) as scope:
+            await self._drain(link)
+        if scope.cancelled_caught:
+            log.info("deadline: %s on %s did not read <proceed/>", link.peer, link.listener)
+        elif not (link.broken or link.cut_reason):
+            ok = await self._handshake(link)
+        if ok:
+            conn.tls_established(now=anyio.current_time())
+        else:
+            conn.receive_eof(now=anyio.current_time())
+
+    def _dispatch(self, session: Session, link: _Link) -> None:
+        """Hand every pending event to the hub (synchronously: no TLS can be pending
+        where this is called) and queue what the connection has to send."""
+        conn = session.conn
+        while (event := conn.next_event()) is not None:
+            if not isinstance(event, TlsRequested):
+                self._on_event(session, link, event)
+        self._enqueue(session, link, conn.data_to_send())
+
+    def _on_event(self, session: Session, link: _Link, event: Event) -> None:
+        _log_event(session, link, event)
+        self.hub.on_event(session, event)
+
+    # --- the outbound side: one bounded queue and one writer per connection -----------
+
+    def _enqueue(self, session: Session, link: _Link, data: bytes) -> None:
+        """Queue ``data`` for ``link``'s writer; never waits.  Over the bound: cut."""
+        if not data or link.broken or link.cut_reason is not None:
+            return
+        link.queue.append(data)
+        link.queued += len(data)
+        link.wake.set()
+        # What waits behind the write in progress (or the next one): one chunk of any
+        # size (a resumed session's resend, one large stanza) is never a reason to cut.
+        behind = link.queued - (link.inflight or len(link.queue[0]))
+        limit = self.limits.max_queued_bytes
+        if behind > limit:
+            self._cut(session, link, f"{behind} bytes waiting to be written (max {limit})")
+
+    def _cut(self, session: Session, link: _Link, reason: str) -> None:
+        """End a session whose peer does not read, as a lost connection (resumable with
+        XEP-0198: the hub keeps it detached with its unacknowledged stanzas), now: the
+        router never waits for it.  Its reading task is stopped; its queue dropped."""
+        if link.cut_reason is not None or link.broken:
+            return
+        link.cut_reason = reason
+        log.warning(
+            "cut slow session %s from %s on %s: %s", _who(session), link.peer, link.listener, reason
+        )
+        link.queue.clear()
+        link.queued = 0
+        link.done_some()
+        conn = session.conn
+        try:
+            if conn.state is not ServerState.CLOSED:
+                conn.receive_eof(now=anyio.current_time())
+                self._dispatch(session, link)
+        except Exception:  # a bug while ending this session must not end the caller's
+            log.exception("ending the session from %s failed", link.peer)
+        finally:
+            if link.scope is not None:
+                link.scope.cancel()
+
+    async def _writer(self, session: Session, link: _Link) -> None:
+        """Write what is queued for ``link``, in order; a write blocked for
+        ``write_timeout`` cuts the session, a failed one marks the link broken."""
+        timeout = self.limits.write_timeout
+        while True:
+            await link.wake.wait()
+            link.wake = anyio.Event()
+            while link.queue and link.cut_reason is None:
+                data = b"".join(link.queue)
+                link.queue.clear()
+                link.inflight = len(data)
+                with anyio.move_on_after(timeout) as scope:
+                    try:
+                        await link.stream.send(data)
+                    except _NETWORK_ERRORS as exc:
+                        log.debug("write to %s failed: %s", link.peer, _describe(exc))
+                        link.broken = True
+                link.inflight = 0
+                if link.cut_reason is not None:
+                    return  # cut (by its queue's bound) while this write was blocked
+                if scope.cancelled_caught:
+                    self._cut(session, link, f"a write blocked for over {timeout} s")
+                    self._flush()
+                    return
+                link.queued -= len(data)
+                link.done_some()
+                if link.broken:
+                    link.queue.clear()
+                    link.queued = 0
+                    if link.scope is not None:
+                        link.scope.cancel()  # the reader ends the session as a loss
+                    return
+
+    async def _drain(self, link: _Link) -> None:
+        """Wait until everything queued for ``link`` is written (or cannot be)."""
+        while link.queued and not link.broken and link.cut_reason is None:
+            await link.progress.wait()
+
+    def _flush(self) -> None:
+        """Queue what routing put on other sessions (cuts may add more: loop)."""
+        while dirty := self.hub.take_dirty():
+            for other in dirty:
+                link = self._links.get(other)
+                if link is not None:
+                    self._enqueue(other, link, other.conn.data_to_send())
 
     async def flush(self) -> None:
-        """Write what routing queued on other sessions."""
-        for other in self.hub.take_dirty():
-            link = self._links.get(other)
-            if link is not None:
-                await self._write(link, other.conn.data_to_send())
-
-    async def _write(self, link: _Link, data: bytes) -> None:
-        if not data or link.broken:
-            return
-        async with link.lock:
-            try:
-                await link.stream.send(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, ssl.SSLError, OSError):
-                link.broken = True
+        """Queue what routing put on other sessions for their writers (never waits for a
+        peer)."""
+        self._flush()
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _http_client(self, stream: ByteStream) -> None:
+    async def _http_client(self, link: _Link) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        stream = link.stream
         try:
             while True:
                 request, body, error = await self._read_request(conn, stream)
@@ -337,32 +587,55 @@ class LocalServer:
                     response = error
                 else:
                     headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
-                    response = self.api.handle(
-                        request.method.decode(), request.target.decode("latin-1"), headers, body
-                    )
+                    method = request.method.decode()
+                    target = request.target.decode("latin-1")
+                    try:
+                        response = self.api.handle(method, target, headers, body)
+                    except Exception:  # a bug in one request: answered 500, logged
+                        log.exception("REST %s %s from %s failed", method, target, link.peer)
+                        response = Response(
+                            500,
+                            b'{"errors":{"base":["Internal server error"]}}',
+                            [("Content-Type", "application/json"), ("Connection", "close")],
+                        )
+                    log.debug("REST %s %s from %s: %d", method, target, link.peer, response.status)
                 await self._send_response(conn, stream, response)
-                await self.flush()
+                self._flush()
                 if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                     return
                 conn.start_next_cycle()
-        except (anyio.BrokenResourceError, anyio.EndOfStream, h11.ProtocolError, OSError):
-            return
-        finally:
-            await stream.aclose()
+        except TimeoutError:
+            log.info(
+                "deadline: HTTP connection from %s silent or stalled for %s s",
+                link.peer,
+                self.limits.http_timeout,
+            )
+        except (*_NETWORK_ERRORS, h11.ProtocolError) as exc:
+            log.debug("HTTP connection from %s ended: %s", link.peer, _describe(exc))
 
     async def _read_request(
         self, conn: h11.Connection, stream: ByteStream
     ) -> tuple[h11.Request | None, bytes, Response | None]:
+        """The next request, within the deadlines: ``http_timeout`` for the wait for
+        its first byte, for its whole head, and for each read of its body."""
         request: h11.Request | None = None
         chunks: list[bytes] = []
         size = 0
+        timeout = self.limits.http_timeout
+        head_deadline = math.inf
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                try:
-                    data = await stream.receive(_READ)
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    data = b""
+                deadline = anyio.current_time() + timeout
+                if request is None:
+                    deadline = min(deadline, head_deadline)
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    try:
+                        data = await stream.receive(_READ)
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        data = b""
+                if request is None and head_deadline == math.inf:
+                    head_deadline = anyio.current_time() + timeout
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
@@ -396,11 +669,64 @@ class LocalServer:
         if response.file is not None:
             body = await anyio.Path(response.file).read_bytes()
         headers = [*response.headers, ("Content-Length", str(len(body)))]
-        await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
-        if body:
-            await stream.send(conn.send(h11.Data(data=body)))
-        await stream.send(conn.send(h11.EndOfMessage()))
+        timeout = self.limits.http_timeout
+        # Each piece within the deadline: a slow download is fine, a stalled one is not.
+        with anyio.fail_after(timeout):
+            await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
+        for start in range(0, len(body), _HTTP_SLICE):
+            with anyio.fail_after(timeout):
+                await stream.send(conn.send(h11.Data(data=body[start : start + _HTTP_SLICE])))
+        with anyio.fail_after(timeout):
+            await stream.send(conn.send(h11.EndOfMessage()))
 
     def __repr__(self) -> str:
         info: Any = getattr(self, "info", None)
         return f"LocalServer({info!r})"
+
+
+def _describe(exc: BaseException) -> str:
+    """A short description of a network failure (``EndOfStream`` has no message)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _log_event(session: Session, link: _Link, event: Event) -> None:
+    """Log what one connection reports: logins, failures, disconnections."""
+    where = f"{link.peer} on {link.listener}"
+    if isinstance(event, ClientAuthenticated):
+        log.debug("authenticated %r (%s) from %s", event.username, event.mechanism, where)
+    elif isinstance(event, ClientAuthFailed):
+        log.warning(
+            "authentication failed for %r (%s) from %s: %s",
+            event.username,
+            event.mechanism,
+            where,
+            event.reason,
+        )
+    elif isinstance(event, ClientBound):
+        local, _, resource = event.jid.partition("/")
+        user_id = local.partition("-")[0]
+        log.info("login: user %s, resource %r, from %s", user_id, resource, where)
+    elif isinstance(event, ClientResumed):
+        log.info("resumed: %s from %s (%d stanzas resent)", event.jid, where, event.resent)
+    elif isinstance(event, ClientClosed):
+        who = _who(session)
+        if link.cut_reason is not None:
+            how = "cut"
+        elif event.condition is StreamErrorCondition.CONNECTION_TIMEOUT:
+            how = f"deadline: {event.text or 'connection-timeout'}"
+            log.info("deadline: %s from %s: %s", who, where, event.text or "connection-timeout")
+        elif event.condition is not None:
+            how = f"stream error {event.condition.value}"
+            log.info(
+                "stream error <%s/> for %s from %s: %s",
+                event.condition.value,
+                who,
+                where,
+                event.text or "",
+            )
+        else:
+            how = "clean" if event.clean else "connection lost"
+        if event.resumable:
+            how += ", resumable"
+        log.info("disconnected: %s from %s (%s)", who, where, how)

@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -320,6 +320,17 @@ class Store:
         covered = [seq for seq, sm_h in rows if (h - sm_h) % modulus < modulus // 2]
         self.db.executemany("DELETE FROM offline WHERE seq=?", [(seq,) for seq in covered])
         return len(covered)
+
+    def drop_offline_ids(self, user_id: int, message_ids: Iterable[str]) -> int:
+        """Drop the offline copies of ``message_ids`` (delivered another way: a resumed
+        session got them); returns how many were dropped."""
+        dropped = 0
+        for message_id in message_ids:
+            cursor = self.db.execute(
+                "DELETE FROM offline WHERE user_id=? AND message_id=?", (user_id, message_id)
+            )
+            dropped += cursor.rowcount
+        return dropped
 
     def offline_count(self, user_id: int) -> int:
         row = self.db.execute("SELECT COUNT(*) FROM offline WHERE user_id=?", (user_id,)).fetchone()
