@@ -189,10 +189,27 @@ def _derive(secret: str, salt: bytes, iterations: int, hash_name: str) -> tuple[
     return stored_key, server_key
 
 
+#: The shortest salt the server derives keys with (scramp's own minimum).
+MIN_SALT_BYTES = 12
+#: The lowest iteration count (RFC 7677 section 4: "at least 4096").
+MIN_ITERATIONS = 4096
+
+
 def make_user_auth(
     password: str, *, salt: bytes, iterations: int = 4096, tokens: frozenset[str] = frozenset()
 ) -> UserAuth:
-    """Derive a :class:`UserAuth` for ``password`` (both SHA-1 and SHA-256 keys)."""
+    """Derive a :class:`UserAuth` for ``password`` (both SHA-1 and SHA-256 keys).
+
+    Refuses a salt under :data:`MIN_SALT_BYTES` or fewer than :data:`MIN_ITERATIONS`
+    iterations itself: scramp 1.5 does too, but the scramp that Python 3.10 installs
+    (1.4) does not, and the rule must not depend on which one is present.
+    """
+    if len(salt) < MIN_SALT_BYTES or iterations < MIN_ITERATIONS:
+        raise LocalProtocolError(
+            f"cannot derive SCRAM keys: the salt must have at least {MIN_SALT_BYTES} bytes "
+            f"(got {len(salt)}) and the iteration count be at least {MIN_ITERATIONS} "
+            f"(got {iterations})"
+        )
     keys = {}
     for mechanism, hash_name in _SCRAM_HASHES.items():
         try:
