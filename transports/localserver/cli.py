@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import sys
 
 from cubeproto import __version__
@@ -21,7 +22,6 @@ __all__ = ["main"]
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    import anyio
 
     from .server import LocalServer
 
@@ -52,7 +52,23 @@ async def _serve(args: argparse.Namespace) -> None:
         )
         print(f"chat domain {info.domain}; CA certificate {info.ca_file}")
         sys.stdout.flush()
-        await anyio.sleep_forever()
+        await _until_stopped()
+
+
+async def _until_stopped() -> None:
+    """Return at the first SIGINT or SIGTERM, so that the server's context closes it
+    (listeners, sessions, its temporary folder) and the process exits 0.  Waiting for the
+    signal ourselves, instead of letting Ctrl-C interrupt the loop, gives the same clean
+    ending on every Python: on 3.10 anyio turns SIGINT into a CancelledError, not a
+    KeyboardInterrupt, and a SIGTERM would otherwise skip the clean-up."""
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            logging.getLogger("cubeproto.localserver").info(
+                "stopping on %s", signal.Signals(signum).name
+            )
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
