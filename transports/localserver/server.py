@@ -355,7 +355,7 @@ class LocalServer:
     ) -> tuple[h11.Request | None, bytes, Response | None]:
         request: h11.Request | None = None
         chunks: list[bytes] = []
-        size = 0
+        size = limit = 0
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
@@ -366,23 +366,19 @@ class LocalServer:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
+                # The body's limit depends on the target (rest.py's MAX_* constants): a
+                # declared length over it, or a chunked body growing past it, is refused
+                # with 413 before the rest is read.
                 request = event
+                target = event.target.decode("latin-1")
+                limit = self.api.body_limit(target)
                 length = dict(event.headers).get(b"content-length", b"0")
-                if length.isdigit() and int(length) > self.max_upload_bytes + 65536:
-                    return (
-                        request,
-                        b"",
-                        Response(
-                            413,
-                            b'{"errors":{"base":["Your proposed upload exceeds the maximum '
-                            b'allowed size"]}}',
-                            [("Content-Type", "application/json"), ("Connection", "close")],
-                        ),
-                    )
+                if length.isdigit() and int(length) > limit:
+                    return request, b"", self.api.too_large(target)
             elif isinstance(event, h11.Data):
                 size += len(event.data)
-                if size > self.max_upload_bytes + 65536:
-                    return request, b"", Response(413, b"", [("Connection", "close")])
+                if size > limit and request is not None:
+                    return request, b"", self.api.too_large(request.target.decode("latin-1"))
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 return request, b"".join(chunks), None
