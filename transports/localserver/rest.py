@@ -545,9 +545,7 @@ class RestApi:
             peer = self.store.user(others.pop())
             assert peer is not None
             return self.hub.private_dialog(user, peer)
-        fields = {
-            k: p.get(k) for k in ("name", "description", "photo", "extensions", "permissions")
-        }
+        fields = _dialog_fields(p)
         return self.hub.new_dialog(
             user, {**fields, "type": dtype, "occupants_ids": occupants, "admins_ids": admins}
         )
@@ -572,9 +570,10 @@ class RestApi:
             and any(k in p for k in ("name", "photo", "description", "push_all"))
         ):
             raise _base("You don't have appropriate permissions to perform this operation", 403)
-        for key in ("name", "photo", "description", "extensions", "permissions"):
-            if key in p:
-                dialog[key] = p[key]
+        changed = _dialog_fields(p)
+        if changed.get("name", "") is None:
+            raise ApiError(422, {"name": ["can't be blank"]})
+        dialog.update(changed)
         push = _obj(p.get("push_all"))
         pull = _obj(p.get("pull_all"))
         if "admins_ids" in push or "admins_ids" in pull:
@@ -798,6 +797,8 @@ class RestApi:
         attachments = p.get("attachments") or []
         if isinstance(attachments, dict):
             attachments = list(attachments.values())
+        if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+            raise ApiError(422, {"attachments": ["is invalid"]})
         recipient = 0
         if dialog["type"] == PRIVATE:
             recipient = next(u for u in dialog["occupants_ids"] if u != user.id)
@@ -1205,6 +1206,29 @@ def _check_lengths(params: dict[str, Any], limits: dict[str, int]) -> None:
             stack.extend((name, item) for item in value)
 
 
+def _dialog_fields(p: dict[str, Any]) -> dict[str, Any]:
+    """The dialog fields present in ``p``, typed as the SDK's ``Dialogs.Dialog`` declares
+    them: ``name``, ``description``, ``photo`` strings (a number is taken as its text;
+    ``description``/``photo`` may be null), ``extensions`` and ``permissions`` objects or
+    null.  Anything else: 422 ``is invalid``."""
+    out: dict[str, Any] = {}
+    for key in ("name", "description", "photo"):
+        if key not in p:
+            continue
+        value = p[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(422, {key: ["is invalid"]})
+        out[key] = value
+    for key in ("extensions", "permissions"):
+        if key in p:
+            if p[key] is not None and not isinstance(p[key], dict):
+                raise ApiError(422, {key: ["is invalid"]})
+            out[key] = p[key]
+    return out
+
+
 def _profile(fields: dict[str, Any]) -> dict[str, Any]:
     """The profile fields of a sign-up (``user[...]``), typed as the SDK's ``Users.User``
     declares them: ids and ``timezone`` numbers, ``tag_list`` (a list or one comma-separated
@@ -1219,6 +1243,8 @@ def _profile(fields: dict[str, Any]) -> dict[str, Any]:
             if not text.lstrip("-").isdigit():
                 raise ApiError(422, {name: ["is not a number"]})
             profile[name] = int(text)
+        elif isinstance(value, dict) or (isinstance(value, list) and name != "user_tags"):
+            raise ApiError(422, {name: ["is invalid"]})
         elif name == "user_tags":
             items = value if isinstance(value, list) else str(value).split(",")
             profile[name] = [str(t).strip() for t in items if str(t).strip()]
