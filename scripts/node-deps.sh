@@ -24,6 +24,6 @@ if ! command -v npm >/dev/null 2>&1; then
     echo "node-deps: npm not found (install Node.js >= 18 with npm)" >&2
     exit 1
 fi
-(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+(cd "$dir" && npm ci --include=dev --no-audit --no-fund --loglevel=error)
 cp "$dir/package-lock.json" "$stamp"
 echo "node-deps: installed $(cd "$dir" && node -p 'require("connectycube/package.json").name + " " + require("connectycube/package.json").version')"
