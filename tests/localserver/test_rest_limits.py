@@ -16,15 +16,24 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cubeproto.transports.localserver import rest as rest_module
 from cubeproto.transports.localserver.rest import (
     MAX_BLOB_NAME_CHARS,
     MAX_BODY_BYTES,
     MAX_NAME_CHARS,
+    MAX_PUSHED_STANZA_BYTES,
     MAX_TEXT_CHARS,
     MAX_URL_CHARS,
     UPLOAD_FORM_OVERHEAD_BYTES,
 )
-from cubeproto.transports.localserver.testing import CubeUser, RunningServer, running_server
+from cubeproto.transports.localserver.testing import (
+    CubeUser,
+    LocalChatClient,
+    RunningServer,
+    running_server,
+)
+
+from cubeproto.chat import MessageReceived
 
 NewUser = Callable[..., CubeUser]
 
@@ -364,3 +373,125 @@ def test_blob_name(api: Api) -> None:
 
     assert create("n" * MAX_BLOB_NAME_CHARS)[0] == 201
     assert create("n" * (MAX_BLOB_NAME_CHARS + 1)) == (422, too_long("name", MAX_BLOB_NAME_CHARS))
+
+
+# ---------------------------------------------------------------------- sent to chat
+
+
+def pushed_fields(pad: int) -> dict[str, Any]:
+    """Custom keys that escape to nearly 448 KiB (``&`` is 5 bytes written), plus ``pad``
+    plain characters."""
+    return {"k1": "&" * 45_000, "k2": "&" * 45_000, "pad": "a" * pad}
+
+
+def largest_pad() -> int:
+    """The largest ``pad`` the server's stanza bound accepts (found with that bound)."""
+    low, high = 0, MAX_TEXT_CHARS
+    while low < high:
+        mid = (low + high + 1) // 2
+        try:
+            rest_module._check_pushable(rest_module._pushed_fields("m", pushed_fields(mid), []))
+        except rest_module.ApiError:
+            high = mid - 1
+        else:
+            low = mid
+    return low
+
+
+def test_a_message_sent_to_chat_at_the_stanza_bound_is_delivered_one_byte_more_is_refused(
+    cube_server: RunningServer,
+    api: Api,
+    cube_user: NewUser,
+    cube_chat_client: Callable[..., LocalChatClient],
+) -> None:
+    bob = cube_user()
+    bob_chat = cube_chat_client(bob)
+    pad = largest_pad()
+    assert 0 < pad < MAX_TEXT_CHARS
+
+    fields = {"recipient_id": bob.id, "send_to_chat": 1, "message": "m", **pushed_fields(pad)}
+    status, stored = api.json("POST", "/chat/Message.json", fields)
+    assert status == 201, stored
+    got = bob_chat.wait_for(MessageReceived, message_id=stored["_id"])
+    assert (got.extension["k1"], got.extension["pad"]) == ("&" * 45_000, "a" * pad)
+    dialog = str(stored["chat_dialog_id"])
+
+    fields = {"recipient_id": bob.id, "send_to_chat": 1, "message": "m", **pushed_fields(pad + 1)}
+    status, refused = api.json("POST", "/chat/Message.json", fields)
+    assert (status, refused) == (
+        422,
+        {
+            "errors": {
+                "base": [f"too large to send to chat (maximum is {MAX_PUSHED_STANZA_BYTES} bytes)"]
+            }
+        },
+    )
+    # Nothing stored, nothing delivered: the next message bob gets is the marker.
+    marker = {"recipient_id": bob.id, "send_to_chat": 1, "message": "marker"}
+    status, sent = api.json("POST", "/chat/Message.json", marker)
+    assert status == 201, sent
+    assert bob_chat.wait_for(MessageReceived).message_id == sent["_id"]
+    assert [m["_id"] for m in history(cube_server, dialog)] == [stored["_id"], sent["_id"]]
+
+
+@pytest.mark.parametrize(
+    ("fields", "errors"),
+    [
+        ({"message": "nul \x00"}, {"message": ["contains a character XML 1.0 forbids"]}),
+        ({"message": "m", "city": "\x1b[0m"}, {"city": ["contains a character XML 1.0 forbids"]}),
+        (
+            {"message": "m", "attachments": [{"type": "\ufffe"}]},
+            {"type": ["contains a character XML 1.0 forbids"]},
+        ),
+        ({"message": "m", "meta": {"tags": ["a", "b"]}}, None),
+        ({"message": "m", "meta": {"a b": "x"}}, None),
+    ],
+    ids=[
+        "nul-body",
+        "escape-in-custom-key",
+        "noncharacter-attachment",
+        "list-in-object",
+        "not-an-xml-name",
+    ],
+)
+def test_what_chat_cannot_carry_is_refused_before_it_is_stored(
+    cube_server: RunningServer,
+    api: Api,
+    cube_user: NewUser,
+    cube_chat_client: Callable[..., LocalChatClient],
+    fields: dict[str, Any],
+    errors: dict[str, Any] | None,
+) -> None:
+    """With ``send_to_chat=1`` a value XML 1.0 cannot hold, or a shape the chat extension
+    cannot encode, is a 422 (it was a 500 after the message was stored); without it the
+    message is stored as sent (history keeps any JSON)."""
+    bob = cube_user()
+    bob_chat = cube_chat_client(bob)
+    status, refused = api.json(
+        "POST", "/chat/Message.json", {"recipient_id": bob.id, "send_to_chat": 1, **fields}
+    )
+    assert status == 422, refused
+    if errors is not None:
+        assert refused == {"errors": errors}
+    else:
+        assert refused["errors"]["base"][0].startswith("cannot be sent to chat: ")
+    status, sent = api.json(
+        "POST", "/chat/Message.json", {"recipient_id": bob.id, "send_to_chat": 1, "message": "ok"}
+    )
+    assert status == 201, sent
+    assert bob_chat.wait_for(MessageReceived).message_id == sent["_id"]
+    assert [m["_id"] for m in history(cube_server, str(sent["chat_dialog_id"]))] == [sent["_id"]]
+    status, kept = api.json("POST", "/chat/Message.json", {"recipient_id": bob.id, **fields})
+    assert status == 201, kept
+
+
+def test_system_message_that_chat_cannot_carry_is_refused(api: Api, cube_user: NewUser) -> None:
+    bob = cube_user()
+    status, refused = api.json(
+        "POST", "/chat/Message/system.json", {"recipientId": bob.id, "x": "\x00"}
+    )
+    assert (status, refused) == (422, {"errors": {"x": ["contains a character XML 1.0 forbids"]}})
+    big = {"recipientId": bob.id, "a": "&" * 50_000, "b": "&" * 50_000}
+    status, refused = api.json("POST", "/chat/Message/system.json", big)
+    assert status == 422
+    assert refused["errors"]["base"][0].startswith("too large to send to chat")

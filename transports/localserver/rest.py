@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from cubeproto.errors import LocalProtocolError
+
 from .hub import BROADCAST, GROUP, PRIVATE, PUBLIC, Hub, iso
 from .store import Store, User, new_object_id
 
@@ -33,6 +35,7 @@ __all__ = [
     "MAX_BLOB_NAME_CHARS",
     "MAX_BODY_BYTES",
     "MAX_NAME_CHARS",
+    "MAX_PUSHED_STANZA_BYTES",
     "MAX_REACTION_CHARS",
     "MAX_TEXT_CHARS",
     "MAX_UPLOAD_BYTES",
@@ -71,6 +74,13 @@ MAX_URL_CHARS = 2048
 MAX_BLOB_NAME_CHARS = 100
 #: Characters of one reaction (an emoji, possibly a ZWJ sequence).
 MAX_REACTION_CHARS = 16
+#: Bytes a message sent to chat over REST (``send_to_chat=1``, and system messages) may
+#: take in its stanza -- text, custom keys and attachments as the hub writes them, escaped,
+#: counted as an upper bound -- leaving 64 KiB of the chat side's 512 KiB stanza limit
+#: (``XmlLimits.max_stanza_bytes``) for the envelope: what REST accepts, chat can deliver.
+MAX_PUSHED_STANZA_BYTES = 448 * 1024
+#: Characters XML 1.0 forbids (section 2.2): a value holding one cannot go into a stanza.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 #: The user fields besides ``login``/``password``/``full_name`` that sign-up keeps and every
 #: user object carries (null when not set), as the SDK's ``Users.User`` type lists them.
@@ -741,7 +751,17 @@ class RestApi:
             if recipient is None or recipient.app_id != user.app_id:
                 raise ApiError(422, {"recipientId": ["user not found"]})
             params = {k: v for k, v in p.items() if k != "recipientId"}
-            message_id = self.hub.push_system_message(user, recipient, params)
+            # As the hub writes them: objects and lists as JSON, the rest as text.
+            _check_pushable(
+                {
+                    k: json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+                    for k, v in params.items()
+                }
+            )
+            try:
+                message_id = self.hub.push_system_message(user, recipient, params)
+            except LocalProtocolError as exc:  # raised while encoding, before delivery
+                raise ApiError(422, {"base": [f"cannot be sent to chat: {exc}"]}) from None
             return _json(
                 {"messageId": message_id, "recipientId": recipient.id, "extensionParams": params}
             )
@@ -827,13 +847,19 @@ class RestApi:
             "markable",
         }
         custom = {k: v for k, v in p.items() if k not in reserved and k not in record}
+        if str(p.get("send_to_chat")) == "1":
+            _check_pushable(_pushed_fields(record["message"], custom, attachments))
         record.update(custom)
         self.store.put_message(record)
         dialog["updated"] = now
         dialog["hidden_for"] = []
         self.store.put_dialog(dialog)
         if str(p.get("send_to_chat")) == "1":
-            self.hub.push_history_message(record, user, dialog, custom)
+            try:
+                self.hub.push_history_message(record, user, dialog, custom)
+            except LocalProtocolError as exc:  # a shape the chat encoder refuses: undo
+                self.store.delete_message(record["_id"])
+                raise ApiError(422, {"base": [f"cannot be sent to chat: {exc}"]}) from None
         return _json(self.message_json(record, user), 201)
 
     def _mark(
@@ -920,7 +946,9 @@ class RestApi:
             raise ApiError(422, {"base": ["add or remove is required"]})
         for value in (add, remove):
             if value is not None and (
-                not isinstance(value, str) or not 0 < len(value) <= MAX_REACTION_CHARS
+                not isinstance(value, str)
+                or not 0 < len(value) <= MAX_REACTION_CHARS
+                or _XML_FORBIDDEN.search(value)
             ):
                 raise ApiError(422, {"base": ["a reaction is a short string"]})
         mine = reactions.get(str(user.id))
@@ -1204,6 +1232,56 @@ def _check_lengths(params: dict[str, Any], limits: dict[str, int]) -> None:
                 stack.append((key, item))
         elif isinstance(value, list):
             stack.extend((name, item) for item in value)
+
+
+def _pushed_fields(
+    message: str, custom: dict[str, Any], attachments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the hub writes into the chat stanza of a message created with
+    ``send_to_chat=1``: its text, its custom keys (values other than objects and strings as
+    JSON) and its attachments (values as text)."""
+    return {
+        "message": message,
+        **{k: v if isinstance(v, (dict, str)) else json.dumps(v) for k, v in custom.items()},
+        "attachments": [{str(k): str(v) for k, v in a.items()} for a in attachments],
+    }
+
+
+def _check_pushable(fields: dict[str, Any]) -> None:
+    """422 unless ``fields`` can go into a chat stanza: no character XML 1.0 forbids, in a
+    value or a name, and at most :data:`MAX_PUSHED_STANZA_BYTES` written out.  The count
+    is an upper bound of what the hub writes: each string's UTF-8 bytes plus what escaping
+    adds (``"`` 5 bytes, ``&`` and tab/LF/CR 4, ``<`` ``>`` 3), each name twice plus 5
+    (``<name>...</name>``), 32 per list item, other values as their JSON."""
+    total = 0
+    stack: list[tuple[str, Any]] = [("base", fields)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _XML_FORBIDDEN.search(key):
+                    raise ApiError(422, {"base": ["a parameter name XML 1.0 forbids"]})
+                total += 2 * len(key.encode("utf-8", "surrogatepass")) + 5
+                stack.append((key, item))
+            continue
+        if isinstance(value, list):
+            total += 32 * len(value)
+            stack.extend((name, item) for item in value)
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        if _XML_FORBIDDEN.search(text):
+            raise ApiError(422, {name: ["contains a character XML 1.0 forbids"]})
+        total += (
+            len(text.encode("utf-8"))
+            + 5 * text.count('"')
+            + 4 * (text.count("&") + text.count("\t") + text.count("\n") + text.count("\r"))
+            + 3 * (text.count("<") + text.count(">"))
+        )
+    if total > MAX_PUSHED_STANZA_BYTES:
+        raise ApiError(
+            422,
+            {"base": [f"too large to send to chat (maximum is {MAX_PUSHED_STANZA_BYTES} bytes)"]},
+        )
 
 
 def _dialog_fields(p: dict[str, Any]) -> dict[str, Any]:
