@@ -61,8 +61,8 @@ MAX_BODY_BYTES = 256 * 1024
 #: Characters of a chat message's text (``message`` of ``POST``/``PUT /chat/Message``), and
 #: of every string field not named below (dialog ``description``, ``custom_data``, custom
 #: message keys, extensions, attachments, system-message parameters, custom objects).
-#: 64 Ki characters stay inside the chat side's 512 KiB stanza limit however they are
-#: escaped (5 bytes each at worst), so a message stored over REST can always be pushed.
+#: A text of 64 Ki characters, escaped, takes at most 320 KiB of the chat side's 512 KiB
+#: stanza limit (what a pushed message as a whole may take: MAX_PUSHED_STANZA_BYTES).
 MAX_TEXT_CHARS = 64 * 1024
 #: Characters of names and identifiers: a user's ``login``, ``password``, ``email``,
 #: ``full_name``, ``phone``, external and social ids, each user tag; a dialog's ``name``;
