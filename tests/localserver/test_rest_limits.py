@@ -20,6 +20,7 @@ from cubeproto.transports.localserver import rest as rest_module
 from cubeproto.transports.localserver.rest import (
     MAX_BLOB_NAME_CHARS,
     MAX_BODY_BYTES,
+    MAX_HEAD_BYTES,
     MAX_NAME_CHARS,
     MAX_PUSHED_STANZA_BYTES,
     MAX_TEXT_CHARS,
@@ -258,6 +259,22 @@ def test_upload_limit_file_and_form(cube_user: NewUser) -> None:
             )
             status, _, body = read_response(sock)
             assert (status, json.loads(body)) == (413, refused)
+
+
+def test_request_head_over_its_limit_or_malformed_gets_an_answer(api: Api) -> None:
+    """A head still unfinished past MAX_HEAD_BYTES is a 431, a malformed one a 400, both
+    ConnectyCube-shaped (the connection used to close without a word)."""
+    with api.connect() as sock:
+        sock.sendall(b"GET /chat/Dialog.json?q=" + b"a" * (MAX_HEAD_BYTES + 1))
+        status, headers, body = read_response(sock)
+        text = f"Request header fields too large (maximum is {MAX_HEAD_BYTES} bytes)"
+        assert (status, json.loads(body)) == (431, {"errors": {"base": [text]}})
+        assert headers["connection"] == "close"
+    with api.connect() as sock:
+        sock.sendall(b"NOT AN HTTP REQUEST\r\n\r\n")
+        status, _, body = read_response(sock)
+        assert status == 400
+        assert json.loads(body)["errors"]["base"][0].startswith("Bad request: ")
 
 
 def test_deeply_nested_json_is_a_400_not_a_server_error(api: Api) -> None:

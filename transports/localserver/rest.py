@@ -34,6 +34,7 @@ __all__ = [
     "MAX_ADMINS",
     "MAX_BLOB_NAME_CHARS",
     "MAX_BODY_BYTES",
+    "MAX_HEAD_BYTES",
     "MAX_NAME_CHARS",
     "MAX_PUSHED_STANZA_BYTES",
     "MAX_REACTION_CHARS",
@@ -54,6 +55,10 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 #: form fields of the upload URL): the whole ``/s3`` body may be this much over
 #: ``max_upload_bytes`` before it is refused (413) while being read.
 UPLOAD_FORM_OVERHEAD_BYTES = 64 * 1024
+#: Bytes of a request head (request line, query string included, and headers) that the
+#: HTTP reader (h11's ``max_incomplete_event_size``) buffers while waiting for its end;
+#: over it: 431.
+MAX_HEAD_BYTES = 64 * 1024
 #: Bytes of any other request body (JSON, or the form body of a DELETE): 256 KiB, the
 #: chat side's limit for one text node (``XmlLimits.max_text_length``).  Over it: 413 while
 #: the body is read, before it is held in memory.
@@ -241,6 +246,17 @@ class RestApi:
         else:
             text = f"Request body is too large (maximum is {limit} bytes)"
         response = _json({"errors": {"base": [text]}}, 413)
+        response.headers.append(("Connection", "close"))
+        return response
+
+    def bad_head(self, status: int, reason: str) -> Response:
+        """The answer to a request head h11 refuses: 431 over :data:`MAX_HEAD_BYTES`, 400
+        when malformed (the connection then closes)."""
+        if status == 431:
+            text = f"Request header fields too large (maximum is {MAX_HEAD_BYTES} bytes)"
+        else:
+            text = f"Bad request: {reason}"
+        response = _json({"errors": {"base": [text]}}, status)
         response.headers.append(("Connection", "close"))
         return response
 

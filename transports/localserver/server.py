@@ -38,7 +38,7 @@ from cubeproto._server_connection import (
 from cubeproto._server_state import ServerState
 
 from .hub import Hub, Session
-from .rest import MAX_UPLOAD_BYTES, Response, RestApi
+from .rest import MAX_HEAD_BYTES, MAX_UPLOAD_BYTES, Response, RestApi
 from .store import App, Store, User
 
 __all__ = ["LocalServer", "ServerInfo"]
@@ -327,14 +327,14 @@ class LocalServer:
     # ------------------------------------------------------------------ HTTP
 
     async def _http_client(self, stream: ByteStream) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         try:
             while True:
                 request, body, error = await self._read_request(conn, stream)
-                if request is None:
-                    return
                 if error is not None:
                     response = error
+                elif request is None:
+                    return
                 else:
                     headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
                     response = self.api.handle(
@@ -357,7 +357,10 @@ class LocalServer:
         chunks: list[bytes] = []
         size = limit = 0
         while True:
-            event = conn.next_event()
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:  # a head over 64 KiB (431) or malformed
+                return None, b"", self.api.bad_head(exc.error_status_hint, str(exc))
             if event is h11.NEED_DATA:
                 try:
                     data = await stream.receive(_READ)
