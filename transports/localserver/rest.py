@@ -5,6 +5,13 @@ one :class:`Response`; the network layer (h11) only moves bytes.  Every call but
 creation, sign-up and storage uploads needs a live ``CB-Token`` (which each call extends);
 errors are ConnectyCube-shaped: ``{"errors": {"base": ["..."]}}`` or field-keyed, with
 401 ``Required session does not exist`` for a missing or expired token.
+
+Every body and field has a size limit (the ``MAX_*`` constants below; the README's
+local-server section has them as a table): a body over its limit is refused with 413 while
+it is read (:meth:`RestApi.body_limit`, used by the server's HTTP reader), a string field
+over its limit with 422 ``{"errors": {"<field>": ["is too long (maximum is N
+characters)"]}}`` -- the Rails-style field-keyed shape the protocol reference (sections 3.4
+and 11.5) shows -- before anything is stored.
 """
 
 from __future__ import annotations
@@ -20,14 +27,114 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from cubeproto.errors import LocalProtocolError
+
 from .hub import BROADCAST, GROUP, PRIVATE, PUBLIC, Hub, iso
 from .store import Store, User, new_object_id
 
-__all__ = ["MAX_ADMINS", "MAX_UPLOAD_BYTES", "Response", "RestApi", "parse_query"]
+__all__ = [
+    "MAX_ADMINS",
+    "MAX_BLOB_NAME_CHARS",
+    "MAX_BODY_BYTES",
+    "MAX_HEAD_BYTES",
+    "MAX_NAME_CHARS",
+    "MAX_PUSHED_STANZA_BYTES",
+    "MAX_REACTION_CHARS",
+    "MAX_TEXT_CHARS",
+    "MAX_UPLOAD_BYTES",
+    "MAX_URL_CHARS",
+    "PROFILE_FIELDS",
+    "UPLOAD_FORM_OVERHEAD_BYTES",
+    "Response",
+    "RestApi",
+    "parse_query",
+]
 
 MAX_ADMINS = 5
 #: ConnectyCube's storage limit is 100 MB; the local server keeps the same bound.
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+#: Bytes an upload's multipart form may add around its file (boundaries, part headers, the
+#: form fields of the upload URL): the whole ``/s3`` body may be this much over
+#: ``max_upload_bytes`` before it is refused (413) while being read.
+UPLOAD_FORM_OVERHEAD_BYTES = 64 * 1024
+#: Bytes of a request head (request line, query string included, and headers) that the
+#: HTTP reader (h11's ``max_incomplete_event_size``) buffers while waiting for its end;
+#: over it: 431.
+MAX_HEAD_BYTES = 64 * 1024
+#: Bytes of any other request body (JSON, or the form body of a DELETE): 256 KiB, the
+#: chat side's limit for one text node (``XmlLimits.max_text_length``).  Over it: 413 while
+#: the body is read, before it is held in memory.
+MAX_BODY_BYTES = 256 * 1024
+#: Characters of a chat message's text (``message`` of ``POST``/``PUT /chat/Message``), and
+#: of every string field not named below (dialog ``description``, ``custom_data``, custom
+#: message keys, extensions, attachments, system-message parameters, custom objects).
+#: A text of 64 Ki characters, escaped, takes at most 320 KiB of the chat side's 512 KiB
+#: stanza limit (what a pushed message as a whole may take: MAX_PUSHED_STANZA_BYTES).
+MAX_TEXT_CHARS = 64 * 1024
+#: Characters of names and identifiers: a user's ``login``, ``password``, ``email``,
+#: ``full_name``, ``phone``, external and social ids, each user tag; a dialog's ``name``;
+#: a blob's ``content_type``; every parameter name.
+MAX_NAME_CHARS = 255
+#: Characters of URL fields: a dialog's ``photo``, a user's ``avatar`` and ``website``.
+MAX_URL_CHARS = 2048
+#: Characters of a blob's ``name`` ("min 1 char and max 100 chars", ConnectyCube's storage docs).
+MAX_BLOB_NAME_CHARS = 100
+#: Characters of one reaction (an emoji, possibly a ZWJ sequence).
+MAX_REACTION_CHARS = 16
+#: Bytes a message sent to chat over REST (``send_to_chat=1``, and system messages) may
+#: take in its stanza -- text, custom keys and attachments as the hub writes them, escaped,
+#: counted as an upper bound -- leaving 64 KiB of the chat side's 512 KiB stanza limit
+#: (``XmlLimits.max_stanza_bytes``) for the envelope: what REST accepts, chat can deliver.
+MAX_PUSHED_STANZA_BYTES = 448 * 1024
+#: Characters XML 1.0 forbids (section 2.2): a value holding one cannot go into a stanza.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+#: The user fields besides ``login``/``password``/``full_name`` that sign-up keeps and every
+#: user object carries (null when not set), as the SDK's ``Users.User`` type lists them.
+PROFILE_FIELDS = (
+    "email",
+    "phone",
+    "website",
+    "external_user_id",
+    "external_id",
+    "facebook_id",
+    "twitter_id",
+    "custom_data",
+    "blob_id",
+    "avatar",
+    "user_tags",
+    "timezone",
+)
+_PROFILE_INTS = ("external_user_id", "blob_id", "timezone")
+_USER_LIMITS = {
+    **dict.fromkeys(
+        (
+            "login",
+            "password",
+            "email",
+            "full_name",
+            "phone",
+            "external_id",
+            "external_user_id",
+            "facebook_id",
+            "twitter_id",
+            "tag_list",
+        ),
+        MAX_NAME_CHARS,
+    ),
+    "avatar": MAX_URL_CHARS,
+    "website": MAX_URL_CHARS,
+}
+#: Per route (first path segment; two under ``chat``): the field names with a limit of
+#: their own (every other string: MAX_TEXT_CHARS).
+_FIELD_LIMITS: dict[str, dict[str, int]] = {
+    "session": _USER_LIMITS,
+    "login": _USER_LIMITS,
+    "users": _USER_LIMITS,
+    "chat/Dialog": {"name": MAX_NAME_CHARS, "photo": MAX_URL_CHARS},
+    "chat/dialog": {"name": MAX_NAME_CHARS, "photo": MAX_URL_CHARS},
+    "blobs": {"name": MAX_BLOB_NAME_CHARS, "content_type": MAX_NAME_CHARS},
+}
 _ID = re.compile(r"[0-9a-f]{24}\Z")
 
 
@@ -126,6 +233,35 @@ class RestApi:
             self.hub.log.append(f"REST error {method} {target}: {exc!r}")
             return _json({"errors": {"base": [f"internal error: {exc}"]}}, 500)
 
+    def body_limit(self, target: str) -> int:
+        """Bytes the body of a request to ``target`` may have (the HTTP reader refuses a
+        longer one with :meth:`too_large` before reading it all)."""
+        if urlsplit(target).path.startswith("/s3/"):
+            return self.max_upload_bytes + UPLOAD_FORM_OVERHEAD_BYTES
+        return MAX_BODY_BYTES
+
+    def too_large(self, target: str) -> Response:
+        """The 413 for a body over :meth:`body_limit` (the connection then closes)."""
+        limit = self.body_limit(target)
+        if urlsplit(target).path.startswith("/s3/"):
+            text = "Your proposed upload exceeds the maximum allowed size"
+        else:
+            text = f"Request body is too large (maximum is {limit} bytes)"
+        response = _json({"errors": {"base": [text]}}, 413)
+        response.headers.append(("Connection", "close"))
+        return response
+
+    def bad_head(self, status: int, reason: str) -> Response:
+        """The answer to a request head h11 refuses: 431 over :data:`MAX_HEAD_BYTES`, 400
+        when malformed (the connection then closes)."""
+        if status == 431:
+            text = f"Request header fields too large (maximum is {MAX_HEAD_BYTES} bytes)"
+        else:
+            text = f"Bad request: {reason}"
+        response = _json({"errors": {"base": [text]}}, status)
+        response.headers.append(("Connection", "close"))
+        return response
+
     def _params(
         self, method: str, query: str, headers: dict[str, str], body: bytes
     ) -> dict[str, Any]:
@@ -133,7 +269,7 @@ class RestApi:
         if method in ("POST", "PUT") and body:
             try:
                 data = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise _base("Malformed JSON body", 400) from None
             if not isinstance(data, dict):
                 raise _base("The JSON body must be an object", 400)
@@ -164,6 +300,8 @@ class RestApi:
             path = path[:-5]
         segs = [s for s in path.split("/") if s]
         p = self._params(method, parts.query, headers, body) if segs[:1] != ["s3"] else {}
+        route = "/".join(segs[:2]) if segs[:1] == ["chat"] else "/".join(segs[:1])
+        _check_lengths(p, _FIELD_LIMITS.get(route, {}))
         if segs == ["session"]:
             return self._session_call(method, headers, p)
         if segs == ["login"]:
@@ -187,11 +325,12 @@ class RestApi:
     # ------------------------------------------------------------------ sessions, users
 
     def _user_json(self, user: User) -> dict[str, Any]:
+        """A user object with every field of the SDK's ``Users.User`` (null when unset)."""
         return {
             "id": user.id,
             "login": user.login,
             "full_name": user.full_name,
-            "email": None,
+            **{name: user.profile.get(name) for name in PROFILE_FIELDS},
             "created_at": iso(user.created),
             "updated_at": iso(user.created),
             "last_request_at": iso(user.last_seen) if user.last_seen else None,
@@ -297,6 +436,7 @@ class RestApi:
                 str(fields["login"]),
                 str(fields["password"]),
                 full_name=fields.get("full_name"),
+                profile=_profile(fields),
             )
             return _json({"user": self._user_json(user)}, 201)
         self._user(headers)
@@ -345,11 +485,12 @@ class RestApi:
                 else "sent"
             )
         public = dialog["type"] == PUBLIC
-        return {
+        out: dict[str, Any] = {
             "_id": dialog["_id"],
             "user_id": dialog["user_id"],
             "type": dialog["type"],
-            "name": dialog["name"],
+            # A string always (the SDK's type): a private dialog has no name of its own.
+            "name": dialog["name"] or "",
             "description": dialog["description"],
             "photo": dialog["photo"],
             "xmpp_room_jid": dialog["xmpp_room_jid"],
@@ -360,14 +501,19 @@ class RestApi:
             "last_message": last["message"] if last else None,
             "last_message_id": last["_id"] if last else None,
             "last_message_user_id": last["sender_id"] if last else None,
-            "last_message_date_sent": last["date_sent"] if last else None,
             "last_message_status": status,
             "unread_messages_count": self._unread(dialog, user.id),
             "created_at": iso(dialog["created"]),
             "updated_at": iso(dialog["updated"]),
-            "extensions": dialog["extensions"],
-            "permissions": dialog["permissions"],
         }
+        # Optional in the SDK's type (absent, never null): the last message's date, the
+        # custom fields and the permissions.
+        if last is not None:
+            out["last_message_date_sent"] = last["date_sent"]
+        for key in ("extensions", "permissions"):
+            if dialog.get(key) is not None:
+                out[key] = dialog[key]
+        return out
 
     def _dialogs_call(
         self, method: str, segs: list[str], user: User, p: dict[str, Any]
@@ -427,9 +573,7 @@ class RestApi:
             peer = self.store.user(others.pop())
             assert peer is not None
             return self.hub.private_dialog(user, peer)
-        fields = {
-            k: p.get(k) for k in ("name", "description", "photo", "extensions", "permissions")
-        }
+        fields = _dialog_fields(p)
         return self.hub.new_dialog(
             user, {**fields, "type": dtype, "occupants_ids": occupants, "admins_ids": admins}
         )
@@ -454,9 +598,10 @@ class RestApi:
             and any(k in p for k in ("name", "photo", "description", "push_all"))
         ):
             raise _base("You don't have appropriate permissions to perform this operation", 403)
-        for key in ("name", "photo", "description", "extensions", "permissions"):
-            if key in p:
-                dialog[key] = p[key]
+        changed = _dialog_fields(p)
+        if changed.get("name", "") is None:
+            raise ApiError(422, {"name": ["can't be blank"]})
+        dialog.update(changed)
         push = _obj(p.get("push_all"))
         pull = _obj(p.get("pull_all"))
         if "admins_ids" in push or "admins_ids" in pull:
@@ -576,11 +721,12 @@ class RestApi:
         out.update(
             {
                 "read": 1 if user.id in m["read_ids"] else 0,
-                "reactions": {"own": own, "total": total} if total else None,
                 "created_at": iso(m["created"]),
                 "updated_at": iso(m["updated"]),
             }
         )
+        if total:  # optional in the SDK's type: absent, never null, without reactions
+            out["reactions"] = {"own": own, "total": total}
         return out
 
     def _readable(self, dialog: dict[str, Any], user: User) -> bool:
@@ -623,7 +769,17 @@ class RestApi:
             if recipient is None or recipient.app_id != user.app_id:
                 raise ApiError(422, {"recipientId": ["user not found"]})
             params = {k: v for k, v in p.items() if k != "recipientId"}
-            message_id = self.hub.push_system_message(user, recipient, params)
+            # As the hub writes them: objects and lists as JSON, the rest as text.
+            _check_pushable(
+                {
+                    k: json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+                    for k, v in params.items()
+                }
+            )
+            try:
+                message_id = self.hub.push_system_message(user, recipient, params)
+            except LocalProtocolError as exc:  # raised while encoding, before delivery
+                raise ApiError(422, {"base": [f"cannot be sent to chat: {exc}"]}) from None
             return _json(
                 {"messageId": message_id, "recipientId": recipient.id, "extensionParams": params}
             )
@@ -689,6 +845,8 @@ class RestApi:
         attachments = p.get("attachments") or []
         if isinstance(attachments, dict):
             attachments = list(attachments.values())
+        if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+            raise ApiError(422, {"attachments": ["is invalid"]})
         recipient = 0
         if dialog["type"] == PRIVATE:
             recipient = next(u for u in dialog["occupants_ids"] if u != user.id)
@@ -717,13 +875,19 @@ class RestApi:
             "markable",
         }
         custom = {k: v for k, v in p.items() if k not in reserved and k not in record}
+        if str(p.get("send_to_chat")) == "1":
+            _check_pushable(_pushed_fields(record["message"], custom, attachments))
         record.update(custom)
         self.store.put_message(record)
         dialog["updated"] = now
         dialog["hidden_for"] = []
         self.store.put_dialog(dialog)
         if str(p.get("send_to_chat")) == "1":
-            self.hub.push_history_message(record, user, dialog, custom)
+            try:
+                self.hub.push_history_message(record, user, dialog, custom)
+            except LocalProtocolError as exc:  # a shape the chat encoder refuses: undo
+                self.store.delete_message(record["_id"])
+                raise ApiError(422, {"base": [f"cannot be sent to chat: {exc}"]}) from None
         return _json(self.message_json(record, user), 201)
 
     def _mark(
@@ -809,7 +973,11 @@ class RestApi:
         if not add and not remove:
             raise ApiError(422, {"base": ["add or remove is required"]})
         for value in (add, remove):
-            if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 16):
+            if value is not None and (
+                not isinstance(value, str)
+                or not 0 < len(value) <= MAX_REACTION_CHARS
+                or _XML_FORBIDDEN.search(value)
+            ):
                 raise ApiError(422, {"base": ["a reaction is a short string"]})
         mine = reactions.get(str(user.id))
         if remove and mine == remove:
@@ -859,7 +1027,34 @@ class RestApi:
     # ------------------------------------------------------------------ storage
 
     def _blob_json(self, blob: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in blob.items() if k not in ("completed", "path")}
+        return {k: v for k, v in blob.items() if k not in ("completed", "path", "upload_key")}
+
+    def _list_blobs(self, user: User, p: dict[str, Any]) -> Response:
+        """``GET /blobs.json`` (the SDK's ``storage.list``): the caller's own blobs, paged
+        by ``page`` (the SDK sends ``current_page``) and ``per_page`` (default 10, max 100)."""
+        page_raw = p.get("current_page", p.get("page", ""))
+        page = max(1, int(page_raw)) if str(page_raw).isdigit() else 1
+        per_raw = p.get("per_page", "")
+        per_page = max(1, min(int(per_raw), 100)) if str(per_raw).isdigit() else 10
+        blobs = self.store.blobs_of(user.id)
+        start = (page - 1) * per_page
+        return _json(
+            {
+                "current_page": page,
+                "per_page": per_page,
+                "total_entries": len(blobs),
+                "items": [self._blob_json(b) for b in blobs[start : start + per_page]],
+            }
+        )
+
+    def _blob_by_uid(self, uid: str, user: User) -> Response:
+        """``GET /blobs/{uid}.json`` (the SDK's ``storage.getFile``): a blob of the caller's
+        application, by uid."""
+        found = self.store.blob(uid) if re.fullmatch(r"[0-9a-f]{1,64}", uid) else None
+        owner = self.store.user(found[1]) if found is not None else None
+        if found is None or owner is None or owner.app_id != user.app_id:
+            raise _base("Not found", 404)
+        return _json({"blob": self._blob_json(found[0])})
 
     def _blobs_call(
         self,
@@ -872,6 +1067,10 @@ class RestApi:
         if len(segs) >= 2 and not is_json and not segs[1].isdigit():
             return self._download(segs[1], headers, p)
         user = self._user(headers)
+        if len(segs) == 1 and method == "GET":
+            return self._list_blobs(user, p)
+        if len(segs) == 2 and method == "GET" and not segs[1].isdigit():
+            return self._blob_by_uid(segs[1], user)
         if len(segs) == 1 and method == "POST":
             spec = p.get("blob")
             if (
@@ -902,7 +1101,6 @@ class RestApi:
                 f"&key={key}&success_action_status=201"
             )
             out = self._blob_json(blob)
-            out.pop("upload_key", None)
             out["blob_object_access"] = {
                 "id": blob["id"],
                 "blob_id": blob["id"],
@@ -930,9 +1128,7 @@ class RestApi:
                 self.store.put_blob(blob, owner)
                 return Response(200)
             if len(segs) == 2 and method == "GET":
-                return _json(
-                    {"blob": {k: v for k, v in self._blob_json(blob).items() if k != "upload_key"}}
-                )
+                return _json({"blob": self._blob_json(blob)})
             if len(segs) == 2 and method == "DELETE":
                 if owner != user.id:
                     raise _base(
@@ -1039,6 +1235,131 @@ class RestApi:
                 return _json(saved[0], 201)
             return _json({"class_name": class_name, "items": saved}, 201)
         raise _base("No such data call", 404)
+
+
+def _too_long(limit: int) -> list[str]:
+    return [f"is too long (maximum is {limit} characters)"]
+
+
+def _check_lengths(params: dict[str, Any], limits: dict[str, int]) -> None:
+    """422 for the first string value longer than its field's limit (``limits`` by field
+    name, :data:`MAX_TEXT_CHARS` otherwise) or parameter name longer than
+    :data:`MAX_NAME_CHARS`, anywhere in the parameters.  Iterative: JSON nested as deep as
+    the parser allows does not exhaust the stack."""
+    stack: list[tuple[str, Any]] = [("base", params)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, str):
+            limit = limits.get(name, MAX_TEXT_CHARS)
+            if len(value) > limit:
+                raise ApiError(422, {name: _too_long(limit)})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if len(key) > MAX_NAME_CHARS:
+                    raise ApiError(
+                        422,
+                        {"base": [f"a parameter name is too long (maximum is {MAX_NAME_CHARS})"]},
+                    )
+                stack.append((key, item))
+        elif isinstance(value, list):
+            stack.extend((name, item) for item in value)
+
+
+def _pushed_fields(
+    message: str, custom: dict[str, Any], attachments: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the hub writes into the chat stanza of a message created with
+    ``send_to_chat=1``: its text, its custom keys (values other than objects and strings as
+    JSON) and its attachments (values as text)."""
+    return {
+        "message": message,
+        **{k: v if isinstance(v, (dict, str)) else json.dumps(v) for k, v in custom.items()},
+        "attachments": [{str(k): str(v) for k, v in a.items()} for a in attachments],
+    }
+
+
+def _check_pushable(fields: dict[str, Any]) -> None:
+    """422 unless ``fields`` can go into a chat stanza: no character XML 1.0 forbids, in a
+    value or a name, and at most :data:`MAX_PUSHED_STANZA_BYTES` written out.  The count
+    is an upper bound of what the hub writes: each string's UTF-8 bytes plus what escaping
+    adds (``"`` 5 bytes, ``&`` and tab/LF/CR 4, ``<`` ``>`` 3), each name twice plus 5
+    (``<name>...</name>``), 32 per list item, other values as their JSON."""
+    total = 0
+    stack: list[tuple[str, Any]] = [("base", fields)]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _XML_FORBIDDEN.search(key):
+                    raise ApiError(422, {"base": ["a parameter name XML 1.0 forbids"]})
+                total += 2 * len(key.encode("utf-8", "surrogatepass")) + 5
+                stack.append((key, item))
+            continue
+        if isinstance(value, list):
+            total += 32 * len(value)
+            stack.extend((name, item) for item in value)
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        if _XML_FORBIDDEN.search(text):
+            raise ApiError(422, {name: ["contains a character XML 1.0 forbids"]})
+        total += (
+            len(text.encode("utf-8"))
+            + 5 * text.count('"')
+            + 4 * (text.count("&") + text.count("\t") + text.count("\n") + text.count("\r"))
+            + 3 * (text.count("<") + text.count(">"))
+        )
+    if total > MAX_PUSHED_STANZA_BYTES:
+        raise ApiError(
+            422,
+            {"base": [f"too large to send to chat (maximum is {MAX_PUSHED_STANZA_BYTES} bytes)"]},
+        )
+
+
+def _dialog_fields(p: dict[str, Any]) -> dict[str, Any]:
+    """The dialog fields present in ``p``, typed as the SDK's ``Dialogs.Dialog`` declares
+    them: ``name``, ``description``, ``photo`` strings (a number is taken as its text;
+    ``description``/``photo`` may be null), ``extensions`` and ``permissions`` objects or
+    null.  Anything else: 422 ``is invalid``."""
+    out: dict[str, Any] = {}
+    for key in ("name", "description", "photo"):
+        if key not in p:
+            continue
+        value = p[key]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if value is not None and not isinstance(value, str):
+            raise ApiError(422, {key: ["is invalid"]})
+        out[key] = value
+    for key in ("extensions", "permissions"):
+        if key in p:
+            if p[key] is not None and not isinstance(p[key], dict):
+                raise ApiError(422, {key: ["is invalid"]})
+            out[key] = p[key]
+    return out
+
+
+def _profile(fields: dict[str, Any]) -> dict[str, Any]:
+    """The profile fields of a sign-up (``user[...]``), typed as the SDK's ``Users.User``
+    declares them: ids and ``timezone`` numbers, ``tag_list`` (a list or one comma-separated
+    string) becoming ``user_tags``, the others strings."""
+    profile: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        value = fields.get("tag_list") if name == "user_tags" else fields.get(name)
+        if value is None or value == "":
+            continue
+        if name in _PROFILE_INTS:
+            text = str(value).strip()
+            if not text.lstrip("-").isdigit():
+                raise ApiError(422, {name: ["is not a number"]})
+            profile[name] = int(text)
+        elif isinstance(value, dict) or (isinstance(value, list) and name != "user_tags"):
+            raise ApiError(422, {name: ["is invalid"]})
+        elif name == "user_tags":
+            items = value if isinstance(value, list) else str(value).split(",")
+            profile[name] = [str(t).strip() for t in items if str(t).strip()]
+        else:
+            profile[name] = str(value)
+    return profile
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from cubeproto.events import Event
 
 from .hub import Hub, Session
 from .limits import ServerLimits
-from .rest import MAX_UPLOAD_BYTES, Response, RestApi
+from .rest import MAX_HEAD_BYTES, MAX_UPLOAD_BYTES, Response, RestApi
 from .store import App, Store, User
 
 __all__ = ["LocalServer", "ServerInfo", "ServerLimits"]
@@ -576,15 +576,15 @@ class LocalServer:
     # ------------------------------------------------------------------ HTTP
 
     async def _http_client(self, link: _Link) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         stream = link.stream
         try:
             while True:
                 request, body, error = await self._read_request(conn, stream)
-                if request is None:
-                    return
                 if error is not None:
                     response = error
+                elif request is None:
+                    return
                 else:
                     headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
                     method = request.method.decode()
@@ -620,11 +620,14 @@ class LocalServer:
         its first byte, for its whole head, and for each read of its body."""
         request: h11.Request | None = None
         chunks: list[bytes] = []
-        size = 0
+        size = limit = 0
         timeout = self.limits.http_timeout
         head_deadline = math.inf
         while True:
-            event = conn.next_event()
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:  # a head over 64 KiB (431) or malformed
+                return None, b"", self.api.bad_head(exc.error_status_hint, str(exc))
             if event is h11.NEED_DATA:
                 deadline = anyio.current_time() + timeout
                 if request is None:
@@ -639,23 +642,19 @@ class LocalServer:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
+                # The body's limit depends on the target (rest.py's MAX_* constants): a
+                # declared length over it, or a chunked body growing past it, is refused
+                # with 413 before the rest is read.
                 request = event
+                target = event.target.decode("latin-1")
+                limit = self.api.body_limit(target)
                 length = dict(event.headers).get(b"content-length", b"0")
-                if length.isdigit() and int(length) > self.max_upload_bytes + 65536:
-                    return (
-                        request,
-                        b"",
-                        Response(
-                            413,
-                            b'{"errors":{"base":["Your proposed upload exceeds the maximum '
-                            b'allowed size"]}}',
-                            [("Content-Type", "application/json"), ("Connection", "close")],
-                        ),
-                    )
+                if length.isdigit() and int(length) > limit:
+                    return request, b"", self.api.too_large(target)
             elif isinstance(event, h11.Data):
                 size += len(event.data)
-                if size > self.max_upload_bytes + 65536:
-                    return request, b"", Response(413, b"", [("Connection", "close")])
+                if size > limit and request is not None:
+                    return request, b"", self.api.too_large(request.target.decode("latin-1"))
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 return request, b"".join(chunks), None

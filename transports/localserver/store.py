@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cubeproto._server_connection import UserAuth, make_user_auth
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS apps (id INTEGER PRIMARY KEY, auth_key TEXT NOT NULL,
     auth_secret TEXT NOT NULL, extensions TEXT NOT NULL DEFAULT '[]');
 CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY AUTOINCREMENT, app_id INTEGER NOT NULL,
     login TEXT NOT NULL, full_name TEXT, auth TEXT NOT NULL, created REAL NOT NULL,
-    last_seen REAL, UNIQUE(app_id, login));
+    last_seen REAL, profile TEXT NOT NULL DEFAULT '{}', UNIQUE(app_id, login));
 CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, id INTEGER NOT NULL,
     app_id INTEGER NOT NULL, user_id INTEGER NOT NULL, created REAL NOT NULL,
     expires REAL NOT NULL);
@@ -71,6 +71,9 @@ class User:
     full_name: str | None
     created: float
     last_seen: float | None
+    #: The optional profile fields given at sign-up (``phone``, ``website``, ``custom_data``,
+    #: ``user_tags``...; see ``rest.PROFILE_FIELDS``), as stored.
+    profile: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def username(self) -> str:
@@ -108,6 +111,8 @@ class Store:
         for column, kind in (("message_id", "TEXT"), ("origin", "TEXT"), ("sm_h", "INTEGER")):
             if column not in columns:  # a database file from before these columns
                 self.db.execute(f"ALTER TABLE offline ADD COLUMN {column} {kind}")
+        if "profile" not in {row[1] for row in self.db.execute("PRAGMA table_info(users)")}:
+            self.db.execute("ALTER TABLE users ADD COLUMN profile TEXT NOT NULL DEFAULT '{}'")
         self._seq = self.counter("message_seq", 0)
 
     def close(self) -> None:
@@ -137,18 +142,32 @@ class Store:
         return App(id=row[0], auth_key=row[1], auth_secret=row[2]) if row else None
 
     def create_user(
-        self, app_id: int, login: str, password: str, *, full_name: str | None = None
+        self,
+        app_id: int,
+        login: str,
+        password: str,
+        *,
+        full_name: str | None = None,
+        profile: dict[str, Any] | None = None,
     ) -> User:
         auth = make_user_auth(password, salt=os.urandom(16))
         now = time.time()
+        profile = dict(profile or {})
         cur = self.db.execute(
-            "INSERT INTO users (app_id, login, full_name, auth, created) VALUES (?,?,?,?,?)",
-            (app_id, login, full_name, _auth_json(auth), now),
+            "INSERT INTO users (app_id, login, full_name, auth, created, profile)"
+            " VALUES (?,?,?,?,?,?)",
+            (app_id, login, full_name, _auth_json(auth), now, json.dumps(profile)),
         )
         user_id = cur.lastrowid
         assert user_id is not None
         return User(
-            id=user_id, app_id=app_id, login=login, full_name=full_name, created=now, last_seen=None
+            id=user_id,
+            app_id=app_id,
+            login=login,
+            full_name=full_name,
+            created=now,
+            last_seen=None,
+            profile=profile,
         )
 
     def _user(self, row: Any) -> User | None:
@@ -161,9 +180,10 @@ class Store:
             full_name=row[3],
             created=row[4],
             last_seen=row[5],
+            profile=json.loads(row[6]),
         )
 
-    _USER_COLS = "id, app_id, login, full_name, created, last_seen"
+    _USER_COLS = "id, app_id, login, full_name, created, last_seen, profile"
 
     def user(self, user_id: int) -> User | None:
         return self._user(
@@ -401,6 +421,13 @@ class Store:
         column = "id" if isinstance(key, int) else "uid"
         row = self.db.execute(f"SELECT data, owner FROM blobs WHERE {column}=?", (key,)).fetchone()
         return (json.loads(row[0]), row[1]) if row else None
+
+    def blobs_of(self, owner: int) -> list[dict[str, Any]]:
+        """Every blob ``owner`` created, oldest first."""
+        rows = self.db.execute(
+            "SELECT data FROM blobs WHERE owner=? ORDER BY id", (owner,)
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def delete_blob(self, blob_id: int) -> None:
         self.db.execute("DELETE FROM blobs WHERE id=?", (blob_id,))
