@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FUZZ_SECONDS ?= 60
 
-.PHONY: test demo venv lint typecheck unit fuzz servers clean
+.PHONY: test demo venv lint typecheck unit pythons fuzz servers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,13 +32,17 @@ typecheck: venv
 unit: venv servers
 	$(VENV)/bin/pytest -q
 
+# The unit suites on the other Pythons the package claims (3.10, 3.12, 3.13).
+pythons: venv
+	scripts/other-pythons.sh
+
 fuzz: venv
 	$(PY) fuzz/run_all.py --seconds $(FUZZ_SECONDS)
 
-test: lint typecheck unit fuzz
+test: lint typecheck unit pythons fuzz
 
 demo: venv
 	$(VENV)/bin/cubeproto demo
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* build .mypy_cache .ruff_cache .pytest_cache .hypothesis
