@@ -377,11 +377,11 @@ class _ServerTcpFraming:
 
     def __init__(self, limits: XmlLimits) -> None:
         self._limits = limits
-        self._parser = XmlStreamParser(limits)
+        self._parser = XmlStreamParser(limits, stanzas_only=True)
         self.ready = True
 
     def restart(self) -> None:
-        self._parser = XmlStreamParser(self._limits)
+        self._parser = XmlStreamParser(self._limits, stanzas_only=True)
 
     def open_stream(self, stream_id: str, domain: str) -> bytes:
         return (
