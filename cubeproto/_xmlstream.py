@@ -52,7 +52,8 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
   per-element work) and only in a slice that logged one does it look at each start tag to
   find the culprit, so the stream ends at that element's start tag however the bytes were
   split.  Other namespace errors (``xmlns:p=""``, rebinding ``xml``) are
-  ``not-well-formed``.
+  ``not-well-formed``; no start tag shows them, so they end the stream after the elements
+  that completed in the same slice.
 * **Everything else** that is not well-formed ends the stream with ``not-well-formed``
   (RFC 6120 section 4.9.3.13 covers [XML] and [XML-NAMES]).
 * Character data other than whitespace between top-level elements is well-formed XML but
@@ -73,7 +74,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Union, cast
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 from lxml import etree
 
@@ -399,6 +400,24 @@ def _detach_by_copy(root: etree._Element, out: list[StreamItem], big: list[int])
         out[index] = dup
         original = None  # type: ignore[assignment]
         del root[0]  # its tail goes with it
+
+
+def _until_undeclared_prefix(
+    events: Iterable[tuple[str, etree._Element]],
+) -> tuple[list[tuple[str, etree._Element]], XmlStreamError | None]:
+    """The events before the first start tag with an undeclared prefix, and the error
+    for that tag (None if there is none).  Only for slices whose log reported a namespace
+    error (or every slice once the log cannot be trusted): the common path never looks."""
+    kept: list[tuple[str, etree._Element]] = []
+    for item in events:
+        if item[0] == "start":
+            culprit = _undeclared_prefix(item[1])
+            if culprit is not None:
+                return kept, XmlStreamError(
+                    _C.BAD_NAMESPACE_PREFIX, f"undeclared namespace prefix: {culprit}"
+                )
+        kept.append(item)
+    return kept, None
 
 
 def _undeclared_prefix(element: etree._Element) -> str | None:
@@ -1037,11 +1056,21 @@ class XmlStreamParser:
                 self._ns_every = check_ns = True
             elif ns_fault is not None:
                 check_ns = True
+        events: Iterable[tuple[str, etree._Element]] = cast(
+            "Iterator[tuple[str, etree._Element]]", parser.read_events()
+        )
+        if check_ns:
+            events, culprit = _until_undeclared_prefix(events)
+            if culprit is not None:
+                ns_fault = culprit
         depth = self._depth
         limits = self._limits
         max_depth = limits.max_depth
-        count = self._count
         max_elements = limits.max_elements
+        # Element count without a per-element addition: ``starts`` counts start tags in
+        # this slice, so the current top-level element holds max_elements - room + starts.
+        room = max_elements - self._count
+        copy_at = _COPY_ABOVE - max_elements
         top_ok = self._top_ok
         big: list[int] | None = None  # indexes in out of large elements still attached
         starts = 0
@@ -1049,20 +1078,12 @@ class XmlStreamParser:
         top_ended = False
         append = out.append
         try:
-            for event, element in cast(
-                "Iterator[tuple[str, etree._Element]]", parser.read_events()
-            ):
+            for event, element in events:
                 if event == "start":
                     depth += 1
-                    if check_ns:
-                        culprit = _undeclared_prefix(element)
-                        if culprit is not None:
-                            raise XmlStreamError(
-                                _C.BAD_NAMESPACE_PREFIX, f"undeclared namespace prefix: {culprit}"
-                            )
                     if depth == 1:
                         starts = 1
-                        count = 1
+                        room = max_elements
                         top_started = True
                         if root.text is not None:  # text before this element
                             _drop_root_text(root)
@@ -1076,8 +1097,7 @@ class XmlStreamParser:
                         raise _policy(f"elements nested deeper than {max_depth}")
                     else:
                         starts += 1
-                        count += 1
-                        if count > max_elements:
+                        if starts > room:
                             raise _policy(
                                 f"more than {max_elements} elements in one top-level element"
                             )
@@ -1088,7 +1108,7 @@ class XmlStreamParser:
                             _check_tree(element, limits, False)
                             suspect = flagged
                         tail = element.tail
-                        if count > _COPY_ABOVE:
+                        if starts - room > copy_at:  # more than _COPY_ABOVE elements
                             # Detached after the loop (see _detach_by_copy), once lxml's
                             # event list no longer holds proxies of its descendants.
                             if big is None:
@@ -1121,12 +1141,12 @@ class XmlStreamParser:
         except (etree.LxmlError, ValueError, UnicodeError) as exc:  # pragma: no cover
             raise _lxml_error(exc) from None
         self._depth = depth
-        self._count = count
+        self._count = max_elements - room + starts
         self._suspect = suspect
+        if ns_fault is not None:  # lxml went on after it: it comes first
+            raise ns_fault
         if failure is not None:
             raise failure
-        if ns_fault is not None:  # a namespace error no start tag shows (xmlns:p="")
-            raise ns_fault
         if self._state != _BODY:
             return
         # Byte accounting of the current top-level element.  Where it began inside this
