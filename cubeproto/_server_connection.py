@@ -56,6 +56,7 @@ from ._xmlstream import (
     XmlStreamParser,
     escape_attr,
     escape_text,
+    top_level_fault,
 )
 from .errors import (
     NS_STANZAS,
@@ -961,6 +962,12 @@ class ServerConnection:
     # --- nonzas -------------------------------------------------------------------
 
     def _on_nonza(self, element: etree._Element, now: float) -> None:
+        # A name the stream may not carry (a second stream header, a non-stanza of
+        # jabber:client) gets the XML layer's condition, the same as in the client role.
+        fault = top_level_fault(element.tag)
+        if fault is not None:
+            self._fail(fault.condition, fault.text)
+            return
         ns, local = _split_tag(element.tag)
         state = self._state
         if ns == NS_SM and self._sm is not None and state is ServerState.READY:

@@ -33,12 +33,15 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
   an element of more than :data:`_COPY_ABOVE` elements is deep-copied (linear) and the
   original, which then has no Python proxy left, is freed without that fix-up.
 * **Limits** (:class:`XmlLimits`) end the stream with ``policy-violation``.
-* **Stream structure.**  Each element at depth 1 is judged at its start tag, before any of
-  its content is buffered: a second ``<stream:stream>`` inside the stream is ``bad-format``
+* **Stream structure.**  A second ``<stream:stream>`` inside the stream is ``bad-format``
   and an element of the content namespace other than ``<message/>``, ``<presence/>`` and
   ``<iq/>`` (or of the streams namespace other than ``<features/>`` and ``<error/>``) is
-  ``unsupported-stanza-type`` (see :func:`_refuse_top_level`).  Elements of other
-  namespaces (XEP-0198, SASL, STARTTLS, ...) are left to the connection.
+  ``unsupported-stanza-type`` (see :func:`_refuse_top_level`).  With ``stanzas_only`` (what
+  the connections use) an element at depth 1 still open at the end of a slice is judged
+  there, so it can never swallow the stanzas after it; a complete one is judged by the
+  connection with :func:`top_level_fault` when it finds no handler for it (the connection
+  reads every tag anyway: judging it here would cost a tag string per stanza).  Elements
+  of other namespaces (XEP-0198, SASL, STARTTLS, ...) are left to the connection.
 * **Encodings.**  Only UTF-8 (RFC 6120 section 11.6).  An XML declaration naming another
   encoding, a UTF-16/UTF-32 byte order mark or zero bytes in the first characters, and byte
   sequences that are not UTF-8 end the stream with ``unsupported-encoding``: RFC 6120
@@ -94,6 +97,7 @@ __all__ = [
     "escape_attr",
     "escape_text",
     "parse_frame",
+    "top_level_fault",
 ]
 
 NS_STREAM: Final = "http://etherx.jabber.org/streams"
@@ -339,6 +343,20 @@ def _top_level_ok(content_ns: str | None) -> frozenset[str]:
 
 
 _TOP_LEVEL_CLIENT: Final = _top_level_ok(NS_CLIENT)
+
+
+def top_level_fault(tag: object, content_ns: str | None = NS_CLIENT) -> XmlStreamError | None:
+    """The stream error for a complete element at depth 1 whose tag is ``tag`` (None when
+    it may be there: a stanza, features, error, or a nonza of another namespace).  The
+    connections call it for every top-level element that is not a stanza; see
+    :func:`_refuse_top_level` for the conditions."""
+    if tag in _TOP_LEVEL_CLIENT:
+        return None
+    try:
+        _refuse_top_level(tag, content_ns)
+    except XmlStreamError as exc:
+        return exc
+    return None
 
 
 def _refuse_top_level(tag: object, content_ns: str | None) -> None:
@@ -1071,7 +1089,7 @@ class XmlStreamParser:
         # this slice, so the current top-level element holds max_elements - room + starts.
         room = max_elements - self._count
         copy_at = _COPY_ABOVE - max_elements
-        top_ok = self._top_ok
+        top: etree._Element | None = None  # the top-level element begun in this slice
         big: list[int] | None = None  # indexes in out of large elements still attached
         starts = 0
         top_started = False
@@ -1085,14 +1103,9 @@ class XmlStreamParser:
                         starts = 1
                         room = max_elements
                         top_started = True
+                        top = element
                         if root.text is not None:  # text before this element
                             _drop_root_text(root)
-                        tag = element.tag
-                        if tag not in top_ok:
-                            if self._stanzas_only:
-                                _refuse_top_level(tag, self._content_ns)
-                            elif tag == _STREAM_TAG:
-                                _refuse_top_level(tag, None)
                     elif depth > max_depth:
                         raise _policy(f"elements nested deeper than {max_depth}")
                     else:
@@ -1132,8 +1145,19 @@ class XmlStreamParser:
                         self._state = _CLOSED
             if root.text is not None:
                 _drop_root_text(root)
+            if top_started and top is not None:
+                # A top-level element still open at the end of the slice is judged now,
+                # before it can swallow what follows (complete ones are judged by the
+                # connection, which reads every tag anyway: see top_level_fault).
+                tag = top.tag
+                if tag not in self._top_ok:
+                    if self._stanzas_only:
+                        _refuse_top_level(tag, self._content_ns)
+                    elif tag == _STREAM_TAG:
+                        _refuse_top_level(tag, None)
+            top = None
+            element = None  # type: ignore[assignment]
             if big is not None:
-                element = None  # type: ignore[assignment]
                 _detach_by_copy(root, out, big)
         except XmlStreamError:
             self._depth = depth

@@ -33,6 +33,7 @@ from cubeproto._xmlstream import (
     XmlStreamParser,
     element_bytes,
     parse_frame,
+    top_level_fault,
 )
 from cubeproto.errors import StreamErrorCondition
 
@@ -478,9 +479,9 @@ class TestIssue11:
         [
             (STREAM_TAG, C.BAD_FORMAT),
             (b"<pubsub xmlns='jabber:client'>", C.UNSUPPORTED_STANZA_TYPE),
-            (b"<foo/>", C.UNSUPPORTED_STANZA_TYPE),  # the header's default: jabber:client
-            (b"<x xmlns=''/>", C.UNSUPPORTED_STANZA_TYPE),
-            (b"<stream:features2/>", C.UNSUPPORTED_STANZA_TYPE),
+            (b"<foo>", C.UNSUPPORTED_STANZA_TYPE),  # the header's default: jabber:client
+            (b"<x xmlns=''>", C.UNSUPPORTED_STANZA_TYPE),
+            (b"<stream:features2>", C.UNSUPPORTED_STANZA_TYPE),
             (b"<foo:message><body>x</body></foo:message>", C.BAD_NAMESPACE_PREFIX),
             (b"<message><foo:body>x</foo:body></message>", C.BAD_NAMESPACE_PREFIX),
             (b"<message><body foo:a='1'>x</body></message>", C.BAD_NAMESPACE_PREFIX),
@@ -499,6 +500,29 @@ class TestIssue11:
             assert shown[0] == b'<message xmlns="jabber:client" id="1"/>'
         else:
             assert shown == [b'<message xmlns="jabber:client" id="1"/>']
+
+    @pytest.mark.parametrize(
+        ("tag", "condition"),
+        [
+            ("{http://etherx.jabber.org/streams}stream", C.BAD_FORMAT),
+            ("{jabber:client}pubsub", C.UNSUPPORTED_STANZA_TYPE),
+            ("{jabber:server}foo", C.UNSUPPORTED_STANZA_TYPE),
+            ("foo", C.UNSUPPORTED_STANZA_TYPE),
+            ("foo:message", C.BAD_NAMESPACE_PREFIX),
+            ("{http://etherx.jabber.org/streams}other", C.UNSUPPORTED_STANZA_TYPE),
+            ("{jabber:client}message", None),
+            ("message", None),
+            ("{http://etherx.jabber.org/streams}error", None),
+            ("{urn:xmpp:sm:3}r", None),
+        ],
+    )
+    def test_complete_elements_are_judged_by_top_level_fault(
+        self, tag: str, condition: StreamErrorCondition | None
+    ) -> None:
+        # A complete element is left to the connection (both roles call top_level_fault),
+        # which reads its tag anyway.
+        fault = top_level_fault(tag)
+        assert (fault.condition if fault is not None else None) is condition
 
     def test_a_nested_header_is_refused_without_stanzas_only(self) -> None:
         _, got = outcome([HEADER, b"<message/>", STREAM_TAG, b"<message/>"])
