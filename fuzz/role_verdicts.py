@@ -22,6 +22,7 @@ from cubeproto._server_connection import (
     ServerTransport,
     UserAuth,
 )
+from cubeproto._xmlstream import XmlLimits
 from cubeproto.config import ClientConfig, Transport
 from cubeproto.errors import StreamErrorCondition
 
@@ -51,8 +52,10 @@ _AUTH = UserAuth(
 )
 
 
-def logged_in_pair() -> tuple[ClientConnection, ServerConnection]:
-    """A ClientConnection and a ServerConnection logged in to each other (bind, SM)."""
+def logged_in_pair(limits: XmlLimits | None = None) -> tuple[ClientConnection, ServerConnection]:
+    """A ClientConnection and a ServerConnection logged in to each other (bind, SM), both
+    with ``limits`` (default: the defaults)."""
+    limits = limits or XmlLimits()
     server = ServerConnection(
         ServerConfig(
             domain="localhost",
@@ -62,6 +65,7 @@ def logged_in_pair() -> tuple[ClientConnection, ServerConnection]:
             starttls=False,
             require_tls=False,
             allow_plain_unencrypted=True,
+            xml_limits=limits,
         )
     )
     client = ClientConnection(
@@ -76,6 +80,7 @@ def logged_in_pair() -> tuple[ClientConnection, ServerConnection]:
             require_tls=False,
             allow_plain_unencrypted=True,
             mechanisms=("PLAIN",),
+            xml_limits=limits,
         )
     )
     server.start(now=0.0)
