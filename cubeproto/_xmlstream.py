@@ -116,7 +116,7 @@ _C = StreamErrorCondition
 @dataclass(frozen=True, slots=True, kw_only=True)
 class XmlLimits:
     """How much XML one peer may make us hold.  Exceeding any limit: ``policy-violation``
-    (RFC 6120 section 4.9.3.18: "a stanza exceeds a configured size limit"), each with
+    (RFC 6120 section 4.9.3.14: "a stanza exceeds a configured size limit"), each with
     its own text naming the limit.
 
     Every limit is exact for well-formed input, however the bytes are split: a value at
@@ -372,9 +372,11 @@ def _refuse_top_level(tag: object, content_ns: str | None) -> None:
       later stanza its child.
     * An element of the content namespace (``jabber:client``) other than message, presence
       and iq, or of the streams namespace other than features and error:
-      ``unsupported-stanza-type`` (4.9.3.25, "a first-level child of the stream that is not
-      supported"; its example is exactly ``<pubsub xmlns='jabber:client'>``).  The same for
-      an element in no namespace (only a bare stanza is read as one).
+      ``unsupported-stanza-type`` (4.9.3.24, "a first-level child of the stream that is not
+      supported"; section 8 defines exactly three stanzas for jabber:client and
+      jabber:server).  The same for an element in no namespace (only a bare stanza is read
+      as one).  Not bad-format: the element is well-formed and in its place structurally,
+      only its kind is unknown -- the case 4.9.3.24 names.
     * A name with an undeclared prefix: ``bad-namespace-prefix`` (4.9.3.2, 11.2).
     """
     if not isinstance(tag, str):  # comments/PIs never reach lxml
