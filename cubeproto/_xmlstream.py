@@ -1167,6 +1167,7 @@ class XmlStreamParser:
             top = None
             element = None  # type: ignore[assignment]
             if big is not None:
+                events = ()  # the list _until_undeclared_prefix made holds proxies too
                 _detach_by_copy(root, out, big)
         except XmlStreamError:
             self._depth = depth

@@ -602,3 +602,17 @@ class TestIssue11:
             b"<r xmlns='urn:xmpp:sm:3'/>",
         ):
             parse_frame(ok, stanzas_only=True)
+
+    def test_large_stanzas_are_linear_even_when_every_start_tag_is_checked(self) -> None:
+        # 60 relative namespace URIs (warnings) make the parser distrust lxml's error log
+        # and check every start tag; a large stanza after that still comes out whole
+        # (detached by copy: the checked events must not keep proxies of its descendants,
+        # or lxml would fall back to its quadratic fix-up -- not timed here, see
+        # bench_stanza_shapes.py).
+        parser = XmlStreamParser(stanzas_only=True)
+        parser.feed(HEADER)
+        parser.feed(b"<iq type='result' id='w'><q xmlns='rel'/></iq>" * 60)
+        (element,) = parser.feed(b"<message>" + b"<a/>" * 3000 + b"</message>")
+        assert isinstance(element, etree._Element)
+        assert len(element) == 3000 and element.getparent() is None
+        assert parser._ns_every
