@@ -43,6 +43,7 @@ from ._xmlstream import (
     element_bytes,
     escape_attr,
     escape_text,
+    top_level_fault,
 )
 from .commands import (
     Command,
@@ -687,6 +688,13 @@ class ClientConnection:
                 return
             handler = self._NONZA_HANDLERS.get(tag) if isinstance(tag, str) else None
             if handler is None:
+                # Not a stanza and no handler: a name the stream may not carry (a second
+                # stream header, a non-stanza of jabber:client: see top_level_fault) ends
+                # the stream; a nonza of another namespace is the application's.
+                fault = top_level_fault(tag)
+                if fault is not None:
+                    self._fail(fault.condition, fault.text)
+                    return
                 self._on_unknown_nonza(item)
             else:
                 handler(self, item, now)

@@ -19,6 +19,7 @@ from typing import Final
 
 from lxml import etree
 from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
     BytesMessage,
@@ -30,6 +31,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.frame_protocol import CloseReason as WsCloseReason
 from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
@@ -135,14 +137,14 @@ class TcpFraming(Framing):
 
     def __init__(self, limits: XmlLimits) -> None:
         self._limits = limits
-        self._parser = XmlStreamParser(limits)
+        self._parser = XmlStreamParser(limits, stanzas_only=True)
         self.ready = True
 
     def start(self) -> bytes:
         return b""
 
     def open_stream(self, to: str, from_: str | None) -> bytes:
-        self._parser = XmlStreamParser(self._limits)
+        self._parser = XmlStreamParser(self._limits, stanzas_only=True)
         return (
             "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
             'xmlns:stream="http://etherx.jabber.org/streams"' + _header_attrs(to, from_) + ">"
@@ -159,6 +161,27 @@ class TcpFraming(Framing):
 
     def release_idle(self) -> bool:
         return self._parser.release_idle()
+
+
+def _frame_fault(event: CloseConnection) -> XmlStreamError:
+    """The stream error for a fault wsproto found in the peer's frames.
+
+    Invalid UTF-8 in a text message (wsproto's close code 1007) ends the stream with
+    ``unsupported-encoding``, as the same bytes do over TCP (RFC 6120 4.9.3.22: a stream
+    "improperly encoded ... by violating the rules of the [UTF-8] encoding"; RFC 7395 3.2
+    carries XMPP in text messages, which RFC 6455 5.6 requires to be UTF-8).  Any other
+    framing fault (1002 and the like) is ``bad-format``, like the protocol errors wsproto
+    raises directly.
+    """
+    if event.code == WsCloseReason.INVALID_FRAME_PAYLOAD_DATA:
+        return XmlStreamError(
+            StreamErrorCondition.UNSUPPORTED_ENCODING,
+            f"WebSocket text message is not UTF-8: {event.reason}",
+        )
+    return XmlStreamError(
+        StreamErrorCondition.BAD_FORMAT,
+        f"WebSocket protocol error ({event.code}): {event.reason}",
+    )
 
 
 class _WebSocketFraming(Framing):
@@ -239,6 +262,12 @@ class _WebSocketFraming(Framing):
             elif isinstance(event, Ping):
                 self._out.append(self._ws.send(event.response()))
             elif isinstance(event, CloseConnection):
+                if self._ws.state is ConnectionState.OPEN:
+                    # wsproto found a fault in the peer's frames itself (its ParseFailed
+                    # becomes a CloseConnection event while the state stays OPEN; a close
+                    # frame the peer really sent moves it to REMOTE_CLOSING): a typed
+                    # fault like the same bytes over TCP, not an ordinary remote close.
+                    raise _frame_fault(event)
                 with contextlib.suppress(WsLocalProtocolError):  # our close was first
                     self._out.append(self._ws.send(event.response()))
                 items.append(TRANSPORT_CLOSED)
@@ -251,7 +280,7 @@ class _WebSocketFraming(Framing):
         raise NotImplementedError
 
     def _element(self, text: str) -> Item:
-        element = parse_frame(text.encode(), self._limits)
+        element = parse_frame(text.encode(), self._limits, stanzas_only=True)
         tag = element.tag
         if tag == _OPEN:
             return StreamHeader(

@@ -57,6 +57,7 @@ from ._xmlstream import (
     XmlStreamParser,
     escape_attr,
     escape_text,
+    top_level_fault,
 )
 from .errors import (
     NS_STANZAS,
@@ -443,11 +444,11 @@ class _ServerTcpFraming:
 
     def __init__(self, limits: XmlLimits) -> None:
         self._limits = limits
-        self._parser = XmlStreamParser(limits)
+        self._parser = XmlStreamParser(limits, stanzas_only=True)
         self.ready = True
 
     def restart(self) -> None:
-        self._parser = XmlStreamParser(self._limits)
+        self._parser = XmlStreamParser(self._limits, stanzas_only=True)
 
     def open_stream(self, stream_id: str, domain: str) -> bytes:
         return (
@@ -1041,6 +1042,12 @@ class ServerConnection:
     # --- nonzas -------------------------------------------------------------------
 
     def _on_nonza(self, element: etree._Element, now: float) -> None:
+        # A name the stream may not carry (a second stream header, a non-stanza of
+        # jabber:client) gets the XML layer's condition, the same as in the client role.
+        fault = top_level_fault(element.tag)
+        if fault is not None:
+            self._fail(fault.condition, fault.text)
+            return
         ns, local = _split_tag(element.tag)
         state = self._state
         if ns == NS_SM and self._sm is not None and state is ServerState.READY:

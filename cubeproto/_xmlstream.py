@@ -27,18 +27,38 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
   before lxml sees them (libxml2's push parser can stall on a NUL inside CDATA).  Each
   completed top-level element is detached from the root and whitespace between elements
   is dropped, so memory stays flat over a stream of any length.
+* **Linear cost.**  A top-level element is detached from the root in time linear in its
+  size whatever its shape: lxml's ``remove`` re-declares namespaces node by node through a
+  cache that grows with every node (quadratic: 100,000 ``<a/>`` siblings took seconds), so
+  an element of more than :data:`_COPY_ABOVE` elements is deep-copied (linear) and the
+  original, which then has no Python proxy left, is freed without that fix-up.
 * **Limits** (:class:`XmlLimits`) end the stream with ``policy-violation``.
+* **Stream structure.**  A second ``<stream:stream>`` inside the stream is ``bad-format``
+  and an element of the content namespace other than ``<message/>``, ``<presence/>`` and
+  ``<iq/>`` (or of the streams namespace other than ``<features/>`` and ``<error/>``) is
+  ``unsupported-stanza-type`` (see :func:`_refuse_top_level`).  With ``stanzas_only`` (what
+  the connections use) an element at depth 1 still open at the end of a slice is judged
+  there, so it can never swallow the stanzas after it; a complete one is judged by the
+  connection with :func:`top_level_fault` when it finds no handler for it (the connection
+  reads every tag anyway: judging it here would cost a tag string per stanza).  Elements
+  of other namespaces (XEP-0198, SASL, STARTTLS, ...) are left to the connection.
 * **Encodings.**  Only UTF-8 (RFC 6120 section 11.6).  An XML declaration naming another
   encoding, a UTF-16/UTF-32 byte order mark or zero bytes in the first characters, and byte
   sequences that are not UTF-8 end the stream with ``unsupported-encoding``: RFC 6120
   section 4.9.3.22 names that condition for a stream "improperly encoded ... (e.g., by
   violating the rules of the [UTF-8] encoding)".
+* **Undeclared namespace prefixes** (``<p:x/>``, ``<x p:a='1'/>``) end the stream with
+  ``bad-namespace-prefix`` (RFC 6120 sections 11.2 and 4.9.3.2), in the stream parser and
+  in :func:`parse_frame` alike.  libxml2 tolerates them (``<p:x/>`` becomes an element
+  named ``"p:x"`` in no namespace) but logs a namespace error while it parses the start
+  tag; the stream parser reads lxml's ``feed_error_log`` once per slice (no tree walk, no
+  per-element work) and only in a slice that logged one does it look at each start tag to
+  find the culprit, so the stream ends at that element's start tag however the bytes were
+  split.  Other namespace errors (``xmlns:p=""``, rebinding ``xml``) are
+  ``not-well-formed``; no start tag shows them, so they end the stream after the elements
+  that completed in the same slice.
 * **Everything else** that is not well-formed ends the stream with ``not-well-formed``
-  (RFC 6120 section 4.9.3.13 covers [XML] and [XML-NAMES]).  One namespace rule is only
-  enforced in :func:`parse_frame`: libxml2 tolerates an *undeclared prefix* (``<p:x/>``
-  becomes an element named ``"p:x"`` in no namespace, which matches no handler), and
-  finding one in the stream costs a tree walk per stanza (~10% of the parse), so the stream
-  parser lets such elements through, always (never chunking-dependent).
+  (RFC 6120 section 4.9.3.13 covers [XML] and [XML-NAMES]).
 * Character data other than whitespace between top-level elements is well-formed XML but
   not an XMPP stream: ``bad-format`` (section 4.9.3.1).  A root other than
   ``{http://etherx.jabber.org/streams}stream``: ``invalid-namespace`` (4.9.3.10).
@@ -49,6 +69,7 @@ This module performs no I/O.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,7 +77,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Union, cast
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
 from lxml import etree
 
@@ -76,6 +97,7 @@ __all__ = [
     "escape_attr",
     "escape_text",
     "parse_frame",
+    "top_level_fault",
 ]
 
 NS_STREAM: Final = "http://etherx.jabber.org/streams"
@@ -93,7 +115,9 @@ _C = StreamErrorCondition
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class XmlLimits:
-    """How much XML one peer may make us hold.  Exceeding any limit: ``policy-violation``.
+    """How much XML one peer may make us hold.  Exceeding any limit: ``policy-violation``
+    (RFC 6120 section 4.9.3.14: "a stanza exceeds a configured size limit"), each with
+    its own text naming the limit.
 
     Every limit is exact for well-formed input, however the bytes are split: a value at
     the limit is accepted, one more is refused.  (Bytes that libxml2 has not yet found to
@@ -129,6 +153,14 @@ class XmlLimits:
     #: 16 KiB for a whole HTTP header block (``DEFAULT_MAX_INCOMPLETE_EVENT_SIZE``); a stream
     #: header is a handful of short attributes, typically under 300 bytes.
     max_header_bytes: int = 8 * 1024
+    #: Elements in one top-level element, itself included.  Bounds the work per stanza
+    #: whatever its shape (512 KiB of ``<a/>`` is 131,072 elements).  A ConnectyCube
+    #: message with extraParams and a few attachments has under 50; the largest real
+    #: stanzas are IQ results listing items (a roster or a MUC member list: one to three
+    #: elements per entry), so 16,384 leaves room for lists of several thousand entries.
+    #: Checked when each top-level element ends and at the end of each slice (not per
+    #: element, which would tax every stanza): lxml builds at most one slice more.
+    max_elements: int = 16 * 1024
 
     def __post_init__(self) -> None:
         for name in (
@@ -138,6 +170,7 @@ class XmlLimits:
             "max_attribute_length",
             "max_text_length",
             "max_header_bytes",
+            "max_elements",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -278,6 +311,8 @@ def _lxml_error(exc: Exception) -> XmlStreamError:
         condition = _C.UNSUPPORTED_ENCODING
     elif code == types.ERR_RESOURCE_LIMIT:
         condition = _C.POLICY_VIOLATION
+    elif code == types.NS_ERR_UNDEFINED_NAMESPACE:
+        condition = _C.BAD_NAMESPACE_PREFIX
     else:
         condition = _C.NOT_WELL_FORMED
     return XmlStreamError(condition, str(exc) or type(exc).__name__)
@@ -285,6 +320,175 @@ def _lxml_error(exc: Exception) -> XmlStreamError:
 
 def _policy(text: str) -> XmlStreamError:
     return XmlStreamError(_C.POLICY_VIOLATION, text)
+
+
+#: A top-level element with more elements than this is detached by a deep copy (linear)
+#: instead of lxml's ``remove`` (whose namespace fix-up is quadratic in the element count;
+#: below this size it is the cheaper of the two: about 29 us each for 256 flat children).
+_COPY_ABOVE: Final = 256
+
+
+def _too_many_elements(limit: int) -> XmlStreamError:
+    return _policy(f"more than {limit} elements in one top-level element")
+
+
+_STANZA_NAMES: Final = ("message", "presence", "iq")
+#: Content namespaces: their only first-level elements are the three stanzas.
+_CONTENT_NAMESPACES: Final = frozenset({NS_CLIENT, "jabber:server"})
+
+
+def _top_level_ok(content_ns: str | None) -> frozenset[str]:
+    """Tags accepted at depth 1 without a closer look: the stanzas (qualified by the
+    content namespace, or bare, which the connection reads as jabber:client stanzas) and
+    ``<stream:features/>`` / ``<stream:error/>``.  Anything else goes to
+    :func:`_refuse_top_level`."""
+    names = set(_STANZA_NAMES)
+    for ns in _CONTENT_NAMESPACES | ({content_ns} if content_ns else set()):
+        names |= {f"{{{ns}}}{name}" for name in _STANZA_NAMES}
+    names |= {f"{{{NS_STREAM}}}features", f"{{{NS_STREAM}}}error"}
+    return frozenset(names)
+
+
+_TOP_LEVEL_CLIENT: Final = _top_level_ok(NS_CLIENT)
+
+
+def top_level_fault(tag: object, content_ns: str | None = NS_CLIENT) -> XmlStreamError | None:
+    """The stream error for a complete element at depth 1 whose tag is ``tag`` (None when
+    it may be there: a stanza, features, error, or a nonza of another namespace).  The
+    connections call it for every top-level element that is not a stanza; see
+    :func:`_refuse_top_level` for the conditions."""
+    if tag in _TOP_LEVEL_CLIENT:
+        return None
+    try:
+        _refuse_top_level(tag, content_ns)
+    except XmlStreamError as exc:
+        return exc
+    return None
+
+
+def _refuse_top_level(tag: object, content_ns: str | None) -> None:
+    """Raise if ``tag``, the tag of an element at depth 1 that is not a stanza, features
+    or error, may not be there; return for an extension nonza (another namespace).
+
+    The conditions (RFC 6120):
+
+    * A second ``<stream:stream>`` inside the stream: ``bad-format`` (4.9.3.1, "XML that
+      cannot be processed").  The stream header opens the stream once (4.2, 4.3: a restart
+      is a *new* stream after the old one is discarded); a nested one is not an unknown
+      first-level child but a broken stream structure, and processing it would make every
+      later stanza its child.
+    * An element of the content namespace (``jabber:client``) other than message, presence
+      and iq, or of the streams namespace other than features and error:
+      ``unsupported-stanza-type`` (4.9.3.24, "a first-level child of the stream that is not
+      supported"; section 8 defines exactly three stanzas for jabber:client and
+      jabber:server).  The same for an element in no namespace (only a bare stanza is read
+      as one).  Not bad-format: the element is well-formed and in its place structurally,
+      only its kind is unknown -- the case 4.9.3.24 names.
+    * A name with an undeclared prefix: ``bad-namespace-prefix`` (4.9.3.2, 11.2).
+    """
+    if not isinstance(tag, str):  # comments/PIs never reach lxml
+        raise XmlStreamError(_C.RESTRICTED_XML, "comment or processing instruction")
+    if tag[0] != "{":
+        if ":" in tag:
+            raise XmlStreamError(_C.BAD_NAMESPACE_PREFIX, f"undeclared namespace prefix: <{tag}>")
+        raise XmlStreamError(
+            _C.UNSUPPORTED_STANZA_TYPE, f"<{tag}/> in no namespace is not a stanza"
+        )
+    ns, _, local = tag[1:].partition("}")
+    if ns == NS_STREAM:
+        if local == "stream":
+            raise XmlStreamError(_C.BAD_FORMAT, "a stream header inside the stream")
+        raise XmlStreamError(
+            _C.UNSUPPORTED_STANZA_TYPE, f"<stream:{local}/> is not a first-level element"
+        )
+    if ns == content_ns or ns in _CONTENT_NAMESPACES:
+        raise XmlStreamError(_C.UNSUPPORTED_STANZA_TYPE, f"<{local}/> is not a stanza of {ns}")
+
+
+def _detach_by_copy(root: etree._Element, out: list[StreamItem], big: list[int]) -> None:
+    """Detach the large top-level elements at ``out[i]`` for ``i`` in ``big`` (still the
+    first children of ``root``, in order) in time linear in their size.
+
+    lxml's ``remove()`` re-declares the namespaces of the moved subtree node by node
+    through a cache that grows with every node: quadratic (100,000 ``<a/>`` siblings in a
+    ``<message/>`` took seconds).  A deep copy is linear, and the original, once no Python
+    proxy of it or its descendants is left (the caller has finished reading lxml's events,
+    which hold them), is freed by ``del`` without that fix-up.  If a proxy is still alive
+    somewhere, lxml falls back to the fix-up: slower, never wrong.
+    """
+    for index in big:
+        original = out[index]
+        assert isinstance(original, etree._Element)
+        if root[0] is not original:  # pragma: no cover - earlier ones were removed in order
+            root.remove(original)
+            continue
+        dup = copy.deepcopy(original)
+        dup.tail = None
+        out[index] = dup
+        original = None  # type: ignore[assignment]
+        del root[0]  # its tail goes with it
+
+
+def _until_undeclared_prefix(
+    events: Iterable[tuple[str, etree._Element]],
+) -> tuple[list[tuple[str, etree._Element]], XmlStreamError | None]:
+    """The events before the first start tag with an undeclared prefix, and the error
+    for that tag (None if there is none).  Only for slices whose log reported a namespace
+    error (or every slice once the log cannot be trusted): the common path never looks."""
+    kept: list[tuple[str, etree._Element]] = []
+    for item in events:
+        if item[0] == "start":
+            culprit = _undeclared_prefix(item[1])
+            if culprit is not None:
+                return kept, XmlStreamError(
+                    _C.BAD_NAMESPACE_PREFIX, f"undeclared namespace prefix: {culprit}"
+                )
+        kept.append(item)
+    return kept, None
+
+
+def _undeclared_prefix(element: etree._Element) -> str | None:
+    """The first name on ``element`` (its tag or an attribute's) that has a prefix but no
+    namespace: lxml keeps an undeclared ``p:name`` as is, in no namespace."""
+    tag = element.tag
+    if isinstance(tag, str) and tag[0] != "{" and ":" in tag:
+        return f"<{tag}>"
+    for key in element.attrib:
+        if key[0] != "{" and ":" in key:
+            return f"attribute {key!r} on <{tag}>"
+    return None
+
+
+def _namespace_fault(entries: list[etree._LogEntry]) -> XmlStreamError | None:
+    """The stream error for the first violation of [XML-NAMES] among new log entries
+    (libxml2 recovers from those and lxml only logs them): an undeclared prefix is
+    ``bad-namespace-prefix``, the others (``xmlns:p=""``, rebinding ``xml``, ``a:`` as a
+    name, one attribute twice through two prefixes) ``not-well-formed``.  A namespace name
+    that is not an absolute URI is only a warning in [XML-NAMES]: not a fault."""
+    for entry in entries:
+        kind = entry.type
+        if kind == _NS_UNDEFINED:
+            return XmlStreamError(_C.BAD_NAMESPACE_PREFIX, entry.message)
+        if kind in _NS_NOT_WELL_FORMED:
+            return XmlStreamError(_C.NOT_WELL_FORMED, entry.message)
+    return None
+
+
+_NS_UNDEFINED: Final = int(etree.ErrorTypes.NS_ERR_UNDEFINED_NAMESPACE)
+_NS_NOT_WELL_FORMED: Final = frozenset(
+    int(getattr(etree.ErrorTypes, name))
+    for name in (
+        "NS_ERR_XML_NAMESPACE",
+        "NS_ERR_QNAME",
+        "NS_ERR_ATTRIBUTE_REDEFINED",
+        "NS_ERR_EMPTY",
+        "NS_ERR_COLON",
+    )
+)
+#: libxml2 stops reporting after 100 errors and 100 warnings of one parse, and namespace
+#: URI warnings (``xmlns:p="rel"``) are not faults, so a peer could fill the log with them
+#: and hide an undeclared prefix.  From this many entries on, every start tag is checked.
+_LOG_TRUSTED: Final = 50
 
 
 def _check_tree(top: etree._Element, limits: XmlLimits, prefixes: bool) -> None:
@@ -299,7 +503,7 @@ def _check_tree(top: etree._Element, limits: XmlLimits, prefixes: bool) -> None:
         if not isinstance(tag, str):  # comments/PIs cannot get here; be safe anyway
             raise XmlStreamError(_C.RESTRICTED_XML, "comment or processing instruction")
         if prefixes and tag[0] != "{" and ":" in tag:
-            raise XmlStreamError(_C.NOT_WELL_FORMED, f"undeclared namespace prefix: {tag}")
+            raise XmlStreamError(_C.BAD_NAMESPACE_PREFIX, f"undeclared namespace prefix: {tag}")
         attrib = node.attrib
         if len(attrib) > max_attrs:
             raise _policy(f"more than {max_attrs} attributes on <{tag}>")
@@ -307,7 +511,9 @@ def _check_tree(top: etree._Element, limits: XmlLimits, prefixes: bool) -> None:
             if len(value) > max_value:
                 raise _policy(f"attribute value longer than {max_value} characters")
             if prefixes and key[0] != "{" and ":" in key:
-                raise XmlStreamError(_C.NOT_WELL_FORMED, f"undeclared namespace prefix: {key!r}")
+                raise XmlStreamError(
+                    _C.BAD_NAMESPACE_PREFIX, f"undeclared namespace prefix: {key!r}"
+                )
         text = node.text
         if text is not None and len(text) > max_text:
             raise _policy(f"text longer than {max_text} characters")
@@ -462,6 +668,8 @@ class XmlStreamParser:
 
     __slots__ = (
         "_carry",
+        "_content_ns",
+        "_count",
         "_cur",
         "_cur_fix",
         "_depth",
@@ -470,17 +678,25 @@ class XmlStreamParser:
         "_header_bytes",
         "_in_cdata",
         "_limits",
+        "_nlog",
+        "_ns_every",
         "_parser",
         "_root",
         "_run",
         "_run_eq",
+        "_stanzas_only",
         "_state",
         "_stride",
         "_suspect",
         "_threshold",
+        "_top_ok",
     )
 
-    def __init__(self, limits: XmlLimits = _DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: XmlLimits = _DEFAULT_LIMITS, *, stanzas_only: bool = False) -> None:
+        """``stanzas_only``: refuse, at its start tag, every element at depth 1 that an XMPP
+        stream cannot carry (see :func:`_refuse_top_level`); what the connections use.
+        Without it only a nested ``<stream:stream>`` is refused there (``bad-format``), so
+        the parser can be exercised with arbitrary element names."""
         if not isinstance(limits, XmlLimits):
             raise LocalProtocolError("limits must be an XmlLimits")
         self._limits = limits
@@ -502,6 +718,12 @@ class XmlStreamParser:
         self._suspect = False  # the current top-level element needs a full _check_tree
         self._threshold = _run_threshold(limits)
         self._stride = (self._threshold + 1) // 2
+        self._count = 0  # elements so far in the current top-level element
+        self._nlog = 0  # entries seen in lxml's feed_error_log
+        self._ns_every = False  # the log may hide faults: check every start tag
+        self._content_ns: str | None = NS_CLIENT  # the header's default namespace
+        self._top_ok = _TOP_LEVEL_CLIENT  # tags accepted at depth 1 without a closer look
+        self._stanzas_only = stanzas_only
 
     # -- public -----------------------------------------------------------------------
 
@@ -570,6 +792,7 @@ class XmlStreamParser:
                 self._root = element
                 break
         self._parser = parser
+        self._nlog = len(parser.feed_error_log)
         return parser
 
     # -- internals ----------------------------------------------------------------------
@@ -626,6 +849,15 @@ class XmlStreamParser:
                 _C.INVALID_NAMESPACE,
                 f"the stream root is {root.tag}, not {_STREAM_TAG}",
             )
+        log = self._parser.feed_error_log
+        fault = _namespace_fault(list(log))
+        if fault is not None:
+            raise fault
+        self._nlog = len(log)
+        content_ns = root.nsmap.get(None)
+        if content_ns != NS_CLIENT:
+            self._content_ns = content_ns
+            self._top_ok = _top_level_ok(content_ns)
         self._root = root
         out.append(
             StreamHeader(
@@ -837,21 +1069,50 @@ class XmlStreamParser:
             parser.feed(buf)
         except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
             failure = _lxml_error(exc)
+        # A namespace error (an undeclared prefix) is only logged by libxml2, while it
+        # parses the start tag, so in the same feed() as that tag's start event.  The log
+        # is a copy, cheap while empty; lxml keeps at most 100 warnings in it, and every
+        # error ends the stream, so it never grows without bound.
+        log = parser.feed_error_log
+        ns_fault = None
+        check_ns = self._ns_every
+        if len(log) != self._nlog:
+            ns_fault = _namespace_fault(list(log)[self._nlog :])
+            self._nlog = len(log)
+            if self._nlog >= _LOG_TRUSTED:
+                self._ns_every = check_ns = True
+            elif ns_fault is not None:
+                check_ns = True
+        events: Iterable[tuple[str, etree._Element]] = cast(
+            "Iterator[tuple[str, etree._Element]]", parser.read_events()
+        )
+        if check_ns:
+            events, culprit = _until_undeclared_prefix(events)
+            if culprit is not None:
+                ns_fault = culprit
         depth = self._depth
-        max_depth = self._limits.max_depth
+        limits = self._limits
+        max_depth = limits.max_depth
+        max_elements = limits.max_elements
+        # Element count without a per-element addition: ``starts`` counts start tags in
+        # this slice, so the current top-level element holds max_elements - room + starts.
+        room = max_elements - self._count
+        copy_at = _COPY_ABOVE - max_elements
+        top: etree._Element | None = None  # the top-level element begun in this slice
+        big: list[int] | None = None  # indexes in out of large elements still attached
         starts = 0
         top_started = False
         top_ended = False
         append = out.append
         try:
-            for event, element in cast(
-                "Iterator[tuple[str, etree._Element]]", parser.read_events()
-            ):
+            for event, element in events:
                 if event == "start":
                     depth += 1
                     if depth == 1:
                         starts = 1
+                        room = max_elements
                         top_started = True
+                        top = element
                         if root.text is not None:  # text before this element
                             _drop_root_text(root)
                     elif depth > max_depth:
@@ -861,11 +1122,20 @@ class XmlStreamParser:
                 else:
                     depth -= 1
                     if depth == 0:
+                        if starts > room:  # checked per top-level element, not per element
+                            raise _too_many_elements(max_elements)
                         if suspect:
-                            _check_tree(element, self._limits, False)
+                            _check_tree(element, limits, False)
                             suspect = flagged
                         tail = element.tail
-                        root.remove(element)  # its tail goes with it
+                        if starts - room > copy_at:  # more than _COPY_ABOVE elements
+                            # Detached after the loop (see _detach_by_copy), once lxml's
+                            # event list no longer holds proxies of its descendants.
+                            if big is None:
+                                big = []
+                            big.append(len(out))
+                        else:
+                            root.remove(element)  # its tail goes with it
                         append(element)
                         top_started = False
                         top_ended = True
@@ -882,13 +1152,33 @@ class XmlStreamParser:
                         self._state = _CLOSED
             if root.text is not None:
                 _drop_root_text(root)
+            if depth > 0 and starts > room:  # the open element, at most a slice later
+                raise _too_many_elements(max_elements)
+            if top_started and top is not None:
+                # A top-level element still open at the end of the slice is judged now,
+                # before it can swallow what follows (complete ones are judged by the
+                # connection, which reads every tag anyway: see top_level_fault).
+                tag = top.tag
+                if tag not in self._top_ok:
+                    if self._stanzas_only:
+                        _refuse_top_level(tag, self._content_ns)
+                    elif tag == _STREAM_TAG:
+                        _refuse_top_level(tag, None)
+            top = None
+            element = None  # type: ignore[assignment]
+            if big is not None:
+                events = ()  # the list _until_undeclared_prefix made holds proxies too
+                _detach_by_copy(root, out, big)
         except XmlStreamError:
             self._depth = depth
             raise
         except (etree.LxmlError, ValueError, UnicodeError) as exc:  # pragma: no cover
             raise _lxml_error(exc) from None
         self._depth = depth
+        self._count = max_elements - room + starts
         self._suspect = suspect
+        if ns_fault is not None:  # lxml went on after it: it comes first
+            raise ns_fault
         if failure is not None:
             raise failure
         if self._state != _BODY:
@@ -970,17 +1260,24 @@ def _frame_parser() -> etree.XMLParser:
 
 
 _FRAME_PARSER: Final = _frame_parser()
+#: What a WebSocket message may hold without a closer look (RFC 7395 3.3.2, 3.6).
+_TOP_LEVEL_FRAME: Final = _TOP_LEVEL_CLIENT | {f"{{{NS_FRAMING}}}open", f"{{{NS_FRAMING}}}close"}
 
 
-def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Element:
+def parse_frame(
+    data: bytes, limits: XmlLimits = _DEFAULT_LIMITS, *, stanzas_only: bool = False
+) -> etree._Element:
     """Parse one RFC 7395 WebSocket text message: exactly one complete element.
 
     That element is ``<open/>``, ``<close/>``, a stanza or a nonza.  An element without an
     ``xmlns`` stays un-namespaced (the connection decides what that means).  The same
     hardening and limits as :class:`XmlStreamParser` apply: ``max_stanza_bytes`` bounds the
     whole message, and since a message holds one element and nothing else, an XML
-    declaration in it counts as a processing instruction (``restricted-xml``).  Raises
-    :class:`XmlStreamError`.
+    declaration in it counts as a processing instruction (``restricted-xml``).  A
+    ``<stream:stream>`` element is ``bad-format`` (RFC 7395 opens the stream with
+    ``<open/>``); with ``stanzas_only`` (what the connections use) every other element an
+    XMPP stream cannot carry at depth 1 is refused as in :class:`XmlStreamParser`.
+    Raises :class:`XmlStreamError`.
     """
     if not isinstance(data, (bytes, bytearray)):
         raise LocalProtocolError("parse_frame takes bytes")
@@ -1003,6 +1300,12 @@ def parse_frame(data: bytes, limits: XmlLimits = _DEFAULT_LIMITS) -> etree._Elem
         element = etree.fromstring(data, _FRAME_PARSER)
     except (etree.LxmlError, ValueError, UnicodeError, MemoryError) as exc:
         raise _lxml_error(exc) from None
+    tag = element.tag
+    if tag not in _TOP_LEVEL_FRAME:
+        if stanzas_only:
+            _refuse_top_level(tag, NS_CLIENT)
+        elif tag == _STREAM_TAG:
+            _refuse_top_level(tag, None)
     tags = data.count(b"<")
     if tags > limits.max_depth:
         depth = 0

@@ -199,13 +199,24 @@ class TestParsing:
         expect_error([HEADER, b"<![CDATA[x]]>"], C.BAD_FORMAT)
         expect_error([HEADER, b"\xc2\xa0<r/>"], C.BAD_FORMAT)  # NO-BREAK SPACE is not XML space
 
-    def test_undeclared_prefixes_pass_through_the_stream(self) -> None:
-        # Documented: only parse_frame refuses them (see the module docstring).
-        parser = XmlStreamParser()
-        parser.feed(HEADER)
-        (element,) = parser.feed(b"<p:x q:y='1'><z/></p:x>")
-        assert isinstance(element, etree._Element)
-        assert element.tag == "p:x"
+    @pytest.mark.parametrize(
+        "stanza",
+        [
+            b"<p:x q:y='1'><z/></p:x>",
+            b"<message><foo:body>x</foo:body></message>",
+            b"<message foo:a='1'/>",
+        ],
+    )
+    def test_undeclared_prefixes_end_the_stream(self, stanza: bytes) -> None:
+        # Issue 11 reversed the old trade-off (they used to pass through): RFC 6120 11.2
+        # and 4.9.3.2, whatever the chunking.
+        for size in (1, 3, len(stanza)):
+            parser = XmlStreamParser()
+            parser.feed(HEADER)
+            with pytest.raises(XmlStreamError) as info:
+                for at in range(0, len(stanza), size):
+                    parser.feed(stanza[at : at + size])
+            assert info.value.condition is C.BAD_NAMESPACE_PREFIX
 
     def test_parser_is_dead_after_an_error(self) -> None:
         parser = XmlStreamParser()
@@ -645,8 +656,8 @@ class TestParseFrame:
             (b"<a><?pi?></a>", C.RESTRICTED_XML),
             (b"<a>&ent;</a>", C.RESTRICTED_XML),
             (b"<!DOCTYPE a [<!ENTITY e 'x'>]><a>&e;</a>", C.RESTRICTED_XML),
-            (b"<p:a/>", C.NOT_WELL_FORMED),
-            (b"<a p:x='1'/>", C.NOT_WELL_FORMED),
+            (b"<p:a/>", C.BAD_NAMESPACE_PREFIX),  # RFC 6120 4.9.3.2 (issue 11)
+            (b"<a p:x='1'/>", C.BAD_NAMESPACE_PREFIX),
             ("<a/>".encode("utf-16"), C.UNSUPPORTED_ENCODING),
         ],
     )

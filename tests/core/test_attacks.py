@@ -10,11 +10,20 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from hostile_cases import CASES as HOSTILE
+from hostile_cases import FOLLOWER
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scripted import drain, logged_in
 
-from cubeproto import CloseReason, ConnectionClosed, RemoteProtocolError, StreamErrorCondition
+from cubeproto import (
+    CloseReason,
+    ConnectionClosed,
+    MessageReceived,
+    RemoteProtocolError,
+    StreamErrorCondition,
+    UnhandledStanza,
+)
 
 MB = 1024 * 1024
 
@@ -153,3 +162,33 @@ def test_arbitrary_bytes_never_raise_and_end_at_most_once(data: bytes, size: int
     closed = [e for e in events if isinstance(e, ConnectionClosed)]
     assert len(closed) == 1
     assert conn.state.value == "closed"
+
+
+# --- issue 11: the holes found by an independent attack run ---------------------------
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+@pytest.mark.parametrize("chunk", [1 << 16, 7])
+def test_issue_11_hole_ends_the_stream_at_once(name: str, chunk: int) -> None:
+    # The case, then a stanza: the stream error comes first, whatever the chunking, and
+    # nothing of the case or the follower is delivered.
+    data, condition = HOSTILE[name]
+    conn, server = logged_in()
+    wire = data + FOLLOWER
+    for start in range(0, len(wire), chunk):
+        conn.receive_data(wire[start : start + chunk], now=1)
+    events = drain(conn)
+    assert not [e for e in events if isinstance(e, (MessageReceived, UnhandledStanza))]
+    (closed,) = events
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.reason is CloseReason.PROTOCOL_ERROR
+    assert closed.condition is condition, closed
+    assert f"<{condition.value} xmlns=".encode() in server.client_sent()
+
+
+def test_the_element_limit_has_its_own_text() -> None:
+    conn, _ = logged_in()
+    conn.receive_data(HOSTILE["20000-elements"][0], now=1)
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.text is not None and "elements in one top-level element" in closed.text

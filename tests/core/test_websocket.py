@@ -3,6 +3,7 @@ wsproto's real server role, so both ends of the WebSocket protocol are real code
 
 from __future__ import annotations
 
+import pytest
 from scripted import JID, PASSWORD, config, drain
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
@@ -140,3 +141,54 @@ def test_http_rejection_fails_cleanly() -> None:
     (closed,) = drain(conn)
     assert isinstance(closed, ConnectionClosed)
     assert closed.condition is StreamErrorCondition.REMOTE_CONNECTION_FAILED
+
+
+def _server_frame(payload: bytes) -> bytes:
+    """One final, unmasked server-to-client text frame (RFC 6455 5.2), any payload."""
+    assert len(payload) < 126
+    return bytes([0x81, len(payload)]) + payload
+
+
+def _opened_websocket() -> tuple[ClientConnection, WsServer]:
+    conn = ClientConnection(
+        config(
+            transport=Transport.WEBSOCKET,
+            require_tls=False,
+            allow_plain_unencrypted=True,
+            mechanisms=("PLAIN",),
+        )
+    )
+    ws = WsServer(conn)
+    conn.start(now=0)
+    ws.pump()
+    ws.pump()
+    ws.send(OPEN)
+    drain(conn)
+    return conn, ws
+
+
+@pytest.mark.parametrize(
+    ("payload", "condition"),
+    [
+        # Issue 11: wsproto closes with 1007 and this used to be an ordinary remote close.
+        (b"<message><body>\xff</body></message>", StreamErrorCondition.UNSUPPORTED_ENCODING),
+        (b"<message><body>\xc0\xaf</body></message>", StreamErrorCondition.UNSUPPORTED_ENCODING),
+        (
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>",
+            StreamErrorCondition.BAD_FORMAT,
+        ),
+        (b"<message><foo:body>x</foo:body></message>", StreamErrorCondition.BAD_NAMESPACE_PREFIX),
+    ],
+)
+def test_websocket_faults_are_typed_like_tcp(
+    payload: bytes, condition: StreamErrorCondition
+) -> None:
+    conn, ws = _opened_websocket()
+    conn.receive_data(_server_frame(payload), now=1)
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.reason is CloseReason.PROTOCOL_ERROR
+    assert closed.condition is condition
+    assert closed.error is not None and closed.text
+    ws.pump()
+    assert f"<{condition.value} ".encode() in "".join(ws.received).encode()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hostile_cases import CASES as HOSTILE
+from hostile_cases import FOLLOWER
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -319,7 +321,10 @@ def test_stanza_before_bind_is_not_authorized() -> None:
         ),
         (
             b"<stream:stream xmlns='jabber:client' "
-            b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><a><b></a>",
+            # A stanza, not <a>: since issue 11 an <a> at depth 1 is refused at its start
+            # tag (unsupported-stanza-type), before the mismatched end tag is seen.
+            b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+            b"<message><b></message>",
             StreamErrorCondition.NOT_WELL_FORMED,
         ),
         (b"\xff\xfe<\x00", StreamErrorCondition.UNSUPPORTED_ENCODING),
@@ -549,3 +554,65 @@ def test_no_ack_timeout_when_disabled() -> None:
     _send_one(pair, 1, now=10.0)
     pair.server.data_to_send()
     assert pair.server.get_timer() is None
+
+
+# --- issue 11: the same holes against the server role -----------------------------------
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+@pytest.mark.parametrize("chunk", [1 << 16, 7])
+def test_issue_11_hole_ends_the_stream_at_once(name: str, chunk: int) -> None:
+    data, condition = HOSTILE[name]
+    pair = connect()
+    pair.server_events.clear()
+    wire = data + FOLLOWER
+    for start in range(0, len(wire), chunk):
+        pair.server.receive_data(wire[start : start + chunk], now=1.0)
+    out = pair.server.data_to_send()
+    assert f"<{condition.value} ".encode() in out
+    closed = _closed(pair.server)  # also: the only event, nothing of the follower
+    assert closed.condition is condition, closed
+
+
+def _masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One final client-to-server WebSocket frame (RFC 6455 5.2), masked, any payload."""
+    mask = b"\x01\x02\x03\x04"
+    size = len(payload)
+    head = bytes([0x80 | opcode])
+    if size < 126:
+        head += bytes([0x80 | size])
+    else:
+        head += bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+@pytest.mark.parametrize(
+    ("payload", "condition"),
+    [
+        # wsproto closes with 1007; it used to be reported as an ordinary remote close.
+        (b"<message><body>\xff\xfe</body></message>", StreamErrorCondition.UNSUPPORTED_ENCODING),
+        (
+            b"<message><body>\xed\xa0\x80</body></message>",
+            StreamErrorCondition.UNSUPPORTED_ENCODING,
+        ),
+        (
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'/>",
+            StreamErrorCondition.BAD_FORMAT,
+        ),
+        (b"<pubsub xmlns='jabber:client'/>", StreamErrorCondition.UNSUPPORTED_STANZA_TYPE),
+        (b"<message><foo:body>x</foo:body></message>", StreamErrorCondition.BAD_NAMESPACE_PREFIX),
+    ],
+)
+def test_websocket_faults_are_typed(payload: bytes, condition: StreamErrorCondition) -> None:
+    pair = connect(
+        client_config(
+            transport=Transport.WEBSOCKET, require_tls=False, allow_plain_unencrypted=True
+        )
+    )
+    assert of_type(pair.client_events, Connected)
+    pair.server_events.clear()
+    pair.server.receive_data(_masked_frame(payload), now=1.0)
+    pair.server.data_to_send()
+    closed = _closed(pair.server)
+    assert closed.condition is condition, closed
+    assert closed.error is not None

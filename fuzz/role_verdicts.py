@@ -1,0 +1,132 @@
+"""The verdict of each role for one top-level element: the client (``ClientConnection``,
+the element arriving from its server) and the server (``ServerConnection``, the element
+arriving from its client), both logged in over TCP, talking to each other in memory.
+
+Used by the structure-aware fuzz target and by tests/test_role_verdicts.py.  A verdict is
+``"accept"`` or the stream error condition of the XML layer the stream ended with.  What a
+role does with an element it accepted (deliver it, answer an IQ with an error) is that
+role's business and is not compared; conditions only the session layers give are
+reported as ``"accept"`` too -- see :data:`XML_CONDITIONS`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from cubeproto import ConnectionClosed
+from cubeproto._connection import ClientConnection
+from cubeproto._server_connection import (
+    ClientClosed,
+    ServerConfig,
+    ServerConnection,
+    ServerTransport,
+    UserAuth,
+)
+from cubeproto._xmlstream import XmlLimits
+from cubeproto.config import ClientConfig, Transport
+from cubeproto.errors import StreamErrorCondition
+
+C = StreamErrorCondition
+#: The conditions the XML layer (XmlStreamParser and its top-level rules) ends a stream
+#: with.  The server also uses unsupported-stanza-type for nonzas it does not handle
+#: (the client reports those as UnhandledStanza), so the element shapes compared are the
+#: content namespace's and the XML-level breakages of them.
+XML_CONDITIONS = frozenset(
+    {
+        C.BAD_FORMAT,
+        C.BAD_NAMESPACE_PREFIX,
+        C.NOT_WELL_FORMED,
+        C.POLICY_VIOLATION,
+        C.RESTRICTED_XML,
+        C.UNSUPPORTED_ENCODING,
+        C.UNSUPPORTED_STANZA_TYPE,
+    }
+)
+
+# A token login: PLAIN with a session token skips the PBKDF2 derivation on both sides.
+_AUTH = UserAuth(
+    salt=b"fuzz-salt-123",
+    iterations=4096,
+    keys={"SHA-256": (b"\0" * 32, b"\0" * 32)},
+    tokens=frozenset({"tok"}),
+)
+
+
+def logged_in_pair(limits: XmlLimits | None = None) -> tuple[ClientConnection, ServerConnection]:
+    """A ClientConnection and a ServerConnection logged in to each other (bind, SM), both
+    with ``limits`` (default: the defaults)."""
+    limits = limits or XmlLimits()
+    server = ServerConnection(
+        ServerConfig(
+            domain="localhost",
+            entropy=random.Random(0).randbytes,
+            authenticate=lambda username: _AUTH if username == "777-105" else None,
+            transport=ServerTransport.TCP,
+            starttls=False,
+            require_tls=False,
+            allow_plain_unencrypted=True,
+            xml_limits=limits,
+        )
+    )
+    client = ClientConnection(
+        ClientConfig(
+            app_id=105,
+            user_id=777,
+            password="tok",
+            chat_host="localhost",
+            entropy=random.Random(1).randbytes,
+            wall_clock=lambda: 1_700_000_000.0,
+            transport=Transport.TCP,
+            require_tls=False,
+            allow_plain_unencrypted=True,
+            mechanisms=("PLAIN",),
+            xml_limits=limits,
+        )
+    )
+    server.start(now=0.0)
+    client.start(now=0.0)
+    for _ in range(50):
+        out = client.data_to_send()
+        if out:
+            server.receive_data(out, now=0.0)
+        back = server.data_to_send()
+        if back:
+            client.receive_data(back, now=0.0)
+        if not out and not back:
+            break
+    while client.next_event() is not None:
+        pass
+    while server.next_event() is not None:
+        pass
+    if client.state.value != "ready":
+        raise RuntimeError(f"the pair did not log in: {client.state}")
+    return client, server
+
+
+def _client_verdict(client: ClientConnection) -> str:
+    verdict = "accept"
+    while (event := client.next_event()) is not None:
+        if isinstance(event, ConnectionClosed) and event.condition in XML_CONDITIONS:
+            verdict = event.condition.value
+    return verdict
+
+
+def _server_verdict(server: ServerConnection) -> str:
+    verdict = "accept"
+    while (event := server.next_event()) is not None:
+        if isinstance(event, ClientClosed) and event.condition in XML_CONDITIONS:
+            verdict = event.condition.value
+    return verdict
+
+
+def verdicts(data: bytes, chunk: int = 1 << 16) -> tuple[str, str]:
+    """(client verdict, server verdict) for ``data`` arriving, in ``chunk``-byte pieces,
+    on a logged-in stream of each role."""
+    client, server = logged_in_pair()
+    for start in range(0, len(data), chunk):
+        piece = data[start : start + chunk]
+        client.receive_data(piece, now=1.0)
+        server.receive_data(piece, now=1.0)
+    client.data_to_send()
+    server.data_to_send()
+    return _client_verdict(client), _server_verdict(server)

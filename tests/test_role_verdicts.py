@@ -1,0 +1,55 @@
+"""Differential property: the client role and the server role give the same verdict
+(accept, or which XML-layer stream error condition) for the same top-level element,
+whatever the chunking.  The elements come from the ConnectyCube grammar of
+fuzz/stanza_grammar.py, mutated; fuzz/fuzz_stanza_grammar.py explores the same property
+with coverage guidance."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from hostile_cases import CASES as HOSTILE
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+
+from role_verdicts import verdicts
+from stanza_grammar import mutate, stanza
+
+
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1), chunk=st.sampled_from([3, 64, 1 << 16]))
+@example(seed=0, chunk=1 << 16)
+@settings(max_examples=150, deadline=None)
+def test_client_and_server_agree(seed: int, chunk: int) -> None:
+    rng = random.Random(seed)
+    wire = b"".join(mutate(rng.randrange, stanza(rng.randrange)) for _ in range(2))
+    client, server = verdicts(wire, chunk)
+    assert client == server, wire
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_the_holes_get_the_same_condition_in_both_roles(name: str) -> None:
+    data, condition = HOSTILE[name]
+    assert verdicts(data) == (condition.value, condition.value)
+
+
+def test_the_grammar_reaches_every_verdict() -> None:
+    # The property is only as good as its inputs: the grammar's mutations must produce
+    # acceptance and each of the XML layer's refusals.
+    seen = set()
+    for seed in range(400):
+        rng = random.Random(seed)
+        seen.add(verdicts(mutate(rng.randrange, stanza(rng.randrange)))[0])
+    assert seen >= {
+        "accept",
+        "bad-format",
+        "bad-namespace-prefix",
+        "not-well-formed",
+        "policy-violation",
+        "unsupported-encoding",
+        "unsupported-stanza-type",
+    }, seen
