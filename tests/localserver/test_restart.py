@@ -8,6 +8,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -198,3 +199,35 @@ def test_cubeproto_serve_runs_serves_and_stops(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_cubeproto_serve_names_the_port_in_use(tmp_path: Path) -> None:
+    """A port in use ends ``cubeproto serve`` with one sentence naming the listener, the
+    address and port, and the option to change it (it was a raw ``OSError: [Errno 98]``
+    traceback that named no port); exit status 2."""
+    script = Path(sys.executable).with_name("cubeproto")
+    module = [sys.executable, "-m", "cubeproto.transports.localserver.cli"]
+    args = [str(script)] if script.exists() else module
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                *args,
+                "serve",
+                f"--ws-port={port}",
+                "--xmpp-port=0",
+                "--tls-port=0",
+                "--http-port=0",
+                "--database",
+                str(tmp_path / "busy.sqlite"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"cannot listen for XMPP over WebSocket on 127.0.0.1:{port}" in done.stderr
+    assert "(choose another port with --ws-port)" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -166,8 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("cubeproto.localserver").setLevel(args.log_level.upper())
-    with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(_serve, args)
+    from .server import ListenError
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            anyio.run(_serve, args)
+    except ListenError as failed:
+        print(f"cubeproto serve: {failed}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -36,7 +36,8 @@ from typing import Any
 
 import anyio
 import h11
-from anyio.abc import ByteStream, SocketAttribute, SocketListener, TaskGroup
+from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream, TaskGroup
+from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
 from cubeproto._server_connection import (
@@ -59,7 +60,7 @@ from .limits import ServerLimits
 from .rest import MAX_HEAD_BYTES, MAX_UPLOAD_BYTES, Response, RestApi
 from .store import App, Store, User
 
-__all__ = ["LocalServer", "ServerInfo", "ServerLimits"]
+__all__ = ["ListenError", "LocalServer", "ServerInfo", "ServerLimits"]
 
 _READ = 65536
 #: Bytes of a response body written under one ``http_timeout``.
@@ -78,6 +79,19 @@ _NETWORK_ERRORS = (
     ssl.SSLError,
     OSError,
 )
+
+
+#: The listeners: what each serves, and the ``cubeproto serve`` option of its port.
+LISTENERS = {
+    "xmpp": ("XMPP (STARTTLS)", "--xmpp-port"),
+    "tls": ("XMPP over direct TLS", "--tls-port"),
+    "ws": ("XMPP over WebSocket", "--ws-port"),
+    "http": ("the REST API", "--http-port"),
+}
+
+
+class ListenError(OSError):
+    """A listener could not be opened; the message names it, its address and port."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,15 +222,18 @@ class LocalServer:
             if in_memory:
                 blob_dir = blob_dir / "blobs"
         xmpp_port, tls_port, ws_port, http_port = self._ports
-        listeners = {
-            "xmpp": await anyio.create_tcp_listener(local_host=self.host, local_port=xmpp_port),
-            "ws": await anyio.create_tcp_listener(local_host=self.host, local_port=ws_port),
-            "http": await anyio.create_tcp_listener(local_host=self.host, local_port=http_port),
-        }
+        wanted = {"xmpp": xmpp_port, "ws": ws_port, "http": http_port}
         if self._ssl is not None:
-            listeners["tls"] = await anyio.create_tcp_listener(
-                local_host=self.host, local_port=tls_port
-            )
+            wanted["tls"] = tls_port
+        listeners: dict[str, MultiListener[SocketStream]] = {}
+        try:
+            for name, port in wanted.items():
+                listeners[name] = await self._listen(name, port)
+        except BaseException:
+            for listener in listeners.values():
+                await listener.aclose()
+            self._tmp.cleanup()
+            raise
         ports = {k: v.extra(SocketAttribute.local_port) for k, v in listeners.items()}
         self.info = ServerInfo(
             host=self.host,
@@ -320,6 +337,19 @@ class LocalServer:
         ca_file = directory / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         return str(ca_file)
+
+    async def _listen(self, name: str, port: int) -> MultiListener[SocketStream]:
+        """A listener for ``name`` (see :data:`LISTENERS`), or :class:`ListenError` saying
+        which listener, address and port failed (a port in use, most often)."""
+        try:
+            return await anyio.create_tcp_listener(local_host=self.host, local_port=port)
+        except OSError as exc:
+            what, option = LISTENERS[name]
+            raise ListenError(
+                exc.errno,
+                f"cannot listen for {what} on {self.host}:{port}: {exc.strerror or exc}"
+                f" (choose another port with {option})",
+            ) from exc
 
     async def cut(self, user_id: int) -> int:
         """Drop every chat connection of ``user_id`` at the socket, without closing the
