@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -231,3 +232,75 @@ def test_cubeproto_serve_names_the_port_in_use(tmp_path: Path) -> None:
     assert f"cannot listen for XMPP over WebSocket on 127.0.0.1:{port}" in done.stderr
     assert "(choose another port with --ws-port)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _cubeproto() -> list[str]:
+    script = Path(sys.executable).with_name("cubeproto")
+    return [str(script)] if script.exists() else [sys.executable, "-m", CLI_MODULE]
+
+
+CLI_MODULE = "cubeproto.transports.localserver.cli"
+
+
+def _serve_once(database: Path) -> tuple[str, subprocess.Popen[str]]:
+    """Start ``cubeproto serve`` on free ports; its start-up text and the process."""
+    process = subprocess.Popen(
+        [
+            *_cubeproto(),
+            "serve",
+            "--database",
+            str(database),
+            "--xmpp-port=0",
+            "--tls-port=0",
+            "--ws-port=0",
+            "--http-port=0",
+            "--user=alice:alice-pass",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("chat domain"):
+            break
+    return "".join(lines), process
+
+
+def _found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match is not None, text
+    return match.group(1)
+
+
+def test_cubeproto_serve_keeps_its_ca_across_restarts(tmp_path: Path) -> None:
+    """The CA lives in the state directory next to the database, so a client that trusts
+    the first start's CA file completes a TLS handshake with the second start (each start
+    used to make a new CA in a new temporary folder); every start prints the users' ids."""
+    database = tmp_path / "chat.sqlite"
+    texts: list[str] = []
+    for _ in range(2):
+        text, process = _serve_once(database)
+        texts.append(text)
+        try:
+            trusted = ssl.create_default_context(cafile=_found(r"CA certificate (\S+)", texts[0]))
+            port = int(_found(r"direct TLS :(\d+)", text))
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+                trusted.wrap_socket(raw, server_hostname="localhost") as secured,
+            ):
+                assert secured.version() is not None
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=20) == 0
+    state = tmp_path / "chat.sqlite.state"
+    assert [_found(r"CA certificate (\S+)", t) for t in texts] == [str(state / "ca.pem")] * 2
+    ids = [re.findall(r"user alice: id (\d+)", t) for t in texts]
+    assert ids[0] == ids[1] and len(ids[0]) == 1
+    assert (state / "ca-key.pem").stat().st_mode & 0o077 == 0

@@ -35,15 +35,17 @@ async def _serve(args: argparse.Namespace) -> None:
         http_port=args.http_port,
         tls=not args.no_tls,
         blob_dir=args.blob_dir,
+        state_dir=args.state_dir,
         resume_seconds=args.resume_seconds,
         limits=args.limits,
     ) as server:
         app = server.store.app(args.app_id) or server.add_app(args.app_id, args.auth_key)
         for spec in args.user:
             login, _, password = spec.partition(":")
-            if server.store.user_by_login(app.id, login) is None:
+            user = server.store.user_by_login(app.id, login)
+            if user is None:
                 user = server.add_user(app.id, login, password or login)
-                print(f"user {login}: id {user.id}")
+            print(f"user {login}: id {user.id}")
         info = server.info
         print(f"app id {app.id}, auth key {app.auth_key}")
         print(
@@ -80,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--database", default=":memory:", help="SQLite file (default: memory)")
     serve.add_argument(
         "--blob-dir", default=None, help="storage blobs (default: next to the database file)"
+    )
+    serve.add_argument(
+        "--state-dir",
+        default=None,
+        help="the CA and its key, kept across restarts so clients keep trusting the server "
+        "(default: DATABASE.state next to a database file; a temporary folder in memory)",
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--domain", default="localhost")

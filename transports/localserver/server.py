@@ -171,6 +171,7 @@ class LocalServer:
         ack_timeout: float | None = 60.0,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
         limits: ServerLimits | None = None,
+        state_dir: str | Path | None = None,
     ) -> None:
         self.host = host
         self.domain = domain
@@ -179,6 +180,13 @@ class LocalServer:
         self._ports = (xmpp_port, tls_port, ws_port, http_port)
         self._blob_dir = Path(blob_dir) if blob_dir else None
         self._want_tls = tls
+        in_memory = database in ("", ":memory:")
+        #: Where the CA and its key live across restarts, so that clients keep trusting
+        #: the server: ``state_dir``, or next to a database file (``<database>.state``);
+        #: ``None`` (a database in memory): a temporary folder removed at exit.
+        self.state_dir: Path | None = (
+            Path(state_dir) if state_dir else None if in_memory else Path(database + ".state")
+        )
         #: Largest accepted storage upload (ConnectyCube's 100 MB by default).
         self.max_upload_bytes = max_upload_bytes
         #: Seconds a client may leave a sent stanza unacknowledged before its connection
@@ -213,7 +221,9 @@ class LocalServer:
     async def __aenter__(self) -> LocalServer:
         self._exit = AsyncExitStack()
         self._tmp = tempfile.TemporaryDirectory(prefix="cubeproto-server-")
-        ca_file = self._make_tls(Path(self._tmp.name)) if self._want_tls else None
+        ca_file = None
+        if self._want_tls:
+            ca_file = self._make_tls(self.state_dir or Path(self._tmp.name))
         blob_dir = self._blob_dir
         if blob_dir is None:
             # With a database file the blobs live next to it (both survive a restart).
@@ -325,17 +335,32 @@ class LocalServer:
             self._tmp.cleanup()
 
     def _make_tls(self, directory: Path) -> str | None:
+        """The server's TLS context, with a certificate for ``domain`` and ``host`` issued
+        by the CA kept in ``directory`` (``ca.pem``, ``ca-key.pem``, made on first use);
+        returns the CA file clients trust.  The certificate is issued anew at each start
+        (the domain or host may change); the CA stays, so a restart strands no client."""
         try:
             import trustme
         except ImportError:  # pragma: no cover - trustme is in the dev and server extras
             return None
-        ca = trustme.CA()
+        directory.mkdir(parents=True, exist_ok=True)
+        ca_file, key_file = directory / "ca.pem", directory / "ca-key.pem"
+        if ca_file.exists() and key_file.exists():
+            ca = trustme.CA.from_pem(
+                cert_bytes=ca_file.read_bytes(), private_key_bytes=key_file.read_bytes()
+            )
+        else:
+            ca = trustme.CA()
+            # The key first, readable by its owner only; the CA file last (its presence
+            # says the pair is complete).
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(ca.private_key_pem.bytes())
+            ca.cert_pem.write_to_path(str(ca_file))
         cert = ca.issue_cert(self.domain, self.host)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(context)
         self._ssl = context
-        ca_file = directory / "ca.pem"
-        ca.cert_pem.write_to_path(str(ca_file))
         return str(ca_file)
 
     async def _listen(self, name: str, port: int) -> MultiListener[SocketStream]:
