@@ -12,10 +12,11 @@ import anyio
 import pytest
 from cubeproto.transports.http_anyio import AsyncRestClient
 from cubeproto.transports.http_blocking import BlockingRestClient
-from cubeproto.transports.localserver.testing import CubeUser
+from cubeproto.transports.localserver.testing import CubeUser, LocalChatClient
 
 from cubeproto.chat import (
     DeletePrivacyList,
+    MessageBounced,
     MessageReceived,
     PrivacyAction,
     PrivacyItem,
@@ -166,3 +167,30 @@ def test_message_history_filters_on_updated_at(
         R.list_messages(dialog.id, filters={"updated_at": {"gt": int(time.time()) + 60}})
     )
     assert page.items == ()
+
+
+def test_a_private_message_naming_a_dialog_it_cannot_be_filed_under_bounces(
+    cube_user: NewUser, cube_chat_client: Callable[..., LocalChatClient], cube_rest_client: NewRest
+) -> None:
+    """A 1-1 message whose ``dialog_id`` does not exist (or is a dialog the two users are
+    not both in) was acknowledged and delivered as if stored; it bounces now, and one with
+    the right dialog still arrives."""
+    alice, bob, carol = cube_user(), cube_user(), cube_user()
+    private = cube_rest_client(alice).call(
+        R.create_dialog(type=3, occupants_ids=[bob.id], base_url=alice.api_url)
+    )
+    theirs = cube_rest_client(alice).call(
+        R.create_dialog(type=3, occupants_ids=[carol.id], base_url=alice.api_url)
+    )
+    a, b = cube_chat_client(alice), cube_chat_client(bob)
+    missing = a.send_message(to_user=bob.id, body="lost?", dialog_id="5f0000000000000000000000")
+    bounced = a.wait_for(MessageBounced, message_id=missing)
+    assert bounced.error.condition_name == "item-not-found"
+    wrong = a.send_message(to_user=bob.id, body="wrong dialog", dialog_id=theirs.id)
+    assert a.wait_for(MessageBounced, message_id=wrong).error.condition_name == "forbidden"
+    right = a.send_message(to_user=bob.id, body="right dialog", dialog_id=private.id)
+    got = b.wait_for(MessageReceived, message_id=right)
+    assert (got.body, got.dialog_id) == ("right dialog", private.id)
+    assert not any(
+        isinstance(e, MessageReceived) and e.message_id in (missing, wrong) for e in b.backlog
+    )

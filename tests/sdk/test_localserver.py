@@ -27,7 +27,6 @@ from cubeproto.chat import (
 )
 from cubeproto.rest import requests as rest
 
-from .cases import dialog_id
 from .conftest import LOCAL_APP_ID, Local
 from .expect import sdk_decoded, sdk_message_args, sdk_typing_args
 from .ourpeer import OurPeer
@@ -36,7 +35,11 @@ from .sdkpeer import SdkPeer
 
 @pytest.mark.parametrize("transport", ["websocket", "tls"])
 def test_chat_both_ways(
-    local: Local, local_sdk: Callable[..., SdkPeer], bob: OurPeer, transport: str
+    local: Local,
+    local_sdk: Callable[..., SdkPeer],
+    bob: OurPeer,
+    transport: str,
+    rest_as: Callable[[str], BlockingRestClient],
 ) -> None:
     """The SDK over the server's WebSocket and direct-TLS listeners (the test CA through
     NODE_EXTRA_CA_CERTS), our client over TCP with STARTTLS.
@@ -47,7 +50,8 @@ def test_chat_both_ways(
     """
     alice = local_sdk("alice", transport)
     alice_id, bob_id = local.users["alice"].user_id, local.users["bob"].user_id
-    dialog = dialog_id()
+    # The server files a 1-1 message under its dialog and bounces an unknown dialog id.
+    dialog = rest_as("alice").call(rest.create_dialog(type=3, occupants_ids=[bob_id])).id
     ext: dict[str, Any] = {"save_to_history": 1, "dialog_id": dialog, "meta": {"k": "v <&>"}}
     mid = alice.call("chat.send", bob_id, {"type": "chat", "body": "hi bob", "extension": ext})
     got = bob.wait_for(MessageReceived, lambda e: e.message_id == mid)

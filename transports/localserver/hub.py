@@ -463,13 +463,17 @@ class Hub:
         extra_el = _child(element, "extraParams")
         params = decode_extension(extra_el) if extra_el is not None else None
         extension = dict(params.extension) if params is not None else {}
-        dialog_id = (
-            extension.get("dialog_id") if isinstance(extension.get("dialog_id"), str) else None
-        )
+        named = extension.get("dialog_id")
+        dialog_id = named if isinstance(named, str) else None
         if kind == "chat":
             now = self.now()
             if dialog_id is None:
                 dialog_id = self.private_dialog(user, peer)["_id"]
+            elif (refusal := self._dialog_refusal(dialog_id, user, peer)) is not None:
+                # A dialog id the server cannot file the message under is bounced, not
+                # acknowledged and delivered as if it were stored (issue 14).
+                self._bounce(session, element, *refusal)
+                return
             assert isinstance(dialog_id, str)
             extra = self._extra_params(element)
             self._set_param(extra, "dialog_id", dialog_id)
@@ -494,6 +498,22 @@ class Hub:
         self.deliver(peer.id, xml, store_offline=False)
         if kind in ("replace", "remove"):
             self._carbon(session, xml)
+
+    def _dialog_refusal(
+        self, dialog_id: str, user: User, peer: User
+    ) -> tuple[str, str, str] | None:
+        """Why a 1-1 message may not name ``dialog_id`` (condition, code, text), or None: the
+        dialog must exist in the sender's application and hold both users (a public or
+        broadcast dialog holds everyone)."""
+        dialog = self.store.dialog(dialog_id)
+        if dialog is None or dialog["app_id"] != user.app_id:
+            return "item-not-found", "404", "Dialog not found"
+        occupants = dialog.get("occupants_ids") or []
+        if dialog.get("type") in (PUBLIC, BROADCAST):
+            return None
+        if user.id not in occupants or peer.id not in occupants:
+            return "forbidden", "403", "Both users must be occupants of the dialog"
+        return None
 
     def _kind(self, element: etree._Element) -> str:
         for local in ("composing", "paused", "replace", "remove", "received", "displayed"):
