@@ -6,8 +6,10 @@ application-controlled acks), IQ tracking, pings and keepalive, and hands every 
 stanza to the :class:`~cubeproto.commands.StanzaHandler` (the chat layer).
 
 Every state change goes through :func:`cubeproto._state.transition`; see that module for
-the table.  Peer faults never raise: they end in a stream error sent to the peer and one
-terminal :class:`~cubeproto.events.ConnectionClosed` carrying a ``RemoteProtocolError``.
+the table.  Peer faults never raise: they end in one terminal
+:class:`~cubeproto.events.ConnectionClosed` carrying a ``RemoteProtocolError``, after a
+stream error sent to the peer -- unless the session is resumable, which a stream error
+would destroy (see ``_fail``).
 """
 
 from __future__ import annotations
@@ -1331,7 +1333,9 @@ class ClientConnection:
         assert self._sm is not None
         h = parse_uint(h_text)
         if h is None or h >= MOD:
-            self._fail(StreamErrorCondition.BAD_FORMAT, f"invalid h {h_text[:32]!r}")
+            self._fail(
+                StreamErrorCondition.BAD_FORMAT, f"invalid h {h_text[:32]!r}", end_session=True
+            )
             return False
         try:
             settled = self._sm.ack(h)
@@ -1343,6 +1347,7 @@ class ClientConnection:
                     f'<handled-count-too-high xmlns="{NS_SM}" h="{exc.h}" '
                     f'send-count="{self._sm.outbound_h}"/>'
                 ),
+                end_session=True,
             )
             return False
         for item in settled:
@@ -1683,10 +1688,30 @@ class ClientConnection:
         *,
         send: bool = True,
         app_condition: str = "",
+        end_session: bool = False,
     ) -> None:
-        """The peer broke the protocol: send a stream error, close, report it."""
+        """The peer broke the protocol: send a stream error, close, report it.
+
+        Except when the session is resumable.  RFC 6120 4.9.1.1 has the entity that
+        detects a stream error send ``<stream:error/>`` and close the stream (4.4); but
+        XEP-0198 resumption exists for streams that end *without* that orderly close, and
+        ejabberd (tests/integration/test_resumable_after_bad_input.py) ends the session --
+        every later ``<resume/>`` gets ``<failed><item-not-found/>`` -- when the client
+        sends a stream error, with or without ``</stream:stream>``, or only
+        ``</stream:stream>``; only a transport that simply drops (TCP FIN/RST, TLS
+        close_notify) leaves it resumable.  So when we mean to resume, we write nothing:
+        the adapter drops the transport on ``ConnectionClosed`` as for any dead link
+        (RFC 6120 4.4 anticipates streams ending without the closing tag), and
+        ``resumable`` is true because the session really is.  Otherwise the RFC's
+        sequence: stream error, ``</stream:stream>``, and ``resumable`` false.
+        ``end_session``: the fault makes the session itself useless (the counters
+        disagree), so it is ended the RFC's way even when it could be resumed.
+        """
         if self._state is StreamState.CLOSED:
             return
+        resumable = self._resumable() and not end_session
+        if resumable:
+            send = False
         if send and self._framing.ready and self._state is not StreamState.TLS_PENDING:
             self._out.append(
                 self._framing.frame(
@@ -1698,7 +1723,6 @@ class ClientConnection:
             )
             self._out.append(self._framing.close_stream())
             self._out.append(self._framing.shutdown())
-        resumable = self._resumable()
         self._finish(
             ConnectionClosed(
                 reason=CloseReason.PROTOCOL_ERROR,
