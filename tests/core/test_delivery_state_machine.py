@@ -80,14 +80,14 @@ _SERVER_CONFIG = ServerConfig(
 settings.register_profile(
     "ci",
     max_examples=10_000,
-    stateful_step_count=25,
+    stateful_step_count=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
 settings.register_profile(
     "dev",
     max_examples=300,
-    stateful_step_count=25,
+    stateful_step_count=20,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
