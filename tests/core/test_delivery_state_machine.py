@@ -39,7 +39,14 @@ import os
 from collections import Counter
 
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 from scripted import config
 
 from cubeproto import (
@@ -122,6 +129,18 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.s2c = b""
         self.client: ClientConnection | None = None
         self.server: ServerConnection | None = None
+
+    @initialize(resend=st.booleans())
+    def first_login(self, resend: bool) -> None:
+        """Half of the examples resend unconfirmed messages after a refused resumption
+        (ClientConfig.resend_unconfirmed): the outcomes must stay facts either way."""
+        self.client_config = config(
+            app_controlled_acks=True,
+            handler_factory=ChatSession,
+            checkpoint_events=True,
+            mechanisms=("PLAIN",),
+            resend_unconfirmed=resend,
+        )
         self.connect(resume=None)
 
     # ------------------------------------------------------------- plumbing
