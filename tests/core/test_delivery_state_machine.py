@@ -303,6 +303,17 @@ class DeliveryMachine(RuleBasedStateMachine):
         self.persisted = cp.to_json() if cp is not None else None
         self.app_drain()
 
+    @precondition(lambda self: self.client is not None)
+    @rule()
+    def take_checkpoint(self) -> None:
+        """The application may persist a checkpoint at any moment, not only when told."""
+        assert self.client is not None
+        cp = self.client.checkpoint()
+        if cp is not None:
+            text = cp.to_json()
+            assert Checkpoint.from_json(text) == cp
+            self.persisted = text
+
     @precondition(lambda self: self.client is not None and self.client.get_timer() is not None)
     @rule()
     def timer_fires(self) -> None:
