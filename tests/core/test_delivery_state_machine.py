@@ -29,7 +29,7 @@ window restarts with an empty duplicate-suppression memory, and a message it had
 but whose ``<a/>`` never reached the server could come back from offline storage.
 
 Examples: ``CUBEPROTO_HYPOTHESIS_PROFILE=ci`` runs 10,000 of up to 20 steps (measured on
-the shared 2-core machine at load ~6: 112 s CPU, 2 min 46 s wall); the default profile
+the shared 2-core machine at load ~6: 115 s CPU, 2 min 27 s wall); the default profile
 runs 300 (about 7 s).
 """
 
