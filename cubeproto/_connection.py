@@ -269,6 +269,7 @@ class ClientConnection:
         "_last_rx",
         "_lost_reported",
         "_max_out",
+        "_max_out_chars",
         "_muc_host",
         "_on_confirm",
         "_out",
@@ -350,6 +351,9 @@ class ClientConnection:
         self._ckpt_queued = False
         self._ckpt_on = config.checkpoint_events
         self._max_out = config.max_outbound_stanza_bytes
+        #: Stanzas of at most this many characters are under the limit whatever their
+        #: encoding (UTF-8 needs at most 4 bytes per character): send()'s one compare.
+        self._max_out_chars = _safe_chars(self._max_out)
         self._poison_strikes = resume.poison_strikes if resume is not None else 0
         self._poison_condition = resume.poison_condition if resume is not None else None
         #: Messages to send again on the fresh session (resend_unconfirmed).
@@ -554,8 +558,7 @@ class ClientConnection:
             )
         if isinstance(command, StanzaCommand):
             stanza = command.build(self)
-            limit = self._max_out
-            if limit is not None and len(stanza.xml) * 4 > limit:
+            if len(stanza.xml) > self._max_out_chars:
                 self._check_size(stanza.xml)
             is_iq_request = stanza.result_parser is not None
             if is_iq_request:
@@ -1048,6 +1051,7 @@ class ClientConnection:
             return
         if self._max_out is None or value < self._max_out:
             self._max_out = value
+            self._max_out_chars = _safe_chars(value)
 
     def _send_bind(self, now: float) -> None:
         iq_id = self._ids.short_id()
@@ -1767,6 +1771,11 @@ class ClientConnection:
     _NONZA_HANDLERS: ClassVar[
         dict[str, Callable[[ClientConnection, etree._Element, float], None]]
     ] = {}
+
+
+def _safe_chars(limit: int | None) -> int:
+    """The longest stanza, in characters, that cannot exceed ``limit`` UTF-8 bytes."""
+    return limit // 4 if limit is not None else 2**62
 
 
 def _restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:
