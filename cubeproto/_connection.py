@@ -208,6 +208,9 @@ class ResumableSession:
     #: ``unacked[0]``, and the last such condition: two make it ``MessageRejected``.
     poison_strikes: int = 0
     poison_condition: StreamErrorCondition | None = None
+    #: Made from a Checkpoint (a new process): the server may have received stanzas
+    #: sent after that checkpoint was taken (see ``ClientConnection._catch_up``).
+    made_from_checkpoint: bool = False
 
     @classmethod
     def from_checkpoint(
@@ -232,6 +235,7 @@ class ResumableSession:
             handler=handler,
             poison_strikes=checkpoint.poison_strikes,
             poison_condition=condition,
+            made_from_checkpoint=True,
         )
 
 
@@ -1269,6 +1273,8 @@ class ClientConnection:
             self._fail(StreamErrorCondition.BAD_FORMAT, "<resumed/> without h")
             return
         acked_before = self._sm.acked_h
+        if self._resume.made_from_checkpoint and not self._catch_up(h):
+            return
         if not self._apply_ack(h):
             return
         sm = self._sm
@@ -1310,6 +1316,24 @@ class ClientConnection:
         self._emit(Connected(jid=self._jid, resumed=True))
         self._arm_keepalive(now)
         self._arm_idle(now)
+
+    def _catch_up(self, h_text: str) -> bool:
+        """Resuming from a checkpoint, the server may have received MORE than the
+        checkpoint says we sent: the old process wrote stanzas after it last persisted
+        its checkpoint, then died.  They come after every stanza the checkpoint holds,
+        so ``h`` beyond our count acknowledges all of those, and the counters move on to
+        ``h`` (what the server has).  Anything else is left to the usual check."""
+        sm = self._sm
+        assert sm is not None
+        h = parse_uint(h_text)
+        if h is None or h >= MOD:
+            return True  # _apply_ack fails the stream
+        ahead = (h - sm.outbound_h) % MOD
+        if 0 < ahead < MOD // 2:
+            if not self._apply_ack(str(sm.outbound_h)):
+                return False
+            sm.acked_h = sm.outbound_h = h
+        return True
 
     def _on_sm_request(self, element: etree._Element, now: float) -> None:
         if self._sm is None or not self._sm_active:
@@ -1762,6 +1786,7 @@ class ClientConnection:
         self._timers.clear()
         if not resumable:
             self._settle_everything()
+            self._resume = None  # a pending <resume/> is given up too: settled above
             for item in self._resend:
                 self._unconfirmed(item.message_id)
             self._resend.clear()

@@ -18,9 +18,10 @@ messages go to offline storage and are delivered to the next fresh session (ejab
 ``cut`` rule drops with whatever is in flight.
 
 The application follows the documented discipline: it persists ``checkpoint()`` (JSON)
-on every ``CheckpointChanged`` and right after ``confirm_handled()``, before the bytes of
-the call leave; events it took but did not confirm are not handled (a crash or a cut
-rolls them back: they are redelivered).
+on every ``CheckpointChanged`` and right after ``confirm_handled()``; events it took but
+did not confirm are not handled (a crash or a cut rolls them back: they are
+redelivered).  One rule sends, lets the bytes reach the server and kills the process
+before it persisted anything, so the new process's checkpoint lags behind the server.
 
 Not explored: a crash in the middle of a login (the model runs each handshake to its
 end in one step).  The README's known limit lives there: between a refused resumption and
@@ -267,6 +268,17 @@ class DeliveryMachine(RuleBasedStateMachine):
         assert mid is not None
         self.sent_ids.append(mid)
         self.app_drain()
+
+    @precondition(lambda self: self.up)
+    @rule()
+    def client_sends_then_dies_before_persisting(self) -> None:
+        """The bytes of a send leave, the process dies before it persisted anything
+        (the new process's checkpoint is older than what the server has)."""
+        assert self.client is not None
+        self.client.send(SendMessage(to_user=1002, body="unpersisted"), now=self.tick())
+        self.c2s += self.client.data_to_send()
+        self.to_server()
+        self.crash_and_restart()
 
     @rule()
     def peer_sends(self) -> None:
