@@ -253,6 +253,7 @@ class ClientConnection:
 
     __slots__ = (
         "_authenticated",
+        "_bridge",
         "_channel_binding",
         "_ckpt_key",
         "_ckpt_on",
@@ -362,6 +363,9 @@ class ClientConnection:
         self._poison_condition = resume.poison_condition if resume is not None else None
         #: Messages to send again on the fresh session (resend_unconfirmed).
         self._resend: list[Unacked] = []
+        #: Between a refused resumption and the fresh session's <enabled/>: the old
+        #: session's (resume id, location, max, inbound h), for checkpoint() -- see there.
+        self._bridge: tuple[str, str | None, int | None, int] | None = None
         self._handler: StanzaHandler | None
         if resume is not None:
             self._jid = resume.jid
@@ -677,14 +681,14 @@ class ClientConnection:
         sm = self._sm
         resume = self._resume
         if sm is None:
-            return None
+            return self._bridge_checkpoint()
         if resume is not None:
             resume_id, location, max_seconds = resume.resume_id, resume.location, resume.max_seconds
         elif self._resume_id is not None and self._sm_active:
             resume_id = self._resume_id
             location, max_seconds = self._resume_location, self._resume_max
         else:
-            return None
+            return self._bridge_checkpoint()
         handler_state = None
         state_of = getattr(self._handler, "checkpoint_state", None)
         if state_of is not None:
@@ -794,6 +798,32 @@ class ClientConnection:
         if self._ckpt_on:
             self._note_checkpoint()
 
+    def _bridge_checkpoint(self) -> Checkpoint | None:
+        """Between a refused resumption and the fresh session's ``<enabled/>`` there is
+        no session to resume, but a process killed in that window must not restart with
+        an empty duplicate-suppression memory (a message it confirmed whose ack never
+        reached the server may come back from offline storage).  So the checkpoint
+        still names the old (dead) session: a new process's ``<resume/>`` is refused and
+        it binds a fresh session with the handler state restored.  It holds no
+        unacknowledged stanzas (their outcomes were reported), except those that
+        ``resend_unconfirmed`` will send on the fresh session."""
+        bridge = self._bridge
+        if bridge is None or self._state is _CLOSED:
+            return None
+        resume_id, location, max_seconds, inbound_h = bridge
+        state_of = getattr(self._handler, "checkpoint_state", None)
+        return Checkpoint(
+            resume_id=resume_id,
+            jid=self._jid,
+            location=location,
+            max_seconds=max_seconds,
+            inbound_h=inbound_h,
+            acked_h=0,
+            outbound_h=len(self._resend),
+            unacked=tuple((item.xml, item.message_id) for item in self._resend),
+            handler=state_of() if state_of is not None else None,
+        )
+
     def _note_checkpoint(self, *, final: bool = False) -> None:
         """Queue one CheckpointChanged if what :meth:`checkpoint` returns has changed
         since the last one was queued and none is waiting.  Called once per entry point
@@ -806,7 +836,8 @@ class ClientConnection:
         if sm is None or (
             self._resume is None and (self._resume_id is None or not self._sm_active)
         ):
-            key = None
+            bridging = self._bridge is not None and self._state is not _CLOSED
+            key = (-1, len(self._resend), 0, False, 0) if bridging else None
         else:
             key = (
                 sm.inbound_h,
@@ -1203,6 +1234,7 @@ class ClientConnection:
             self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected <enabled/>")
             return
         self._sm_active = True
+        self._bridge = None
         resumable = element.get("resume") in ("true", "1")
         self._resume_id = element.get("id") if resumable else None
         self._resume_location = element.get("location")
@@ -1218,6 +1250,7 @@ class ClientConnection:
             # <enable/> refused: carry on without stream management.
             self._sm = None
             self._sm_active = False
+            self._bridge = None
             self._session_ready(resumed=False, now=now)
             return
         if self._state is StreamState.RESUMING:
@@ -1254,6 +1287,14 @@ class ClientConnection:
         for iq_id in list(self._pending):
             self._iq_timed_out(iq_id)
         self._emit(ResumeFailed(condition_name=name))
+        if self._resume is not None and self._sm is not None:
+            resume = self._resume
+            self._bridge = (
+                resume.resume_id,
+                resume.location,
+                resume.max_seconds,
+                self._sm.inbound_h,
+            )
         self._resume = None
         self._sm = None
         self._sm_active = False
@@ -1787,6 +1828,7 @@ class ClientConnection:
         if not resumable:
             self._settle_everything()
             self._resume = None  # a pending <resume/> is given up too: settled above
+            self._bridge = None
             for item in self._resend:
                 self._unconfirmed(item.message_id)
             self._resend.clear()
