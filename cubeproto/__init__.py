@@ -7,6 +7,7 @@ typed events come out.  See README.md for the connection contract.
 
 from __future__ import annotations
 
+from ._checkpoint import Checkpoint, CheckpointError
 from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
 from ._version import __version__
@@ -33,6 +34,7 @@ from .events import (
     Authenticated,
     AuthenticationFailed,
     Bound,
+    CheckpointChanged,
     CloseReason,
     Connected,
     ConnectionClosed,
@@ -44,7 +46,9 @@ from .events import (
     LostReason,
     MalformedStanza,
     MessageLost,
+    MessageRejected,
     MessageSent,
+    MessageUnconfirmed,
     PingReceived,
     PingTimedOut,
     PongReceived,
@@ -61,6 +65,9 @@ __all__ = [
     "Authenticated",
     "AuthenticationFailed",
     "Bound",
+    "Checkpoint",
+    "CheckpointChanged",
+    "CheckpointError",
     "ClientConfig",
     "ClientConnection",
     "CloseReason",
@@ -77,7 +84,9 @@ __all__ = [
     "LostReason",
     "MalformedStanza",
     "MessageLost",
+    "MessageRejected",
     "MessageSent",
+    "MessageUnconfirmed",
     "OutboundStanza",
     "Ping",
     "PingReceived",

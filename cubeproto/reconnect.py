@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ._checkpoint import Checkpoint
 from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
 from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, StanzaContext
@@ -174,12 +175,15 @@ class Supervisor:
         policy: ReconnectPolicy | None = None,
         *,
         jitter: Callable[[], float],
+        resume: Checkpoint | None = None,
     ) -> None:
+        """``resume``: a checkpoint persisted by an earlier process; the first connection
+        resumes that session (issue 12) instead of binding a fresh one."""
         self.config = config
         self.policy = policy if policy is not None else ReconnectPolicy()
         self._jitter = jitter
         self.connection: ClientConnection | None = None
-        self._resume: ResumableSession | None = None
+        self._resume: ResumableSession | Checkpoint | None = resume
         self._resumable_conn: ClientConnection | None = None
         self._attempt = 0
         self._delay: float | None = None

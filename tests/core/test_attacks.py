@@ -14,7 +14,7 @@ from hostile_cases import CASES as HOSTILE
 from hostile_cases import FOLLOWER
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scripted import drain, logged_in
+from scripted import ScriptedServer, config, drain, logged_in
 
 from cubeproto import (
     CloseReason,
@@ -24,6 +24,7 @@ from cubeproto import (
     StreamErrorCondition,
     UnhandledStanza,
 )
+from cubeproto._connection import ClientConnection
 
 MB = 1024 * 1024
 
@@ -94,8 +95,17 @@ CASES = {
 }
 
 
-def run_attack(chunks: Iterator[bytes]) -> tuple[list[object], bytes, int]:
-    conn, server = logged_in()
+def run_attack(
+    chunks: Iterator[bytes], *, resumable: bool = True
+) -> tuple[list[object], bytes, int]:
+    if resumable:
+        conn, server = logged_in()
+    else:
+        conn = ClientConnection(config())
+        server = ScriptedServer(conn)
+        server.login(resume=False)  # <enabled/> without resume="true"
+        drain(conn)
+        server.client_sent()
     tracemalloc.start()
     try:
         for chunk in chunks:
@@ -108,20 +118,27 @@ def run_attack(chunks: Iterator[bytes]) -> tuple[list[object], bytes, int]:
     return drain(conn), server.client_sent(), peak
 
 
+@pytest.mark.parametrize("resumable", [False, True], ids=["unresumable", "resumable"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_attack_ends_in_the_right_stream_error(name: str) -> None:
+def test_attack_ends_in_the_right_stream_error(name: str, resumable: bool) -> None:
     make, condition = CASES[name]
     # Build the attack's bytes before measuring, except the 100 MB one, which is streamed.
     chunks = make() if name == "100MB-stanza" else iter(list(make()))
-    events, sent, peak = run_attack(chunks)
+    events, sent, peak = run_attack(chunks, resumable=resumable)
     assert len(events) == 1, events
     (closed,) = events
     assert isinstance(closed, ConnectionClosed)
     assert closed.reason is CloseReason.PROTOCOL_ERROR
     assert closed.condition is condition
     assert isinstance(closed.error, RemoteProtocolError)
-    assert f"<{condition.value} xmlns=".encode() in sent
-    assert sent.endswith(b"</stream:stream>")
+    assert closed.resumable is resumable
+    if resumable:
+        # Issue 12 item 6: a stream error or </stream:stream> would end the session on
+        # the server (ejabberd); the transport is dropped silently instead.
+        assert sent == b""
+    else:
+        assert f"<{condition.value} xmlns=".encode() in sent
+        assert sent.endswith(b"</stream:stream>")
     assert peak < 8 * MB, f"peak {peak / MB:.1f} MiB"
 
 
@@ -167,13 +184,23 @@ def test_arbitrary_bytes_never_raise_and_end_at_most_once(data: bytes, size: int
 # --- issue 11: the holes found by an independent attack run ---------------------------
 
 
+@pytest.mark.parametrize("resumable", [False, True], ids=["unresumable", "resumable"])
 @pytest.mark.parametrize("name", list(HOSTILE))
 @pytest.mark.parametrize("chunk", [1 << 16, 7])
-def test_issue_11_hole_ends_the_stream_at_once(name: str, chunk: int) -> None:
-    # The case, then a stanza: the stream error comes first, whatever the chunking, and
-    # nothing of the case or the follower is delivered.
+def test_issue_11_hole_ends_the_stream_at_once(name: str, chunk: int, resumable: bool) -> None:
+    # The case, then a stanza: the stream ends first, whatever the chunking, and nothing
+    # of the case or the follower is delivered.  The condition is reported either way; it
+    # is written to the server only when the session cannot be resumed (issue 12 item 6:
+    # on a resumable session the transport is dropped silently).
     data, condition = HOSTILE[name]
-    conn, server = logged_in()
+    if resumable:
+        conn, server = logged_in()
+    else:
+        conn = ClientConnection(config())
+        server = ScriptedServer(conn)
+        server.login(resume=False)
+        drain(conn)
+        server.client_sent()
     wire = data + FOLLOWER
     for start in range(0, len(wire), chunk):
         conn.receive_data(wire[start : start + chunk], now=1)
@@ -183,7 +210,12 @@ def test_issue_11_hole_ends_the_stream_at_once(name: str, chunk: int) -> None:
     assert isinstance(closed, ConnectionClosed)
     assert closed.reason is CloseReason.PROTOCOL_ERROR
     assert closed.condition is condition, closed
-    assert f"<{condition.value} xmlns=".encode() in server.client_sent()
+    assert closed.resumable is resumable
+    sent = server.client_sent()
+    if resumable:
+        assert sent == b""
+    else:
+        assert f"<{condition.value} xmlns=".encode() in sent
 
 
 def test_the_element_limit_has_its_own_text() -> None:
