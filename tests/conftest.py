@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 
@@ -32,6 +33,30 @@ from hypothesis import settings
 # take (performance is measured in bench/, not here), so hypothesis gets no deadline.
 settings.register_profile("cubeproto", deadline=None)
 settings.load_profile("cubeproto")
+
+#: Seconds any one test may run before the watchdog fails it.  Far above what any test
+#: needs (the longest, the SIGKILL and black-hole runs, take a few minutes); it exists so
+#: that a test waiting forever (an event that never comes, a peer that never answers)
+#: fails with its own traceback instead of holding CI until its overall time limit.
+#: ``@pytest.mark.watchdog(seconds)`` sets another bound for one test.
+WATCHDOG_SECONDS = 900
+
+
+@pytest.fixture(autouse=True)
+def _watchdog(request: pytest.FixtureRequest) -> Iterator[None]:
+    marker = request.node.get_closest_marker("watchdog")
+    seconds = int(marker.args[0]) if marker is not None else WATCHDOG_SECONDS
+
+    def fire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"{request.node.nodeid} ran over {seconds} s (tests/conftest.py)")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="session")
