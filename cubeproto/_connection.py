@@ -1283,19 +1283,31 @@ class ClientConnection:
         messages: with ``h`` in ``<failed/>`` the server said it never received them
         (MessageLost: a fact); without it nobody knows (MessageUnconfirmed).  With
         ``resend_unconfirmed`` both kinds are sent again on the fresh session instead."""
+        resending = False
         if self._sm is not None:
             if self._config.resend_unconfirmed:
-                self._resend = [
+                resend = [
                     item
                     for item in self._sm.unacked
                     if item.message_id is not None and item.message_id not in self._lost_reported
                 ]
+                if self._poison_strikes >= 2 and resend:
+                    # Twice in a row the stream died right after this stanza (the second
+                    # time on a fresh session it was resent to): poison, whether or not
+                    # the session survived.  The server ends a session over a stream
+                    # error, so without this the poison would be resent forever.
+                    self._reject_poison(resend.pop(0))
+                self._resend = resend
+                resending = bool(resend)
             elif h_known:
                 self._report_unacked_lost(LostReason.RESUME_FAILED)
             else:
                 self._report_unconfirmed()
-        self._poison_strikes = 0
-        self._poison_condition = None
+        if not resending:
+            self._poison_strikes = 0
+            self._poison_condition = None
+        # else: the strikes stay with the stanza that heads the resend, so that a second
+        # death right after it on the fresh session rejects it at the next reconnection.
         for iq_id in list(self._pending):
             self._iq_timed_out(iq_id)
         self._emit(ResumeFailed(condition_name=name))
@@ -1339,15 +1351,7 @@ class ClientConnection:
             self._poison_strikes = min(self._poison_strikes, 1)
         if self._poison_strikes >= 2 and keep:
             # Twice in a row the stream died right after this stanza: poison.
-            head = keep.pop(0)
-            if head.message_id is not None:
-                self._emit(
-                    MessageRejected(message_id=head.message_id, condition=self._poison_condition)
-                )
-                if self._handler is not None:
-                    self._emit_all(self._handler.message_lost(head.message_id))
-            self._poison_strikes = 0
-            self._poison_condition = None
+            self._reject_poison(keep.pop(0))
         sm.keep_only(keep)
         previous = self._resume
         self._resume_id = previous.resume_id
@@ -1369,6 +1373,17 @@ class ClientConnection:
         self._emit(Connected(jid=self._jid, resumed=True))
         self._arm_keepalive(now)
         self._arm_idle(now)
+
+    def _reject_poison(self, head: Unacked) -> None:
+        """``head`` is poison: report it ``MessageRejected``, forget the strikes."""
+        if head.message_id is not None:
+            self._emit(
+                MessageRejected(message_id=head.message_id, condition=self._poison_condition)
+            )
+            if self._handler is not None:
+                self._emit_all(self._handler.message_lost(head.message_id))
+        self._poison_strikes = 0
+        self._poison_condition = None
 
     def _catch_up(self, h_text: str) -> bool:
         """Resuming from a checkpoint, the server may have received MORE than the

@@ -208,3 +208,40 @@ def test_strikes_reset_when_the_server_gets_past_the_stanza() -> None:
     assert of(MessageRejected, events) == []  # first strike against `second`
     assert second in srv2.client_sent().decode()
     assert JID  # the scripted server's JID stays the session's
+
+
+def test_poison_is_rejected_when_the_server_ends_the_session_each_time() -> None:
+    """What ejabberd does: a stream error ends the session, so every resumption is refused
+    and ``resend_unconfirmed`` resends the poison on the fresh session.  The strikes follow
+    the stanza through the refusal: the second death right after it rejects it, and the
+    rest proceeds (before, the refusal reset the count and the poison was resent forever:
+    198 stream deaths in 15 s against ejabberd)."""
+    conn, server = logged_in(resend_unconfirmed=True)
+    poison = conn.send(Say(body="poison"), now=1)
+    after = conn.send(Say(body="after"), now=1)
+    server.client_sent()
+    server.feed(POLICY)  # first death, right after the poison
+    drain(conn)
+    new, srv = reconnect(conn.resume_state(), resend_unconfirmed=True)  # type: ignore[arg-type]
+    srv.feed(FAILED_NO_H)  # the server ended the session
+    srv.bind()
+    srv.session_setup()
+    events = drain(new)
+    assert of(MessageRejected, events) == []  # one strike only so far
+    resent = srv.client_sent().decode()
+    assert poison in resent and after in resent
+    srv.feed(POLICY)  # second death, right after the resent poison
+    drain(new)
+    new2, srv2 = reconnect(new.resume_state(), resend_unconfirmed=True)  # type: ignore[arg-type]
+    srv2.feed(FAILED_NO_H)
+    events = drain(new2)
+    assert of(MessageRejected, events) == [
+        MessageRejected(message_id=poison, condition=StreamErrorCondition.POLICY_VIOLATION)
+    ]
+    srv2.bind()
+    srv2.session_setup()
+    drain(new2)
+    resent = srv2.client_sent().decode()
+    assert poison not in resent and after in resent  # the rest proceeds
+    srv2.feed("<a xmlns='urn:xmpp:sm:3' h='3'/>")  # carbons IQ, presence, after
+    assert [e.message_id for e in of(MessageSent, drain(new2))] == [after]
