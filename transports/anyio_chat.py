@@ -143,6 +143,9 @@ class AsyncChatClient:
         self._first_seen = anyio.Event()
         self._exit: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
+        # App-controlled acks: events handed towards the application and events it took.
+        self._delivered = 0
+        self._consumed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -207,7 +210,39 @@ class AsyncChatClient:
 
     def events(self) -> AsyncIterator[Event]:
         """Every event, in order; ends when the client has stopped."""
-        return self._recv_events.__aiter__()
+        return self._consume()
+
+    async def _consume(self) -> AsyncIterator[Event]:
+        async for event in self._recv_events:
+            self._consumed += 1
+            yield event
+
+    async def confirm_handled(self) -> bool:
+        """With ``app_controlled_acks=True``: every event this client has handed to the
+        application so far (through :meth:`events`) has been handled durably, so the
+        server may now be told it was received.
+
+        Call it after handling an event, not before: what is not confirmed is redelivered
+        by the server after a resumption (also in a new process that resumes from a
+        checkpoint), so a crash between receiving and handling loses nothing.  The
+        connection's acknowledgement counter moves only when the application has caught
+        up with the events already taken from the connection (confirming an event while
+        later ones wait in the queue would acknowledge those too); then this returns
+        ``True``.  ``False``: events are still waiting, or there is no connection (the
+        next confirmation after taking them will cover them).  Raises
+        ``LocalProtocolError`` without ``app_controlled_acks``.
+        """
+        await checkpoint_if_cancelled()
+        if not self.config.app_controlled_acks:
+            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        conn = self._sup.connection
+        if self._consumed < self._delivered or conn is None:
+            return False
+        if conn.state is StreamState.CLOSED:
+            return False
+        conn.confirm_handled(now=self._now())
+        self._after(conn)
+        return True
 
     # ------------------------------------------------------------------ the I/O tasks
 
@@ -384,6 +419,7 @@ class AsyncChatClient:
                 self._first_seen.set()
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._send_events.send_nowait(item)
+                self._delivered += 1
 
     def _now(self) -> float:
         return anyio.current_time()

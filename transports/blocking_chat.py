@@ -135,6 +135,10 @@ class ChatClient:
         self._first_seen = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        # App-controlled acks: events handed towards the application (counted under the
+        # lock when taken from the connection) and events the application has taken.
+        self._delivered = 0
+        self._consumed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,13 +166,13 @@ class ChatClient:
     def disconnect(self) -> None:
         """Close the stream gracefully and stop reconnecting; waits until closed."""
         with self._lock:
-            items = self._sup.close(now=time.monotonic())
+            items = self._count(self._sup.close(now=time.monotonic()))
         self._finish(items)
 
     def terminate(self) -> None:
         """Drop the connection at once (no stream close) and stop reconnecting."""
         with self._lock:
-            items = self._sup.terminate(now=time.monotonic())
+            items = self._count(self._sup.terminate(now=time.monotonic()))
         self._finish(items)
 
     def _finish(self, items: list[Event | CallSettled]) -> None:
@@ -212,12 +216,41 @@ class ChatClient:
             self._queue.put(_STOP)  # keep telling later callers
             return None
         assert isinstance(item, Event)
+        with self._lock:
+            self._consumed += 1
         return item
 
     def events(self) -> Iterator[Event]:
         """Every queued event, in order; ends when the client has stopped."""
         while (event := self.next_event()) is not None:
             yield event
+
+    def confirm_handled(self) -> bool:
+        """With ``app_controlled_acks=True``: every event this client has handed to the
+        application so far (through :meth:`next_event`/:meth:`events` or ``on_event``)
+        has been handled durably, so the server may now be told it was received.
+
+        Call it after handling an event, not before: what is not confirmed is redelivered
+        by the server after a resumption (also in a new process that resumes from a
+        checkpoint), so a crash between receiving and handling loses nothing.  The
+        connection's acknowledgement counter moves only when the application has caught
+        up with the events already taken from the connection (confirming an event while
+        later ones wait in the queue would acknowledge those too); then this returns
+        ``True``.  ``False``: events are still waiting, or there is no connection (the
+        next confirmation after taking them will cover them).  Raises
+        ``LocalProtocolError`` without ``app_controlled_acks``.
+        """
+        if not self.config.app_controlled_acks:
+            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        with self._lock:
+            conn = self._sup.connection
+            if self._consumed < self._delivered or conn is None:
+                return False
+            if conn.state is StreamState.CLOSED:
+                return False
+            conn.confirm_handled(now=time.monotonic())
+        self._wake()
+        return True
 
     # ------------------------------------------------------------------ the I/O thread
 
@@ -229,7 +262,9 @@ class ChatClient:
                     sock, binding = self._open()
                 except (OSError, ssl.SSLError) as exc:
                     with self._lock:
-                        items = sup.connect_failed(str(exc) or repr(exc), now=time.monotonic())
+                        items = self._count(
+                            sup.connect_failed(str(exc) or repr(exc), now=time.monotonic())
+                        )
                     self._dispatch(items)
                 else:
                     self._pump(sock, binding)
@@ -239,9 +274,15 @@ class ChatClient:
                 self._sleep.wait(delay)
         finally:
             with self._lock:
-                items = sup.settle_all(
-                    Disconnected(
-                        closed=None, error="stopped", reconnect_in=None, attempt=0, resumable=False
+                items = self._count(
+                    sup.settle_all(
+                        Disconnected(
+                            closed=None,
+                            error="stopped",
+                            reconnect_in=None,
+                            attempt=0,
+                            resumable=False,
+                        )
                     )
                 )
             self._dispatch(items)
@@ -356,7 +397,15 @@ class ChatClient:
             if isinstance(event, TlsUpgradeRequired):
                 tls_needed = True
             items.extend(self._sup.process(event, now=now))
+        self._count(items)
         return items, tls_needed
+
+    def _count(self, items: list[Event | CallSettled]) -> list[Event | CallSettled]:
+        """Count the events among ``items`` as handed to the application (call under the
+        lock, in the same locked section that produced them, so that
+        :meth:`confirm_handled` never sees an event taken but not yet counted)."""
+        self._delivered += sum(1 for item in items if not isinstance(item, CallSettled))
+        return items
 
     def _dispatch(self, items: Iterable[Event | CallSettled]) -> None:
         for item in items:
@@ -375,6 +424,8 @@ class ChatClient:
                 self._first = item
                 self._first_seen.set()
             if self._on_event is not None:
+                with self._lock:
+                    self._consumed += 1
                 self._on_event(item)
             else:
                 self._queue.put(item)
