@@ -43,7 +43,17 @@ TruncateKind = Literal["tls-record", "xml"]
 #: application_data.
 _TLS_TYPES = frozenset({20, 21, 22, 23})
 #: Stanza and stream-management start tags a mid-XML cut can land in.
-_XML_STARTS = (b"<message", b"<presence", b"<iq", b"<r ", b"<a ", b"<enabled", b"<resumed")
+_XML_STARTS = (
+    b"<message",
+    b"<presence",
+    b"<iq",
+    b"<r ",
+    b"<a ",
+    b"<enabled",
+    b"<resumed",
+    b"<stream:features",
+    b"<proceed",
+)
 
 
 class _RecordTracker:
@@ -137,8 +147,12 @@ class _Link:
         self.flowing.set()  # release pumps waiting out a stall
         for sock in (self.client, self.upstream):
             if reset:
+                # Linger 0 makes the close send a RST; SHUT_RD (which sends nothing)
+                # wakes the pump blocked in recv(), whose reference would otherwise keep
+                # the socket open -- and silent -- until the next byte arrives.
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RD)
             else:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
@@ -173,6 +187,7 @@ class FaultProxy:
     _handshake_resets_left: int = 0
     _handshake_window: tuple[int, int] = (1, 1500)
     _stalled: bool = False
+    _truncate_new: list[TruncateKind] = field(default_factory=list)
 
     def start(self) -> FaultProxy:
         self._random.seed(self.seed)
@@ -287,6 +302,14 @@ class FaultProxy:
             self._stalled = False
         return self.heal_all()
 
+    def truncate_new(self, kind: TruncateKind, count: int) -> None:
+        """Arm each of the next ``count`` new connections (after those
+        :meth:`reset_handshakes` takes) like :meth:`truncate_all`: for ``"xml"`` on a
+        STARTTLS port, the cut lands in the plaintext negotiation
+        (``<stream:features>``, ``<proceed/>``)."""
+        with self._lock:
+            self._truncate_new = [kind] * count
+
     def truncate_all(self, kind: TruncateKind) -> int:
         """Arm every open connection: its next server-to-client chunk that has a place of
         ``kind`` is forwarded up to a random such place, then the connection is cut."""
@@ -347,6 +370,8 @@ class FaultProxy:
                 if self._handshake_resets_left > 0:
                     self._handshake_resets_left -= 1
                     link.reset_at = self._random.randint(*self._handshake_window)
+                elif self._truncate_new:
+                    link.truncate = self._truncate_new.pop()
                 self._links.append(link)
             threading.Thread(
                 target=self._pump, args=(link, client, upstream, False), daemon=True
