@@ -7,6 +7,7 @@ typed events come out.  See README.md for the connection contract.
 
 from __future__ import annotations
 
+from ._checkpoint import Checkpoint, CheckpointError
 from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
 from .commands import (
@@ -32,6 +33,7 @@ from .events import (
     Authenticated,
     AuthenticationFailed,
     Bound,
+    CheckpointChanged,
     CloseReason,
     Connected,
     ConnectionClosed,
@@ -43,7 +45,9 @@ from .events import (
     LostReason,
     MalformedStanza,
     MessageLost,
+    MessageRejected,
     MessageSent,
+    MessageUnconfirmed,
     PingReceived,
     PingTimedOut,
     PongReceived,
@@ -59,6 +63,9 @@ __all__ = [
     "Authenticated",
     "AuthenticationFailed",
     "Bound",
+    "Checkpoint",
+    "CheckpointChanged",
+    "CheckpointError",
     "ClientConfig",
     "ClientConnection",
     "CloseReason",
@@ -75,7 +82,9 @@ __all__ = [
     "LostReason",
     "MalformedStanza",
     "MessageLost",
+    "MessageRejected",
     "MessageSent",
+    "MessageUnconfirmed",
     "OutboundStanza",
     "Ping",
     "PingReceived",

@@ -6,8 +6,10 @@ application-controlled acks), IQ tracking, pings and keepalive, and hands every 
 stanza to the :class:`~cubeproto.commands.StanzaHandler` (the chat layer).
 
 Every state change goes through :func:`cubeproto._state.transition`; see that module for
-the table.  Peer faults never raise: they end in a stream error sent to the peer and one
-terminal :class:`~cubeproto.events.ConnectionClosed` carrying a ``RemoteProtocolError``.
+the table.  Peer faults never raise: they end in one terminal
+:class:`~cubeproto.events.ConnectionClosed` carrying a ``RemoteProtocolError``, after a
+stream error sent to the peer -- unless the session is resumable, which a stream error
+would destroy (see ``_fail``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 
 from lxml import etree
 
+from ._checkpoint import Checkpoint, CheckpointError
 from ._framing import (
     TRANSPORT_CLOSED,
     TRANSPORT_READY,
@@ -66,6 +69,7 @@ from .events import (
     Authenticated,
     AuthenticationFailed,
     Bound,
+    CheckpointChanged,
     CloseReason,
     Connected,
     ConnectionClosed,
@@ -77,7 +81,9 @@ from .events import (
     LostReason,
     MalformedStanza,
     MessageLost,
+    MessageRejected,
     MessageSent,
+    MessageUnconfirmed,
     PingReceived,
     PingTimedOut,
     PongReceived,
@@ -97,6 +103,7 @@ NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 NS_SM = "urn:xmpp:sm:3"
 NS_PING = "urn:xmpp:ping"
 NS_CARBONS = "urn:xmpp:carbons:2"
+NS_LIMITS = "urn:xmpp:stream-limits:0"
 
 _FEATURES = f"{{{NS_STREAM}}}features"
 _STREAM_ERROR = f"{{{NS_STREAM}}}error"
@@ -133,6 +140,28 @@ _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
 _SASL_CONDITIONS = {c.value: c for c in SaslCondition}
 
 _R = f'<r xmlns="{NS_SM}"/>'
+
+#: The one CheckpointChanged instance (it has no payload): ``next_event`` recognises it by
+#: identity to know that none is waiting any more.
+_CHECKPOINT_CHANGED = CheckpointChanged()
+
+#: Stream errors a server sends about what we wrote: when the stream dies with one of
+#: these right after a stanza, twice in a row, that stanza is poison (MessageRejected).
+_POISON_CONDITIONS = frozenset(
+    {
+        StreamErrorCondition.POLICY_VIOLATION,
+        StreamErrorCondition.NOT_WELL_FORMED,
+        StreamErrorCondition.INVALID_XML,
+        StreamErrorCondition.BAD_FORMAT,
+        StreamErrorCondition.RESTRICTED_XML,
+        StreamErrorCondition.INVALID_NAMESPACE,
+        StreamErrorCondition.BAD_NAMESPACE_PREFIX,
+        StreamErrorCondition.UNSUPPORTED_STANZA_TYPE,
+        StreamErrorCondition.UNSUPPORTED_ENCODING,
+        StreamErrorCondition.IMPROPER_ADDRESSING,
+        StreamErrorCondition.INVALID_FROM,
+    }
+)
 
 # Keys of the connection's timers.
 _ACK_TIMER = ("ack",)
@@ -175,6 +204,35 @@ class ResumableSession:
     lost_reported: frozenset[str]
     pending_iqs: tuple[tuple[str, str, str | None, float | None, ResultParser | None], ...]
     handler: StanzaHandler | None = field(default=None, compare=False)
+    #: Consecutive stream deaths (with a stream error about our input) right after
+    #: ``unacked[0]``, and the last such condition: two make it ``MessageRejected``.
+    poison_strikes: int = 0
+    poison_condition: StreamErrorCondition | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, handler: StanzaHandler | None
+    ) -> ResumableSession:
+        """The session a :class:`~cubeproto.Checkpoint` describes, for ``handler`` (made
+        by the config's factory, its durable state already restored)."""
+        condition = None
+        if checkpoint.poison_condition is not None:
+            condition = _STREAM_CONDITIONS.get(checkpoint.poison_condition)
+        return cls(
+            resume_id=checkpoint.resume_id,
+            jid=checkpoint.jid,
+            location=checkpoint.location,
+            max_seconds=checkpoint.max_seconds,
+            inbound_h=checkpoint.inbound_h,
+            acked_h=checkpoint.acked_h,
+            outbound_h=checkpoint.outbound_h,
+            unacked=tuple(Unacked(xml, mid) for xml, mid in checkpoint.unacked),
+            lost_reported=frozenset(),
+            pending_iqs=(),
+            handler=handler,
+            poison_strikes=checkpoint.poison_strikes,
+            poison_condition=condition,
+        )
 
 
 class ClientConnection:
@@ -192,6 +250,9 @@ class ClientConnection:
     __slots__ = (
         "_authenticated",
         "_channel_binding",
+        "_ckpt_key",
+        "_ckpt_on",
+        "_ckpt_queued",
         "_config",
         "_confirmed_seq",
         "_current_seq",
@@ -207,10 +268,15 @@ class ClientConnection:
         "_keepalive_sent_at",
         "_last_rx",
         "_lost_reported",
+        "_max_out",
         "_muc_host",
+        "_on_confirm",
         "_out",
         "_parser_released",
         "_pending",
+        "_poison_condition",
+        "_poison_strikes",
+        "_resend",
         "_resume",
         "_resume_id",
         "_resume_location",
@@ -226,12 +292,20 @@ class ClientConnection:
         "_unrequested",
     )
 
-    def __init__(self, config: ClientConfig, *, resume: ResumableSession | None = None) -> None:
+    def __init__(
+        self, config: ClientConfig, *, resume: ResumableSession | Checkpoint | None = None
+    ) -> None:
         """Create an idle connection.  Pure: nothing is sent until :meth:`start`.
 
         With ``resume``, the connection authenticates and then sends ``<resume/>`` instead
-        of binding a new resource (XEP-0198 section 5).
+        of binding a new resource (XEP-0198 section 5).  ``resume`` is a
+        :class:`ResumableSession` (same process) or a :class:`~cubeproto.Checkpoint` (any
+        process: its handler state is restored into a handler made by
+        ``config.handler_factory``; a checkpoint with handler state and no handler that
+        can take it raises :class:`~cubeproto.CheckpointError`).
         """
+        if isinstance(resume, Checkpoint):
+            resume = ResumableSession.from_checkpoint(resume, _restored_handler(config, resume))
         self._config = config
         self._muc_host = "muc." + config.chat_host  # read for every group message built
         self._state = StreamState.IDLE
@@ -270,6 +344,16 @@ class ClientConnection:
         self._confirmed_seq = 0
         self._current_seq = 0
         self._resume = resume
+        #: The last checkpoint key announced with CheckpointChanged, and whether that
+        #: event is still waiting in the queue (coalescing).
+        self._ckpt_key: tuple[int, int, int, bool, int] | None = None
+        self._ckpt_queued = False
+        self._ckpt_on = config.checkpoint_events
+        self._max_out = config.max_outbound_stanza_bytes
+        self._poison_strikes = resume.poison_strikes if resume is not None else 0
+        self._poison_condition = resume.poison_condition if resume is not None else None
+        #: Messages to send again on the fresh session (resend_unconfirmed).
+        self._resend: list[Unacked] = []
         self._handler: StanzaHandler | None
         if resume is not None:
             self._jid = resume.jid
@@ -285,6 +369,13 @@ class ClientConnection:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
         else:
             self._handler = config.handler_factory() if config.handler_factory else None
+        #: With app-controlled acks, the handler's hook told how far the application
+        #: confirmed (the chat layer's duplicate suppression waits for it).
+        self._on_confirm: Callable[[int], None] | None = None
+        if config.app_controlled_acks and self._handler is not None:
+            defer = getattr(self._handler, "defer_dedup_until_confirmed", None)
+            if defer is not None:
+                self._on_confirm = defer(self)
 
     @staticmethod
     def _make_framing(config: ClientConfig) -> Framing:
@@ -332,6 +423,13 @@ class ClientConnection:
     def handler(self) -> StanzaHandler | None:
         """The session's stanza handler (the chat layer), if any."""
         return self._handler
+
+    @property
+    def inbound_seq(self) -> int:
+        """With ``app_controlled_acks``: the sequence number (on this connection, from 1)
+        of the inbound stanza being handled right now, else 0.  A handler that defers
+        work until confirmation (see :meth:`confirm_handled`) keys it by this."""
+        return self._current_seq
 
     def new_message_id(self) -> str:
         return self._ids.message_id()
@@ -401,6 +499,8 @@ class ClientConnection:
         except XmlStreamError as exc:
             self._flush_framing()
             self._fail(exc.condition, exc.text)
+            if self._ckpt_on:
+                self._note_checkpoint()
             return
         self._flush_framing()
         # Stanzas, the bulk of the traffic, go straight to _on_stanza; the rest (nonzas,
@@ -417,6 +517,8 @@ class ClientConnection:
                 self._handle_item(item, now)
             if self._state is _CLOSED:
                 break
+        if self._ckpt_on:
+            self._note_checkpoint()
 
     def receive_eof(self, *, now: float) -> None:
         """The transport reached end of file (the peer closed its side).  Idempotent.
@@ -435,6 +537,8 @@ class ClientConnection:
             ConnectionClosed(reason=CloseReason.REMOTE, resumable=self._resumable()),
             resumable=self._resumable(),
         )
+        if self._ckpt_on:
+            self._note_checkpoint()
 
     def send(self, command: Command, *, now: float) -> str | None:
         """Execute a command; return the id of the stanza it sent (``None`` for nonzas).
@@ -450,6 +554,7 @@ class ClientConnection:
             )
         if isinstance(command, StanzaCommand):
             stanza = command.build(self)
+            self._check_size(stanza.xml)
             is_iq_request = stanza.result_parser is not None
             if is_iq_request:
                 if not stanza.stanza_id:
@@ -466,6 +571,8 @@ class ClientConnection:
             self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
             if self._handler is not None:
                 self._emit_all(self._handler.stanza_sent(command, stanza))
+            if self._ckpt_on:
+                self._note_checkpoint()
             return stanza.stanza_id
         if isinstance(command, Ping):
             self._check_iq_capacity()
@@ -474,6 +581,8 @@ class ClientConnection:
             xml = _ping_xml(iq_id, to)
             self._track_iq(iq_id, _PendingIq("ping", to, now, command.timeout), now)
             self._send_stanza(xml, iq_id, countable=False, now=now)
+            if self._ckpt_on:
+                self._note_checkpoint()
             return iq_id
         if isinstance(command, SendIq):
             self._check_payload(command.payload)
@@ -481,8 +590,11 @@ class ClientConnection:
             iq_id = self._ids.iq_id(command.purpose)
             to_attr = f' to="{escape_attr(command.to)}"' if command.to else ""
             xml = f'<iq type="{command.type}" id="{iq_id}"{to_attr}>{command.payload}</iq>'
+            self._check_size(xml)
             self._track_iq(iq_id, _PendingIq("user", command.to, now, command.timeout), now)
             self._send_stanza(xml, iq_id, countable=False, now=now)
+            if self._ckpt_on:
+                self._note_checkpoint()
             return iq_id
         raise LocalProtocolError(f"unknown command {command!r}")
 
@@ -501,14 +613,20 @@ class ClientConnection:
             if seq:
                 upto = seq - 1
                 break
-        if upto > self._confirmed_seq and self._sm is not None:
-            self._sm.handled(upto - self._confirmed_seq)
-        self._confirmed_seq = max(self._confirmed_seq, upto)
+        if upto > self._confirmed_seq:
+            if self._sm is not None:
+                self._sm.handled(upto - self._confirmed_seq)
+            self._confirmed_seq = upto
+            if self._on_confirm is not None:
+                self._on_confirm(upto)
+        if self._ckpt_on:
+            self._note_checkpoint()
 
     def close(self, *, now: float) -> None:
         """Close the stream: send our stream close and wait (``close_timeout``) for the
         server's.  Ends in ``ConnectionClosed(reason=LOCAL)``.  A deliberate close ends
-        the stream-management session: unacknowledged messages are reported lost.
+        the stream-management session: unacknowledged messages are reported
+        ``MessageUnconfirmed`` (the server may or may not have received them).
         Raises ``LocalProtocolError`` if the connection was never started or already
         closing/closed.  Output follows.
         """
@@ -516,6 +634,8 @@ class ClientConnection:
         self._state = transition(state, Input.SEND_CLOSE)
         if not self._framing.ready or state is StreamState.TLS_PENDING:
             self._finish(ConnectionClosed(reason=CloseReason.LOCAL), resumable=False)
+            if self._ckpt_on:
+                self._note_checkpoint()
             return
         if self._sm_active and self._sm is not None and self._sm.unacked:
             self._out.append(self._framing.frame(_R))
@@ -524,11 +644,56 @@ class ClientConnection:
 
     def abandon(self, *, now: float) -> None:
         """Give up on resuming this closed session: report every unacknowledged message
-        as ``MessageLost`` and every outstanding IQ as timed out.  Idempotent; raises
-        ``LocalProtocolError`` if the connection has not closed yet."""
+        as ``MessageUnconfirmed`` (nobody can know whether it arrived) and every
+        outstanding IQ as timed out.  ``checkpoint()`` is ``None`` afterwards.
+        Idempotent; raises ``LocalProtocolError`` if the connection has not closed yet."""
         if self._state is not StreamState.CLOSED:
             raise LocalProtocolError("abandon() is for a closed connection")
-        self._settle_everything(LostReason.CONNECTION_CLOSED)
+        self._settle_everything()
+        self._resume = None
+        self._note_checkpoint(final=True)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """A snapshot of the session for a new process to resume it from
+        (``ClientConnection(config, resume=checkpoint)``), or ``None`` when there is no
+        resumable session: before ``<enabled resume="true"/>``, without stream
+        management, after a close that cannot be resumed or :meth:`abandon`.
+
+        Available at any moment while the session is resumable (connected, resuming, or
+        closed with ``resumable=True``).  Built on demand: it costs nothing until asked
+        for.  Persist it whenever a :class:`~cubeproto.events.CheckpointChanged` is
+        taken; with ``app_controlled_acks`` its inbound count is the confirmed one, so a
+        process killed before confirming gets the unconfirmed stanzas again.
+        """
+        sm = self._sm
+        resume = self._resume
+        if sm is None:
+            return None
+        if resume is not None:
+            resume_id, location, max_seconds = resume.resume_id, resume.location, resume.max_seconds
+        elif self._resume_id is not None and self._sm_active:
+            resume_id = self._resume_id
+            location, max_seconds = self._resume_location, self._resume_max
+        else:
+            return None
+        handler_state = None
+        state_of = getattr(self._handler, "checkpoint_state", None)
+        if state_of is not None:
+            handler_state = state_of()
+        condition = self._poison_condition
+        return Checkpoint(
+            resume_id=resume_id,
+            jid=self._jid,
+            location=location,
+            max_seconds=max_seconds,
+            inbound_h=sm.inbound_h,
+            acked_h=sm.acked_h,
+            outbound_h=sm.outbound_h,
+            unacked=tuple((item.xml, item.message_id) for item in sm.unacked),
+            poison_strikes=self._poison_strikes,
+            poison_condition=condition.value if condition is not None else None,
+            handler=handler_state,
+        )
 
     def resume_state(self) -> ResumableSession | None:
         """The session to resume on a new connection, when the last ``ConnectionClosed``
@@ -560,6 +725,8 @@ class ClientConnection:
                 if p.kind in ("user", "stanza", "ping")
             ),
             handler=self._handler,
+            poison_strikes=self._poison_strikes,
+            poison_condition=self._poison_condition,
         )
 
     def data_to_send(self) -> bytes:
@@ -581,7 +748,10 @@ class ClientConnection:
     def next_event(self) -> Event | None:
         """The next event, or ``None`` when there is none right now."""
         if self._events:
-            return self._events.popleft()[0]
+            event = self._events.popleft()[0]
+            if event is _CHECKPOINT_CHANGED:
+                self._ckpt_queued = False
+            return event
         return None
 
     def get_timer(self) -> float | None:
@@ -595,12 +765,12 @@ class ClientConnection:
         follow."""
         for key in self._timers.pop_due(now):
             if self._state is StreamState.CLOSED:
-                return
+                break
             assert isinstance(key, tuple)
             if key[0] == "iq":
                 self._iq_timed_out(str(key[1]))
             elif key == _ACK_TIMER:
-                self._ack_timed_out()
+                self._ack_timed_out(now)
             elif key == _KEEPALIVE_TIMER:
                 self._keepalive(now)
             elif key == _DEAD_TIMER:
@@ -612,6 +782,35 @@ class ClientConnection:
                 self._finish(
                     ConnectionClosed(reason=CloseReason.LOCAL, clean=False), resumable=False
                 )
+        if self._ckpt_on:
+            self._note_checkpoint()
+
+    def _note_checkpoint(self, *, final: bool = False) -> None:
+        """Queue one CheckpointChanged if what :meth:`checkpoint` returns has changed
+        since the last one was queued and none is waiting.  Called once per entry point
+        (not per stanza); compares a few counters, never builds the checkpoint.  Once
+        the connection has ended only ``final`` calls (just before the terminal event,
+        and :meth:`abandon`) may queue one: nothing follows ``ConnectionClosed``."""
+        if not self._ckpt_on or (self._terminated and not final):
+            return
+        sm = self._sm
+        if sm is None or (
+            self._resume is None and (self._resume_id is None or not self._sm_active)
+        ):
+            key = None
+        else:
+            key = (
+                sm.inbound_h,
+                sm.outbound_h,
+                sm.acked_h,
+                self._state is _CLOSED,
+                self._poison_strikes,
+            )
+        if key != self._ckpt_key:
+            self._ckpt_key = key
+            if not self._ckpt_queued:
+                self._ckpt_queued = True
+                self._events.append((_CHECKPOINT_CHANGED, 0))
 
     # ------------------------------------------------------------------ output helpers
 
@@ -653,6 +852,20 @@ class ClientConnection:
     def _request_ack(self) -> None:
         self._unrequested = 0
         self._out.append(self._framing.frame(_R))
+
+    def _check_size(self, xml: str) -> None:
+        """Refuse a stanza the server would end the stream over (max_outbound_stanza_bytes
+        or the server's advertised limit).  Counting UTF-8 bytes is needed only when the
+        characters alone could exceed a quarter of the limit."""
+        limit = self._max_out
+        if limit is None or len(xml) * 4 <= limit:
+            return
+        size = len(xml) if len(xml) > limit else len(xml.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise LocalProtocolError(
+                f"the stanza is {size} bytes, more than the {limit} the server accepts "
+                "(max_outbound_stanza_bytes / the server's advertised limit); nothing was sent"
+            )
 
     def _check_payload(self, payload: str) -> None:
         try:
@@ -763,6 +976,8 @@ class ClientConnection:
                 namespaces.add(namespace)
             if namespace == NS_TLS and local == "starttls":
                 starttls = True
+            elif namespace == NS_LIMITS and local == "limits":
+                self._advertised_limit(child)
             elif namespace == NS_SASL and local == "mechanisms":
                 mechanisms = [
                     (m.text or "").strip()
@@ -818,10 +1033,19 @@ class ClientConnection:
             return
         if self._resume is not None:
             # Resumption impossible (no SM offered now): a fresh session, messages lost.
-            self._resume_failed(None, now)
+            self._resume_failed(None, now, h_known=False)
             return
         self._state = transition(self._state, Input.RECV_FEATURES_BIND)
         self._send_bind(now)
+
+    def _advertised_limit(self, limits: etree._Element) -> None:
+        """XEP-0478: the server's ``<max-bytes/>`` bounds what we may send."""
+        node = limits.find(f"{{{NS_LIMITS}}}max-bytes")
+        value = parse_uint(node.text.strip()) if node is not None and node.text else None
+        if value is None or value < 64:
+            return
+        if self._max_out is None or value < self._max_out:
+            self._max_out = value
 
     def _send_bind(self, now: float) -> None:
         iq_id = self._ids.short_id()
@@ -948,6 +1172,19 @@ class ClientConnection:
         self._emit(Connected(jid=self._jid, resumed=resumed))
         self._arm_keepalive(now)
         self._arm_idle(now)
+        if self._resend:
+            self._flush_resend(now)
+
+    def _flush_resend(self, now: float) -> None:
+        """resend_unconfirmed: the old session's unsettled messages go out again, with
+        their original ids, on the fresh session (or, without stream management to
+        track them, are reported unconfirmed)."""
+        resend, self._resend = self._resend, []
+        for item in resend:
+            if self._sm_active:
+                self._send_stanza(item.xml, item.message_id, countable=True, now=now)
+            else:
+                self._unconfirmed(item.message_id)
 
     # --- stream management ------------------------------------------------------
 
@@ -982,12 +1219,28 @@ class ClientConnection:
             h = element.get("h")
             if h is not None and not self._apply_ack(h):
                 return
-            self._resume_failed(name, now)
+            self._resume_failed(name, now, h_known=h is not None)
             return
         self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected SM <failed/>")
 
-    def _resume_failed(self, name: str | None, now: float) -> None:
-        self._report_unacked_lost(LostReason.RESUME_FAILED)
+    def _resume_failed(self, name: str | None, now: float, *, h_known: bool) -> None:
+        """The old session is gone; a fresh one is bound next.  Its unacknowledged
+        messages: with ``h`` in ``<failed/>`` the server said it never received them
+        (MessageLost: a fact); without it nobody knows (MessageUnconfirmed).  With
+        ``resend_unconfirmed`` both kinds are sent again on the fresh session instead."""
+        if self._sm is not None:
+            if self._config.resend_unconfirmed:
+                self._resend = [
+                    item
+                    for item in self._sm.unacked
+                    if item.message_id is not None and item.message_id not in self._lost_reported
+                ]
+            elif h_known:
+                self._report_unacked_lost(LostReason.RESUME_FAILED)
+            else:
+                self._report_unconfirmed()
+        self._poison_strikes = 0
+        self._poison_condition = None
         for iq_id in list(self._pending):
             self._iq_timed_out(iq_id)
         self._emit(ResumeFailed(condition_name=name))
@@ -1009,11 +1262,27 @@ class ClientConnection:
         if h is None:
             self._fail(StreamErrorCondition.BAD_FORMAT, "<resumed/> without h")
             return
+        acked_before = self._sm.acked_h
         if not self._apply_ack(h):
             return
         sm = self._sm
         keep = [u for u in sm.unacked if u.message_id not in self._lost_reported]
         self._lost_reported.clear()
+        if sm.acked_h != acked_before:
+            # The server handled stanzas past the old head: the strikes counted against
+            # it are void, except that the last death was after the new head.
+            self._poison_strikes = min(self._poison_strikes, 1)
+        if self._poison_strikes >= 2 and keep:
+            # Twice in a row the stream died right after this stanza: poison.
+            head = keep.pop(0)
+            if head.message_id is not None:
+                self._emit(
+                    MessageRejected(message_id=head.message_id, condition=self._poison_condition)
+                )
+                if self._handler is not None:
+                    self._emit_all(self._handler.message_lost(head.message_id))
+            self._poison_strikes = 0
+            self._poison_condition = None
         sm.keep_only(keep)
         previous = self._resume
         self._resume_id = previous.resume_id
@@ -1048,8 +1317,12 @@ class ClientConnection:
         if h is None:
             self._fail(StreamErrorCondition.BAD_FORMAT, "<a/> without h")
             return
+        acked_before = self._sm.acked_h
         if not self._apply_ack(h):
             return
+        if self._poison_strikes and self._sm.acked_h != acked_before:
+            self._poison_strikes = 0
+            self._poison_condition = None
         if self._sm.pending_messages:
             self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
         else:
@@ -1060,7 +1333,9 @@ class ClientConnection:
         assert self._sm is not None
         h = parse_uint(h_text)
         if h is None or h >= MOD:
-            self._fail(StreamErrorCondition.BAD_FORMAT, f"invalid h {h_text[:32]!r}")
+            self._fail(
+                StreamErrorCondition.BAD_FORMAT, f"invalid h {h_text[:32]!r}", end_session=True
+            )
             return False
         try:
             settled = self._sm.ack(h)
@@ -1072,6 +1347,7 @@ class ClientConnection:
                     f'<handled-count-too-high xmlns="{NS_SM}" h="{exc.h}" '
                     f'send-count="{self._sm.outbound_h}"/>'
                 ),
+                end_session=True,
             )
             return False
         for item in settled:
@@ -1086,8 +1362,13 @@ class ClientConnection:
                 self._emit_all(self._handler.message_acked(message_id))
         return True
 
-    def _ack_timed_out(self) -> None:
-        self._report_unacked_lost(LostReason.ACK_TIMEOUT)
+    def _ack_timed_out(self, now: float) -> None:
+        """No ack for ``ack_timeout``: the connection is dead, not the messages lost.
+        Close without a word (a stream close would end the session on the server) and
+        let the resumption's ``h`` settle what arrived."""
+        self._emit(ConnectionDead(idle_seconds=now - self._last_rx))
+        resumable = self._resumable()
+        self._finish(ConnectionClosed(reason=CloseReason.DEAD, resumable=resumable), resumable)
 
     def _report_unacked_lost(self, reason: LostReason) -> None:
         if self._sm is None:
@@ -1101,14 +1382,31 @@ class ClientConnection:
             if self._handler is not None:
                 self._emit_all(self._handler.message_lost(message_id))
 
-    def _settle_everything(self, reason: LostReason) -> None:
-        self._report_unacked_lost(reason)
+    def _settle_everything(self) -> None:
+        """The session ended for good: nobody knows what arrived of the unacknowledged
+        messages (MessageUnconfirmed); outstanding IQs time out."""
+        self._report_unconfirmed()
         if self._sm is not None:
             self._sm.forget_all()
         self._lost_reported.clear()
         self._resume_id = None
         for iq_id in list(self._pending):
             self._iq_timed_out(iq_id)
+
+    def _report_unconfirmed(self) -> None:
+        if self._sm is None:
+            return
+        for item in self._sm.unacked:
+            self._unconfirmed(item.message_id)
+
+    def _unconfirmed(self, message_id: str | None) -> None:
+        if message_id is None or message_id in self._lost_reported:
+            return
+        self._lost_reported.add(message_id)
+        self._emit(MessageUnconfirmed(message_id=message_id))
+        hook = getattr(self._handler, "message_unconfirmed", None)
+        if hook is not None:
+            self._emit_all(hook(message_id))
 
     # --- stanzas ----------------------------------------------------------------
 
@@ -1365,6 +1663,14 @@ class ClientConnection:
             self._out.append(self._framing.shutdown())
         condition = _STREAM_CONDITIONS.get(name, StreamErrorCondition.UNDEFINED_CONDITION)
         resumable = self._resumable() and condition is not StreamErrorCondition.CONFLICT
+        if condition in _POISON_CONDITIONS and self._sm is not None and self._sm.unacked:
+            # The server ended the stream over what we wrote: count a strike against the
+            # oldest unacknowledged stanza (settled at the resumption, see _on_sm_resumed).
+            self._poison_strikes += 1
+            self._poison_condition = condition
+        else:
+            self._poison_strikes = 0
+            self._poison_condition = None
         self._finish(
             ConnectionClosed(
                 reason=CloseReason.STREAM_ERROR_RECEIVED,
@@ -1382,10 +1688,30 @@ class ClientConnection:
         *,
         send: bool = True,
         app_condition: str = "",
+        end_session: bool = False,
     ) -> None:
-        """The peer broke the protocol: send a stream error, close, report it."""
+        """The peer broke the protocol: send a stream error, close, report it.
+
+        Except when the session is resumable.  RFC 6120 4.9.1.1 has the entity that
+        detects a stream error send ``<stream:error/>`` and close the stream (4.4); but
+        XEP-0198 resumption exists for streams that end *without* that orderly close, and
+        ejabberd (tests/integration/test_resumable_after_bad_input.py) ends the session --
+        every later ``<resume/>`` gets ``<failed><item-not-found/>`` -- when the client
+        sends a stream error, with or without ``</stream:stream>``, or only
+        ``</stream:stream>``; only a transport that simply drops (TCP FIN/RST, TLS
+        close_notify) leaves it resumable.  So when we mean to resume, we write nothing:
+        the adapter drops the transport on ``ConnectionClosed`` as for any dead link
+        (RFC 6120 4.4 anticipates streams ending without the closing tag), and
+        ``resumable`` is true because the session really is.  Otherwise the RFC's
+        sequence: stream error, ``</stream:stream>``, and ``resumable`` false.
+        ``end_session``: the fault makes the session itself useless (the counters
+        disagree), so it is ended the RFC's way even when it could be resumed.
+        """
         if self._state is StreamState.CLOSED:
             return
+        resumable = self._resumable() and not end_session
+        if resumable:
+            send = False
         if send and self._framing.ready and self._state is not StreamState.TLS_PENDING:
             self._out.append(
                 self._framing.frame(
@@ -1397,7 +1723,6 @@ class ClientConnection:
             )
             self._out.append(self._framing.close_stream())
             self._out.append(self._framing.shutdown())
-        resumable = self._resumable()
         self._finish(
             ConnectionClosed(
                 reason=CloseReason.PROTOCOL_ERROR,
@@ -1430,12 +1755,30 @@ class ClientConnection:
             self._state = transition(self._state, Input.FATAL)
         self._timers.clear()
         if not resumable:
-            self._settle_everything(LostReason.CONNECTION_CLOSED)
+            self._settle_everything()
+            for item in self._resend:
+                self._unconfirmed(item.message_id)
+            self._resend.clear()
+        self._note_checkpoint(final=True)
         self._emit(event)
 
     _NONZA_HANDLERS: ClassVar[
         dict[str, Callable[[ClientConnection, etree._Element, float], None]]
     ] = {}
+
+
+def _restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:
+    """A new handler from the config's factory with the checkpoint's handler state."""
+    handler = config.handler_factory() if config.handler_factory else None
+    if checkpoint.handler is not None:
+        restore = getattr(handler, "restore_checkpoint_state", None)
+        if restore is None:
+            raise CheckpointError(
+                "the checkpoint carries handler state, but config.handler_factory makes no "
+                "handler with restore_checkpoint_state()"
+            )
+        restore(checkpoint.handler)
+    return handler
 
 
 def _ping_xml(iq_id: str, to: str) -> str:

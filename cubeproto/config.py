@@ -62,11 +62,28 @@ class ClientConfig:
     #: Send ``<r/>`` at the latest after this many unrequested stanzas (and always when
     #: the output is drained).  1 = after every countable message.
     ack_request_batch: int = 1
-    #: A countable message unacknowledged this long after its ``<r/>`` is reported lost.
-    #: 30 s is the official SDK's ``acknowledgementTimeout``.
+    #: A countable message unacknowledged this long after its ``<r/>`` means the
+    #: connection is dead: it closes (``ConnectionClosed(reason=DEAD)``, resumable when
+    #: the session is) and the resumption's ``h`` settles the message -- nothing is
+    #: reported lost on a timeout.  30 s is the official SDK's ``acknowledgementTimeout``.
     ack_timeout: float = 30.0
     #: Advance our inbound ``h`` only when the application calls ``confirm_handled()``.
+    #: The chat layer then counts a message id as seen (duplicate suppression) only once
+    #: its stanza is confirmed, so a redelivery of an unconfirmed one is reported again.
     app_controlled_acks: bool = False
+    #: Emit ``CheckpointChanged`` whenever what ``checkpoint()`` returns changes (so the
+    #: application can persist it).  Off by default: it adds an event to the stream, and
+    #: nothing is spent on checkpoints unless the application asks for them.
+    checkpoint_events: bool = False
+    #: After a refused resumption, send the messages whose fate nobody knows again on the
+    #: fresh session, with their original ids (the receiver's duplicate suppression makes
+    #: that idempotent): they end as ``MessageSent`` instead of ``MessageUnconfirmed``.
+    resend_unconfirmed: bool = False
+    #: ``send()`` of a stanza longer than this (UTF-8 bytes) raises ``LocalProtocolError``
+    #: and queues nothing.  262144 (256 KiB) is ejabberd's (and ConnectyCube's) c2s
+    #: ``max_stanza_size``; a smaller limit the server advertises (XEP-0478
+    #: ``<limits><max-bytes>``) wins.  ``None``: only the server's advertised limit.
+    max_outbound_stanza_bytes: int | None = 262144
     #: XEP-0280 carbons and initial presence, in the official SDK's order.
     enable_carbons: bool = True
     send_initial_presence: bool = True
@@ -103,6 +120,8 @@ class ClientConfig:
             raise LocalProtocolError("keepalive_interval must be positive or None")
         if self.release_parser_when_idle is not None and not self.release_parser_when_idle > 0:
             raise LocalProtocolError("release_parser_when_idle must be positive or None")
+        if self.max_outbound_stanza_bytes is not None and self.max_outbound_stanza_bytes < 64:
+            raise LocalProtocolError("max_outbound_stanza_bytes must be >= 64 or None")
         if self.max_pending_iqs < 1:
             raise LocalProtocolError("max_pending_iqs must be >= 1")
 

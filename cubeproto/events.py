@@ -36,6 +36,7 @@ __all__ = [
     "AuthenticationFailed",
     "Authenticated",
     "Bound",
+    "CheckpointChanged",
     "CloseReason",
     "ConnectionClosed",
     "Connected",
@@ -47,7 +48,9 @@ __all__ = [
     "LostReason",
     "MalformedStanza",
     "MessageLost",
+    "MessageRejected",
     "MessageSent",
+    "MessageUnconfirmed",
     "PingReceived",
     "PingTimedOut",
     "PongReceived",
@@ -155,7 +158,13 @@ class MessageSent(Event):
 
 
 class LostReason(str, enum.Enum):
-    """Why a message was reported lost."""
+    """Why a message was reported lost.
+
+    Since issue 12 only ``RESUME_FAILED`` is reported (the server's ``<failed h=.../>``
+    proves the message never reached it); ``ACK_TIMEOUT`` and ``CONNECTION_CLOSED`` stay
+    for compatibility: an ack timeout is a dead connection now, and a session that ends
+    without anyone knowing what arrived reports :class:`MessageUnconfirmed`.
+    """
 
     ACK_TIMEOUT = "ack-timeout"
     RESUME_FAILED = "resume-failed"
@@ -164,10 +173,42 @@ class LostReason(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageLost(Event):
-    """The message with this id will never be acknowledged on this session."""
+    """Known NOT delivered: the server said (the ``h`` of ``<failed/>``) that it never
+    received the message with this id.  A final outcome, like :class:`MessageSent`."""
 
     message_id: str
     reason: LostReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageUnconfirmed(Event):
+    """Nobody can know whether the message with this id arrived: the session it was sent
+    on ended (resumption refused without ``h``, abandoned, closed) before the server
+    acknowledged it.  A final outcome.  With ``ClientConfig(resend_unconfirmed=True)`` the
+    message is sent again on the fresh session instead (same id: the receiver's duplicate
+    suppression makes that idempotent) and ends as ``MessageSent`` or, again, as this."""
+
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRejected(Event):
+    """The server ended the stream right after this message, twice in a row (``condition``
+    is the last stream error, e.g. ``policy-violation``): it is poison, dropped from the
+    resend queue so that the messages behind it proceed.  A final outcome."""
+
+    message_id: str
+    condition: StreamErrorCondition | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointChanged(Event):
+    """What :meth:`ClientConnection.checkpoint` returns has changed since the last
+    ``CheckpointChanged`` was taken from the queue: persist ``conn.checkpoint()`` (it is
+    ``None`` when the session can no longer be resumed: delete what was persisted).
+
+    Coalesced: at most one is waiting in the event queue at any time, and the checkpoint
+    itself is built only when the application asks for it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -84,3 +84,15 @@ class DeliveryTracker:
 
     def __len__(self) -> int:
         return len(self._status)
+
+    def items(self) -> list[tuple[str, DeliveryStatus]]:
+        """Every tracked message and its status, oldest first."""
+        return list(self._status.items())
+
+    def restore(self, items: list[tuple[str, DeliveryStatus]]) -> None:
+        """Track ``items`` (oldest first), e.g. from a checkpoint."""
+        for message_id, status in items:
+            self._status[message_id] = status
+            self._status.move_to_end(message_id)
+            if len(self._status) > self._size:
+                self._status.popitem(last=False)

@@ -15,11 +15,13 @@ it bounded:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
+from .._checkpoint import CheckpointError
 from .._memo import remember
 from .._records import fast_constructor
 from .._xmlstream import element_bytes
@@ -41,7 +43,7 @@ from .commands import (
     SendSystemMessage,
     SetClientState,
 )
-from .dedup import DEFAULT_DEDUP_WINDOW, DedupWindow
+from .dedup import DEFAULT_DEDUP_WINDOW, ConfirmedDedup, DedupWindow
 from .delivery import DEFAULT_DELIVERY_WINDOW, DeliveryTracker
 from .events import (
     ChatStateChanged,
@@ -101,6 +103,8 @@ _new_stanza = fast_constructor(OutboundStanza)
 #: The result of a stanza that leads to nothing (shared: it is immutable).
 _NOTHING = HandlerResult()
 
+_STATUS_VALUES = frozenset(status.value for status in DeliveryStatus)
+
 _TOP_MESSAGE = frozenset({"message", "{jabber:client}message"})
 _TOP_PRESENCE = frozenset({"presence", "{jabber:client}presence"})
 _TOP_IQ = frozenset({"iq", "{jabber:client}iq"})
@@ -121,7 +125,7 @@ class ChatSession:
 
     def __init__(self, options: ChatOptions | None = None) -> None:
         self.options = options if options is not None else ChatOptions()
-        self._dedup = DedupWindow(self.options.dedup_window)
+        self._dedup: DedupWindow | ConfirmedDedup = DedupWindow(self.options.dedup_window)
         self._delivery = DeliveryTracker(self.options.delivery_window)
         self._identity: Identity | None = None
         #: (sender id, dialog id) -> the constant parts of our delivered receipt to them.
@@ -213,6 +217,65 @@ class ChatSession:
     def message_lost(self, message_id: str) -> Sequence[Event]:
         """Stream management gave the message up: ``FAILED``."""
         return self._delivery.advance(message_id, DeliveryStatus.FAILED)
+
+    def message_unconfirmed(self, message_id: str) -> Sequence[Event]:
+        """Nobody knows whether the message arrived: its status stays where it was (a
+        later marker can still prove it delivered)."""
+        return ()
+
+    # -- durability (issue 12) -------------------------------------------------------
+
+    def defer_dedup_until_confirmed(self, ctx: Any) -> Callable[[int], None]:
+        """Called by a connection with ``app_controlled_acks``: count message ids as
+        seen only once their stanzas are confirmed (``ctx.inbound_seq`` numbers them);
+        returns the hook the connection calls with the confirmed sequence number.  A new
+        connection calling it again drops what was pending on the old one."""
+        dedup = self._dedup
+        if isinstance(dedup, ConfirmedDedup):
+            dedup.reset(ctx)
+        else:
+            dedup = self._dedup = ConfirmedDedup(dedup, ctx)
+        return dedup.confirmed
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The durable state for a checkpoint (JSON data): the confirmed
+        duplicate-suppression ids, the tracked delivery statuses and the joined dialogs,
+        oldest first."""
+        dedup = self._dedup
+        window = dedup.window if isinstance(dedup, ConfirmedDedup) else dedup
+        return {
+            "dedup": list(window),
+            "delivery": [[mid, status.value] for mid, status in self._delivery.items()],
+            "joined": sorted(self._joined.values()),
+        }
+
+    def restore_checkpoint_state(self, data: Any) -> None:
+        """Take :meth:`checkpoint_state`'s data back (a new process resuming);
+        :class:`~cubeproto.CheckpointError` if it is not that shape."""
+        if not isinstance(data, dict) or set(data) != {"dedup", "delivery", "joined"}:
+            raise CheckpointError("chat state must be an object with dedup, delivery, joined")
+        dedup, delivery, joined = data["dedup"], data["delivery"], data["joined"]
+        if not isinstance(dedup, list) or not all(isinstance(k, str) for k in dedup):
+            raise CheckpointError("chat state 'dedup' must be a list of message ids")
+        if not isinstance(joined, list) or not all(isinstance(k, str) and k for k in joined):
+            raise CheckpointError("chat state 'joined' must be a list of dialog ids")
+        statuses: list[tuple[str, DeliveryStatus]] = []
+        if not isinstance(delivery, list):
+            raise CheckpointError("chat state 'delivery' must be a list")
+        for entry in delivery:
+            if (
+                not isinstance(entry, list)
+                or len(entry) != 2
+                or not isinstance(entry[0], str)
+                or entry[1] not in _STATUS_VALUES
+            ):
+                raise CheckpointError(f"chat state 'delivery' entry {entry!r} is invalid")
+            statuses.append((entry[0], DeliveryStatus(entry[1])))
+        window = self._dedup.window if isinstance(self._dedup, ConfirmedDedup) else self._dedup
+        window.extend(dedup)
+        self._delivery.restore(statuses)
+        for dialog_id in joined:
+            self._joined[dialog_id.lower()] = dialog_id
 
     # -- helpers for the application -------------------------------------------------
 

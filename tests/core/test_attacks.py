@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scripted import drain, logged_in
+from scripted import ScriptedServer, config, drain, logged_in
 
 from cubeproto import CloseReason, ConnectionClosed, RemoteProtocolError, StreamErrorCondition
+from cubeproto._connection import ClientConnection
 
 MB = 1024 * 1024
 
@@ -85,8 +86,17 @@ CASES = {
 }
 
 
-def run_attack(chunks: Iterator[bytes]) -> tuple[list[object], bytes, int]:
-    conn, server = logged_in()
+def run_attack(
+    chunks: Iterator[bytes], *, resumable: bool = True
+) -> tuple[list[object], bytes, int]:
+    if resumable:
+        conn, server = logged_in()
+    else:
+        conn = ClientConnection(config())
+        server = ScriptedServer(conn)
+        server.login(resume=False)  # <enabled/> without resume="true"
+        drain(conn)
+        server.client_sent()
     tracemalloc.start()
     try:
         for chunk in chunks:
@@ -99,20 +109,27 @@ def run_attack(chunks: Iterator[bytes]) -> tuple[list[object], bytes, int]:
     return drain(conn), server.client_sent(), peak
 
 
+@pytest.mark.parametrize("resumable", [False, True], ids=["unresumable", "resumable"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_attack_ends_in_the_right_stream_error(name: str) -> None:
+def test_attack_ends_in_the_right_stream_error(name: str, resumable: bool) -> None:
     make, condition = CASES[name]
     # Build the attack's bytes before measuring, except the 100 MB one, which is streamed.
     chunks = make() if name == "100MB-stanza" else iter(list(make()))
-    events, sent, peak = run_attack(chunks)
+    events, sent, peak = run_attack(chunks, resumable=resumable)
     assert len(events) == 1, events
     (closed,) = events
     assert isinstance(closed, ConnectionClosed)
     assert closed.reason is CloseReason.PROTOCOL_ERROR
     assert closed.condition is condition
     assert isinstance(closed.error, RemoteProtocolError)
-    assert f"<{condition.value} xmlns=".encode() in sent
-    assert sent.endswith(b"</stream:stream>")
+    assert closed.resumable is resumable
+    if resumable:
+        # Issue 12 item 6: a stream error or </stream:stream> would end the session on
+        # the server (ejabberd); the transport is dropped silently instead.
+        assert sent == b""
+    else:
+        assert f"<{condition.value} xmlns=".encode() in sent
+        assert sent.endswith(b"</stream:stream>")
     assert peak < 8 * MB, f"peak {peak / MB:.1f} MiB"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scripted import drain, logged_in
+from scripted import ScriptedServer, config, drain, logged_in
 
 from cubeproto import (
     CloseReason,
@@ -12,6 +12,7 @@ from cubeproto import (
     RemoteProtocolError,
     StreamErrorCondition,
 )
+from cubeproto._connection import ClientConnection
 from cubeproto._state import StreamState
 
 
@@ -36,7 +37,13 @@ def test_stream_error_received() -> None:
 
 
 def test_not_well_formed_input_sends_a_stream_error() -> None:
-    conn, server = logged_in()
+    # On a session that cannot be resumed (issue 12 item 6: a resumable one is left
+    # resumable, see test_bad_input_on_a_resumable_session_writes_nothing).
+    conn = ClientConnection(config())
+    server = ScriptedServer(conn)
+    server.login(resume=False)
+    drain(conn)
+    server.client_sent()
     server.feed("<message><body>x</message>")
     events = drain(conn)
     (closed,) = events
@@ -106,3 +113,16 @@ def test_stanza_before_authentication_is_refused() -> None:
     (_opened, closed) = drain(conn)
     assert isinstance(closed, ConnectionClosed)
     assert closed.condition is StreamErrorCondition.NOT_AUTHORIZED
+
+
+def test_bad_input_on_a_resumable_session_writes_nothing() -> None:
+    # Issue 12 item 6: ejabberd ends a session whose client sent a stream error or
+    # </stream:stream>; to keep it resumable the client only drops the transport.
+    conn, server = logged_in()
+    server.feed("<message><body>x</message>")
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.reason is CloseReason.PROTOCOL_ERROR and closed.resumable
+    assert closed.condition is StreamErrorCondition.NOT_WELL_FORMED
+    assert server.client_sent() == b""
+    assert conn.resume_state() is not None and conn.checkpoint() is not None
