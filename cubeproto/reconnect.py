@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ._checkpoint import Checkpoint
 from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
 from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, StanzaContext
@@ -179,7 +180,7 @@ class Supervisor:
         self.policy = policy if policy is not None else ReconnectPolicy()
         self._jitter = jitter
         self.connection: ClientConnection | None = None
-        self._resume: ResumableSession | None = None
+        self._resume: ResumableSession | Checkpoint | None = None
         self._resumable_conn: ClientConnection | None = None
         self._attempt = 0
         self._delay: float | None = None
@@ -213,6 +214,15 @@ class Supervisor:
         return None if self._stopped else self._delay
 
     # ------------------------------------------------------------------ connections
+
+    def resume_from(self, checkpoint: Checkpoint) -> None:
+        """Make the first connection resume the session ``checkpoint`` describes (a new
+        process carrying on after a crash) instead of binding a fresh one; call before
+        the first :meth:`new_connection`.  If the server refuses, the connection binds a
+        fresh session as after any failed resumption."""
+        if self.connection is not None or self._ever_connected:
+            raise LocalProtocolError("resume_from() is for the first connection")
+        self._resume = checkpoint
 
     def new_connection(self) -> ClientConnection:
         """A connection for a freshly opened transport, resuming the last session if

@@ -64,9 +64,17 @@ from cubeproto.chat import (
 )
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
-from cubeproto.events import Connected, Event, IqResultReceived, PongReceived, TlsUpgradeRequired
+from cubeproto.events import (
+    CheckpointChanged,
+    Connected,
+    Event,
+    IqResultReceived,
+    PongReceived,
+    TlsUpgradeRequired,
+)
 from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
 
+from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
 from ._endpoints import default_port
 from ._tls import ChannelBindingMode, channel_binding, client_context
 from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
@@ -90,8 +98,10 @@ class _Waiter:
 class ChatClient:
     """A ConnectyCube chat client for blocking code.  Thread-safe.
 
-    Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient`, plus
-    ``on_event``: a callback for every event (instead of the queue).
+    Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient` (including
+    ``checkpoint`` and ``resume_from``), plus ``on_event``: a callback for every event
+    (instead of the queue).  The checkpoint is written in the I/O thread (or in the
+    thread calling :meth:`confirm_handled`) under the client's lock.
 
     ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
     has enabled stream management (``<enabled/>``), before it has processed the initial
@@ -113,6 +123,8 @@ class ChatClient:
         connect_timeout: float = 10.0,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         on_event: Callable[[Event], None] | None = None,
+        checkpoint: CheckpointSink | None = None,
+        resume_from: CheckpointSource | None = None,
     ) -> None:
         self.config = config
         self.host = host or config.chat_host
@@ -123,6 +135,10 @@ class ChatClient:
         self._call_timeout = call_timeout
         self._on_event = on_event
         self._sup = Supervisor(config, policy, jitter=random.random)
+        self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
+        start = load_checkpoint(resume_from)
+        if start is not None:
+            self._sup.resume_from(start)
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._waiters: dict[str, _Waiter] = {}
@@ -249,6 +265,8 @@ class ChatClient:
             if conn.state is StreamState.CLOSED:
                 return False
             conn.confirm_handled(now=time.monotonic())
+            if self._checkpoint is not None:
+                self._checkpoint.persist(conn)  # before any <a/> can tell the server
         self._wake()
         return True
 
@@ -393,10 +411,17 @@ class ChatClient:
         now = time.monotonic()
         items: list[Event | CallSettled] = []
         tls_needed = False
+        changed = False
         while (event := conn.next_event()) is not None:
             if isinstance(event, TlsUpgradeRequired):
                 tls_needed = True
+            elif isinstance(event, CheckpointChanged):
+                changed = True
             items.extend(self._sup.process(event, now=now))
+        if changed and self._checkpoint is not None:
+            # Under the lock, before the output taken with these events is written: the
+            # server hears of what the checkpoint records only once it is persisted.
+            self._checkpoint.persist(conn)
         self._count(items)
         return items, tls_needed
 

@@ -145,3 +145,50 @@ def test_outcomes_are_true_at_the_receiver_across_black_holes(
             elif kind == "MessageLost":
                 assert mid not in got, f"MessageLost for {mid} that arrived; {context}"
         assert healed and healed < outages, context  # both kinds happened
+
+
+@pytest.mark.parametrize("transport", [Transport.TCP], ids=["tcp-starttls"])
+def test_unconfirmed_messages_are_received_again_after_resumption(
+    connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
+) -> None:
+    """Issue 12 items 1 and 3: a receiver with app-controlled acks confirms 50 messages,
+    takes 5 more without confirming, and its connection is cut: after the resumption the
+    server redelivers exactly the 5 and each is reported again (``MessageReceived``),
+    none of the 50 is; the sender's outcomes are all ``MessageSent``."""
+    with FaultProxy(port_for(ejabberd, transport)) as proxy:
+        a, b = ejabberd_user(), ejabberd_user()
+        sender = connect(a)
+        receiver = connect(b, port=proxy.port, app_controlled_acks=True)
+
+        def take(ids: list[str]) -> None:
+            for mid in ids:
+                receiver.wait_for(MessageReceived, lambda e, mid=mid: e.message_id == mid)
+
+        confirmed = [send_retrying(sender, to_user=b.user_id, body=f"c{i}") for i in range(50)]
+        take(confirmed)
+        receiver.ping()  # every event before the pong has been taken ...
+        receiver.drain(0.1)
+        assert receiver.confirm_handled() is True  # ... so the client is caught up
+        unconfirmed = [send_retrying(sender, to_user=b.user_id, body=f"u{i}") for i in range(5)]
+        take(unconfirmed)
+        assert proxy.cut_all() == 1
+        assert receiver.wait_for(Reconnected, timeout=30.0).resumed
+        again: collections.Counter[str] = collections.Counter()
+        for _ in unconfirmed:
+            event = receiver.wait_for(MessageReceived, lambda e: e.sender_id == a.user_id)
+            again[event.message_id] += 1
+        receiver.ping()
+        for event in receiver.drain(0.3):
+            if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
+                again[event.message_id] += 1
+        outcomes = outcomes_of(sender)
+        for mid in confirmed + unconfirmed:
+            if mid not in outcomes:
+                sender.wait_for(MessageSent, lambda e, mid=mid: e.message_id == mid)
+                outcomes[mid].append("MessageSent")
+        print(
+            f"\napp-controlled acks: confirmed={len(confirmed)} unconfirmed={len(unconfirmed)}"
+            f" received_again={sum(again.values())} {proxy.counts()}"
+        )
+        assert again == collections.Counter(unconfirmed), again
+        assert all(outcomes[mid] == ["MessageSent"] for mid in confirmed + unconfirmed)
