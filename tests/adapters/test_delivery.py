@@ -24,6 +24,7 @@ from faultproxy import FaultProxy
 import cubeproto
 from cubeproto import MessageLost, MessageSent, Transport
 from cubeproto.chat import MessageReceived
+from cubeproto.errors import LocalProtocolError
 from cubeproto.reconnect import Disconnected, Reconnected
 
 pytestmark = pytest.mark.integration
@@ -192,3 +193,71 @@ def test_unconfirmed_messages_are_received_again_after_resumption(
         )
         assert again == collections.Counter(unconfirmed), again
         assert all(outcomes[mid] == ["MessageSent"] for mid in confirmed + unconfirmed)
+
+
+@pytest.mark.parametrize("transport", [Transport.TCP], ids=["tcp-starttls"])
+def test_oversized_message_is_refused_before_it_is_queued(
+    connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
+) -> None:
+    """Issue 12 item 5, first half: by default a message over ejabberd's (and
+    ConnectyCube's) 256 KiB stanza limit raises ``LocalProtocolError`` and nothing is
+    queued; the session goes on undisturbed."""
+    with FaultProxy(port_for(ejabberd, transport)) as proxy:
+        a, b = ejabberd_user(), ejabberd_user()
+        receiver = connect(b)
+        sender = connect(a, port=proxy.port)
+        with pytest.raises(LocalProtocolError, match="bytes"):
+            sender.send_message(to_user=b.user_id, body="x" * 400_000)
+        mid = send_retrying(sender, to_user=b.user_id, body="small")
+        sender.wait_for(MessageSent, lambda e: e.message_id == mid)
+        receiver.wait_for(MessageReceived, lambda e: e.message_id == mid)
+        assert not [e for e in sender.seen if isinstance(e, (Disconnected, *OUTCOMES))]
+        assert proxy.counts()["connections"] == 1
+
+
+@pytest.mark.parametrize("adapter", ["blocking"])  # the poison logic is the core's
+@pytest.mark.parametrize("transport", [Transport.TCP], ids=["tcp-starttls"])
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "h-dcore 57803bc..b5c6fd5: ejabberd ends the SESSION with the stream "
+        "(policy-violation), so the resumption is refused; _resume_failed resets the "
+        "poison strikes and resend_unconfirmed sends the poison again on the fresh "
+        "session: the loop of the issue, about once per reconnect"
+    ),
+)
+def test_poison_message_is_rejected_and_the_rest_proceed(
+    connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
+) -> None:
+    """Issue 12 item 5, second half: a message the server ends the stream over (no
+    client-side limit here; ejabberd's ``max_stanza_size`` is 256 KiB), with the policy
+    that resends unconfirmed messages, is ``MessageRejected`` after the second stream
+    death, and the messages after it are delivered, each exactly once."""
+    with FaultProxy(port_for(ejabberd, transport)) as proxy:
+        a, b = ejabberd_user(), ejabberd_user()
+        receiver = connect(b)
+        sender = connect(
+            a, port=proxy.port, max_outbound_stanza_bytes=None, resend_unconfirmed=True
+        )
+        poison = send_retrying(sender, to_user=b.user_id, body="x" * 400_000)
+        after = [send_retrying(sender, to_user=b.user_id, body=f"after{i}") for i in range(3)]
+        try:
+            sender.wait_for(
+                cubeproto.MessageRejected, lambda e: e.message_id == poison, timeout=15.0
+            )
+        finally:
+            deaths = sum(1 for e in sender.seen if isinstance(e, Disconnected))
+            print(f"\npoison: stream deaths={deaths} {proxy.counts()}")
+        for mid in after:
+            receiver.wait_for(MessageReceived, lambda e, mid=mid: e.message_id == mid)
+        receiver.ping()
+        late = [
+            e
+            for e in receiver.drain(0.3)
+            if isinstance(e, MessageReceived) and e.message_id in [poison, *after]
+        ]
+        assert late == []
+        assert sender.ping() >= 0  # the connection works: no resend loop
+        outcomes = outcomes_of(sender)
+        assert outcomes[poison] == ["MessageRejected"], outcomes[poison]
+        assert all(outcomes[mid] == ["MessageSent"] for mid in after)
