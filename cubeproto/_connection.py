@@ -554,7 +554,9 @@ class ClientConnection:
             )
         if isinstance(command, StanzaCommand):
             stanza = command.build(self)
-            self._check_size(stanza.xml)
+            limit = self._max_out
+            if limit is not None and len(stanza.xml) * 4 > limit:
+                self._check_size(stanza.xml)
             is_iq_request = stanza.result_parser is not None
             if is_iq_request:
                 if not stanza.stanza_id:

@@ -146,6 +146,14 @@ class StanzaHandler(Protocol):
     * ``stanza_sent`` after a ``StanzaCommand`` was built and queued for the wire;
     * ``message_acked`` / ``message_lost`` when stream management settles a countable
       message (the core has already emitted ``MessageSent``/``MessageLost``).
+
+    Optional methods, looked up with ``getattr`` (issue 12), so that existing handlers
+    keep working: ``message_unconfirmed(message_id) -> Sequence[Event]`` (the core emitted
+    ``MessageUnconfirmed``); ``defer_dedup_until_confirmed(ctx) -> Callable[[int], None]``
+    (with ``app_controlled_acks``: called by each new connection; the returned hook gets the
+    confirmed inbound sequence number, see ``ClientConnection.inbound_seq``);
+    ``checkpoint_state() -> JSON data`` and ``restore_checkpoint_state(data)`` (the
+    handler's part of a :class:`~cubeproto.Checkpoint`).
     """
 
     def handle_stanza(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult: ...

@@ -175,12 +175,15 @@ class Supervisor:
         policy: ReconnectPolicy | None = None,
         *,
         jitter: Callable[[], float],
+        resume: Checkpoint | None = None,
     ) -> None:
+        """``resume``: a checkpoint persisted by an earlier process; the first connection
+        resumes that session (issue 12) instead of binding a fresh one."""
         self.config = config
         self.policy = policy if policy is not None else ReconnectPolicy()
         self._jitter = jitter
         self.connection: ClientConnection | None = None
-        self._resume: ResumableSession | Checkpoint | None = None
+        self._resume: ResumableSession | Checkpoint | None = resume
         self._resumable_conn: ClientConnection | None = None
         self._attempt = 0
         self._delay: float | None = None
@@ -214,15 +217,6 @@ class Supervisor:
         return None if self._stopped else self._delay
 
     # ------------------------------------------------------------------ connections
-
-    def resume_from(self, checkpoint: Checkpoint) -> None:
-        """Make the first connection resume the session ``checkpoint`` describes (a new
-        process carrying on after a crash) instead of binding a fresh one; call before
-        the first :meth:`new_connection`.  If the server refuses, the connection binds a
-        fresh session as after any failed resumption."""
-        if self.connection is not None or self._ever_connected:
-            raise LocalProtocolError("resume_from() is for the first connection")
-        self._resume = checkpoint
 
     def new_connection(self) -> ClientConnection:
         """A connection for a freshly opened transport, resuming the last session if

@@ -20,6 +20,7 @@ because the background task lives in a task group they enter and leave.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import ssl
@@ -168,11 +169,13 @@ class AsyncChatClient:
         self._cb_mode: ChannelBindingMode = channel_binding
         self._connect_timeout = connect_timeout
         self._call_timeout = call_timeout
-        self._sup = Supervisor(config, policy, jitter=random.random)
         self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
-        start = load_checkpoint(resume_from)
-        if start is not None:
-            self._sup.resume_from(start)
+        if checkpoint is not None and not config.checkpoint_events:
+            # The client persists on every CheckpointChanged: the core must emit them.
+            config = self.config = dataclasses.replace(config, checkpoint_events=True)
+        self._sup = Supervisor(
+            config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
+        )
         self._send_events: MemoryObjectSendStream[Event]
         self._recv_events: MemoryObjectReceiveStream[Event]
         self._send_events, self._recv_events = anyio.create_memory_object_stream[Event](math.inf)

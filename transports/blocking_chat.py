@@ -20,6 +20,7 @@ without a callback, queued for :meth:`ChatClient.events` / :meth:`ChatClient.nex
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import random
 import select
@@ -134,11 +135,13 @@ class ChatClient:
         self._connect_timeout = connect_timeout
         self._call_timeout = call_timeout
         self._on_event = on_event
-        self._sup = Supervisor(config, policy, jitter=random.random)
         self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
-        start = load_checkpoint(resume_from)
-        if start is not None:
-            self._sup.resume_from(start)
+        if checkpoint is not None and not config.checkpoint_events:
+            # The client persists on every CheckpointChanged: the core must emit them.
+            config = self.config = dataclasses.replace(config, checkpoint_events=True)
+        self._sup = Supervisor(
+            config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
+        )
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._waiters: dict[str, _Waiter] = {}

@@ -209,3 +209,18 @@ def test_handler_state_that_is_not_chat_state_is_refused() -> None:
         ClientConnection(config(handler_factory=ChatSession), resume=cp)
     with pytest.raises(CheckpointError, match="handler"):
         ClientConnection(config(), resume=cp)
+
+
+def test_a_supervisor_of_a_new_process_resumes_from_a_checkpoint() -> None:
+    from cubeproto.reconnect import Supervisor
+
+    conn, _ = logged_in()
+    text = conn.checkpoint().to_json()  # type: ignore[union-attr]
+    sup = Supervisor(config(), jitter=lambda: 0.5, resume=Checkpoint.from_json(text))
+    new = sup.new_connection()
+    srv = ScriptedServer(new)
+    new.start(now=1)
+    srv.open_with(FEATURES_SASL)
+    srv.sasl_scram()
+    srv.open_with(FEATURES_BIND)
+    assert srv.client_sent().startswith(b'<resume xmlns="urn:xmpp:sm:3"')
