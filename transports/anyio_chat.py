@@ -276,19 +276,23 @@ class AsyncChatClient:
         next confirmation after taking them will cover them).  Raises
         ``LocalProtocolError`` without ``app_controlled_acks``.
         """
-        await checkpoint_if_cancelled()
+        # No await before the check: yielding would let the reader task take more
+        # events first, and a steady stream would then never let the app catch up.
         if not self.config.app_controlled_acks:
             raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
         conn = self._sup.connection
-        if self._consumed < self._delivered or conn is None:
-            return False
-        if conn.state is StreamState.CLOSED:
-            return False
-        conn.confirm_handled(now=self._now())
-        if self._checkpoint is not None:
-            self._checkpoint.persist(conn)  # before any <a/> can tell the server
-        self._after(conn)
-        return True
+        done = (
+            self._consumed >= self._delivered
+            and conn is not None
+            and conn.state is not StreamState.CLOSED
+        )
+        if done and conn is not None:
+            conn.confirm_handled(now=self._now())
+            if self._checkpoint is not None:
+                self._checkpoint.persist(conn)  # before any <a/> can tell the server
+            self._after(conn)
+        await anyio.lowlevel.checkpoint()
+        return done
 
     # ------------------------------------------------------------------ the I/O tasks
 

@@ -11,10 +11,13 @@ handled and the checkpoint file.  The process:
    (the client writes it atomically whenever it changes);
 2. for every ``MessageReceived`` from the sender, *handles* it: one SQLite transaction
    (``synchronous=FULL``) that records the message id in ``handled`` -- or, when that id
-   is already there, a row in ``redelivered`` -- then calls ``confirm_handled()``.
-   Handled means confirmed: the confirmation follows the durable commit, so a kill at
-   any point either leaves the message unconfirmed (the server redelivers it after the
-   resumption) or recorded;
+   is already there, a row in ``redelivered`` -- then calls ``confirm_handled()``
+   (after every event).  The confirmation follows the durable commit, so a kill at any
+   point leaves the message recorded, or unconfirmed (the server redelivers it after the
+   resumption), or both; when a confirmation goes through (``True``: it covers every
+   message this process handled so far, and the client persisted the checkpoint before
+   returning), those messages are marked ``confirmed``.  A redelivery of a message
+   marked confirmed would be a broken promise (``redelivered.was_confirmed``);
 3. prints ``READY <resumed> <jid>`` once connected, then runs until it has handled
    ``expect`` distinct messages, prints ``DONE`` and exits 0 -- unless the test kills it
    first with SIGKILL, at a random point.
@@ -44,8 +47,10 @@ from cubeproto.events import Connected, Event
 from cubeproto.reconnect import Reconnected, ReconnectPolicy
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS handled (message_id TEXT PRIMARY KEY, body TEXT, pid INTEGER);
-CREATE TABLE IF NOT EXISTS redelivered (message_id TEXT, pid INTEGER);
+CREATE TABLE IF NOT EXISTS handled (
+    message_id TEXT PRIMARY KEY, body TEXT, pid INTEGER, confirmed INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS redelivered (message_id TEXT, pid INTEGER, was_confirmed INTEGER);
 CREATE TABLE IF NOT EXISTS runs (pid INTEGER, adapter TEXT, resumed INTEGER);
 """
 
@@ -87,6 +92,7 @@ class Handler:
         self.db = open_db(spec.db)
         self.pid = os.getpid()
         (self.count,) = self.db.execute("SELECT count(*) FROM handled").fetchone()
+        self.unconfirmed: list[str] = []  # handled by this process, not yet confirmed
 
     def run_started(self, resumed: bool) -> None:
         self.db.execute(
@@ -101,21 +107,35 @@ class Handler:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute(
-                "SELECT 1 FROM handled WHERE message_id = ?", (event.message_id,)
+                "SELECT confirmed FROM handled WHERE message_id = ?", (event.message_id,)
             ).fetchone()
             if row is None:
                 db.execute(
-                    "INSERT INTO handled VALUES (?, ?, ?)",
+                    "INSERT INTO handled VALUES (?, ?, ?, 0)",
                     (event.message_id, event.body, self.pid),
                 )
                 self.count += 1
             else:
-                db.execute("INSERT INTO redelivered VALUES (?, ?)", (event.message_id, self.pid))
+                db.execute(
+                    "INSERT INTO redelivered VALUES (?, ?, ?)",
+                    (event.message_id, self.pid, row[0]),
+                )
             db.execute("COMMIT")
+            self.unconfirmed.append(event.message_id)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return True
+
+    def confirmed(self, ok: bool) -> None:
+        """``confirm_handled()`` returned ``ok``: when it went through, mark what this
+        process handled so far as confirmed."""
+        if ok and self.unconfirmed:
+            self.db.executemany(
+                "UPDATE handled SET confirmed = 1 WHERE message_id = ?",
+                [(mid,) for mid in self.unconfirmed],
+            )
+            self.unconfirmed.clear()
 
     @property
     def done(self) -> bool:
@@ -166,7 +186,7 @@ def run_blocking(spec: Spec) -> None:
                 say(f"RECONNECTED {int(event.resumed)}")
             handler.handle(event)
             # Every event taken so far is handled (only messages need work): confirm.
-            client.confirm_handled()
+            handler.confirmed(client.confirm_handled())
             if handler.done:
                 break
     say("DONE")
@@ -182,7 +202,7 @@ async def run_async(spec: Spec) -> None:
             elif isinstance(event, Reconnected):
                 say(f"RECONNECTED {int(event.resumed)}")
             handler.handle(event)
-            await client.confirm_handled()
+            handler.confirmed(await client.confirm_handled())
             if handler.done:
                 break
     say("DONE")
