@@ -15,6 +15,8 @@ to the two ends:
 - **black hole that heals** (:meth:`FaultProxy.stall_all` then :meth:`FaultProxy.heal_all`):
   nothing moves while stalled, but nothing is lost either: when the link heals, what was
   in flight arrives, as TCP's retransmissions deliver it after an outage;
+  :meth:`FaultProxy.begin_outage` / :meth:`FaultProxy.end_outage` make it a whole-network
+  outage (new connections are refused meanwhile), healing or not;
 - **truncation** (:meth:`FaultProxy.truncate_all`): the next server-to-client chunk is
   cut in the middle of a TLS record (``"tls-record"``: the 5-byte header and part of the
   body are forwarded) or in the middle of an XML start tag (``"xml"``, for plaintext
