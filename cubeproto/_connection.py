@@ -208,6 +208,9 @@ class ResumableSession:
     #: ``unacked[0]``, and the last such condition: two make it ``MessageRejected``.
     poison_strikes: int = 0
     poison_condition: StreamErrorCondition | None = None
+    #: Made from a Checkpoint (a new process): the server may have received stanzas
+    #: sent after that checkpoint was taken (see ``ClientConnection._catch_up``).
+    made_from_checkpoint: bool = False
 
     @classmethod
     def from_checkpoint(
@@ -232,6 +235,7 @@ class ResumableSession:
             handler=handler,
             poison_strikes=checkpoint.poison_strikes,
             poison_condition=condition,
+            made_from_checkpoint=True,
         )
 
 
@@ -249,6 +253,7 @@ class ClientConnection:
 
     __slots__ = (
         "_authenticated",
+        "_bridge",
         "_channel_binding",
         "_ckpt_key",
         "_ckpt_on",
@@ -269,6 +274,7 @@ class ClientConnection:
         "_last_rx",
         "_lost_reported",
         "_max_out",
+        "_max_out_chars",
         "_muc_host",
         "_on_confirm",
         "_out",
@@ -350,10 +356,16 @@ class ClientConnection:
         self._ckpt_queued = False
         self._ckpt_on = config.checkpoint_events
         self._max_out = config.max_outbound_stanza_bytes
+        #: Stanzas of at most this many characters are under the limit whatever their
+        #: encoding (UTF-8 needs at most 4 bytes per character): send()'s one compare.
+        self._max_out_chars = _safe_chars(self._max_out)
         self._poison_strikes = resume.poison_strikes if resume is not None else 0
         self._poison_condition = resume.poison_condition if resume is not None else None
         #: Messages to send again on the fresh session (resend_unconfirmed).
         self._resend: list[Unacked] = []
+        #: Between a refused resumption and the fresh session's <enabled/>: the old
+        #: session's (resume id, location, max, inbound h), for checkpoint() -- see there.
+        self._bridge: tuple[str, str | None, int | None, int] | None = None
         self._handler: StanzaHandler | None
         if resume is not None:
             self._jid = resume.jid
@@ -554,8 +566,7 @@ class ClientConnection:
             )
         if isinstance(command, StanzaCommand):
             stanza = command.build(self)
-            limit = self._max_out
-            if limit is not None and len(stanza.xml) * 4 > limit:
+            if len(stanza.xml) > self._max_out_chars:
                 self._check_size(stanza.xml)
             is_iq_request = stanza.result_parser is not None
             if is_iq_request:
@@ -662,7 +673,10 @@ class ClientConnection:
         management, after a close that cannot be resumed or :meth:`abandon`.
 
         Available at any moment while the session is resumable (connected, resuming, or
-        closed with ``resumable=True``).  Built on demand: it costs nothing until asked
+        closed with ``resumable=True``), and also between a refused resumption and the
+        fresh session's ``<enabled/>``: then it names the dead session, so that a new
+        process started from it is refused too but keeps the handler's state (its
+        duplicate suppression) for the fresh session it binds.  Built on demand: it costs nothing until asked
         for.  Persist it whenever a :class:`~cubeproto.events.CheckpointChanged` is
         taken; with ``app_controlled_acks`` its inbound count is the confirmed one, so a
         process killed before confirming gets the unconfirmed stanzas again.
@@ -670,14 +684,14 @@ class ClientConnection:
         sm = self._sm
         resume = self._resume
         if sm is None:
-            return None
+            return self._bridge_checkpoint()
         if resume is not None:
             resume_id, location, max_seconds = resume.resume_id, resume.location, resume.max_seconds
         elif self._resume_id is not None and self._sm_active:
             resume_id = self._resume_id
             location, max_seconds = self._resume_location, self._resume_max
         else:
-            return None
+            return self._bridge_checkpoint()
         handler_state = None
         state_of = getattr(self._handler, "checkpoint_state", None)
         if state_of is not None:
@@ -787,6 +801,32 @@ class ClientConnection:
         if self._ckpt_on:
             self._note_checkpoint()
 
+    def _bridge_checkpoint(self) -> Checkpoint | None:
+        """Between a refused resumption and the fresh session's ``<enabled/>`` there is
+        no session to resume, but a process killed in that window must not restart with
+        an empty duplicate-suppression memory (a message it confirmed whose ack never
+        reached the server may come back from offline storage).  So the checkpoint
+        still names the old (dead) session: a new process's ``<resume/>`` is refused and
+        it binds a fresh session with the handler state restored.  It holds no
+        unacknowledged stanzas (their outcomes were reported), except those that
+        ``resend_unconfirmed`` will send on the fresh session."""
+        bridge = self._bridge
+        if bridge is None or self._state is _CLOSED:
+            return None
+        resume_id, location, max_seconds, inbound_h = bridge
+        state_of = getattr(self._handler, "checkpoint_state", None)
+        return Checkpoint(
+            resume_id=resume_id,
+            jid=self._jid,
+            location=location,
+            max_seconds=max_seconds,
+            inbound_h=inbound_h,
+            acked_h=0,
+            outbound_h=len(self._resend),
+            unacked=tuple((item.xml, item.message_id) for item in self._resend),
+            handler=state_of() if state_of is not None else None,
+        )
+
     def _note_checkpoint(self, *, final: bool = False) -> None:
         """Queue one CheckpointChanged if what :meth:`checkpoint` returns has changed
         since the last one was queued and none is waiting.  Called once per entry point
@@ -799,7 +839,8 @@ class ClientConnection:
         if sm is None or (
             self._resume is None and (self._resume_id is None or not self._sm_active)
         ):
-            key = None
+            bridging = self._bridge is not None and self._state is not _CLOSED
+            key = (-1, len(self._resend), 0, False, 0) if bridging else None
         else:
             key = (
                 sm.inbound_h,
@@ -1048,6 +1089,7 @@ class ClientConnection:
             return
         if self._max_out is None or value < self._max_out:
             self._max_out = value
+            self._max_out_chars = _safe_chars(value)
 
     def _send_bind(self, now: float) -> None:
         iq_id = self._ids.short_id()
@@ -1195,6 +1237,7 @@ class ClientConnection:
             self._fail(StreamErrorCondition.UNSUPPORTED_STANZA_TYPE, "unexpected <enabled/>")
             return
         self._sm_active = True
+        self._bridge = None
         resumable = element.get("resume") in ("true", "1")
         self._resume_id = element.get("id") if resumable else None
         self._resume_location = element.get("location")
@@ -1210,6 +1253,7 @@ class ClientConnection:
             # <enable/> refused: carry on without stream management.
             self._sm = None
             self._sm_active = False
+            self._bridge = None
             self._session_ready(resumed=False, now=now)
             return
         if self._state is StreamState.RESUMING:
@@ -1246,6 +1290,14 @@ class ClientConnection:
         for iq_id in list(self._pending):
             self._iq_timed_out(iq_id)
         self._emit(ResumeFailed(condition_name=name))
+        if self._resume is not None and self._sm is not None:
+            resume = self._resume
+            self._bridge = (
+                resume.resume_id,
+                resume.location,
+                resume.max_seconds,
+                self._sm.inbound_h,
+            )
         self._resume = None
         self._sm = None
         self._sm_active = False
@@ -1265,6 +1317,8 @@ class ClientConnection:
             self._fail(StreamErrorCondition.BAD_FORMAT, "<resumed/> without h")
             return
         acked_before = self._sm.acked_h
+        if self._resume.made_from_checkpoint and not self._catch_up(h):
+            return
         if not self._apply_ack(h):
             return
         sm = self._sm
@@ -1306,6 +1360,24 @@ class ClientConnection:
         self._emit(Connected(jid=self._jid, resumed=True))
         self._arm_keepalive(now)
         self._arm_idle(now)
+
+    def _catch_up(self, h_text: str) -> bool:
+        """Resuming from a checkpoint, the server may have received MORE than the
+        checkpoint says we sent: the old process wrote stanzas after it last persisted
+        its checkpoint, then died.  They come after every stanza the checkpoint holds,
+        so ``h`` beyond our count acknowledges all of those, and the counters move on to
+        ``h`` (what the server has).  Anything else is left to the usual check."""
+        sm = self._sm
+        assert sm is not None
+        h = parse_uint(h_text)
+        if h is None or h >= MOD:
+            return True  # _apply_ack fails the stream
+        ahead = (h - sm.outbound_h) % MOD
+        if 0 < ahead < MOD // 2:
+            if not self._apply_ack(str(sm.outbound_h)):
+                return False
+            sm.acked_h = sm.outbound_h = h
+        return True
 
     def _on_sm_request(self, element: etree._Element, now: float) -> None:
         if self._sm is None or not self._sm_active:
@@ -1758,6 +1830,8 @@ class ClientConnection:
         self._timers.clear()
         if not resumable:
             self._settle_everything()
+            self._resume = None  # a pending <resume/> is given up too: settled above
+            self._bridge = None
             for item in self._resend:
                 self._unconfirmed(item.message_id)
             self._resend.clear()
@@ -1767,6 +1841,11 @@ class ClientConnection:
     _NONZA_HANDLERS: ClassVar[
         dict[str, Callable[[ClientConnection, etree._Element, float], None]]
     ] = {}
+
+
+def _safe_chars(limit: int | None) -> int:
+    """The longest stanza, in characters, that cannot exceed ``limit`` UTF-8 bytes."""
+    return limit // 4 if limit is not None else 2**62
 
 
 def _restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:

@@ -71,6 +71,7 @@ class StreamManagement:
         sm = cls()
         sm.inbound_h = inbound_h
         sm.acked_h = acked_h
+        sm.outbound_h = outbound_h
         sm.unacked = deque(unacked)
         sm.pending_messages = sum(1 for item in unacked if item.message_id is not None)
         return sm

@@ -224,3 +224,102 @@ def test_a_supervisor_of_a_new_process_resumes_from_a_checkpoint() -> None:
     srv.sasl_scram()
     srv.open_with(FEATURES_BIND)
     assert srv.client_sent().startswith(b'<resume xmlns="urn:xmpp:sm:3"')
+
+
+def test_stanzas_written_after_the_last_checkpoint_do_not_break_the_resumption() -> None:
+    # The old process persisted its checkpoint, then wrote two more messages, then died.
+    # ejabberd's <resumed h/> counts them; the new process cannot know them, but all it
+    # holds came before them: settled as sent, counters carried on to h.
+    conn, server = logged_in()
+    first = conn.send(Say(body="in the checkpoint"), now=1)
+    text = conn.checkpoint().to_json()  # type: ignore[union-attr]
+    conn.send(Say(body="after it 1"), now=1)
+    conn.send(Say(body="after it 2"), now=1)
+    server.client_sent()  # written: the server has all three (carbons, presence = 1-2)
+    del conn, server
+
+    new = ClientConnection(config(), resume=Checkpoint.from_json(text))
+    srv = ScriptedServer(new)
+    new.start(now=2)
+    srv.open_with(FEATURES_SASL)
+    srv.sasl_scram()
+    srv.open_with(FEATURES_BIND)
+    srv.client_sent()
+    srv.feed("<resumed xmlns='urn:xmpp:sm:3' h='5' previd='smid-1'/>")
+    events = drain(new)
+    assert [e.message_id for e in events if isinstance(e, MessageSent)] == [first]
+    assert not any(isinstance(e, ConnectionClosed) for e in events)
+    assert first not in srv.client_sent().decode()  # nothing resent
+    later = new.send(Say(body="later"), now=3)
+    srv.client_sent()
+    srv.feed("<a xmlns='urn:xmpp:sm:3' h='6'/>")
+    assert [e.message_id for e in drain(new) if isinstance(e, MessageSent)] == [later]
+
+
+def test_the_same_process_still_refuses_an_h_beyond_what_it_sent() -> None:
+    conn, _ = logged_in()
+    conn.send(Say(body="x"), now=1)
+    conn.receive_eof(now=2)
+    drain(conn)
+    new = ClientConnection(config(), resume=conn.resume_state())
+    srv = ScriptedServer(new)
+    new.start(now=2)
+    srv.open_with(FEATURES_SASL)
+    srv.sasl_scram()
+    srv.open_with(FEATURES_BIND)
+    srv.client_sent()
+    srv.feed("<resumed xmlns='urn:xmpp:sm:3' h='9' previd='smid-1'/>")
+    closed = drain(new)[-1]
+    assert isinstance(closed, ConnectionClosed) and not closed.resumable
+    assert b"handled-count-too-high" in srv.client_sent()
+
+
+def test_between_a_refused_resumption_and_enabled_the_checkpoint_keeps_the_dedup_memory() -> None:
+    # A process killed in that window used to restart with no checkpoint at all: an empty
+    # duplicate-suppression memory, so a confirmed message whose ack never reached the
+    # server came back from offline storage and was handled twice (found by the state
+    # machine's crash_and_die_again_mid_login rule).
+    conn, server = logged_in(app_controlled_acks=True, handler_factory=ChatSession)
+    server.feed(_chat_msg("in-1"))
+    drain(conn)
+    conn.confirm_handled(now=1)
+    text = conn.checkpoint().to_json()  # type: ignore[union-attr]
+    new = ClientConnection(
+        config(app_controlled_acks=True, handler_factory=ChatSession),
+        resume=Checkpoint.from_json(text),
+    )
+    srv = ScriptedServer(new)
+    new.start(now=2)
+    srv.open_with(FEATURES_SASL)
+    srv.sasl_scram()
+    srv.open_with(FEATURES_BIND)
+    srv.client_sent()
+    srv.feed(
+        "<failed xmlns='urn:xmpp:sm:3'>"
+        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    )
+    drain(new)
+    srv.bind()  # bound, <enable/> sent, <enabled/> not yet here
+    bridge = new.checkpoint()
+    assert bridge is not None and bridge.unacked == ()
+    assert "in-1" in bridge.handler["dedup"]
+    # A third process from this checkpoint: refused again, binds fresh, still remembers.
+    third = ClientConnection(
+        config(app_controlled_acks=True, handler_factory=ChatSession),
+        resume=Checkpoint.from_json(bridge.to_json()),
+    )
+    srv3 = ScriptedServer(third)
+    third.start(now=3)
+    srv3.open_with(FEATURES_SASL)
+    srv3.sasl_scram()
+    srv3.open_with(FEATURES_BIND)
+    srv3.client_sent()
+    srv3.feed(
+        "<failed xmlns='urn:xmpp:sm:3'>"
+        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    )
+    srv3.bind()
+    srv3.session_setup()
+    drain(third)
+    srv3.feed(_chat_msg("in-1"))  # the offline copy
+    assert not [e for e in drain(third) if isinstance(e, MessageReceived)]
