@@ -220,7 +220,7 @@ def test_oversized_message_is_refused_before_it_is_queued(
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "h-dcore 57803bc..b5c6fd5: ejabberd ends the SESSION with the stream "
+        "core as of h-dcore 0cdaac5: ejabberd ends the SESSION with the stream "
         "(policy-violation), so the resumption is refused; _resume_failed resets the "
         "poison strikes and resend_unconfirmed sends the poison again on the fresh "
         "session: the loop of the issue, about once per reconnect"
