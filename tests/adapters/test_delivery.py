@@ -92,14 +92,20 @@ def test_outcomes_are_true_at_the_receiver_across_black_holes(
             heal = rng.random() < 0.5
             healed += heal
             sender.wait_connected()
+            refused = proxy.refused
             assert proxy.begin_outage(heal=heal) == 1
             # A few messages straight into the hole: only the outage's end can tell.
             for _ in range(rng.randint(1, 10)):
                 ids.append(send_retrying(sender, to_user=b.user_id, body=f"n{len(ids)}"))
             # The ack timeout (or keepalive) declares the connection dead ...
             sender.wait_for(Disconnected, timeout=20.0)
+            # ... its reconnection attempt fails while the outage lasts ...
+            sender.wait_for(Disconnected, timeout=20.0)
+            assert proxy.refused > refused
             proxy.end_outage()  # ... then the network comes back
             sender.wait_for(Reconnected, timeout=20.0)
+            # Further failed attempts of this outage (all before Reconnected) are done.
+            sender.seen[:] = [e for e in sender.seen if not isinstance(e, Disconnected)]
         assert len(set(ids)) == len(ids)
 
         deadline = time.monotonic() + 120
