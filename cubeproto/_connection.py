@@ -676,10 +676,11 @@ class ClientConnection:
         closed with ``resumable=True``), and also between a refused resumption and the
         fresh session's ``<enabled/>``: then it names the dead session, so that a new
         process started from it is refused too but keeps the handler's state (its
-        duplicate suppression) for the fresh session it binds.  Built on demand: it costs nothing until asked
-        for.  Persist it whenever a :class:`~cubeproto.events.CheckpointChanged` is
-        taken; with ``app_controlled_acks`` its inbound count is the confirmed one, so a
-        process killed before confirming gets the unconfirmed stanzas again.
+        duplicate suppression) for the fresh session it binds.  Built on demand: it
+        costs nothing until asked for.  Persist it whenever a
+        :class:`~cubeproto.events.CheckpointChanged` is taken; with
+        ``app_controlled_acks`` its inbound count is the confirmed one, so a process
+        killed before confirming gets the unconfirmed stanzas again.
         """
         sm = self._sm
         resume = self._resume
