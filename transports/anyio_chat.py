@@ -20,6 +20,7 @@ because the background task lives in a task group they enter and leave.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import ssl
@@ -66,10 +67,18 @@ from cubeproto.chat import (
 )
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
-from cubeproto.events import Connected, Event, IqResultReceived, PongReceived, TlsUpgradeRequired
+from cubeproto.events import (
+    CheckpointChanged,
+    Connected,
+    Event,
+    IqResultReceived,
+    PongReceived,
+    TlsUpgradeRequired,
+)
 from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
 
 from ._anyio_wire import TRANSPORT_ERRORS, Wire
+from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
 from ._endpoints import default_port
 from ._tls import ChannelBindingMode, channel_binding, client_context
 from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
@@ -91,12 +100,44 @@ class _Waiter:
         self.settled: CallSettled | None = None
 
 
+class _EventIterator:
+    """The client's event stream; counts what the application took (for
+    :meth:`AsyncChatClient.confirm_handled`).  Not an async generator: a generator's
+    ``__anext__`` cancelled by a timeout would close it, this one stays usable."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AsyncChatClient) -> None:
+        self._client = client
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    async def __anext__(self) -> Event:
+        client = self._client
+        try:
+            event = await client._recv_events.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+        client._consumed += 1
+        return event
+
+
 class AsyncChatClient:
     """A ConnectyCube chat client for asyncio or trio (whichever runs it).
 
     ``host``/``port`` default to ``config.chat_host`` and the transport's usual port;
     ``tls`` (an ``ssl.SSLContext``) defaults to one that verifies the server against the
     system store plus ``ca_file``.  ``policy`` controls automatic reconnection.
+
+    Crash-safe receiving (issue 12): with ``ClientConfig(app_controlled_acks=True)``,
+    call :meth:`confirm_handled` after handling events durably; ``checkpoint`` (a path,
+    written atomically, or a callable taking the JSON text) is kept equal to the
+    connection's :meth:`~cubeproto.ClientConnection.checkpoint` whenever it changes, and
+    a new process passes the same path (or a :class:`~cubeproto.Checkpoint`) as
+    ``resume_from`` to resume the session: the server then redelivers exactly what was
+    not confirmed.  The checkpoint is written synchronously in the event loop (an
+    ``fsync`` per change).
 
     ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
     has enabled stream management (``<enabled/>``), before it has processed the initial
@@ -118,6 +159,8 @@ class AsyncChatClient:
         policy: ReconnectPolicy | None = None,
         connect_timeout: float = 10.0,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
+        checkpoint: CheckpointSink | None = None,
+        resume_from: CheckpointSource | None = None,
     ) -> None:
         self.config = config
         self.host = host or config.chat_host
@@ -126,7 +169,13 @@ class AsyncChatClient:
         self._cb_mode: ChannelBindingMode = channel_binding
         self._connect_timeout = connect_timeout
         self._call_timeout = call_timeout
-        self._sup = Supervisor(config, policy, jitter=random.random)
+        self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
+        if checkpoint is not None and not config.checkpoint_events:
+            # The client persists on every CheckpointChanged: the core must emit them.
+            config = self.config = dataclasses.replace(config, checkpoint_events=True)
+        self._sup = Supervisor(
+            config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
+        )
         self._send_events: MemoryObjectSendStream[Event]
         self._recv_events: MemoryObjectReceiveStream[Event]
         self._send_events, self._recv_events = anyio.create_memory_object_stream[Event](math.inf)
@@ -143,6 +192,9 @@ class AsyncChatClient:
         self._first_seen = anyio.Event()
         self._exit: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
+        # App-controlled acks: events handed towards the application and events it took.
+        self._delivered = 0
+        self._consumed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -207,7 +259,40 @@ class AsyncChatClient:
 
     def events(self) -> AsyncIterator[Event]:
         """Every event, in order; ends when the client has stopped."""
-        return self._recv_events.__aiter__()
+        return _EventIterator(self)
+
+    async def confirm_handled(self) -> bool:
+        """With ``app_controlled_acks=True``: every event this client has handed to the
+        application so far (through :meth:`events`) has been handled durably, so the
+        server may now be told it was received.
+
+        Call it after handling an event, not before: what is not confirmed is redelivered
+        by the server after a resumption (also in a new process that resumes from a
+        checkpoint), so a crash between receiving and handling loses nothing.  The
+        connection's acknowledgement counter moves only when the application has caught
+        up with the events already taken from the connection (confirming an event while
+        later ones wait in the queue would acknowledge those too); then this returns
+        ``True``.  ``False``: events are still waiting, or there is no connection (the
+        next confirmation after taking them will cover them).  Raises
+        ``LocalProtocolError`` without ``app_controlled_acks``.
+        """
+        # No await before the check: yielding would let the reader task take more
+        # events first, and a steady stream would then never let the app catch up.
+        if not self.config.app_controlled_acks:
+            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        conn = self._sup.connection
+        done = (
+            self._consumed >= self._delivered
+            and conn is not None
+            and conn.state is not StreamState.CLOSED
+        )
+        if done and conn is not None:
+            conn.confirm_handled(now=self._now())
+            if self._checkpoint is not None:
+                self._checkpoint.persist(conn)  # before any <a/> can tell the server
+            self._after(conn)
+        await anyio.lowlevel.checkpoint()
+        return done
 
     # ------------------------------------------------------------------ the I/O tasks
 
@@ -357,10 +442,17 @@ class AsyncChatClient:
             self._out += data
             self._write_wanted.set()
         now = self._now()
+        changed = False
         while (event := conn.next_event()) is not None:
             if isinstance(event, TlsUpgradeRequired):
                 self._tls_needed = True
+            elif isinstance(event, CheckpointChanged):
+                changed = True
             self._dispatch(self._sup.process(event, now=now))
+        if changed and self._checkpoint is not None:
+            # Synchronously, before the writer task can send what the checkpoint
+            # records (an <a/>): the server hears of it only once it is persisted.
+            self._checkpoint.persist(conn)
         scope = self._wait_scope
         if scope is not None:
             deadline = conn.get_timer()
@@ -384,6 +476,7 @@ class AsyncChatClient:
                 self._first_seen.set()
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._send_events.send_nowait(item)
+                self._delivered += 1
 
     def _now(self) -> float:
         return anyio.current_time()

@@ -20,6 +20,7 @@ without a callback, queued for :meth:`ChatClient.events` / :meth:`ChatClient.nex
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import random
 import select
@@ -64,9 +65,17 @@ from cubeproto.chat import (
 )
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
-from cubeproto.events import Connected, Event, IqResultReceived, PongReceived, TlsUpgradeRequired
+from cubeproto.events import (
+    CheckpointChanged,
+    Connected,
+    Event,
+    IqResultReceived,
+    PongReceived,
+    TlsUpgradeRequired,
+)
 from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
 
+from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
 from ._endpoints import default_port
 from ._tls import ChannelBindingMode, channel_binding, client_context
 from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
@@ -90,8 +99,10 @@ class _Waiter:
 class ChatClient:
     """A ConnectyCube chat client for blocking code.  Thread-safe.
 
-    Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient`, plus
-    ``on_event``: a callback for every event (instead of the queue).
+    Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient` (including
+    ``checkpoint`` and ``resume_from``), plus ``on_event``: a callback for every event
+    (instead of the queue).  The checkpoint is written in the I/O thread (or in the
+    thread calling :meth:`confirm_handled`) under the client's lock.
 
     ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
     has enabled stream management (``<enabled/>``), before it has processed the initial
@@ -113,6 +124,8 @@ class ChatClient:
         connect_timeout: float = 10.0,
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         on_event: Callable[[Event], None] | None = None,
+        checkpoint: CheckpointSink | None = None,
+        resume_from: CheckpointSource | None = None,
     ) -> None:
         self.config = config
         self.host = host or config.chat_host
@@ -122,7 +135,13 @@ class ChatClient:
         self._connect_timeout = connect_timeout
         self._call_timeout = call_timeout
         self._on_event = on_event
-        self._sup = Supervisor(config, policy, jitter=random.random)
+        self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
+        if checkpoint is not None and not config.checkpoint_events:
+            # The client persists on every CheckpointChanged: the core must emit them.
+            config = self.config = dataclasses.replace(config, checkpoint_events=True)
+        self._sup = Supervisor(
+            config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
+        )
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._waiters: dict[str, _Waiter] = {}
@@ -135,6 +154,10 @@ class ChatClient:
         self._first_seen = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        # App-controlled acks: events handed towards the application (counted under the
+        # lock when taken from the connection) and events the application has taken.
+        self._delivered = 0
+        self._consumed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -162,13 +185,13 @@ class ChatClient:
     def disconnect(self) -> None:
         """Close the stream gracefully and stop reconnecting; waits until closed."""
         with self._lock:
-            items = self._sup.close(now=time.monotonic())
+            items = self._count(self._sup.close(now=time.monotonic()))
         self._finish(items)
 
     def terminate(self) -> None:
         """Drop the connection at once (no stream close) and stop reconnecting."""
         with self._lock:
-            items = self._sup.terminate(now=time.monotonic())
+            items = self._count(self._sup.terminate(now=time.monotonic()))
         self._finish(items)
 
     def _finish(self, items: list[Event | CallSettled]) -> None:
@@ -212,12 +235,43 @@ class ChatClient:
             self._queue.put(_STOP)  # keep telling later callers
             return None
         assert isinstance(item, Event)
+        with self._lock:
+            self._consumed += 1
         return item
 
     def events(self) -> Iterator[Event]:
         """Every queued event, in order; ends when the client has stopped."""
         while (event := self.next_event()) is not None:
             yield event
+
+    def confirm_handled(self) -> bool:
+        """With ``app_controlled_acks=True``: every event this client has handed to the
+        application so far (through :meth:`next_event`/:meth:`events` or ``on_event``)
+        has been handled durably, so the server may now be told it was received.
+
+        Call it after handling an event, not before: what is not confirmed is redelivered
+        by the server after a resumption (also in a new process that resumes from a
+        checkpoint), so a crash between receiving and handling loses nothing.  The
+        connection's acknowledgement counter moves only when the application has caught
+        up with the events already taken from the connection (confirming an event while
+        later ones wait in the queue would acknowledge those too); then this returns
+        ``True``.  ``False``: events are still waiting, or there is no connection (the
+        next confirmation after taking them will cover them).  Raises
+        ``LocalProtocolError`` without ``app_controlled_acks``.
+        """
+        if not self.config.app_controlled_acks:
+            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        with self._lock:
+            conn = self._sup.connection
+            if self._consumed < self._delivered or conn is None:
+                return False
+            if conn.state is StreamState.CLOSED:
+                return False
+            conn.confirm_handled(now=time.monotonic())
+            if self._checkpoint is not None:
+                self._checkpoint.persist(conn)  # before any <a/> can tell the server
+        self._wake()
+        return True
 
     # ------------------------------------------------------------------ the I/O thread
 
@@ -229,7 +283,9 @@ class ChatClient:
                     sock, binding = self._open()
                 except (OSError, ssl.SSLError) as exc:
                     with self._lock:
-                        items = sup.connect_failed(str(exc) or repr(exc), now=time.monotonic())
+                        items = self._count(
+                            sup.connect_failed(str(exc) or repr(exc), now=time.monotonic())
+                        )
                     self._dispatch(items)
                 else:
                     self._pump(sock, binding)
@@ -239,9 +295,15 @@ class ChatClient:
                 self._sleep.wait(delay)
         finally:
             with self._lock:
-                items = sup.settle_all(
-                    Disconnected(
-                        closed=None, error="stopped", reconnect_in=None, attempt=0, resumable=False
+                items = self._count(
+                    sup.settle_all(
+                        Disconnected(
+                            closed=None,
+                            error="stopped",
+                            reconnect_in=None,
+                            attempt=0,
+                            resumable=False,
+                        )
                     )
                 )
             self._dispatch(items)
@@ -352,11 +414,26 @@ class ChatClient:
         now = time.monotonic()
         items: list[Event | CallSettled] = []
         tls_needed = False
+        changed = False
         while (event := conn.next_event()) is not None:
             if isinstance(event, TlsUpgradeRequired):
                 tls_needed = True
+            elif isinstance(event, CheckpointChanged):
+                changed = True
             items.extend(self._sup.process(event, now=now))
+        if changed and self._checkpoint is not None:
+            # Under the lock, before the output taken with these events is written: the
+            # server hears of what the checkpoint records only once it is persisted.
+            self._checkpoint.persist(conn)
+        self._count(items)
         return items, tls_needed
+
+    def _count(self, items: list[Event | CallSettled]) -> list[Event | CallSettled]:
+        """Count the events among ``items`` as handed to the application (call under the
+        lock, in the same locked section that produced them, so that
+        :meth:`confirm_handled` never sees an event taken but not yet counted)."""
+        self._delivered += sum(1 for item in items if not isinstance(item, CallSettled))
+        return items
 
     def _dispatch(self, items: Iterable[Event | CallSettled]) -> None:
         for item in items:
@@ -375,6 +452,8 @@ class ChatClient:
                 self._first = item
                 self._first_seen.set()
             if self._on_event is not None:
+                with self._lock:
+                    self._consumed += 1
                 self._on_event(item)
             else:
                 self._queue.put(item)
