@@ -223,15 +223,6 @@ def test_oversized_message_is_refused_before_it_is_queued(
 
 @pytest.mark.parametrize("adapter", ["blocking"])  # the poison logic is the core's
 @pytest.mark.parametrize("transport", [Transport.TCP], ids=["tcp-starttls"])
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core as of h-dcore 0cdaac5: ejabberd ends the SESSION with the stream "
-        "(policy-violation), so the resumption is refused; _resume_failed resets the "
-        "poison strikes and resend_unconfirmed sends the poison again on the fresh "
-        "session: the loop of the issue, about once per reconnect"
-    ),
-)
 def test_poison_message_is_rejected_and_the_rest_proceed(
     connect: Connector, ejabberd_user: NewUser, ejabberd: Ejabberd, transport: Transport
 ) -> None:
@@ -248,7 +239,7 @@ def test_poison_message_is_rejected_and_the_rest_proceed(
         poison = send_retrying(sender, to_user=b.user_id, body="x" * 400_000)
         after = [send_retrying(sender, to_user=b.user_id, body=f"after{i}") for i in range(3)]
         try:
-            sender.wait_for(
+            rejected = sender.wait_for(
                 cubeproto.MessageRejected, lambda e: e.message_id == poison, timeout=15.0
             )
         finally:
@@ -264,6 +255,12 @@ def test_poison_message_is_rejected_and_the_rest_proceed(
         ]
         assert late == []
         assert sender.ping() >= 0  # the connection works: no resend loop
+        assert rejected.condition is cubeproto.StreamErrorCondition.POLICY_VIOLATION
+        assert deaths == 2  # the second death right after it rejects it: no resend loop
+        for mid in after:
+            sender.wait_for(MessageSent, lambda e, mid=mid: e.message_id == mid)
+        sender.drain(0.3)  # anything else that came, into `seen`
         outcomes = outcomes_of(sender)
-        assert outcomes[poison] == ["MessageRejected"], outcomes[poison]
-        assert all(outcomes[mid] == ["MessageSent"] for mid in after)
+        # wait_for took the one expected outcome of each out of `seen`: no other remains.
+        assert outcomes[poison] == [], outcomes[poison]
+        assert all(outcomes[mid] == [] for mid in after), {m: outcomes[m] for m in after}
