@@ -20,6 +20,16 @@ from .limits import ServerLimits
 
 __all__ = ["main"]
 
+#: The ``serve`` options that set :class:`ServerLimits` fields: field, type, what it bounds.
+_LIMIT_OPTIONS: tuple[tuple[str, type, str], ...] = (
+    ("tls_handshake_timeout", float, "seconds for a TLS handshake"),
+    ("negotiation_timeout", float, "seconds from connect to a bound session"),
+    ("idle_timeout", float, "seconds a bound session may stay silent"),
+    ("write_timeout", float, "seconds a write to a peer may block before it is cut"),
+    ("max_queued_bytes", int, "outbound bytes queued per session before it is cut"),
+    ("http_timeout", float, "seconds for each step of an HTTP request"),
+)
+
 
 async def _serve(args: argparse.Namespace) -> None:
 
@@ -73,6 +83,12 @@ async def _until_stopped() -> None:
             return
 
 
+def _shown(default: float | int | None) -> str:
+    if default is None:
+        return "no limit"
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cubeproto")
     parser.add_argument("--version", action="version", version=f"cubeproto {__version__}")
@@ -109,42 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--resume-seconds", type=int, default=300, help="XEP-0198 resumption window (300)"
     )
-    serve.add_argument(
-        "--tls-handshake-timeout",
-        type=float,
-        default=defaults.tls_handshake_timeout,
-        help=f"seconds for a TLS handshake ({defaults.tls_handshake_timeout:g})",
-    )
-    serve.add_argument(
-        "--negotiation-timeout",
-        type=float,
-        default=defaults.negotiation_timeout,
-        help=f"seconds from connect to a bound session ({defaults.negotiation_timeout:g})",
-    )
-    serve.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=defaults.idle_timeout,
-        help="seconds a bound session may stay silent (default: no limit)",
-    )
-    serve.add_argument(
-        "--write-timeout",
-        type=float,
-        default=defaults.write_timeout,
-        help=f"seconds a write to a peer may block before it is cut ({defaults.write_timeout:g})",
-    )
-    serve.add_argument(
-        "--max-queued-bytes",
-        type=int,
-        default=defaults.max_queued_bytes,
-        help=f"outbound bytes queued per session before it is cut ({defaults.max_queued_bytes})",
-    )
-    serve.add_argument(
-        "--http-timeout",
-        type=float,
-        default=defaults.http_timeout,
-        help=f"seconds for each step of an HTTP request ({defaults.http_timeout:g})",
-    )
+    for field, kind, what in _LIMIT_OPTIONS:
+        default = getattr(defaults, field)
+        serve.add_argument(
+            "--" + field.replace("_", "-"),
+            type=kind,
+            default=default,
+            help=f"{what} ({_shown(default)})",
+        )
     args = parser.parse_args(argv)
     try:
         require_server_extra(f"cubeproto {args.command}")
@@ -159,12 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo()
     try:
         args.limits = ServerLimits(
-            tls_handshake_timeout=args.tls_handshake_timeout,
-            negotiation_timeout=args.negotiation_timeout,
-            idle_timeout=args.idle_timeout,
-            write_timeout=args.write_timeout,
-            max_queued_bytes=args.max_queued_bytes,
-            http_timeout=args.http_timeout,
+            **{field: getattr(args, field) for field, _, _ in _LIMIT_OPTIONS}
         )
     except ValueError as exc:
         serve.error(str(exc))
