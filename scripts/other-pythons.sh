@@ -59,5 +59,7 @@ for version in $VERSIONS; do
         touch "$venv/.installed"
     fi
     echo "other-pythons: $("$venv/bin/python" --version): ${SUITES[*]}"
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider "${IGNORED[@]}" "${SUITES[@]}"
+    # The long hypothesis profile (10,000 state-machine examples) runs once, on .venv.
+    CUBEPROTO_HYPOTHESIS_PROFILE=dev \
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider "${IGNORED[@]}" "${SUITES[@]}"
 done

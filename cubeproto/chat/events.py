@@ -30,6 +30,7 @@ __all__ = [
     "DialogJoined",
     "DialogLeft",
     "LastActivity",
+    "PresenceReceived",
     "LastActivitySubscriptionChanged",
     "MarkerKind",
     "MessageBounced",
@@ -325,6 +326,32 @@ class OnlineUsers(Event):
 
     dialog_id: str
     user_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PresenceReceived(Event):
+    """A user's presence (RFC 6121 section 4), not a room's: available (no ``type``) or
+    ``unavailable``.  The server sends our own presence back to us and tells us of our
+    other resources (devices): ``own`` says the presence is from our own account, and
+    ``echo`` that it is the one we sent, from this very resource.
+
+    ``show`` is ``away``, ``chat``, ``dnd`` or ``xa`` (``None``: plainly available),
+    ``status`` the free text, ``priority`` the resource's priority (-128..127) when given.
+    Subscription requests and other presence types stay ``UnhandledStanza``.  ``raw`` is
+    the stanza as received, for what else it carries (entity capabilities, vCard hashes,
+    any extension).
+    """
+
+    from_jid: str
+    user_id: int | None
+    resource: str | None
+    available: bool
+    show: str | None = None
+    status: str | None = None
+    priority: int | None = None
+    own: bool = False
+    echo: bool = False
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

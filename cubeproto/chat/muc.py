@@ -27,8 +27,9 @@ from .events import (
     OccupantKicked,
     OccupantLeft,
     OnlineUsers,
+    PresenceReceived,
 )
-from .jid import occupant_ids, occupant_user_id, parse_jid
+from .jid import occupant_ids, occupant_user_id, parse_jid, user_id_from_jid
 
 __all__ = ["classify_presence", "online_users_parser"]
 
@@ -55,10 +56,55 @@ def _error(element: etree._Element) -> StanzaError:
         return StanzaError(condition=None, condition_name="", type=None)
 
 
+_SHOW = ns.clark(ns.CLIENT, "show")
+_STATUS_TEXT = ns.clark(ns.CLIENT, "status")
+_PRIORITY = ns.clark(ns.CLIENT, "priority")
+_SHOW_VALUES = frozenset({"away", "chat", "dnd", "xa"})
+
+
+def _user_presence(
+    element: etree._Element, from_value: str, available: bool, me: Identity
+) -> PresenceReceived:
+    """A user's available or unavailable presence (RFC 6121 4.7): the first ``show``,
+    ``status`` and ``priority`` children (a ``status`` per language is allowed; the first
+    is taken).  A ``show`` or ``priority`` that RFC 6121 does not allow is a fault."""
+    jid = parse_jid(from_value)
+    if jid is None:
+        raise StanzaFault(f"malformed from JID {from_value!r}")
+    show = status = priority = None
+    for child in element:
+        tag = child.tag
+        if tag == _SHOW and show is None:
+            show = (child.text or "").strip()
+            if show not in _SHOW_VALUES:
+                raise StanzaFault(f"presence show {show[:32]!r} is not away, chat, dnd or xa")
+        elif tag == _STATUS_TEXT and status is None:
+            status = child.text or ""
+        elif tag == _PRIORITY and priority is None:
+            text = (child.text or "").strip()
+            value = int(text) if text.lstrip("-").isdigit() and text.isascii() else None
+            if value is None or not -128 <= value <= 127:
+                raise StanzaFault(f"presence priority {text[:32]!r} is not in -128..127")
+            priority = value
+    return PresenceReceived(
+        from_jid=from_value,
+        user_id=user_id_from_jid(jid),
+        resource=jid.resource or None,
+        available=available,
+        show=show,
+        status=status,
+        priority=priority,
+        own=jid.bare == me.bare_jid,
+        echo=from_value == me.full_jid,
+        raw=etree.tostring(element, with_tail=False),
+    )
+
+
 def classify_presence(
     element: etree._Element, me: Identity, known_dialogs: Mapping[str, str]
 ) -> tuple[Event, ...]:
-    """Classify an inbound ``<presence>``.  Non-MUC presences are ``UnhandledStanza``.
+    """Classify an inbound ``<presence>``: a room's (XEP-0045) or a user's
+    (:class:`PresenceReceived`); other presence types are ``UnhandledStanza``.
 
     ``known_dialogs`` maps lower-cased dialog ids of rooms we joined or are joining to the
     dialog ids as the application spelled them (room localparts are case-mapped on the
@@ -95,6 +141,8 @@ def classify_presence(
         dialog_id = known if known is not None else room_dialog
         return (DialogJoinFailed(dialog_id=dialog_id, error=_error(element)),)
 
+    if muc_user is None and not muc and room_dialog is None and ptype in (None, "unavailable"):
+        return (_user_presence(element, from_value, ptype is None, me),)
     if muc_user is None or ptype not in (None, "unavailable"):
         return (UnhandledStanza.of_element(element),)
 

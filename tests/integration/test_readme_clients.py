@@ -64,6 +64,7 @@ def test_readme_config_block_is_what_the_examples_expect() -> None:
     assert isinstance(config, ClientConfig) and config.handler_factory is ChatSession
 
 
+@pytest.mark.watchdog(120)  # a second at most when it works
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_readme_async_example(
     ejabberd: Ejabberd, ejabberd_user: Callable[[], CubeUser], backend: str
@@ -77,6 +78,7 @@ def test_readme_async_example(
     assert f"{alice.user_id} hi Bob {{'save_to_history': '1', 'mood': 'happy'}}" in out
 
 
+@pytest.mark.watchdog(120)  # a second at most when it works
 def test_readme_blocking_example(ejabberd: Ejabberd, ejabberd_user: Callable[[], CubeUser]) -> None:
     alice, bob = ejabberd_user(), ejabberd_user()
     out = run(block("readme-blocking-example"), namespace(ejabberd, alice, bob))

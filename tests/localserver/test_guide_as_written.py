@@ -14,10 +14,12 @@ from cubeproto.transports.http_anyio import AsyncRestClient
 from cubeproto.transports.http_blocking import BlockingRestClient
 from cubeproto.transports.localserver.testing import CubeUser, LocalChatClient
 
+from cubeproto import UnhandledStanza
 from cubeproto.chat import (
     DeletePrivacyList,
     MessageBounced,
     MessageReceived,
+    PresenceReceived,
     PrivacyAction,
     PrivacyItem,
     SetPrivacyList,
@@ -194,3 +196,22 @@ def test_a_private_message_naming_a_dialog_it_cannot_be_filed_under_bounces(
     assert not any(
         isinstance(e, MessageReceived) and e.message_id in (missing, wrong) for e in b.backlog
     )
+
+
+def test_own_presence_and_other_devices_are_typed_events(
+    cube_user: NewUser, cube_chat_client: Callable[..., LocalChatClient]
+) -> None:
+    """The presence every client sends after login comes back from the server, and the
+    user's other devices come and go: those were ``UnhandledStanza``; they are
+    ``PresenceReceived`` now, with ``echo`` and ``own`` telling which is which."""
+    alice = cube_user()
+    first = cube_chat_client(alice)
+    echo = first.wait_for(PresenceReceived, echo=True)
+    assert (echo.own, echo.available, echo.user_id) == (True, True, alice.id)
+    second = cube_chat_client(alice)
+    other = first.wait_for(PresenceReceived, echo=False, available=True)
+    assert other.own and other.user_id == alice.id and other.resource != echo.resource
+    second.disconnect()
+    gone = first.wait_for(PresenceReceived, available=False)
+    assert gone.own and gone.resource == other.resource
+    assert not [e for e in first.backlog if isinstance(e, UnhandledStanza)]

@@ -35,6 +35,7 @@ from cubeproto.chat import (
     LastActivity,
     MessageBounced,
     MessageReceived,
+    PresenceReceived,
     PrivacyAction,
     PrivacyItem,
 )
@@ -249,14 +250,13 @@ def test_our_client_sees_its_other_resources_presence(
     bare = jid_of(cube_server, alice)
     phone.send(RawStanza(AWAY))
 
-    def away_from_phone(client: LocalChatClient) -> bytes:
-        while True:
-            raw = client.wait_for(UnhandledStanza).raw
-            if b"<show>away</show>" in raw:
-                return raw
-
     for client in (phone, desk):
-        raw = away_from_phone(client)
+        # A typed event since issue 14 (it was an UnhandledStanza), the raw stanza kept.
+        got = client.wait_for(PresenceReceived, show="away")
+        assert got.from_jid == f"{bare}/phone"
+        assert (got.status, got.priority, got.own) == ("at lunch", 5, True)
+        assert got.echo is (client is phone)
+        raw = got.raw
         assert f'from="{bare}/phone"'.encode() in raw
         assert b"<status>at lunch</status>" in raw and b"<priority>5</priority>" in raw
         assert b'node="urn:x"' in raw
@@ -349,11 +349,8 @@ def test_unavailable_broadcast_does_not_repeat_last_activity_pushes(
 
     pushes_so_far()  # those of bob's resources becoming available
     desk.disconnect()
-    gone = f'from="{jid_of(cube_server, bob)}/desk"'.encode()
-    while True:
-        raw = phone.wait_for(UnhandledStanza).raw
-        if gone in raw and b'type="unavailable"' in raw:
-            break
+    gone = phone.wait_for(PresenceReceived, available=False, resource="desk")
+    assert gone.from_jid == f"{jid_of(cube_server, bob)}/desk" and gone.own
     assert pushes_so_far() == []  # bob is still online (phone)
     phone.disconnect()
     assert watcher.wait_for(LastActivity, user_id=bob.id).seconds >= 0
