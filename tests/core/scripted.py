@@ -18,6 +18,8 @@ from scramp import ScramMechanism
 
 from cubeproto import Event
 from cubeproto._connection import ClientConnection
+from cubeproto._xmlstream import escape_text
+from cubeproto.commands import OutboundStanza, StanzaCommand, StanzaContext
 from cubeproto.config import ClientConfig, Transport
 
 APP = 42
@@ -191,3 +193,19 @@ def logged_in(**overrides: Any) -> tuple[ClientConnection, ScriptedServer]:
 
 def kinds(events: Iterable[Event]) -> list[str]:
     return [type(e).__name__ for e in events]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Say(StanzaCommand):
+    """A minimal countable chat message (the chat layer has the real one)."""
+
+    body: str
+
+    def build(self, ctx: StanzaContext) -> OutboundStanza:
+        mid = ctx.new_message_id()
+        return OutboundStanza(
+            xml=f'<message type="chat" id="{mid}" to="1002-42@localhost">'
+            f"<body>{escape_text(self.body)}</body></message>",
+            stanza_id=mid,
+            countable=True,
+        )

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from scripted import FEATURES_BIND, FEATURES_SASL, JID, ScriptedServer, config, drain, logged_in
+from scripted import (
+    FEATURES_BIND,
+    FEATURES_SASL,
+    JID,
+    Say,
+    ScriptedServer,
+    config,
+    drain,
+    logged_in,
+)
 
 from cubeproto import (
     Checkpoint,
@@ -20,26 +29,9 @@ from cubeproto import (
     ConnectionClosed,
     LocalProtocolError,
     MessageSent,
-    OutboundStanza,
-    StanzaCommand,
-    StanzaContext,
 )
 from cubeproto._connection import ClientConnection
 from cubeproto.chat import ChatSession, MessageReceived
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Say(StanzaCommand):
-    body: str
-
-    def build(self, ctx: StanzaContext) -> OutboundStanza:
-        mid = ctx.new_message_id()
-        return OutboundStanza(
-            xml=f'<message type="chat" id="{mid}" to="1002-42@localhost"><body>{self.body}'
-            "</body></message>",
-            stanza_id=mid,
-            countable=True,
-        )
 
 
 def _chat_msg(mid: str, body: str = "hi") -> str:

@@ -9,11 +9,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from scripted import FEATURES_BIND, FEATURES_SASL, JID, ScriptedServer, config, drain, logged_in
+from scripted import (
+    FEATURES_BIND,
+    FEATURES_SASL,
+    JID,
+    Say,
+    ScriptedServer,
+    config,
+    drain,
+    logged_in,
+)
 
 from cubeproto import (
     ClientConnection,
@@ -24,27 +32,10 @@ from cubeproto import (
     MessageRejected,
     MessageSent,
     MessageUnconfirmed,
-    OutboundStanza,
     ResumableSession,
-    StanzaCommand,
-    StanzaContext,
     StreamErrorCondition,
     StreamResumed,
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Say(StanzaCommand):
-    body: str
-
-    def build(self, ctx: StanzaContext) -> OutboundStanza:
-        mid = ctx.new_message_id()
-        return OutboundStanza(
-            xml=f'<message type="chat" id="{mid}" to="1002-42@localhost"><body>{self.body}'
-            "</body></message>",
-            stanza_id=mid,
-            countable=True,
-        )
 
 
 def of(kind: type, events: list[Any]) -> list[Any]:

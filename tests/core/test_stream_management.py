@@ -3,13 +3,12 @@ contradictory acks, and application-controlled acks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from scripted import (
     FEATURES_BIND,
     FEATURES_SASL,
     JID,
+    Say,
     ScriptedServer,
     attr,
     config,
@@ -25,32 +24,12 @@ from cubeproto import (
     MessageLost,
     MessageSent,
     MessageUnconfirmed,
-    OutboundStanza,
     ResumeFailed,
-    StanzaCommand,
-    StanzaContext,
     StreamResumed,
     StreamState,
 )
 from cubeproto._connection import ClientConnection, ResumableSession
 from cubeproto._sm import MOD, Unacked
-from cubeproto._xmlstream import escape_text
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Say(StanzaCommand):
-    """A minimal countable chat message (the chat layer has the real one)."""
-
-    body: str
-
-    def build(self, ctx: StanzaContext) -> OutboundStanza:
-        mid = ctx.new_message_id()
-        return OutboundStanza(
-            xml=f'<message type="chat" id="{mid}" to="1002-42@localhost">'
-            f"<body>{escape_text(self.body)}</body></message>",
-            stanza_id=mid,
-            countable=True,
-        )
 
 
 def sent_of(events: list[object]) -> list[str]:

@@ -124,41 +124,56 @@ def test_stream_resumes_after_a_socket_cut_with_nothing_lost_or_doubled(
     assert cube_server.call(lambda: hub.store.offline_count(alice.id)) == 0
 
 
-def test_cubeproto_serve_runs_serves_and_stops(tmp_path: Path) -> None:
+CLI_MODULE = "cubeproto.transports.localserver.cli"
+
+
+def _cubeproto() -> list[str]:
+    """The console script of this environment (or the module, when it is not installed)."""
     script = Path(sys.executable).with_name("cubeproto")
-    module = [sys.executable, "-m", "cubeproto.transports.localserver.cli"]
-    args = [str(script)] if script.exists() else module
+    return [str(script)] if script.exists() else [sys.executable, "-m", CLI_MODULE]
+
+
+def _serve_once(database: Path, *options: str) -> tuple[str, subprocess.Popen[str]]:
+    """Start ``cubeproto serve`` on free ports; its start-up text (up to the line naming
+    the CA) and the process."""
     process = subprocess.Popen(
         [
-            *args,
+            *_cubeproto(),
             "serve",
             "--database",
-            str(tmp_path / "serve.sqlite"),
+            str(database),
             "--xmpp-port=0",
             "--tls-port=0",
             "--ws-port=0",
             "--http-port=0",
-            "--app-id=321",
-            "--auth-key=cli-key",
-            "--user=alice:alice-pass",
-            "--user=bob:bob-pass",
+            *options,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("chat domain"):
+            break
+    return "".join(lines), process
+
+
+def test_cubeproto_serve_runs_serves_and_stops(tmp_path: Path) -> None:
+    text, process = _serve_once(
+        tmp_path / "serve.sqlite",
+        "--app-id=321",
+        "--auth-key=cli-key",
+        "--user=alice:alice-pass",
+        "--user=bob:bob-pass",
+    )
     try:
-        assert process.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("chat domain"):
-                break
-        text = "".join(lines)
         users = {m[0]: int(m[1]) for m in re.findall(r"user (\w+): id (\d+)", text)}
         xmpp = re.search(r"XMPP \(STARTTLS\) ([\d.]+):(\d+)", text)
         rest_url = re.search(r"REST (http://\S+)", text)
@@ -206,16 +221,13 @@ def test_cubeproto_serve_names_the_port_in_use(tmp_path: Path) -> None:
     """A port in use ends ``cubeproto serve`` with one sentence naming the listener, the
     address and port, and the option to change it (it was a raw ``OSError: [Errno 98]``
     traceback that named no port); exit status 2."""
-    script = Path(sys.executable).with_name("cubeproto")
-    module = [sys.executable, "-m", "cubeproto.transports.localserver.cli"]
-    args = [str(script)] if script.exists() else module
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run(
             [
-                *args,
+                *_cubeproto(),
                 "serve",
                 f"--ws-port={port}",
                 "--xmpp-port=0",
@@ -234,45 +246,6 @@ def test_cubeproto_serve_names_the_port_in_use(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def _cubeproto() -> list[str]:
-    script = Path(sys.executable).with_name("cubeproto")
-    return [str(script)] if script.exists() else [sys.executable, "-m", CLI_MODULE]
-
-
-CLI_MODULE = "cubeproto.transports.localserver.cli"
-
-
-def _serve_once(database: Path) -> tuple[str, subprocess.Popen[str]]:
-    """Start ``cubeproto serve`` on free ports; its start-up text and the process."""
-    process = subprocess.Popen(
-        [
-            *_cubeproto(),
-            "serve",
-            "--database",
-            str(database),
-            "--xmpp-port=0",
-            "--tls-port=0",
-            "--ws-port=0",
-            "--http-port=0",
-            "--user=alice:alice-pass",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("chat domain"):
-            break
-    return "".join(lines), process
-
-
 def _found(pattern: str, text: str) -> str:
     match = re.search(pattern, text)
     assert match is not None, text
@@ -286,7 +259,7 @@ def test_cubeproto_serve_keeps_its_ca_across_restarts(tmp_path: Path) -> None:
     database = tmp_path / "chat.sqlite"
     texts: list[str] = []
     for _ in range(2):
-        text, process = _serve_once(database)
+        text, process = _serve_once(database, "--user=alice:alice-pass")
         texts.append(text)
         try:
             trusted = ssl.create_default_context(cafile=_found(r"CA certificate (\S+)", texts[0]))
