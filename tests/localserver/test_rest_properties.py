@@ -83,7 +83,7 @@ class World:
         self.store = Store()
         self.api = RestApi(
             self.store,
-            Hub(self.store, domain="localhost"),
+            Hub(self.store, domain="localhost", clock=time.time),
             blob_dir=Path(tempfile.mkdtemp(prefix="cubeproto-prop-")),
             base_url="http://127.0.0.1:1",
         )

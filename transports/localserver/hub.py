@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,7 @@ from cubeproto._xmlstream import NS_CLIENT, element_bytes, escape_attr, escape_t
 from cubeproto.chat.extension import decode_extension, encode_extension
 from cubeproto.events import Event
 
-from .store import Store, User, new_object_id
+from .store import Store, User, new_message_record, new_object_id
 
 __all__ = ["Hub", "Session", "iso"]
 
@@ -131,8 +132,20 @@ class _Detached:
 class Hub:
     """Routing and chat semantics for one local server."""
 
-    def __init__(self, store: Store, *, domain: str, resume_seconds: int = 300) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        domain: str,
+        clock: Callable[[], float],
+        resume_seconds: int = 300,
+    ) -> None:
+        """``clock`` is the wall clock (unix seconds, ``time.time`` in the server) that every
+        moment the hub and the REST API write comes from: a message's ``date_sent``, history
+        and dialog dates, offline ``<delay/>`` stamps, object ids, last activity, session
+        expiry.  Given, not read here, so that a test can drive it."""
         self.store = store
+        self._clock = clock
         self.resume_seconds = resume_seconds
         self.domain = domain
         self.muc = "muc." + domain
@@ -148,7 +161,12 @@ class Hub:
     # ------------------------------------------------------------------ plumbing
 
     def now(self) -> float:
-        return time.time()
+        """The current time on the injected clock."""
+        return self._clock()
+
+    def new_id(self) -> str:
+        """A fresh 24-hex object id (a stanza's or a record's), its time part from the clock."""
+        return new_object_id(self.now())
 
     def take_dirty(self) -> list[Session]:
         dirty = list(self._dirty)
@@ -587,31 +605,21 @@ class Hub:
         body = _body(element) or ""
         raw_attachments = extension.get("attachments")
         attachments = list(raw_attachments) if isinstance(raw_attachments, (list, tuple)) else []
-        record: dict[str, Any] = {
-            "_id": message_id,
-            "chat_dialog_id": dialog_id,
-            "message": body,
-            "date_sent": int(now),
-            "sender_id": user.id,
-            "recipient_id": recipient_id,
-            "read_ids": [user.id],
-            "delivered_ids": [user.id],
-            "views_count": 0,
-            "attachments": attachments,
-            "reactions": {},
-            "created": now,
-            "updated": now,
-            "hidden_for": [],
-        }
-        for key, value in extension.items():
-            if key not in ("save_to_history", "dialog_id", "attachments", "date_sent"):
-                record.setdefault(key, value)
-        self.store.put_message(record)
-        dialog = self.store.dialog(dialog_id)
-        if dialog is not None:
-            dialog["updated"] = now
-            dialog["hidden_for"] = []
-            self.store.put_dialog(dialog)
+        record = new_message_record(
+            message_id=message_id,
+            dialog_id=dialog_id,
+            text=body,
+            sender_id=user.id,
+            recipient_id=recipient_id,
+            attachments=attachments,
+            custom={
+                key: value
+                for key, value in extension.items()
+                if key not in ("save_to_history", "dialog_id", "attachments", "date_sent")
+            },
+            now=now,
+        )
+        self.store.add_message(record, self.store.dialog(dialog_id))
 
     def _apply_marker(self, message_id: str, user_id: int, read: bool) -> None:
         record = self.store.message(message_id)
@@ -874,7 +882,7 @@ class Hub:
         if not joined_before:
             self._send(
                 session,
-                f'<message type="groupchat" id="{new_object_id()}" from="{escape_attr(room)}" '
+                f'<message type="groupchat" id="{self.new_id()}" from="{escape_attr(room)}" '
                 f'to="{escape_attr(session.jid or "")}"><subject/></message>',
             )
 
@@ -1022,7 +1030,7 @@ class Hub:
         for watcher in list(self.watchers.get(user.id, ())):
             self._send(
                 watcher,
-                f'<iq type="set" id="{new_object_id()}:lastActivity" from="{self.user_jid(user)}" '
+                f'<iq type="set" id="{self.new_id()}:lastActivity" from="{self.user_jid(user)}" '
                 f'to="{escape_attr(watcher.jid or "")}"><query xmlns="{NS_LAST}" '
                 f'seconds="{seconds}"/></iq>',
             )
@@ -1124,7 +1132,7 @@ class Hub:
                 for target in self.online.get(member, ()):
                     self._send(
                         target,
-                        f'<message type="chat" id="{new_object_id()}" '
+                        f'<message type="chat" id="{self.new_id()}" '
                         f'from="{self.user_jid(reactor)}" '
                         f'to="{escape_attr(target.jid or "")}">{extra}{reactions}</message>',
                     )
@@ -1134,7 +1142,7 @@ class Hub:
             for target in self.online.get(member, ()):
                 self._send(
                     target,
-                    f'<message type="groupchat" id="{new_object_id()}" from="{room}/{reactor.id}" '
+                    f'<message type="groupchat" id="{self.new_id()}" from="{room}/{reactor.id}" '
                     f'to="{escape_attr(target.jid or "")}">{extra}{reactions}</message>',
                 )
 
@@ -1152,7 +1160,7 @@ class Hub:
                 if member != actor.id:
                     self.deliver(
                         member,
-                        f'<message type="chat" id="{new_object_id()}" '
+                        f'<message type="chat" id="{self.new_id()}" '
                         f'from="{self.user_jid(actor)}" '
                         f'to="{self.user_jid(member, actor.app_id)}">{remove}</message>',
                         store_offline=False,
@@ -1160,7 +1168,7 @@ class Hub:
             return
         room = self.room_jid(dialog)
         element = etree.fromstring(
-            f'<message xmlns="jabber:client" type="groupchat" id="{new_object_id()}" '
+            f'<message xmlns="jabber:client" type="groupchat" id="{self.new_id()}" '
             f'from="{room}/{actor.id}">{remove}</message>'
         )
         self.broadcast(dialog, element, sender=None)
@@ -1206,7 +1214,7 @@ class Hub:
         self.broadcast(dialog, element, sender=sender)
 
     def push_system_message(self, sender: User, recipient: User, params: dict[str, Any]) -> str:
-        message_id = new_object_id()
+        message_id = self.new_id()
         children = "".join(
             f"<{k}>{escape_text(json.dumps(v) if isinstance(v, (dict, list)) else str(v))}</{k}>"
             for k, v in params.items()

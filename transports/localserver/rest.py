@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 from cubeproto.errors import LocalProtocolError
 
 from .hub import BROADCAST, GROUP, PRIVATE, PUBLIC, Hub, iso
-from .store import Store, User, new_object_id
+from .store import MESSAGE_FIELDS, Store, User, new_message_record, new_object_id
 
 __all__ = [
     "MAX_ADMINS",
@@ -280,7 +279,7 @@ class RestApi:
 
     def _session(self, headers: dict[str, str]) -> tuple[int, int, User | None]:
         token = headers.get("cb-token")
-        found = self.store.session(token, time.time()) if token else None
+        found = self.store.session(token, self.hub.now()) if token else None
         if found is None:
             raise _base("Required session does not exist", 401)
         _, app_id, user_id, _ = found
@@ -359,7 +358,7 @@ class RestApi:
         return auth is not None and check_plain_password(auth, password)
 
     def _session_call(self, method: str, headers: dict[str, str], p: dict[str, Any]) -> Response:
-        now = time.time()
+        now = self.hub.now()
         if method == "POST":
             app_raw = p.get("application_id")
             app = self.store.app(int(str(app_raw))) if str(app_raw).isdigit() else None
@@ -436,6 +435,7 @@ class RestApi:
                 str(fields["login"]),
                 str(fields["password"]),
                 full_name=fields.get("full_name"),
+                created=self.hub.now(),
                 profile=_profile(fields),
             )
             return _json({"user": self._user_json(user)}, 201)
@@ -626,7 +626,7 @@ class RestApi:
         dialog["pinned_messages_ids"] = [
             m for m in dialog["pinned_messages_ids"] if m not in unpins
         ]
-        dialog["updated"] = time.time()
+        dialog["updated"] = self.hub.now()
         self.store.put_dialog(dialog)
         return dialog
 
@@ -830,7 +830,7 @@ class RestApi:
         )
 
     def _create_message(self, user: User, p: dict[str, Any]) -> Response:
-        now = time.time()
+        now = self.hub.now()
         if p.get("chat_dialog_id"):
             dialog = self._dialog(str(p["chat_dialog_id"]), user)
         elif str(p.get("recipient_id", "")).isdigit():
@@ -850,22 +850,6 @@ class RestApi:
         recipient = 0
         if dialog["type"] == PRIVATE:
             recipient = next(u for u in dialog["occupants_ids"] if u != user.id)
-        record: dict[str, Any] = {
-            "_id": new_object_id(now),
-            "chat_dialog_id": dialog["_id"],
-            "message": str(p.get("message") or ""),
-            "date_sent": int(now),
-            "sender_id": user.id,
-            "recipient_id": recipient,
-            "read_ids": [user.id],
-            "delivered_ids": [user.id],
-            "views_count": 0,
-            "attachments": attachments,
-            "reactions": {},
-            "created": now,
-            "updated": now,
-            "hidden_for": [],
-        }
         reserved = {
             "chat_dialog_id",
             "recipient_id",
@@ -874,14 +858,20 @@ class RestApi:
             "send_to_chat",
             "markable",
         }
-        custom = {k: v for k, v in p.items() if k not in reserved and k not in record}
+        custom = {k: v for k, v in p.items() if k not in reserved and k not in MESSAGE_FIELDS}
+        record = new_message_record(
+            message_id=new_object_id(now),
+            dialog_id=dialog["_id"],
+            text=str(p.get("message") or ""),
+            sender_id=user.id,
+            recipient_id=recipient,
+            attachments=attachments,
+            custom=custom,
+            now=now,
+        )
         if str(p.get("send_to_chat")) == "1":
             _check_pushable(_pushed_fields(record["message"], custom, attachments))
-        record.update(custom)
-        self.store.put_message(record)
-        dialog["updated"] = now
-        dialog["hidden_for"] = []
-        self.store.put_dialog(dialog)
+        self.store.add_message(record, dialog)
         if str(p.get("send_to_chat")) == "1":
             try:
                 self.hub.push_history_message(record, user, dialog, custom)
@@ -923,7 +913,7 @@ class RestApi:
                         "You don't have appropriate permissions to perform this operation", 403
                     )
                 record["message"] = str(p["message"])
-                record["updated"] = time.time()
+                record["updated"] = self.hub.now()
                 self.store.put_message(record)
             self._mark(dialog, user, p, [record["_id"]])
         return Response(200)
@@ -1079,7 +1069,7 @@ class RestApi:
                 or not 0 < len(str(spec["name"])) <= 100
             ):
                 raise ApiError(422, {"name": ["is invalid"]})
-            now = time.time()
+            now = self.hub.now()
             blob = self.store.create_blob(
                 user.id,
                 {
@@ -1146,7 +1136,7 @@ class RestApi:
         blob, _ = found
         if not blob.get("public"):
             token = str(p.get("token") or headers.get("cb-token") or "")
-            session = self.store.session(token, time.time()) if token else None
+            session = self.store.session(token, self.hub.now()) if token else None
             if (
                 session is None
                 or session[1]
@@ -1213,7 +1203,7 @@ class RestApi:
                 records = [p]
             if not records:
                 raise ApiError(422, {"base": ["no record"]})
-            now = int(time.time())
+            now = int(self.hub.now())
             saved = []
             for fields in records:
                 record = {

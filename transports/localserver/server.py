@@ -27,6 +27,7 @@ import math
 import os
 import ssl
 import tempfile
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -176,7 +177,7 @@ class LocalServer:
         self.host = host
         self.domain = domain
         self.store = Store(database)
-        self.hub = Hub(self.store, domain=domain, resume_seconds=resume_seconds)
+        self.hub = Hub(self.store, domain=domain, clock=time.time, resume_seconds=resume_seconds)
         self._ports = (xmpp_port, tls_port, ws_port, http_port)
         self._blob_dir = Path(blob_dir) if blob_dir else None
         self._want_tls = tls
