@@ -14,7 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cubeproto.transports.localserver.hub import Hub
 from cubeproto.transports.localserver.rest import RestApi
+from cubeproto.transports.localserver.store import Store
 
 from cubeproto.chat import MessageReceived
 from cubeproto.chat.commands import SendMessage
@@ -83,3 +85,23 @@ def test_rest_dates_come_from_the_hub_clock(tmp_path: Path) -> None:
     )
     assert message["date_sent"] == int(clock.t)
     assert message["created_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.t))
+
+
+def test_what_the_hub_sends_arms_deadlines_on_the_connection_clock() -> None:
+    """The server drives each connection on its own clock (the event loop's monotonic
+    one), the hub writes dates on the wall clock: a stanza the hub sends must arm its
+    connection's ack deadline on the connection's clock, or the deadline lands years away
+    and a client that stops acknowledging is never cut."""
+    store = Store()
+    wall, loop = harness.Clock(), harness.Clock()
+    loop.t = 50.0
+    hub = Hub(store, domain=harness.DOMAIN, clock=wall, connection_clock=loop)
+    store.create_app(7, "key")
+    alice = store.create_user(7, "alice", "alice-pass")
+    bob = store.create_user(7, "bob", "bob-pass")
+    wire = harness.open_wire(hub, alice, loop)
+    assert wire.session.conn.get_timer() is None
+    wire.up = False  # Alice's acks are lost
+    hub.deliver(alice.id, harness.message_to(alice, "m1", bob), store_offline=True)
+    wire.pump(loop.t)
+    assert wire.session.conn.get_timer() == loop.t + 60.0  # ServerConfig.ack_timeout

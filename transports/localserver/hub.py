@@ -138,14 +138,20 @@ class Hub:
         *,
         domain: str,
         clock: Callable[[], float],
+        connection_clock: Callable[[], float] | None = None,
         resume_seconds: int = 300,
     ) -> None:
         """``clock`` is the wall clock (unix seconds, ``time.time`` in the server) that every
         moment the hub and the REST API write comes from: a message's ``date_sent``, history
         and dialog dates, offline ``<delay/>`` stamps, object ids, last activity, session
-        expiry.  Given, not read here, so that a test can drive it."""
+        expiry.  ``connection_clock`` is the one the server drives the connections with
+        (the event loop's monotonic clock; ``clock`` when not given): the hub passes it as
+        ``now`` when it sends on a connection, so that the deadlines this arms (the ack
+        wait) are on the connection's timeline.  Both are given, not read here, so that a
+        test can drive them."""
         self.store = store
         self._clock = clock
+        self._connection_clock = clock if connection_clock is None else connection_clock
         self.resume_seconds = resume_seconds
         self.domain = domain
         self.muc = "muc." + domain
@@ -161,8 +167,12 @@ class Hub:
     # ------------------------------------------------------------------ plumbing
 
     def now(self) -> float:
-        """The current time on the injected clock."""
+        """The current time on the injected wall clock."""
         return self._clock()
+
+    def connection_now(self) -> float:
+        """The current time on the clock the connections run on."""
+        return self._connection_clock()
 
     def new_id(self) -> str:
         """A fresh 24-hex object id (a stanza's or a record's), its time part from the clock."""
@@ -228,7 +238,7 @@ class Hub:
 
     def _send(self, session: Session, xml: str) -> None:
         if session.conn.jid is not None and session.conn.state.value == "ready":
-            session.conn.send_stanza(xml, now=self.now())
+            session.conn.send_stanza(xml, now=self.connection_now())
             self._dirty.add(session)
 
     def sessions_of(self, user_id: int) -> list[Session]:
@@ -307,17 +317,19 @@ class Hub:
         self.expire_detached()
         detached = self.detached.get(event.previd)
         if detached is not None and detached.session.username != event.username:
-            session.conn.refuse_resume(now=self.now())
+            session.conn.refuse_resume(now=self.connection_now())
             return
         if detached is None:
             # Too late to resume -- but the client's h says which of the stanzas that
             # session left unacknowledged it did handle: those must not come again.
             if session.user is not None:
                 self.store.drop_offline_acked(session.user.id, event.previd, event.h)
-            session.conn.refuse_resume(now=self.now())
+            session.conn.refuse_resume(now=self.connection_now())
             return
         del self.detached[event.previd]
-        session.conn.accept_resume(detached.session, now=self.now(), extra=detached.extra)
+        session.conn.accept_resume(
+            detached.session, now=self.connection_now(), extra=detached.extra
+        )
         if detached.stored:
             # Delivered with the resumed stream: the copies kept for a fresh login go.
             self.store.drop_offline_ids(detached.user_id, detached.stored)

@@ -177,7 +177,13 @@ class LocalServer:
         self.host = host
         self.domain = domain
         self.store = Store(database)
-        self.hub = Hub(self.store, domain=domain, clock=time.time, resume_seconds=resume_seconds)
+        self.hub = Hub(
+            self.store,
+            domain=domain,
+            clock=time.time,
+            connection_clock=anyio.current_time,
+            resume_seconds=resume_seconds,
+        )
         self._ports = (xmpp_port, tls_port, ws_port, http_port)
         self._blob_dir = Path(blob_dir) if blob_dir else None
         self._want_tls = tls
