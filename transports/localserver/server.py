@@ -704,7 +704,7 @@ class LocalServer:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
-                # The body's limit depends on the target (rest.py's MAX_* constants): a
+                # The body's limit depends on the target (rest/limits.py's MAX_* constants): a
                 # declared length over it, or a chunked body growing past it, is refused
                 # with 413 before the rest is read.
                 request = event
