@@ -46,6 +46,15 @@ CREATE TABLE IF NOT EXISTS objects (id TEXT PRIMARY KEY, class TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+#: Dialog types, as the API numbers them.
+PRIVATE, GROUP, PUBLIC, BROADCAST = 3, 2, 4, 1
+
+
+def iso(t: float) -> str:
+    """ISO-8601 UTC with seconds, as ConnectyCube writes ``created_at``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
 #: ConnectyCube's session lifetime: 2 hours, extended by every request.
 SESSION_SECONDS = 2 * 3600.0
 
