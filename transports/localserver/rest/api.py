@@ -76,7 +76,6 @@ class RestApi:
             params=params,
             headers=headers,
             body=body,
-            path=parts.path,
             caller=caller,
         )
         return route.handler(self, call)

@@ -60,8 +60,6 @@ class Call:
     params: dict[str, Any]
     headers: dict[str, str]
     body: bytes
-    #: The path as sent (``.json`` included).
-    path: str
     caller: User | None = None
 
     @property

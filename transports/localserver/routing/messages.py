@@ -131,7 +131,7 @@ def private_message(hub: Hub, session: Session, element: etree._Element, peer: U
         set_param(extra, "dialog_id", dialog_id)
         set_param(extra, "date_sent", str(int(now)))
         if str(extension.get("save_to_history")) == "1":
-            save(hub, element, user, dialog_id, peer.id, extension, params, now)
+            save(hub, element, user, dialog_id, peer.id, extension, now)
         xml = to_xml(element)
         delivered = hub.deliver(peer.id, xml, store_offline=True)
         carbon(hub, session, xml)
@@ -203,7 +203,6 @@ def save(
     dialog_id: str,
     recipient_id: int,
     extension: dict[str, Any],
-    params: Any,
     now: float,
 ) -> None:
     """Store a chat message in history (``save_to_history=1``); its stanza id becomes
@@ -291,7 +290,7 @@ def group_message(hub: Hub, session: Session, element: etree._Element, room: str
         set_param(extra, "dialog_id", dialog["_id"])
         set_param(extra, "date_sent", str(int(now)))
         if str(extension.get("save_to_history")) == "1":
-            save(hub, element, user, dialog["_id"], 0, extension, params, now)
+            save(hub, element, user, dialog["_id"], 0, extension, now)
     elif kind == "replace":
         apply_edit(hub, element, user)
     elif kind == "remove":
