@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..hub import iso
-from ..store import User
+from ..store import User, iso
 from .common import ApiError, Call, Response, base_error, json_response
 
 if TYPE_CHECKING:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..hub import BROADCAST, GROUP, PRIVATE, PUBLIC, iso
-from ..store import Store, User
+from ..store import BROADCAST, GROUP, PRIVATE, PUBLIC, Store, User, iso
 from .auth import user_json
 from .common import (
     NO_PERMISSION,

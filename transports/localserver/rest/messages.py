@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from cubeproto.errors import LocalProtocolError
 
-from ..hub import BROADCAST, GROUP, PRIVATE, iso
-from ..store import MESSAGE_FIELDS, User, new_message_record, new_object_id
+from ..store import (
+    BROADCAST,
+    GROUP,
+    MESSAGE_FIELDS,
+    PRIVATE,
+    User,
+    iso,
+    new_message_record,
+    new_object_id,
+)
 from .auth import user_json
 from .common import NO_PERMISSION, ApiError, Call, Response, base_error, json_response, paging
 from .dialogs import dialog_json, find_dialog, role, unread_count, visible

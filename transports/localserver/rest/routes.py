@@ -2,8 +2,8 @@
 what the dispatcher does before calling it -- and the matching of a request to a row.
 
 A pattern is the path without its leading ``/`` and its ``.json``, one part per segment:
-a literal (``Dialog``), alternatives (``Dialog|dialog``), a named segment (``{dialog_id}``)
-or a named number (``{blob_id:int}``).  Rows are tried in order; the first whose method and
+a literal (``Dialog``), alternatives (``Dialog|dialog``), a named segment (``{id}``)
+or a named number (``{id:int}``).  Rows are tried in order; the first whose method and
 pattern fit answers.  A path some row fits under another method is a 405, a path no row
 fits a 404.
 """

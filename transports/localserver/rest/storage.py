@@ -9,7 +9,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..hub import iso
+from ..store import iso
 from .common import NO_PERMISSION, ApiError, Call, Response, base_error, json_response
 
 if TYPE_CHECKING:
