@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from .chat.events import DialogJoinFailed, MessageBounced
+from .errors import StanzaError
 from .events import (
     Authenticated,
     AuthenticationFailed,
@@ -380,6 +382,15 @@ def _iq_failed(event: IqFailed) -> str:
     return f"request {event.iq_id} got an answer that could not be read: {event.reason}"
 
 
+def _stanza_error(error: StanzaError) -> str:
+    return error.condition_name + (f" ({error.text})" if error.text else "")
+
+
+def _bounced(event: MessageBounced) -> str:
+    source = event.from_jid or "the server"
+    return f"message {event.message_id} was refused by {source}: {_stanza_error(event.error)}"
+
+
 def _rejected(event: MessageRejected) -> str:
     condition = event.condition.value if event.condition is not None else "no condition"
     return (
@@ -433,6 +444,10 @@ def _register() -> None:
             "the server acknowledged it)"
         ),
         MessageRejected: _rejected,
+        MessageBounced: _bounced,
+        DialogJoinFailed: lambda e: (
+            f"joining dialog {e.dialog_id} was refused: {_stanza_error(e.error)}"
+        ),
         PingTimedOut: lambda e: f"ping {e.ping_id} got no answer in time",
         IqTimedOut: lambda e: f"request {e.iq_id} got no answer in time",
         IqFailed: _iq_failed,
