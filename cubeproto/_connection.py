@@ -483,6 +483,28 @@ class ClientConnection:
         self._last_rx = now
         self._open_stream()
 
+    def tls_failed(self, reason: str, *, now: float) -> None:
+        """The TLS handshake asked for by ``TlsUpgradeRequired`` failed; ``reason`` is the
+        TLS library's words (``CERTIFICATE_VERIFY_FAILED``, a hostname mismatch ...).
+
+        Ends the connection with ``ConnectionClosed(reason=NEGOTIATION_FAILED)`` whose
+        ``text`` carries ``reason``, so that the user learns why, as with direct TLS (the
+        transport is gone: nothing is sent).  Raises ``LocalProtocolError`` unless a TLS
+        upgrade is pending.
+        """
+        if self._state is not StreamState.TLS_PENDING or self._eof:
+            raise LocalProtocolError(f"tls_failed() called in state {self._state.value}")
+        self._eof = True
+        resumable = self._resumable()
+        self._finish(
+            ConnectionClosed(
+                reason=CloseReason.NEGOTIATION_FAILED,
+                text=f"TLS handshake failed: {reason}",
+                resumable=resumable,
+            ),
+            resumable=resumable,
+        )
+
     def receive_data(self, data: bytes, *, now: float) -> None:
         """Feed bytes received from the transport.
 

@@ -80,8 +80,9 @@ from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, Reconnec
 from ._anyio_wire import TRANSPORT_ERRORS, Wire
 from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
 from ._endpoints import default_port
+from ._logging import log_event
 from ._tls import ChannelBindingMode, channel_binding, client_context
-from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
+from .errors import ConnectFailed, IqTimeout, NotConnected, error_for, transport_failure
 
 __all__ = ["AsyncChatClient"]
 
@@ -165,6 +166,7 @@ class AsyncChatClient:
         self.config = config
         self.host = host or config.chat_host
         self.port = port or default_port(config.transport)
+        self._where = f"{self.host}:{self.port}"
         self._tls = tls or client_context(ca_file=ca_file)
         self._cb_mode: ChannelBindingMode = channel_binding
         self._connect_timeout = connect_timeout
@@ -218,7 +220,7 @@ class AsyncChatClient:
         await self._first_seen.wait()
         if not isinstance(self._first, Connected):
             await self.terminate()
-            raise ConnectFailed(f"could not connect: {self._first!r}", self._first)
+            raise ConnectFailed.of(self._where, self._first)
 
     async def disconnect(self) -> None:
         """Close the stream gracefully and stop reconnecting; waits until closed."""
@@ -304,7 +306,7 @@ class AsyncChatClient:
                     with anyio.fail_after(self._connect_timeout):
                         wire, binding = await self._open()
                 except (*TRANSPORT_ERRORS, TimeoutError) as exc:
-                    self._dispatch(sup.connect_failed(str(exc) or repr(exc), now=self._now()))
+                    self._dispatch(sup.connect_failed(transport_failure(exc), now=self._now()))
                 else:
                     try:
                         if not sup.stopped:  # else: closed while the transport was opening
@@ -392,14 +394,17 @@ class AsyncChatClient:
                 async with self._send_lock:
                     await self._write_pending(wire)
                     binding = await self._start_tls(wire)
-        except (*TRANSPORT_ERRORS, TimeoutError):
+        except (*TRANSPORT_ERRORS, TimeoutError) as exc:
             binding = None
-            failed = True
+            failure: str | None = transport_failure(exc)
         else:
-            failed = False
+            failure = None
         # The application may have closed or terminated the connection meanwhile.
-        if conn.state is StreamState.TLS_PENDING and not failed:
-            conn.tls_established(now=self._now(), channel_binding=binding)
+        if conn.state is StreamState.TLS_PENDING:
+            if failure is None:
+                conn.tls_established(now=self._now(), channel_binding=binding)
+            else:
+                conn.tls_failed(failure, now=self._now())  # the reason reaches the user
         elif conn.state is not StreamState.CLOSED:
             conn.receive_eof(now=self._now())  # reported as a lost connection
         self._after(conn)
@@ -471,6 +476,7 @@ class AsyncChatClient:
                 self._up.set()
             elif isinstance(item, Disconnected) and self._up.is_set():
                 self._up = anyio.Event()
+            log_event(item, self._where)
             if self._first is None and isinstance(item, (Connected, Disconnected)):
                 self._first = item
                 self._first_seen.set()

@@ -77,8 +77,9 @@ from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, Reconnec
 
 from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
 from ._endpoints import default_port
+from ._logging import log_event
 from ._tls import ChannelBindingMode, channel_binding, client_context
-from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
+from .errors import ConnectFailed, IqTimeout, NotConnected, error_for, transport_failure
 
 __all__ = ["ChatClient"]
 
@@ -130,6 +131,7 @@ class ChatClient:
         self.config = config
         self.host = host or config.chat_host
         self.port = port or default_port(config.transport)
+        self._where = f"{self.host}:{self.port}"
         self._tls = tls or client_context(ca_file=ca_file)
         self._cb_mode: ChannelBindingMode = channel_binding
         self._connect_timeout = connect_timeout
@@ -180,7 +182,7 @@ class ChatClient:
         self._first_seen.wait()
         if not isinstance(self._first, Connected):
             self.terminate()
-            raise ConnectFailed(f"could not connect: {self._first!r}", self._first)
+            raise ConnectFailed.of(self._where, self._first)
 
     def disconnect(self) -> None:
         """Close the stream gracefully and stop reconnecting; waits until closed."""
@@ -284,7 +286,7 @@ class ChatClient:
                 except (OSError, ssl.SSLError) as exc:
                     with self._lock:
                         items = self._count(
-                            sup.connect_failed(str(exc) or repr(exc), now=time.monotonic())
+                            sup.connect_failed(transport_failure(exc), now=time.monotonic())
                         )
                     self._dispatch(items)
                 else:
@@ -363,9 +365,12 @@ class ChatClient:
                 try:
                     sock, binding = self._start_tls(sock)  # the plain socket is detached
                     self._sock = sock
-                except (OSError, ssl.SSLError):
+                except (OSError, ssl.SSLError) as exc:
                     with self._lock:
-                        if conn.state is not StreamState.CLOSED:
+                        if conn.state is StreamState.TLS_PENDING:
+                            # the reason (a certificate refused ...) reaches the user
+                            conn.tls_failed(transport_failure(exc), now=time.monotonic())
+                        elif conn.state is not StreamState.CLOSED:
                             conn.receive_eof(now=time.monotonic())
                     continue
                 with self._lock:
@@ -448,6 +453,7 @@ class ChatClient:
                 self._up.set()
             elif isinstance(item, Disconnected):
                 self._up.clear()
+            log_event(item, self._where)
             if self._first is None and isinstance(item, (Connected, Disconnected)):
                 self._first = item
                 self._first_seen.set()
