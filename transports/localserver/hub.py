@@ -1,4 +1,4 @@
-"""ConnectyCube chat semantics on top of :class:`~cubeproto._server_connection.ServerConnection`.
+"""ConnectyCube chat semantics on top of :class:`~cubeproto.server.ServerConnection`.
 
 The hub knows every bound client session and routes what they send: 1-1 messages to the
 peer's sessions (or offline storage), group/public dialogs as rooms whose members come
@@ -25,7 +25,10 @@ from typing import Any
 
 from lxml import etree
 
-from cubeproto._server_connection import (
+from cubeproto.chat.extension import decode_extension, encode_extension
+from cubeproto.events import Event
+from cubeproto.server import (
+    NS_CLIENT,
     ClientAuthenticated,
     ClientBound,
     ClientClosed,
@@ -35,10 +38,10 @@ from cubeproto._server_connection import (
     ServerConnection,
     StanzaReceived,
     UserAuth,
+    element_bytes,
+    escape_attr,
+    escape_text,
 )
-from cubeproto._xmlstream import NS_CLIENT, element_bytes, escape_attr, escape_text
-from cubeproto.chat.extension import decode_extension, encode_extension
-from cubeproto.events import Event
 
 from .store import Store, User, new_object_id
 

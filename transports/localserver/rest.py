@@ -353,7 +353,7 @@ class RestApi:
         }
 
     def _check_password(self, user: User | None, password: str) -> bool:
-        from cubeproto._server_connection import check_plain_password
+        from cubeproto.server import check_plain_password
 
         auth = self.store.user_auth(user.id) if user else None
         return auth is not None and check_plain_password(auth, password)
