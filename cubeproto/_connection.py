@@ -34,7 +34,13 @@ from ._ids import IdFactory
 from ._sasl import SaslClient, SaslError, b64decode_sasl, b64encode_sasl, choose_mechanism
 from ._sm import MOD, AckError, StreamManagement, Unacked
 from ._stanza_error import error_reply, parse_stanza_error
-from ._state import Input, StreamState, transition
+from ._state import (
+    RECEIVE_STANZA_STATES,
+    SEND_STANZA_STATES,
+    Input,
+    StreamState,
+    transition,
+)
 from ._timers import Timers
 from ._wire import parse_uint, split_tag
 from ._xmlstream import (
@@ -127,15 +133,10 @@ _STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k i
 
 _CLOSED = StreamState.CLOSED
 _Element = etree._Element
-#: States in which the peer may send stanzas (anything earlier is before authentication).
-#: A tuple, READY first: membership is an identity test (an Enum's __hash__ is Python code).
-_STANZA_STATES = (
-    StreamState.READY,
-    StreamState.SESSION_SETUP,
-    StreamState.BINDING,
-    StreamState.RESUMING,
-    StreamState.CLOSING,
-)
+#: States in which the peer may send stanzas, and we may send them: derived from the
+#: table (cubeproto._state), READY first.
+_STANZA_STATES = RECEIVE_STANZA_STATES
+_SEND_STATES = SEND_STANZA_STATES
 
 _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
 _SASL_CONDITIONS = {c.value: c for c in SaslCondition}
@@ -560,7 +561,7 @@ class ClientConnection:
         table, a value that cannot go on the wire) raises ``LocalProtocolError`` and
         leaves the connection exactly as it was.  Output and events may follow.
         """
-        if self._state is not StreamState.READY:
+        if self._state not in _SEND_STATES:
             raise LocalProtocolError(
                 f"cannot send {type(command).__name__} in state {self._state.value}: "
                 "wait for the Connected event"
