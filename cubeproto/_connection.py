@@ -41,14 +41,24 @@ from ._state import (
     StreamState,
     transition,
 )
+from ._stream import (
+    NS_BIND,
+    NS_CARBONS,
+    NS_LIMITS,
+    NS_PING,
+    NS_SASL,
+    NS_SM,
+    NS_TLS,
+    SM_REQUEST,
+    STANZA_TAGS,
+    StreamEndpoint,
+)
 from ._timers import Timers
 from ._wire import parse_uint, split_tag
 from ._xmlstream import (
-    NS_CLIENT,
     NS_STREAM,
     StreamFooter,
     StreamHeader,
-    XmlStreamError,
     element_bytes,
     escape_attr,
     escape_text,
@@ -104,14 +114,6 @@ from .events import (
 
 __all__ = ["ClientConnection", "ResumableSession"]
 
-NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
-NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
-NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
-NS_SM = "urn:xmpp:sm:3"
-NS_PING = "urn:xmpp:ping"
-NS_CARBONS = "urn:xmpp:carbons:2"
-NS_LIMITS = "urn:xmpp:stream-limits:0"
-
 _FEATURES = f"{{{NS_STREAM}}}features"
 _STREAM_ERROR = f"{{{NS_STREAM}}}error"
 _TLS_PROCEED = f"{{{NS_TLS}}}proceed"
@@ -127,9 +129,7 @@ _SM_RESUMED = f"{{{NS_SM}}}resumed"
 _PING = f"{{{NS_PING}}}ping"
 _BIND_JID = f"{{{NS_BIND}}}jid"
 
-_STANZA_KINDS = {"message", "presence", "iq"}
-#: Top-level tag -> stanza kind, for both namespaced (TCP) and bare (WebSocket) forms.
-_STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k in _STANZA_KINDS}
+_STANZA_TAGS = STANZA_TAGS
 
 _CLOSED = StreamState.CLOSED
 _Element = etree._Element
@@ -141,7 +141,7 @@ _SEND_STATES = SEND_STANZA_STATES
 _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
 _SASL_CONDITIONS = {c.value: c for c in SaslCondition}
 
-_R = f'<r xmlns="{NS_SM}"/>'
+_R = SM_REQUEST
 
 #: The one CheckpointChanged instance (it has no payload): ``next_event`` recognises it by
 #: identity to know that none is waiting any more.
@@ -241,7 +241,7 @@ class ResumableSession:
         )
 
 
-class ClientConnection:
+class ClientConnection(StreamEndpoint[StreamState]):
     """One client-side XMPP stream to a ConnectyCube (or any XMPP) server, sans-IO.
 
     The adapter's loop, after **every** call into this object: write ``data_to_send()`` to
@@ -264,22 +264,18 @@ class ClientConnection:
         "_confirmed_seq",
         "_current_seq",
         "_encrypted",
-        "_eof",
         "_events",
         "_features",
-        "_framing",
         "_handler",
         "_header_seen",
         "_ids",
         "_jid",
         "_keepalive_sent_at",
-        "_last_rx",
         "_lost_reported",
         "_max_out",
         "_max_out_chars",
         "_muc_host",
         "_on_confirm",
-        "_out",
         "_parser_released",
         "_pending",
         "_poison_condition",
@@ -293,7 +289,6 @@ class ClientConnection:
         "_sasl",
         "_sm",
         "_sm_active",
-        "_state",
         "_stream_id",
         "_terminated",
         "_timers",
@@ -492,31 +487,12 @@ class ClientConnection:
         ``LocalProtocolError`` only if called after :meth:`receive_eof`.  Data arriving
         after the connection closed is ignored.  Output and events may follow.
         """
-        if self._eof:
-            raise LocalProtocolError("receive_data() called after receive_eof()")
-        if self._state is StreamState.CLOSED or not data:
+        items = self._admit(data, now)
+        if items is None:
             return
-        self._last_rx = now
         if self._parser_released:
             self._parser_released = False
             self._arm_idle(now)
-        if self._state is StreamState.TLS_PENDING:
-            # RFC 6120 5.4.3.3: nothing may follow <proceed/> before the TLS handshake.
-            self._fail(
-                StreamErrorCondition.POLICY_VIOLATION,
-                "data received after <proceed/> before the TLS handshake",
-                send=False,
-            )
-            return
-        try:
-            items = self._framing.feed(data)
-        except XmlStreamError as exc:
-            self._flush_framing()
-            self._fail(exc.condition, exc.text)
-            if self._ckpt_on:
-                self._note_checkpoint()
-            return
-        self._flush_framing()
         # Stanzas, the bulk of the traffic, go straight to _on_stanza; the rest (nonzas,
         # stream header and footer, transport signals) through _handle_item.
         stanza_kind = _STANZA_TAGS.get
@@ -860,6 +836,10 @@ class ClientConnection:
 
     # ------------------------------------------------------------------ output helpers
 
+    def _after_stream_fault(self) -> None:
+        if self._ckpt_on:
+            self._note_checkpoint()
+
     def _emit(self, event: Event) -> None:
         self._events.append((event, self._current_seq))
 
@@ -867,11 +847,6 @@ class ClientConnection:
         seq = self._current_seq
         for event in events:
             self._events.append((event, seq))
-
-    def _flush_framing(self) -> None:
-        pending = self._framing.pending()
-        if pending:
-            self._out.append(pending)
 
     def _open_stream(self) -> None:
         self._header_seen = False
@@ -1812,16 +1787,7 @@ class ClientConnection:
         if resumable:
             send = False
         if send and self._framing.ready and self._state is not StreamState.TLS_PENDING:
-            self._out.append(
-                self._framing.frame(
-                    f'<stream:error xmlns:stream="{NS_STREAM}">'
-                    f'<{condition.value} xmlns="{NS_STREAMS}"/>'
-                    f'<text xmlns="{NS_STREAMS}">{escape_text(_printable(text))}</text>'
-                    f"{app_condition}</stream:error>"
-                )
-            )
-            self._out.append(self._framing.close_stream())
-            self._out.append(self._framing.shutdown())
+            self._write_stream_error(condition, text, app_condition, empty_text=True)
         self._finish(
             ConnectionClosed(
                 reason=CloseReason.PROTOCOL_ERROR,
@@ -1863,6 +1829,9 @@ class ClientConnection:
         self._note_checkpoint(final=True)
         self._emit(event)
 
+    _ENDED = StreamState.CLOSED
+    _AWAITING_TLS = StreamState.TLS_PENDING
+
     _NONZA_HANDLERS: ClassVar[
         dict[str, Callable[[ClientConnection, etree._Element, float], None]]
     ] = {}
@@ -1898,11 +1867,6 @@ def _stanza_to(xml: str) -> str | None:
         return etree.fromstring(xml, parser=_SAFE_PARSER).get("to")
     except (etree.XMLSyntaxError, ValueError):
         return None
-
-
-def _printable(text: str) -> str:
-    """Drop characters XML cannot carry from a diagnostic text."""
-    return "".join(ch for ch in text if ch in "\t\n\r" or " " <= ch <= "\ud7ff" or ch > "\ue000")
 
 
 _SAFE_PARSER = etree.XMLParser(

@@ -23,8 +23,6 @@ Peer faults never raise: they end in a stream error sent to the client and one t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hmac
 from collections import deque
@@ -33,18 +31,29 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 from scramp import ScramException, ScramMechanism
-from wsproto import ConnectionType
-from wsproto.events import (
-    AcceptConnection,
-    RejectConnection,
-    Request,
-)
-from wsproto.events import Event as WsEvent
 
-from ._framing import TRANSPORT_CLOSED, TRANSPORT_READY, Item, _WebSocketFraming
+from ._framing import (
+    TRANSPORT_CLOSED,
+    TRANSPORT_READY,
+    Item,
+    ServerTcpFraming,
+    ServerWebSocketFraming,
+)
 from ._memo import remember
+from ._sasl import SaslError, b64decode_sasl, b64encode_sasl
 from ._server_state import ServerInput, ServerState, server_transition
 from ._sm import MOD, AckError, StreamManagement, Unacked
+from ._stream import (
+    NS_BIND,
+    NS_PING,
+    NS_SASL,
+    NS_SESSION,
+    NS_SM,
+    NS_TLS,
+    SM_REQUEST,
+    STANZA_TAGS,
+    StreamEndpoint,
+)
 from ._timers import Timers
 from ._xmlstream import (
     NS_CLIENT,
@@ -53,15 +62,12 @@ from ._xmlstream import (
     StreamFooter,
     StreamHeader,
     XmlLimits,
-    XmlStreamError,
-    XmlStreamParser,
     escape_attr,
     escape_text,
     top_level_fault,
 )
 from .errors import (
     NS_STANZAS,
-    NS_STREAMS,
     LocalProtocolError,
     RemoteProtocolError,
     StreamErrorCondition,
@@ -88,13 +94,6 @@ __all__ = [
     "make_user_auth",
 ]
 
-NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
-NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
-NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
-NS_SESSION = "urn:ietf:params:xml:ns:xmpp-session"
-NS_SM = "urn:xmpp:sm:3"
-NS_PING = "urn:xmpp:ping"
-
 _SCRAM_HASHES = {"SCRAM-SHA-1": "SHA-1", "SCRAM-SHA-256": "SHA-256"}
 _HASHLIB = {"SHA-1": "sha1", "SHA-256": "sha256"}
 DEFAULT_SERVER_MECHANISMS: tuple[str, ...] = (
@@ -104,11 +103,9 @@ DEFAULT_SERVER_MECHANISMS: tuple[str, ...] = (
     "SCRAM-SHA-1",
     "PLAIN",
 )
-_STANZA_KINDS = ("message", "presence", "iq")
-_STANZA_TAGS = {f"{{{NS_CLIENT}}}{k}": k for k in _STANZA_KINDS} | {k: k for k in _STANZA_KINDS}
 _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
-_R = f'<r xmlns="{NS_SM}"/>'
+_R = SM_REQUEST
 
 _NEGOTIATION_TIMER = ("negotiation",)
 _IDLE_TIMER = ("idle",)
@@ -434,78 +431,7 @@ class DetachedSession:
     unacked: tuple[Unacked, ...]
 
 
-# ---------------------------------------------------------------------- framings
-
-
-class _ServerTcpFraming:
-    """RFC 6120 framing, server role: we answer the client's header with ours."""
-
-    __slots__ = ("_limits", "_parser", "ready")
-
-    def __init__(self, limits: XmlLimits) -> None:
-        self._limits = limits
-        self._parser = XmlStreamParser(limits, stanzas_only=True)
-        self.ready = True
-
-    def restart(self) -> None:
-        self._parser = XmlStreamParser(self._limits, stanzas_only=True)
-
-    def open_stream(self, stream_id: str, domain: str) -> bytes:
-        return (
-            "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
-            f'xmlns:stream="{NS_STREAM}" id="{stream_id}" from="{escape_attr(domain)}" '
-            'version="1.0" xml:lang="en">'
-        ).encode()
-
-    def feed(self, data: bytes) -> list[Item]:
-        return list(self._parser.feed(data))
-
-    def frame(self, xml: str) -> bytes:
-        return xml.encode()
-
-    def close_stream(self) -> bytes:
-        return b"</stream:stream>"
-
-    def shutdown(self) -> bytes:
-        return b""
-
-    def pending(self) -> bytes:
-        return b""
-
-
-class _ServerWebSocketFraming(_WebSocketFraming):
-    """RFC 7395 framing, server role: wsproto answers the upgrade (subprotocol ``xmpp``);
-    the rest is shared with the client (cubeproto._framing)."""
-
-    __slots__ = ()
-
-    def __init__(self, limits: XmlLimits) -> None:
-        super().__init__(limits, ConnectionType.SERVER)
-
-    def restart(self) -> None:
-        """Nothing to reset: every message is parsed on its own."""
-
-    def open_stream(self, stream_id: str, domain: str) -> bytes:  # type: ignore[override]
-        return self.frame(
-            f'<open xmlns="{NS_FRAMING}" id="{stream_id}" from="{escape_attr(domain)}" '
-            'version="1.0" xml:lang="en"/>'
-        )
-
-    def _handshake(self, event: WsEvent, items: list[Item]) -> None:
-        if not isinstance(event, Request):
-            return
-        if "xmpp" not in event.subprotocols:
-            self._out.append(self._ws.send(RejectConnection(status_code=400, has_body=False)))
-            raise XmlStreamError(
-                StreamErrorCondition.UNSUPPORTED_FEATURE,
-                "WebSocket upgrade without subprotocol 'xmpp' (RFC 7395 3.2)",
-            )
-        self._out.append(self._ws.send(AcceptConnection(subprotocol="xmpp")))
-        self.ready = True
-        items.append(TRANSPORT_READY)
-
-
-_Framing = _ServerTcpFraming | _ServerWebSocketFraming
+_Framing = ServerTcpFraming | ServerWebSocketFraming
 
 
 # ---------------------------------------------------------------------- the connection
@@ -536,7 +462,7 @@ class _Sasl:
         self.iterations = 0
 
 
-class ServerConnection:
+class ServerConnection(StreamEndpoint[ServerState]):
     """The server side of one client's XMPP stream, sans-IO.
 
     The adapter's loop, after **every** call: write ``data_to_send()``, handle
@@ -549,9 +475,9 @@ class ServerConnection:
         self._config = config
         self._state = ServerState.AWAITING_HEADER
         self._framing: _Framing = (
-            _ServerWebSocketFraming(config.xml_limits)
+            ServerWebSocketFraming(config.xml_limits)
             if config.is_websocket
-            else _ServerTcpFraming(config.xml_limits)
+            else ServerTcpFraming(config.xml_limits)
         )
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
@@ -611,7 +537,7 @@ class ServerConnection:
             raise LocalProtocolError("start() was already called")
         self._started = True
         if self._config.is_websocket:
-            self._state = ServerState.AWAITING_UPGRADE
+            self._state = server_transition(self._state, ServerInput.START_WEBSOCKET)
         self._channel_binding = channel_binding
         self._last_rx = now
         self._timers.set(_NEGOTIATION_TIMER, now + self._config.negotiation_timeout)
@@ -633,25 +559,9 @@ class ServerConnection:
         :meth:`receive_eof`."""
         if not self._started:
             raise LocalProtocolError("receive_data() before start()")
-        if self._eof:
-            raise LocalProtocolError("receive_data() called after receive_eof()")
-        if self._state is ServerState.CLOSED or not data:
+        items = self._admit(data, now)
+        if items is None:
             return
-        self._last_rx = now
-        if self._state is ServerState.TLS_PENDING:
-            self._fail(
-                StreamErrorCondition.POLICY_VIOLATION,
-                "data after <proceed/> before the TLS handshake",
-                send=False,
-            )
-            return
-        try:
-            items = self._framing.feed(data)
-        except XmlStreamError as exc:
-            self._flush_framing()
-            self._fail(exc.condition, exc.text)
-            return
-        self._flush_framing()
         for item in items:
             self._handle_item(item, now)
             if self._is_closed():
@@ -754,7 +664,7 @@ class ServerConnection:
             self._finish(ClientClosed(clean=False))
             return
         if state is ServerState.AWAITING_HEADER:
-            self._out.append(self._framing.open_stream(self._new_stream_id(), self._config.domain))
+            self._out.append(self._framing.open_reply(self._new_stream_id(), self._config.domain))
         self._resume_id = None
         self._out.append(self._framing.close_stream())
         self._timers.set(_CLOSE_TIMER, now + self._config.close_timeout)
@@ -765,7 +675,7 @@ class ServerConnection:
         if self._state is ServerState.CLOSED:
             raise LocalProtocolError("the connection is closed")
         self._resume_id = None
-        self._write_stream_error(condition, text, "")
+        self._stream_error(condition, text, "")
         self._finish(ClientClosed(clean=False, condition=condition, text=text or None))
 
     def detach(self) -> DetachedSession | None:
@@ -824,7 +734,7 @@ class ServerConnection:
                 timeout = self._config.idle_timeout
                 if timeout is not None and now - self._last_rx >= timeout:
                     self._resume_id = None
-                    self._write_stream_error(
+                    self._stream_error(
                         StreamErrorCondition.CONNECTION_TIMEOUT, "idle for too long", ""
                     )
                     self._finish(
@@ -851,11 +761,6 @@ class ServerConnection:
 
     def _new_stream_id(self) -> str:
         return self._config.entropy(12).hex()
-
-    def _flush_framing(self) -> None:
-        pending = self._framing.pending()
-        if pending:
-            self._out.append(pending)
 
     def _nonza(self, xml: str) -> None:
         self._out.append(self._framing.frame(xml))
@@ -902,7 +807,7 @@ class ServerConnection:
             self._resume_id = None
         self._events.append(event)
 
-    def _write_stream_error(self, condition: StreamErrorCondition, text: str, app: str) -> None:
+    def _stream_error(self, condition: StreamErrorCondition, text: str, app: str) -> None:
         if not self._framing.ready or self._state in (
             ServerState.TLS_PENDING,
             ServerState.CLOSED,
@@ -910,18 +815,11 @@ class ServerConnection:
             return
         if self._state is ServerState.AWAITING_HEADER:
             # RFC 6120 4.9.1.1: open a stream first so the error can be sent on it.
-            self._out.append(self._framing.open_stream(self._new_stream_id(), self._config.domain))
-        text_el = (
-            f'<text xmlns="{NS_STREAMS}">{escape_text(_printable(text))}</text>' if text else ""
-        )
-        self._out.append(
-            self._framing.frame(
-                f'<stream:error xmlns:stream="{NS_STREAM}"><{condition.value} '
-                f'xmlns="{NS_STREAMS}"/>{text_el}{app}</stream:error>'
-            )
-        )
-        self._out.append(self._framing.close_stream())
-        self._out.append(self._framing.shutdown())
+            self._out.append(self._framing.open_reply(self._new_stream_id(), self._config.domain))
+        self._write_stream_error(condition, text, app, empty_text=False)
+
+    _ENDED = ServerState.CLOSED
+    _AWAITING_TLS = ServerState.TLS_PENDING
 
     def _fail(
         self,
@@ -937,7 +835,7 @@ class ServerConnection:
             return
         resumable = self._resumable()
         if send:
-            self._write_stream_error(condition, text, app_condition)
+            self._stream_error(condition, text, app_condition)
         self._finish(
             ClientClosed(
                 clean=False,
@@ -953,7 +851,7 @@ class ServerConnection:
     def _handle_item(self, item: Item, now: float) -> None:
         if isinstance(item, etree._Element):
             tag = item.tag if isinstance(item.tag, str) else ""
-            kind = _STANZA_TAGS.get(tag)
+            kind = STANZA_TAGS.get(tag)
             if kind is not None:
                 self._on_stanza(kind, item, now)
             else:
@@ -975,7 +873,7 @@ class ServerConnection:
         attrs = header.attributes
         to = attrs.get("to")
         # Answer with our header first, so that any error below can be sent on a stream.
-        self._out.append(self._framing.open_stream(self._new_stream_id(), self._config.domain))
+        self._out.append(self._framing.open_reply(self._new_stream_id(), self._config.domain))
         self._state = server_transition(self._state, ServerInput.HEADER)
         if not attrs.get("version", "").startswith("1."):
             self._fail(StreamErrorCondition.UNSUPPORTED_VERSION, "version 1.0 is required")
@@ -1033,7 +931,7 @@ class ServerConnection:
         if self._framing.ready:
             if self._state is ServerState.AWAITING_HEADER and self._headers == 0:
                 self._out.append(
-                    self._framing.open_stream(self._new_stream_id(), self._config.domain)
+                    self._framing.open_reply(self._new_stream_id(), self._config.domain)
                 )
             self._out.append(self._framing.close_stream())
             self._out.append(self._framing.shutdown())
@@ -1172,7 +1070,9 @@ class ServerConnection:
         sasl.client_first = client_first
         sasl.nonce = nonce
         self._state = server_transition(self._state, ServerInput.SASL_STEP)
-        self._nonza(f'<challenge xmlns="{NS_SASL}">{_b64encode(challenge.encode())}</challenge>')
+        self._nonza(
+            f'<challenge xmlns="{NS_SASL}">{b64encode_sasl(challenge.encode())}</challenge>'
+        )
 
     def _scram_server(
         self, auth_fn: Callable[[str], tuple[bytes, bytes, bytes, int]], nonce: str
@@ -1230,7 +1130,7 @@ class ServerConnection:
         assert sasl.username is not None
         self._username = sasl.username
         self._sasl = None
-        data = _b64encode(additional) if additional else ""
+        data = b64encode_sasl(additional) if additional else ""
         self._nonza(f'<success xmlns="{NS_SASL}">{data}</success>')
         self._state = server_transition(self._state, ServerInput.SASL_DONE)
         self._framing.restart()
@@ -1421,17 +1321,8 @@ def _resource_ok(value: str) -> bool:
 
 
 def _b64decode(text: str | None) -> bytes | None:
-    if not text or text.strip() == "=":
-        return b""
+    """SASL element text decoded (``=`` is empty), or ``None`` if it is not base64."""
     try:
-        return base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError):
+        return b64decode_sasl(text)
+    except SaslError:
         return None
-
-
-def _b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode() if data else "="
-
-
-def _printable(text: str) -> str:
-    return "".join(ch for ch in text if ch in "\t\n\r" or " " <= ch <= "\ud7ff" or ch > "\ue000")

@@ -412,3 +412,35 @@ def test_features_after_authentication_move_as_the_table_says(inp: Input) -> Non
     assert conn.state is StreamState.OPENING
     server.open_with(FEATURES_BIND)
     assert conn.state is TRANSITIONS[(StreamState.OPENING, inp)]
+
+
+@pytest.mark.parametrize(
+    ("module", "function"),
+    [("_connection.py", "transition"), ("_server_connection.py", "server_transition")],
+)
+def test_every_state_change_goes_through_the_table(module: str, function: str) -> None:
+    """Outside ``__init__``, each role assigns its state only from its table's function."""
+    import ast
+    from pathlib import Path
+
+    import cubeproto
+
+    source = (Path(cubeproto.__file__).parent / module).read_text(encoding="utf-8")
+    bypasses = []
+    for func in ast.walk(ast.parse(source)):
+        if not isinstance(func, ast.FunctionDef) or func.name == "__init__":
+            continue
+        for node in ast.walk(func):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and target.attr == "_state":
+                    value = node.value
+                    through_table = (
+                        isinstance(value, ast.Call)
+                        and isinstance(value.func, ast.Name)
+                        and value.func.id == function
+                    )
+                    if not through_table:
+                        bypasses.append(f"{func.name}:{node.lineno}")
+    assert bypasses == []
