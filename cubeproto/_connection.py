@@ -65,6 +65,7 @@ from ._xmlstream import (
     top_level_fault,
 )
 from .commands import (
+    UNSTATED,
     Command,
     Ping,
     ResultParser,
@@ -552,11 +553,12 @@ class ClientConnection(StreamEndpoint[StreamState]):
                     raise LocalProtocolError("an IQ request needs an id")
                 self._check_iq_capacity()
             if is_iq_request and stanza.stanza_id:
+                to = stanza.to
+                if to is UNSTATED:
+                    to = _stanza_to(stanza.xml)
                 self._track_iq(
                     stanza.stanza_id,
-                    _PendingIq(
-                        "stanza", _stanza_to(stanza.xml), now, stanza.timeout, stanza.result_parser
-                    ),
+                    _PendingIq("stanza", to, now, stanza.timeout, stanza.result_parser),
                     now,
                 )
             self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
@@ -1862,7 +1864,8 @@ def _ping_xml(iq_id: str, to: str) -> str:
 
 
 def _stanza_to(xml: str) -> str | None:
-    """The ``to`` of a built IQ request, so that its answer is checked against it."""
+    """The ``to`` of a built IQ request whose builder did not state it
+    (``OutboundStanza.to`` left ``UNSTATED``), so that its answer is checked against it."""
     try:
         return etree.fromstring(xml, parser=_SAFE_PARSER).get("to")
     except (etree.XMLSyntaxError, ValueError):
