@@ -32,8 +32,8 @@ Everything here is re-exported from private modules (``cubeproto._server_connect
 
 from __future__ import annotations
 
+from ._server_base import DEFAULT_SERVER_MECHANISMS
 from ._server_connection import (
-    DEFAULT_SERVER_MECHANISMS,
     ClientAuthenticated,
     ClientAuthFailed,
     ClientBound,
