@@ -61,6 +61,7 @@ from .commands import (
 )
 from .config import ClientConfig
 from .errors import (
+    LocalProtocolError,
     SaslCondition,
     StreamErrorCondition,
 )
@@ -71,7 +72,7 @@ from .events import (
 )
 
 if TYPE_CHECKING:
-    from ._connection import ResumableSession
+    from ._client_sm import ResumableSession
 
 __all__ = ["ClientParts"]
 
@@ -153,6 +154,11 @@ def _ping_xml(iq_id: str, to: str) -> str:
 def _safe_chars(limit: int | None) -> int:
     """The longest stanza, in characters, that cannot exceed ``limit`` UTF-8 bytes."""
     return limit // 4 if limit is not None else 2**62
+
+
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
 
 
 class ClientParts(StreamEndpoint[StreamState]):
@@ -237,6 +243,28 @@ class ClientParts(StreamEndpoint[StreamState]):
     def _request_ack(self) -> None:
         self._unrequested = 0
         self._out.append(self._framing.frame(_R))
+
+    def _check_size(self, xml: str) -> None:
+        """Refuse a stanza the server would end the stream over (max_outbound_stanza_bytes
+        or the server's advertised limit).  Counting UTF-8 bytes is needed only when the
+        characters alone could exceed a quarter of the limit."""
+        limit = self._max_out
+        if limit is None or len(xml) * 4 <= limit:
+            return
+        size = len(xml) if len(xml) > limit else len(xml.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise LocalProtocolError(
+                f"the stanza is {size} bytes, more than the {limit} the server accepts "
+                "(max_outbound_stanza_bytes / the server's advertised limit); nothing was sent"
+            )
+
+    def _check_payload(self, payload: str) -> None:
+        try:
+            element = etree.fromstring(payload, parser=_SAFE_PARSER)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise LocalProtocolError(f"IQ payload is not one well-formed element: {exc}") from None
+        if element is None:
+            raise LocalProtocolError("IQ payload is empty")
 
     # --- implemented by the other parts (see the module docstring) ----------------
 

@@ -150,3 +150,23 @@ class StreamEnding(ClientParts):
             self._resend.clear()
         self._note_checkpoint(final=True)
         self._emit(event)
+
+    def _on_footer(self) -> None:
+        if self._state is StreamState.CLOSING:
+            self._state = transition(self._state, Input.RECV_STREAM_END)
+            self._out.append(self._framing.shutdown())
+            self._finish(
+                ConnectionClosed(reason=CloseReason.LOCAL, clean=True),
+                resumable=False,
+                transition_done=True,
+            )
+            return
+        # The peer closed: close our side too.
+        if self._framing.ready:
+            self._out.append(self._framing.close_stream())
+            self._out.append(self._framing.shutdown())
+        resumable = self._resumable()
+        self._finish(
+            ConnectionClosed(reason=CloseReason.REMOTE, clean=True, resumable=resumable),
+            resumable=resumable,
+        )

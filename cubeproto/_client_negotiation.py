@@ -34,6 +34,7 @@ from ._stream import (
 )
 from ._wire import parse_uint, split_tag
 from ._xmlstream import (
+    StreamHeader,
     escape_attr,
     escape_text,
 )
@@ -49,6 +50,7 @@ from .events import (
     CloseReason,
     Connected,
     ConnectionClosed,
+    StreamOpened,
     TlsUpgradeRequired,
 )
 
@@ -286,3 +288,19 @@ class Negotiation(ClientParts):
                 self._send_stanza(item.xml, item.message_id, countable=True, now=now)
             else:
                 self._unconfirmed(item.message_id)
+
+    def _on_header(self, header: StreamHeader) -> None:
+        if self._state is not StreamState.OPENING or self._header_seen:
+            self._fail(StreamErrorCondition.BAD_FORMAT, "unexpected stream header")
+            return
+        self._header_seen = True
+        attrs = header.attributes
+        version = attrs.get("version", "")
+        if not version.startswith("1."):
+            self._fail(
+                StreamErrorCondition.UNSUPPORTED_VERSION,
+                f"stream version {version!r}, need 1.x",
+            )
+            return
+        self._stream_id = attrs.get("id")
+        self._emit(StreamOpened(stream_id=self._stream_id, server=attrs.get("from")))

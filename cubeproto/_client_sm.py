@@ -9,6 +9,7 @@ The counters and the queue of unacknowledged stanzas are
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -18,6 +19,7 @@ from ._client_base import (
     _ACK_TIMER,
     _CHECKPOINT_CHANGED,
     _CLOSED,
+    _STREAM_CONDITIONS,
     ClientParts,
 )
 from ._sm import MOD, AckError, Unacked
@@ -30,7 +32,9 @@ from ._stream import (
     NS_SM,
 )
 from ._wire import parse_uint, split_tag
+from .commands import ResultParser, StanzaHandler
 from .errors import (
+    LocalProtocolError,
     StreamErrorCondition,
 )
 from .events import (
@@ -48,7 +52,64 @@ from .events import (
     StreamResumed,
 )
 
-__all__ = ["ClientStreamManagement"]
+__all__ = ["ClientStreamManagement", "ResumableSession"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumableSession:
+    """What a new connection needs to resume a dropped XEP-0198 session.
+
+    Obtained from :meth:`ClientConnection.resume_state` after a ``ConnectionClosed`` with
+    ``resumable=True``; passed as ``ClientConnection(config, resume=...)``.  It carries the
+    stream-management counters, every unacknowledged stanza (resent after ``<resumed/>``),
+    the outstanding IQs and the session's handler, so that delivery tracking and duplicate
+    suppression continue across the cut.
+    """
+
+    resume_id: str
+    jid: str
+    location: str | None
+    max_seconds: int | None
+    inbound_h: int
+    acked_h: int
+    outbound_h: int
+    unacked: tuple[Unacked, ...]
+    lost_reported: frozenset[str]
+    pending_iqs: tuple[tuple[str, str, str | None, float | None, ResultParser | None], ...]
+    handler: StanzaHandler | None = field(default=None, compare=False)
+    #: Consecutive stream deaths (with a stream error about our input) right after
+    #: ``unacked[0]``, and the last such condition: two make it ``MessageRejected``.
+    poison_strikes: int = 0
+    poison_condition: StreamErrorCondition | None = None
+    #: Made from a Checkpoint (a new process): the server may have received stanzas
+    #: sent after that checkpoint was taken (see ``ClientConnection._catch_up``).
+    made_from_checkpoint: bool = False
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, handler: StanzaHandler | None
+    ) -> ResumableSession:
+        """The session a :class:`~cubeproto.Checkpoint` describes, for ``handler`` (made
+        by the config's factory, its durable state already restored)."""
+        condition = None
+        if checkpoint.poison_condition is not None:
+            condition = _STREAM_CONDITIONS.get(checkpoint.poison_condition)
+        return cls(
+            resume_id=checkpoint.resume_id,
+            jid=checkpoint.jid,
+            location=checkpoint.location,
+            max_seconds=checkpoint.max_seconds,
+            inbound_h=checkpoint.inbound_h,
+            acked_h=checkpoint.acked_h,
+            outbound_h=checkpoint.outbound_h,
+            unacked=tuple(Unacked(xml, mid) for xml, mid in checkpoint.unacked),
+            lost_reported=frozenset(),
+            pending_iqs=(),
+            handler=handler,
+            poison_strikes=checkpoint.poison_strikes,
+            poison_condition=condition,
+            made_from_checkpoint=True,
+        )
 
 
 class ClientStreamManagement(ClientParts):
@@ -311,10 +372,7 @@ class ClientStreamManagement(ClientParts):
             self._fail(
                 StreamErrorCondition.UNDEFINED_CONDITION,
                 str(exc),
-                app_condition=(
-                    f'<handled-count-too-high xmlns="{NS_SM}" h="{exc.h}" '
-                    f'send-count="{self._sm.outbound_h}"/>'
-                ),
+                app_condition=exc.handled_count_too_high(self._sm.outbound_h),
                 end_session=True,
             )
             return False
@@ -375,3 +433,107 @@ class ClientStreamManagement(ClientParts):
         hook = getattr(self._handler, "message_unconfirmed", None)
         if hook is not None:
             self._emit_all(hook(message_id))
+
+    def confirm_handled(self, *, now: float) -> None:
+        """With ``app_controlled_acks``: every event taken from :meth:`next_event` so far
+        has been handled durably, so the stanzas they came from may be acknowledged.
+
+        Stanzas whose events are still queued stay unacknowledged, so a crash before
+        handling them means the server redelivers them after resumption.  Raises
+        ``LocalProtocolError`` if app-controlled acks are not configured.
+        """
+        if not self._config.app_controlled_acks:
+            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        upto = self._rx_seq
+        for _, seq in self._events:
+            if seq:
+                upto = seq - 1
+                break
+        if upto > self._confirmed_seq:
+            if self._sm is not None:
+                self._sm.handled(upto - self._confirmed_seq)
+            self._confirmed_seq = upto
+            if self._on_confirm is not None:
+                self._on_confirm(upto)
+        if self._ckpt_on:
+            self._note_checkpoint()
+
+    def checkpoint(self) -> Checkpoint | None:
+        """A snapshot of the session for a new process to resume it from
+        (``ClientConnection(config, resume=checkpoint)``), or ``None`` when there is no
+        resumable session: before ``<enabled resume="true"/>``, without stream
+        management, after a close that cannot be resumed or :meth:`abandon`.
+
+        Available at any moment while the session is resumable (connected, resuming, or
+        closed with ``resumable=True``), and also between a refused resumption and the
+        fresh session's ``<enabled/>``: then it names the dead session, so that a new
+        process started from it is refused too but keeps the handler's state (its
+        duplicate suppression) for the fresh session it binds.  Built on demand: it
+        costs nothing until asked for.  Persist it whenever a
+        :class:`~cubeproto.events.CheckpointChanged` is taken; with
+        ``app_controlled_acks`` its inbound count is the confirmed one, so a process
+        killed before confirming gets the unconfirmed stanzas again.
+        """
+        sm = self._sm
+        resume = self._resume
+        if sm is None:
+            return self._bridge_checkpoint()
+        if resume is not None:
+            resume_id, location, max_seconds = resume.resume_id, resume.location, resume.max_seconds
+        elif self._resume_id is not None and self._sm_active:
+            resume_id = self._resume_id
+            location, max_seconds = self._resume_location, self._resume_max
+        else:
+            return self._bridge_checkpoint()
+        handler_state = None
+        state_of = getattr(self._handler, "checkpoint_state", None)
+        if state_of is not None:
+            handler_state = state_of()
+        condition = self._poison_condition
+        return Checkpoint(
+            resume_id=resume_id,
+            jid=self._jid,
+            location=location,
+            max_seconds=max_seconds,
+            inbound_h=sm.inbound_h,
+            acked_h=sm.acked_h,
+            outbound_h=sm.outbound_h,
+            unacked=tuple((item.xml, item.message_id) for item in sm.unacked),
+            poison_strikes=self._poison_strikes,
+            poison_condition=condition.value if condition is not None else None,
+            handler=handler_state,
+        )
+
+    def resume_state(self) -> ResumableSession | None:
+        """The session to resume on a new connection, when the last ``ConnectionClosed``
+        said ``resumable=True``; otherwise ``None``."""
+        if self._state is StreamState.CLOSED and self._resume is not None:
+            # Closed before the server answered our <resume/>: the old session is intact.
+            return self._resume
+        if (
+            self._state is not StreamState.CLOSED
+            or self._resume_id is None
+            or self._sm is None
+            or not self._sm_active
+        ):
+            return None
+        sm = self._sm
+        return ResumableSession(
+            resume_id=self._resume_id,
+            jid=self._jid,
+            location=self._resume_location,
+            max_seconds=self._resume_max,
+            inbound_h=sm.inbound_h,
+            acked_h=sm.acked_h,
+            outbound_h=sm.outbound_h,
+            unacked=tuple(sm.unacked),
+            lost_reported=frozenset(self._lost_reported),
+            pending_iqs=tuple(
+                (iq_id, p.kind, p.to, p.timeout, p.parser)
+                for iq_id, p in self._pending.items()
+                if p.kind in ("user", "stanza", "ping")
+            ),
+            handler=self._handler,
+            poison_strikes=self._poison_strikes,
+            poison_condition=self._poison_condition,
+        )

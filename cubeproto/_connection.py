@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from lxml import etree
@@ -36,6 +35,7 @@ from ._client_base import (
     _IDLE_TIMER,
     _KEEPALIVE_TIMER,
     _R,
+    _SAFE_PARSER,
     _SASL_CHALLENGE,
     _SASL_FAILURE,
     _SASL_SUCCESS,
@@ -47,7 +47,6 @@ from ._client_base import (
     _SM_RESUMED,
     _STANZA_STATES,
     _STANZA_TAGS,
-    _STREAM_CONDITIONS,
     _STREAM_ERROR,
     _TLS_FAILURE,
     _TLS_PROCEED,
@@ -61,7 +60,7 @@ from ._client_ending import StreamEnding
 from ._client_iq import IqTracking
 from ._client_keepalive import Keepalive
 from ._client_negotiation import Negotiation
-from ._client_sm import ClientStreamManagement
+from ._client_sm import ClientStreamManagement, ResumableSession
 from ._framing import (
     TRANSPORT_CLOSED,
     TRANSPORT_READY,
@@ -91,7 +90,6 @@ from .commands import (
     UNSTATED,
     Command,
     Ping,
-    ResultParser,
     SendIq,
     StanzaCommand,
     StanzaHandler,
@@ -106,68 +104,10 @@ from .events import (
     ConnectionClosed,
     Event,
     MalformedStanza,
-    StreamOpened,
     UnhandledStanza,
 )
 
 __all__ = ["ClientConnection", "ResumableSession"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResumableSession:
-    """What a new connection needs to resume a dropped XEP-0198 session.
-
-    Obtained from :meth:`ClientConnection.resume_state` after a ``ConnectionClosed`` with
-    ``resumable=True``; passed as ``ClientConnection(config, resume=...)``.  It carries the
-    stream-management counters, every unacknowledged stanza (resent after ``<resumed/>``),
-    the outstanding IQs and the session's handler, so that delivery tracking and duplicate
-    suppression continue across the cut.
-    """
-
-    resume_id: str
-    jid: str
-    location: str | None
-    max_seconds: int | None
-    inbound_h: int
-    acked_h: int
-    outbound_h: int
-    unacked: tuple[Unacked, ...]
-    lost_reported: frozenset[str]
-    pending_iqs: tuple[tuple[str, str, str | None, float | None, ResultParser | None], ...]
-    handler: StanzaHandler | None = field(default=None, compare=False)
-    #: Consecutive stream deaths (with a stream error about our input) right after
-    #: ``unacked[0]``, and the last such condition: two make it ``MessageRejected``.
-    poison_strikes: int = 0
-    poison_condition: StreamErrorCondition | None = None
-    #: Made from a Checkpoint (a new process): the server may have received stanzas
-    #: sent after that checkpoint was taken (see ``ClientConnection._catch_up``).
-    made_from_checkpoint: bool = False
-
-    @classmethod
-    def from_checkpoint(
-        cls, checkpoint: Checkpoint, handler: StanzaHandler | None
-    ) -> ResumableSession:
-        """The session a :class:`~cubeproto.Checkpoint` describes, for ``handler`` (made
-        by the config's factory, its durable state already restored)."""
-        condition = None
-        if checkpoint.poison_condition is not None:
-            condition = _STREAM_CONDITIONS.get(checkpoint.poison_condition)
-        return cls(
-            resume_id=checkpoint.resume_id,
-            jid=checkpoint.jid,
-            location=checkpoint.location,
-            max_seconds=checkpoint.max_seconds,
-            inbound_h=checkpoint.inbound_h,
-            acked_h=checkpoint.acked_h,
-            outbound_h=checkpoint.outbound_h,
-            unacked=tuple(Unacked(xml, mid) for xml, mid in checkpoint.unacked),
-            lost_reported=frozenset(),
-            pending_iqs=(),
-            handler=handler,
-            poison_strikes=checkpoint.poison_strikes,
-            poison_condition=condition,
-            made_from_checkpoint=True,
-        )
 
 
 class ClientConnection(
@@ -521,30 +461,6 @@ class ClientConnection(
             return iq_id
         raise LocalProtocolError(f"unknown command {command!r}")
 
-    def confirm_handled(self, *, now: float) -> None:
-        """With ``app_controlled_acks``: every event taken from :meth:`next_event` so far
-        has been handled durably, so the stanzas they came from may be acknowledged.
-
-        Stanzas whose events are still queued stay unacknowledged, so a crash before
-        handling them means the server redelivers them after resumption.  Raises
-        ``LocalProtocolError`` if app-controlled acks are not configured.
-        """
-        if not self._config.app_controlled_acks:
-            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
-        upto = self._rx_seq
-        for _, seq in self._events:
-            if seq:
-                upto = seq - 1
-                break
-        if upto > self._confirmed_seq:
-            if self._sm is not None:
-                self._sm.handled(upto - self._confirmed_seq)
-            self._confirmed_seq = upto
-            if self._on_confirm is not None:
-                self._on_confirm(upto)
-        if self._ckpt_on:
-            self._note_checkpoint()
-
     def close(self, *, now: float) -> None:
         """Close the stream: send our stream close and wait (``close_timeout``) for the
         server's.  Ends in ``ConnectionClosed(reason=LOCAL)``.  A deliberate close ends
@@ -575,86 +491,6 @@ class ClientConnection(
         self._settle_everything()
         self._resume = None
         self._note_checkpoint(final=True)
-
-    def checkpoint(self) -> Checkpoint | None:
-        """A snapshot of the session for a new process to resume it from
-        (``ClientConnection(config, resume=checkpoint)``), or ``None`` when there is no
-        resumable session: before ``<enabled resume="true"/>``, without stream
-        management, after a close that cannot be resumed or :meth:`abandon`.
-
-        Available at any moment while the session is resumable (connected, resuming, or
-        closed with ``resumable=True``), and also between a refused resumption and the
-        fresh session's ``<enabled/>``: then it names the dead session, so that a new
-        process started from it is refused too but keeps the handler's state (its
-        duplicate suppression) for the fresh session it binds.  Built on demand: it
-        costs nothing until asked for.  Persist it whenever a
-        :class:`~cubeproto.events.CheckpointChanged` is taken; with
-        ``app_controlled_acks`` its inbound count is the confirmed one, so a process
-        killed before confirming gets the unconfirmed stanzas again.
-        """
-        sm = self._sm
-        resume = self._resume
-        if sm is None:
-            return self._bridge_checkpoint()
-        if resume is not None:
-            resume_id, location, max_seconds = resume.resume_id, resume.location, resume.max_seconds
-        elif self._resume_id is not None and self._sm_active:
-            resume_id = self._resume_id
-            location, max_seconds = self._resume_location, self._resume_max
-        else:
-            return self._bridge_checkpoint()
-        handler_state = None
-        state_of = getattr(self._handler, "checkpoint_state", None)
-        if state_of is not None:
-            handler_state = state_of()
-        condition = self._poison_condition
-        return Checkpoint(
-            resume_id=resume_id,
-            jid=self._jid,
-            location=location,
-            max_seconds=max_seconds,
-            inbound_h=sm.inbound_h,
-            acked_h=sm.acked_h,
-            outbound_h=sm.outbound_h,
-            unacked=tuple((item.xml, item.message_id) for item in sm.unacked),
-            poison_strikes=self._poison_strikes,
-            poison_condition=condition.value if condition is not None else None,
-            handler=handler_state,
-        )
-
-    def resume_state(self) -> ResumableSession | None:
-        """The session to resume on a new connection, when the last ``ConnectionClosed``
-        said ``resumable=True``; otherwise ``None``."""
-        if self._state is StreamState.CLOSED and self._resume is not None:
-            # Closed before the server answered our <resume/>: the old session is intact.
-            return self._resume
-        if (
-            self._state is not StreamState.CLOSED
-            or self._resume_id is None
-            or self._sm is None
-            or not self._sm_active
-        ):
-            return None
-        sm = self._sm
-        return ResumableSession(
-            resume_id=self._resume_id,
-            jid=self._jid,
-            location=self._resume_location,
-            max_seconds=self._resume_max,
-            inbound_h=sm.inbound_h,
-            acked_h=sm.acked_h,
-            outbound_h=sm.outbound_h,
-            unacked=tuple(sm.unacked),
-            lost_reported=frozenset(self._lost_reported),
-            pending_iqs=tuple(
-                (iq_id, p.kind, p.to, p.timeout, p.parser)
-                for iq_id, p in self._pending.items()
-                if p.kind in ("user", "stanza", "ping")
-            ),
-            handler=self._handler,
-            poison_strikes=self._poison_strikes,
-            poison_condition=self._poison_condition,
-        )
 
     def data_to_send(self) -> bytes:
         """Everything that must be written to the transport now (may be ``b""``).
@@ -718,28 +554,6 @@ class ClientConnection(
         if self._ckpt_on:
             self._note_checkpoint()
 
-    def _check_size(self, xml: str) -> None:
-        """Refuse a stanza the server would end the stream over (max_outbound_stanza_bytes
-        or the server's advertised limit).  Counting UTF-8 bytes is needed only when the
-        characters alone could exceed a quarter of the limit."""
-        limit = self._max_out
-        if limit is None or len(xml) * 4 <= limit:
-            return
-        size = len(xml) if len(xml) > limit else len(xml.encode("utf-8", "surrogatepass"))
-        if size > limit:
-            raise LocalProtocolError(
-                f"the stanza is {size} bytes, more than the {limit} the server accepts "
-                "(max_outbound_stanza_bytes / the server's advertised limit); nothing was sent"
-            )
-
-    def _check_payload(self, payload: str) -> None:
-        try:
-            element = etree.fromstring(payload, parser=_SAFE_PARSER)
-        except (etree.XMLSyntaxError, ValueError) as exc:
-            raise LocalProtocolError(f"IQ payload is not one well-formed element: {exc}") from None
-        if element is None:
-            raise LocalProtocolError("IQ payload is empty")
-
     # ------------------------------------------------------------------ inbound dispatch
 
     def _handle_item(
@@ -773,42 +587,6 @@ class ClientConnection(
             self._open_stream()
         elif item is TRANSPORT_CLOSED:
             self._on_footer()
-
-    def _on_header(self, header: StreamHeader) -> None:
-        if self._state is not StreamState.OPENING or self._header_seen:
-            self._fail(StreamErrorCondition.BAD_FORMAT, "unexpected stream header")
-            return
-        self._header_seen = True
-        attrs = header.attributes
-        version = attrs.get("version", "")
-        if not version.startswith("1."):
-            self._fail(
-                StreamErrorCondition.UNSUPPORTED_VERSION,
-                f"stream version {version!r}, need 1.x",
-            )
-            return
-        self._stream_id = attrs.get("id")
-        self._emit(StreamOpened(stream_id=self._stream_id, server=attrs.get("from")))
-
-    def _on_footer(self) -> None:
-        if self._state is StreamState.CLOSING:
-            self._state = transition(self._state, Input.RECV_STREAM_END)
-            self._out.append(self._framing.shutdown())
-            self._finish(
-                ConnectionClosed(reason=CloseReason.LOCAL, clean=True),
-                resumable=False,
-                transition_done=True,
-            )
-            return
-        # The peer closed: close our side too.
-        if self._framing.ready:
-            self._out.append(self._framing.close_stream())
-            self._out.append(self._framing.shutdown())
-        resumable = self._resumable()
-        self._finish(
-            ConnectionClosed(reason=CloseReason.REMOTE, clean=True, resumable=resumable),
-            resumable=resumable,
-        )
 
     def _on_unknown_nonza(self, element: etree._Element) -> None:
         if self._state in (StreamState.READY, StreamState.SESSION_SETUP, StreamState.CLOSING):
@@ -900,10 +678,6 @@ def _stanza_to(xml: str) -> str | None:
     except (etree.XMLSyntaxError, ValueError):
         return None
 
-
-_SAFE_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-)
 
 ClientConnection._NONZA_HANDLERS = {
     _FEATURES: ClientConnection._on_features,

@@ -190,10 +190,7 @@ class ServerStreamManagement(ServerParts):
             self._fail(
                 StreamErrorCondition.UNDEFINED_CONDITION,
                 str(exc),
-                app_condition=(
-                    f'<handled-count-too-high xmlns="{NS_SM}" h="{exc.h}" '
-                    f'send-count="{self._sm.outbound_h}"/>'
-                ),
+                app_condition=exc.handled_count_too_high(self._sm.outbound_h),
             )
             return
         if settled:  # progress: the wait restarts for what is still outstanding
