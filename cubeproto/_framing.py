@@ -6,6 +6,9 @@
   one complete element per WebSocket text message, ``<open/>``/``<close/>`` in the
   ``urn:ietf:params:xml:ns:xmpp-framing`` namespace.  The WebSocket layer is wsproto, which
   is itself sans-IO, so the adapter only ever moves bytes.
+* :class:`ServerTcpFraming` and :class:`ServerWebSocketFraming` -- the same two framings in
+  the server role (``ServerConnection``): they answer the client's header and upgrade
+  instead of starting them; parsing, limits and framing of elements are the client's.
 
 Both turn received bytes into the same items (:class:`StreamHeader`, top-level elements,
 :class:`StreamFooter`, plus :data:`TRANSPORT_READY`/:data:`TRANSPORT_CLOSED` for the
@@ -53,6 +56,8 @@ __all__ = [
     "TRANSPORT_READY",
     "Framing",
     "Item",
+    "ServerTcpFraming",
+    "ServerWebSocketFraming",
     "TcpFraming",
     "TransportSignal",
     "WebSocketFraming",
@@ -81,6 +86,14 @@ Item = StreamHeader | StreamFooter | etree._Element | TransportSignal
 _STANZA_STARTS = ("<message", "<presence", "<iq")
 _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
+
+
+def _tcp_header(attrs: str) -> bytes:
+    """An RFC 6120 stream header with ``attrs`` (each with its leading space)."""
+    return (
+        "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
+        'xmlns:stream="http://etherx.jabber.org/streams"' + attrs + ">"
+    ).encode()
 
 
 def _header_attrs(to: str, from_: str | None) -> str:
@@ -145,10 +158,7 @@ class TcpFraming(Framing):
 
     def open_stream(self, to: str, from_: str | None) -> bytes:
         self._parser = XmlStreamParser(self._limits, stanzas_only=True)
-        return (
-            "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
-            'xmlns:stream="http://etherx.jabber.org/streams"' + _header_attrs(to, from_) + ">"
-        ).encode()
+        return _tcp_header(_header_attrs(to, from_))
 
     def feed(self, data: bytes) -> list[Item]:
         return list(self._parser.feed(data))
@@ -326,3 +336,54 @@ class WebSocketFraming(_WebSocketFraming):
                 StreamErrorCondition.REMOTE_CONNECTION_FAILED,
                 f"WebSocket upgrade rejected (HTTP {status})",
             )
+
+
+class ServerTcpFraming(TcpFraming):
+    """RFC 6120 framing, server role: the client speaks first, and we answer its header
+    with ours (:meth:`open_reply`); the parser restarts when the stream does
+    (:meth:`restart`), not when we write a header."""
+
+    __slots__ = ()
+
+    def restart(self) -> None:
+        """A new stream follows (after STARTTLS or SASL): parse it with a fresh parser."""
+        self._parser = XmlStreamParser(self._limits, stanzas_only=True)
+
+    def open_reply(self, stream_id: str, domain: str) -> bytes:
+        """Our stream header, answering the client's."""
+        return _tcp_header(
+            f' id="{stream_id}" from="{escape_attr(domain)}" version="1.0" xml:lang="en"'
+        )
+
+
+class ServerWebSocketFraming(_WebSocketFraming):
+    """RFC 7395 framing, server role: wsproto answers the upgrade (subprotocol ``xmpp``);
+    the rest is the client's."""
+
+    __slots__ = ()
+
+    def __init__(self, limits: XmlLimits) -> None:
+        super().__init__(limits, ConnectionType.SERVER)
+
+    def restart(self) -> None:
+        """Nothing to reset: every message is parsed on its own."""
+
+    def open_reply(self, stream_id: str, domain: str) -> bytes:
+        """Our ``<open/>``, answering the client's."""
+        return self.frame(
+            f'<open xmlns="{NS_FRAMING}" id="{stream_id}" from="{escape_attr(domain)}" '
+            'version="1.0" xml:lang="en"/>'
+        )
+
+    def _handshake(self, event: Event, items: list[Item]) -> None:
+        if not isinstance(event, Request):
+            return
+        if "xmpp" not in event.subprotocols:
+            self._out.append(self._ws.send(RejectConnection(status_code=400, has_body=False)))
+            raise XmlStreamError(
+                StreamErrorCondition.UNSUPPORTED_FEATURE,
+                "WebSocket upgrade without subprotocol 'xmpp' (RFC 7395 3.2)",
+            )
+        self._out.append(self._ws.send(AcceptConnection(subprotocol="xmpp")))
+        self.ready = True
+        items.append(TRANSPORT_READY)
