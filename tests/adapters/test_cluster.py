@@ -1,0 +1,319 @@
+"""Today's clients on a 2-node ejabberd cluster (issue 15, first part).
+
+Each scenario runs on asyncio, trio and blocking (the real ``AsyncChatClient`` and
+``ChatClient``, driven as in the other adapter tests), over TCP + STARTTLS, against the
+cluster of scripts/ejabberd/start-cluster.sh: two real ejabberd nodes sharing one
+replicated database, each with its own listeners.
+
+The clients take one endpoint today.  Where a scenario needs a client to move from node 1
+to node 2, it reaches the cluster through a loopback proxy (tests/adapters/faultproxy.py)
+whose upstream the test switches from node 1 to node 2 -- what a load balancer or a DNS
+name in front of a cluster does -- so the client's own reconnection (resume first, fresh
+session otherwise) does the rest, unchanged.
+
+"Nothing more arrives" is never a sleep: the sender sends a marker after the fact, and the
+receiver's events are judged once the marker arrived (both sessions are on the node that
+routes both messages, in order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from conftest import Connector, Peer
+from ejabberd_cluster import Cluster
+from ejabberd_server import CubeUser
+from faultproxy import FaultProxy
+
+from cubeproto import MessageSent, MessageUnconfirmed, ResumeFailed, Transport
+from cubeproto.chat import MessageReceived, MessageType
+from cubeproto.reconnect import Disconnected, Reconnected
+
+pytestmark = pytest.mark.integration
+
+NewUser = Callable[[], CubeUser]
+
+#: Seconds to wait for what follows a node's death or a move between nodes (a reconnection
+#: through the proxy, a resumption refused by the other node, a fresh login).
+FAILOVER_WAIT = 60.0
+
+
+@dataclass
+class OnCluster:
+    """Factory fixture: ``on(node, user, port=None, **config)`` -> a Peer connected to
+    node ``node`` (0 or 1), or through ``port`` (a proxy) when given."""
+
+    cluster: Cluster
+    adapter: str
+    stack: contextlib.ExitStack
+
+    def __call__(self, node: int, user: CubeUser, *, port: int | None = None, **kw: Any) -> Peer:
+        connector = Connector(self.cluster.nodes[node], self.adapter, Transport.TCP, self.stack)
+        return connector(user, port=port, **kw)
+
+
+@pytest.fixture
+def on(ejabberd_cluster: Cluster, adapter: str) -> Iterator[OnCluster]:
+    with contextlib.ExitStack() as stack:
+        yield OnCluster(ejabberd_cluster, adapter, stack)
+
+
+@contextlib.contextmanager
+def nowhere() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening) while in use: a
+    proxy pointed at it makes every connection attempt fail, as a node that is away."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+def upstreams(proxy: FaultProxy) -> list[int]:
+    """The server port of each connection the proxy carries now (which node it reaches)."""
+    with proxy._lock:
+        return [link.upstream.getpeername()[1] for link in proxy._links if not link.closed]
+
+
+def wait_session_on(cluster: Cluster, jid: str, node: int) -> None:
+    """Wait (bounded) until ejabberd lists exactly one session of ``jid``, on ``node``."""
+    want = [cluster.names[node]]
+    deadline = time.monotonic() + FAILOVER_WAIT
+    while (seen := cluster.session_nodes(jid)) != want:
+        assert time.monotonic() < deadline, f"{jid}: sessions on {seen}, not {want}"
+        time.sleep(0.05)
+
+
+def received(peer: Peer, message_id: str) -> int:
+    """How many times ``peer`` has received the message ``message_id`` so far."""
+    return sum(
+        1 for e in peer.seen if isinstance(e, MessageReceived) and e.message_id == message_id
+    )
+
+
+def wait_received(peer: Peer, message_id: str, timeout: float = FAILOVER_WAIT) -> MessageReceived:
+    """Wait for ``message_id`` at ``peer``, leaving it in ``seen`` (so that it counts)."""
+    event: MessageReceived = peer.wait_for(
+        MessageReceived, lambda e: e.message_id == message_id, timeout
+    )
+    peer.seen.append(event)
+    return event
+
+
+def wait_sent(peer: Peer, message_id: str, timeout: float = FAILOVER_WAIT) -> None:
+    """Wait for ``MessageSent(message_id)`` at ``peer``, leaving it in ``seen`` (so that
+    :func:`outcomes` counts it)."""
+    event = peer.wait_for(MessageSent, lambda e: e.message_id == message_id, timeout)
+    peer.seen.append(event)
+
+
+def marker_through(sender: Peer, receiver: Peer, to_user: int) -> None:
+    """Send a marker from ``sender`` and wait until ``receiver`` has it: whatever the
+    sender sent before it to the same user has arrived by then, or never will."""
+    wait_received(receiver, sender.send_message(to_user=to_user, body="marker"))
+
+
+def outcomes(peer: Peer, ids: list[str]) -> dict[str, list[str]]:
+    """message id -> the outcome events ``peer`` reported for it, in order."""
+    kinds = (MessageSent, MessageUnconfirmed)
+    out: dict[str, list[str]] = {mid: [] for mid in ids}
+    for event in peer.seen:
+        if isinstance(event, kinds) and event.message_id in out:
+            out[event.message_id].append(type(event).__name__)
+    return out
+
+
+def test_cluster_fixture(ejabberd_cluster: Cluster, cluster_user: NewUser) -> None:
+    """Two nodes, each listing both; an account made through one logs in on the other
+    (one shared database); a session's node is what the tests say it is."""
+    names = set(ejabberd_cluster.names)
+    assert len(names) == 2
+    assert ejabberd_cluster.members(0) == names == ejabberd_cluster.members(1)
+    ports = {n.c2s_port for n in ejabberd_cluster.nodes}
+    assert len(ports) == 2
+    user = cluster_user()
+    for node in ejabberd_cluster.nodes:
+        assert node.api("check_account", user=user.username, host=user.domain) == 0
+        assert (
+            node.api("check_password", user=user.username, host=user.domain, password=user.password)
+            == 0
+        )
+        assert (
+            node.api("check_password", user=user.username, host=user.domain, password="wrong") != 0
+        )
+
+
+def test_one_to_one_across_nodes(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+) -> None:
+    """Sender on node 1, receiver on node 2 and back: each message arrives once, acked."""
+    a, b = cluster_user(), cluster_user()
+    pa, pb = on(0, a), on(1, b)
+    assert ejabberd_cluster.session_nodes(a.jid) == [ejabberd_cluster.names[0]]
+    assert ejabberd_cluster.session_nodes(b.jid) == [ejabberd_cluster.names[1]]
+
+    there = pa.send_message(to_user=b.user_id, body="from node 1", extension={"n": "1"})
+    got = wait_received(pb, there)
+    assert (got.sender_id, got.body, got.extension["n"]) == (a.user_id, "from node 1", "1")
+    assert got.type is MessageType.CHAT
+    pa.wait_for(MessageSent, lambda e: e.message_id == there)
+
+    back = pb.send_message(to_user=a.user_id, body="from node 2")
+    assert wait_received(pa, back).sender_id == b.user_id
+    pb.wait_for(MessageSent, lambda e: e.message_id == back)
+
+    marker_through(pa, pb, b.user_id)
+    marker_through(pb, pa, a.user_id)
+    assert received(pb, there) == 1
+    assert received(pa, back) == 1
+
+
+def test_group_across_nodes(
+    on: OnCluster,
+    ejabberd_cluster: Cluster,
+    cluster_user: NewUser,
+    ejabberd_room_name: Callable[[], str],
+) -> None:
+    """A room made through node 1; occupants on node 1 and node 2 each get the other's
+    groupchat message once."""
+    a, b = cluster_user(), cluster_user()
+    room = ejabberd_cluster.nodes[0].create_room(ejabberd_room_name())
+    dialog = room.split("@")[0].split("_", 1)[1]
+    pa, pb = on(0, a), on(1, b)
+    assert pa.join_dialog(dialog).dialog_id == dialog
+    assert pb.join_dialog(dialog).dialog_id == dialog
+    assert set(pa.online_users(dialog)) == {a.user_id, b.user_id}
+    assert set(pb.online_users(dialog)) == {a.user_id, b.user_id}
+
+    from_1 = pa.send_message(to_dialog=dialog, body="from node 1")
+    got = pb.wait_for(MessageReceived, lambda e: e.message_id == from_1, FAILOVER_WAIT)
+    assert (got.type, got.dialog_id, got.sender_id) == (MessageType.GROUPCHAT, dialog, a.user_id)
+    from_2 = pb.send_message(to_dialog=dialog, body="from node 2")
+    got = pa.wait_for(MessageReceived, lambda e: e.message_id == from_2, FAILOVER_WAIT)
+    assert (got.type, got.dialog_id, got.sender_id) == (MessageType.GROUPCHAT, dialog, b.user_id)
+    # The room echoes each message to its sender too: both have both, once.
+    pa.wait_for(MessageReceived, lambda e: e.message_id == from_1, FAILOVER_WAIT)
+    pb.wait_for(MessageReceived, lambda e: e.message_id == from_2, FAILOVER_WAIT)
+    end = pa.send_message(to_dialog=dialog, body="end")
+    for peer in (pa, pb):
+        peer.wait_for(MessageReceived, lambda e: e.message_id == end, FAILOVER_WAIT)
+        again = [
+            e
+            for e in peer.seen
+            if isinstance(e, MessageReceived) and e.message_id in (from_1, from_2)
+        ]
+        assert again == []
+
+
+def test_cut_on_node_1_resume_on_node_2(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+) -> None:
+    """XEP-0198 across nodes: the receiver's connection to node 1 is reset; a message sent
+    meanwhile waits in its detached session; the client reconnects -- now reaching node 2 --
+    and resumes the same session there: the message arrives once."""
+    a, b = cluster_user(), cluster_user()
+    with FaultProxy(ejabberd_cluster.nodes[0].c2s_port) as proxy:
+        pb = on(0, b, port=proxy.port)
+        pa = on(1, a)
+        assert ejabberd_cluster.session_nodes(b.jid) == [ejabberd_cluster.names[0]]
+
+        with nowhere() as port:
+            # Attempts fail until the switch below; none can reach node 1 again (an attempt
+            # racing with the switch reaches the closed port or node 2).
+            proxy.upstream_port = port
+            assert proxy.reset_all() == 1
+            pb.wait_for(Disconnected, timeout=FAILOVER_WAIT)
+            queued = pa.send_message(to_user=b.user_id, body="sent while b was away")
+            pa.wait_for(MessageSent, lambda e: e.message_id == queued)
+            proxy.upstream_port = ejabberd_cluster.nodes[1].c2s_port
+        back = pb.wait_for(Reconnected, timeout=FAILOVER_WAIT)
+        assert back.resumed, back
+        assert upstreams(proxy) == [ejabberd_cluster.nodes[1].c2s_port]
+        # ejabberd's session table shows the old node for a moment (~0.1 s) after
+        # <resumed/>; then only the new one.
+        wait_session_on(ejabberd_cluster, b.jid, 1)
+        wait_received(pb, queued)
+        marker_through(pa, pb, b.user_id)
+        assert received(pb, queued) == 1
+        assert not any(isinstance(e, ResumeFailed) for e in pb.seen)
+
+
+def test_node_killed_under_the_receiver(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+) -> None:
+    """SIGKILL of node 1 while the receiver is on it, with a message in its session that
+    its client never got (the link is stalled).  Facts: the sender (on node 2) was told
+    ``MessageSent`` -- node 2 has it -- yet the message is gone: not in the resumed session
+    (resumption on node 2 is refused, ``ResumeFailed('item-not-found')``), not in offline
+    storage after the fresh login.  The fresh session works.  This is the cost a node's
+    death has today for 1-1 chat: one window of messages routed to the dead node."""
+    a, b = cluster_user(), cluster_user()
+    with FaultProxy(ejabberd_cluster.nodes[0].c2s_port) as proxy:
+        pb = on(0, b, port=proxy.port)
+        pa = on(1, a)
+        assert proxy.stall_all() == 1  # b's connection: nothing moves either way
+        doomed = pa.send_message(to_user=b.user_id, body="to the dead node's session")
+        wait_sent(pa, doomed)
+
+        ejabberd_cluster.kill(0)
+        proxy.upstream_port = ejabberd_cluster.nodes[1].c2s_port
+        proxy.reset_all()
+        failed = pb.wait_for(ResumeFailed, timeout=FAILOVER_WAIT)
+        assert failed.condition_name == "item-not-found", failed
+        back = pb.wait_for(Reconnected, timeout=FAILOVER_WAIT)
+        assert not back.resumed, back
+        pb.ping()  # the fresh session's presence is in effect (offline storage handed over)
+        assert upstreams(proxy) == [ejabberd_cluster.nodes[1].c2s_port]
+        wait_session_on(ejabberd_cluster, b.jid, 1)
+        marker_through(pa, pb, b.user_id)
+        assert received(pb, doomed) == 0
+        assert outcomes(pa, [doomed]) == {doomed: ["MessageSent"]}
+
+
+@pytest.mark.parametrize("resend", [False, True], ids=["plain", "resend_unconfirmed"])
+def test_node_killed_under_the_sender(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser, resend: bool
+) -> None:
+    """SIGKILL of node 1 while the sender is on it with messages not acknowledged (its link
+    is stalled: they never reached the node).  The client moves to node 2, its resumption
+    is refused (``ResumeFailed('item-not-found')``), it logs in afresh; each unacknowledged
+    message gets exactly one outcome: ``MessageUnconfirmed`` (and it did not arrive), or
+    with ``resend_unconfirmed=True`` it is sent again on the fresh session, ends
+    ``MessageSent`` and arrives once."""
+    a, b = cluster_user(), cluster_user()
+    with FaultProxy(ejabberd_cluster.nodes[0].c2s_port) as proxy:
+        pa = on(0, a, port=proxy.port, resend_unconfirmed=resend)
+        pb = on(1, b)
+        first = pa.send_message(to_user=b.user_id, body="before")
+        wait_received(pb, first)
+        pa.wait_for(MessageSent, lambda e: e.message_id == first)
+
+        assert proxy.stall_all() == 1
+        stuck = [pa.send_message(to_user=b.user_id, body=f"stuck {i}") for i in range(5)]
+        ejabberd_cluster.kill(0)
+        proxy.upstream_port = ejabberd_cluster.nodes[1].c2s_port
+        proxy.reset_all()
+        failed = pa.wait_for(ResumeFailed, timeout=FAILOVER_WAIT)
+        assert failed.condition_name == "item-not-found", failed
+        back = pa.wait_for(Reconnected, timeout=FAILOVER_WAIT)
+        assert not back.resumed, back
+        assert upstreams(proxy) == [ejabberd_cluster.nodes[1].c2s_port]
+        wait_session_on(ejabberd_cluster, a.jid, 1)
+
+        marker_through(pa, pb, b.user_id)  # the resent ones (if any) were sent before it
+        for mid in stuck:
+            if resend:
+                wait_sent(pa, mid)
+        got = {mid: received(pb, mid) for mid in stuck}
+        said = outcomes(pa, stuck)
+        if resend:
+            assert got == {mid: 1 for mid in stuck}, (got, said)
+            assert said == {mid: ["MessageSent"] for mid in stuck}, said
+        else:
+            assert got == {mid: 0 for mid in stuck}, (got, said)
+            assert said == {mid: ["MessageUnconfirmed"] for mid in stuck}, said
+        assert received(pb, first) == 1
