@@ -91,8 +91,11 @@ class Cluster:
         return None
 
     def kill(self, index: int) -> None:
-        """SIGKILL node ``index``'s VM and wait (bounded) until it is gone: no goodbye to
-        its clients, its peer or its database."""
+        """SIGKILL node ``index``'s VM: no goodbye to its clients, its peer or its database.
+
+        Returns once the VM is gone and the other node has noticed (no longer lists it as
+        running; measured: within ~0.3 s), so that what a test does next meets the
+        survivor's view of the cluster, not a moment of it.  Bounded waits."""
         pid = self.vm_pid(index)
         if pid is None:
             raise EjabberdError(f"node {index + 1} does not run")
@@ -101,6 +104,11 @@ class Cluster:
         while _alive(pid):
             if time.monotonic() > deadline:
                 raise EjabberdError(f"node {index + 1} (pid {pid}) outlived SIGKILL")
+            time.sleep(0.02)
+        survivor = 1 - index
+        while self.names[index] in self.members(survivor):
+            if time.monotonic() > deadline:
+                raise EjabberdError(f"node {survivor + 1} still lists node {index + 1}")
             time.sleep(0.02)
 
     def restore(self) -> None:

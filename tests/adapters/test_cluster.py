@@ -32,7 +32,7 @@ from ejabberd_server import CubeUser
 from faultproxy import FaultProxy
 
 from cubeproto import MessageSent, MessageUnconfirmed, ResumeFailed, Transport
-from cubeproto.chat import MessageReceived, MessageType
+from cubeproto.chat import DialogLeft, MessageBounced, MessageReceived, MessageType
 from cubeproto.reconnect import Disconnected, Reconnected
 
 pytestmark = pytest.mark.integration
@@ -317,3 +317,34 @@ def test_node_killed_under_the_sender(
             assert got == {mid: 0 for mid in stuck}, (got, said)
             assert said == {mid: ["MessageUnconfirmed"] for mid in stuck}, said
         assert received(pb, first) == 1
+
+
+def test_room_of_a_killed_node(
+    on: OnCluster,
+    ejabberd_cluster: Cluster,
+    cluster_user: NewUser,
+    ejabberd_room_name: Callable[[], str],
+) -> None:
+    """A persistent room created through node 1 lives there; both occupants are on node 2.
+    SIGKILL of node 1: the occupants are not told (no ``DialogLeft``); the next groupchat is
+    acknowledged by node 2 (``MessageSent``) and then bounces (``MessageBounced``): the room
+    came back from the database on node 2, empty, and refuses a non-occupant's message.
+    Nobody receives it.  What a client must do: notice the bounce and re-join."""
+    a, b = cluster_user(), cluster_user()
+    room = ejabberd_cluster.nodes[0].create_room(ejabberd_room_name())
+    dialog = room.split("@")[0].split("_", 1)[1]
+    pa, pb = on(1, a), on(1, b)
+    pa.join_dialog(dialog)
+    pb.join_dialog(dialog)
+    assert set(pa.online_users(dialog)) == {a.user_id, b.user_id}
+
+    ejabberd_cluster.kill(0)
+    lost = pa.send_message(to_dialog=dialog, body="after the kill")
+    bounce = pa.wait_for(MessageBounced, lambda e: e.message_id == lost, FAILOVER_WAIT)
+    assert bounce.from_jid == room, bounce
+    assert bounce.error.condition_name == "not-acceptable", bounce  # "only occupants may send"
+    assert outcomes(pa, [lost]) == {lost: ["MessageSent"]}
+    marker_through(pa, pb, b.user_id)
+    for peer in (pa, pb):
+        assert not any(isinstance(e, DialogLeft) for e in peer.seen), peer.seen
+        assert received(peer, lost) == 0
