@@ -19,21 +19,30 @@ routes both messages, in order).
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import Connector, Peer
 from ejabberd_cluster import Cluster
-from ejabberd_server import CubeUser
+from ejabberd_server import CubeUser, EjabberdError
 from faultproxy import FaultProxy
 
-from cubeproto import MessageSent, MessageUnconfirmed, ResumeFailed, Transport
+from cubeproto import (
+    Checkpoint,
+    Connected,
+    MessageSent,
+    MessageUnconfirmed,
+    ResumeFailed,
+    Transport,
+)
 from cubeproto.chat import DialogLeft, MessageBounced, MessageReceived, MessageType
-from cubeproto.reconnect import Disconnected, Reconnected
+from cubeproto.reconnect import Disconnected, Reconnected, ReconnectPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +71,27 @@ class OnCluster:
 def on(ejabberd_cluster: Cluster, adapter: str) -> Iterator[OnCluster]:
     with contextlib.ExitStack() as stack:
         yield OnCluster(ejabberd_cluster, adapter, stack)
+
+
+@pytest.fixture
+def node1_room(
+    ejabberd_cluster: Cluster, ejabberd_room_name: Callable[[], str]
+) -> Iterator[Callable[[], str]]:
+    """Factory: a persistent room made through node 1's API (so its process lives on node
+    1); returns its dialog id.  The rooms are destroyed after the test."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = ejabberd_room_name()
+        ejabberd_cluster.nodes[0].create_room(name)
+        made.append(name)
+        return name.split("_", 1)[1]
+
+    yield make
+    node = ejabberd_cluster.any_node()
+    for name in made:
+        with contextlib.suppress(EjabberdError):
+            node.api("destroy_room", name=name, service=node.muc_domain)
 
 
 @contextlib.contextmanager
@@ -147,6 +177,58 @@ def test_cluster_fixture(ejabberd_cluster: Cluster, cluster_user: NewUser) -> No
         )
 
 
+def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that one of ``pids`` holds."""
+    inodes: set[str] = set()
+    for pid in pids:
+        fd_dir = Path(f"/proc/{pid}/fd")
+        for fd in fd_dir.iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    found: set[tuple[str, int]] = set()
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                    continue
+                hex_ip, hex_port = local.split(":")
+                raw = bytes.fromhex(hex_ip)
+                if family == socket.AF_INET:
+                    raw = raw[::-1]
+                else:  # four little-endian 32-bit words
+                    raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+                found.add((socket.inet_ntop(family, raw), int(hex_port, 16)))
+    return found
+
+
+def test_cluster_listens_on_loopback_only_and_hides_its_cookie(ejabberd_cluster: Cluster) -> None:
+    """Both nodes and the cluster's epmd listen on loopback only (c2s, TLS, HTTP, Erlang
+    distribution, epmd's private port); the cookie is a mode-400 file, on no command line."""
+    pids = [ejabberd_cluster.vm_pid(i) for i in (0, 1)]
+    assert None not in pids
+    epmd = int((ejabberd_cluster.state_dir / "epmd.pid").read_text())
+    assert b"epmd" in Path(f"/proc/{epmd}/cmdline").read_bytes()
+    sockets = listening_addresses([p for p in pids if p is not None] + [epmd])
+    ports = {port for _, port in sockets}
+    for node in ejabberd_cluster.nodes:
+        assert {node.c2s_port, node.c2s_tls_port, node.http_port} <= ports
+    assert len(ports) >= 3 + 3 + 2 + 1  # + a distribution port per node + epmd
+    # epmd adds ::1 to the address it is given (it always listens on loopback)
+    assert {address for address, _ in sockets} <= {"127.0.0.1", "::1"}, sockets
+    cookie = ejabberd_cluster.state_dir / "home" / ".erlang.cookie"
+    assert cookie.stat().st_mode & 0o777 == 0o400
+    secret = cookie.read_bytes().strip()
+    assert len(secret) >= 32
+    for pid in (p for p in pids if p is not None):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"setcookie" not in cmdline and secret not in cmdline
+
+
 def test_one_to_one_across_nodes(
     on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
 ) -> None:
@@ -176,13 +258,12 @@ def test_group_across_nodes(
     on: OnCluster,
     ejabberd_cluster: Cluster,
     cluster_user: NewUser,
-    ejabberd_room_name: Callable[[], str],
+    node1_room: Callable[[], str],
 ) -> None:
     """A room made through node 1; occupants on node 1 and node 2 each get the other's
     groupchat message once."""
     a, b = cluster_user(), cluster_user()
-    room = ejabberd_cluster.nodes[0].create_room(ejabberd_room_name())
-    dialog = room.split("@")[0].split("_", 1)[1]
+    dialog = node1_room()
     pa, pb = on(0, a), on(1, b)
     assert pa.join_dialog(dialog).dialog_id == dialog
     assert pb.join_dialog(dialog).dialog_id == dialog
@@ -240,6 +321,44 @@ def test_cut_on_node_1_resume_on_node_2(
         marker_through(pa, pb, b.user_id)
         assert received(pb, queued) == 1
         assert not any(isinstance(e, ResumeFailed) for e in pb.seen)
+
+
+def test_checkpoint_of_node_1_resumes_on_node_2(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+) -> None:
+    """A crash, then a new client on the other node: the receiver's client on node 1 hands
+    its checkpoints to the application (a callable sink); its connection is reset and it
+    does not reconnect (as if its process had died: the stream is not closed, the session
+    waits on node 1); a message is sent to it meanwhile; a new client made with
+    ``resume_from=`` the last checkpoint connects to node 2 and resumes the session there:
+    ``Connected(resumed=True)``, the message once."""
+    a, b = cluster_user(), cluster_user()
+    saved: list[str] = []
+    with FaultProxy(ejabberd_cluster.nodes[0].c2s_port) as proxy:
+        first = on(
+            0,
+            b,
+            port=proxy.port,
+            policy=ReconnectPolicy(enabled=False),
+            client_options={"checkpoint": saved.append},
+        )
+        pa = on(1, a)
+        assert proxy.reset_all() == 1
+        gone = first.wait_for(Disconnected)
+        assert gone.reconnect_in is None, gone
+        assert saved, "no checkpoint was handed out"
+        checkpoint = Checkpoint.from_json(saved[-1])  # the last one it stored
+    pending = pa.send_message(to_user=b.user_id, body="sent while no process ran")
+    pa.wait_for(MessageSent, lambda e: e.message_id == pending)
+
+    second = on(1, b, client_options={"resume_from": checkpoint})
+    connected = second.wait_for(Connected)
+    assert connected.resumed, connected
+    wait_session_on(ejabberd_cluster, b.jid, 1)
+    wait_received(second, pending)
+    marker_through(pa, second, b.user_id)
+    assert received(second, pending) == 1
+    assert not any(isinstance(e, ResumeFailed) for e in second.seen)
 
 
 def test_node_killed_under_the_receiver(
@@ -323,7 +442,7 @@ def test_room_of_a_killed_node(
     on: OnCluster,
     ejabberd_cluster: Cluster,
     cluster_user: NewUser,
-    ejabberd_room_name: Callable[[], str],
+    node1_room: Callable[[], str],
 ) -> None:
     """A persistent room created through node 1 lives there; both occupants are on node 2.
     SIGKILL of node 1: the occupants are not told (no ``DialogLeft``); the next groupchat is
@@ -331,8 +450,8 @@ def test_room_of_a_killed_node(
     came back from the database on node 2, empty, and refuses a non-occupant's message.
     Nobody receives it.  What a client must do: notice the bounce and re-join."""
     a, b = cluster_user(), cluster_user()
-    room = ejabberd_cluster.nodes[0].create_room(ejabberd_room_name())
-    dialog = room.split("@")[0].split("_", 1)[1]
+    dialog = node1_room()
+    room = f"{a.app_id}_{dialog}@{ejabberd_cluster.nodes[1].muc_domain}"
     pa, pb = on(1, a), on(1, b)
     pa.join_dialog(dialog)
     pb.join_dialog(dialog)
