@@ -183,25 +183,40 @@ def run(cluster: Cluster, messages: int, kill_at: int, resend: bool, rate: float
                     proxy.upstream_port = node2.c2s_port
                     proxy.reset_all()
 
-        other = threading.Thread(target=pump, args=("2->1", s2, users["r1"][0], False))
+        errors: list[str] = []
+
+        def pump_other() -> None:
+            try:
+                pump("2->1", s2, users["r1"][0], False)
+            except Exception as exc:  # reported, not raised: the run goes on
+                errors.append(f"2->1 sender: {exc!r}")
+
+        other = threading.Thread(target=pump_other)
         t_start = time.monotonic()
         other.start()
         pump("1->2", s1, users["r2"][0], True)
         other.join()
+        report["errors"] = errors
         report["send_s"] = round(time.monotonic() - t_start, 2)
+        waits: list[bool] = []
 
         for name, sender, receiver, to in (
             ("1->2", s1, rec["r2"], users["r2"][0]),
             ("2->1", s2, rec["r1"], users["r1"][0]),
         ):
             marker = send(sender, to, "marker")
-            receiver.wait(f"{name} marker", lambda m=marker, r=receiver: r.received[m] > 0)
+            waits.append(
+                receiver.wait(f"{name} marker", lambda m=marker, r=receiver: r.received[m] > 0)
+            )
         for name, sender_name in (("1->2", "s1"), ("2->1", "s2")):
             r = rec[sender_name]
-            r.wait(
-                f"{name} outcomes",
-                lambda r=r, name=name: all(r.outcomes.get(m) for m in ids[name]),
+            waits.append(
+                r.wait(
+                    f"{name} outcomes",
+                    lambda r=r, name=name: all(r.outcomes.get(m) for m in ids[name]),
+                )
             )
+        report["complete"] = all(waits)
 
     for name, sender_name, receiver_name in (("1->2", "s1", "r2"), ("2->1", "s2", "r1")):
         sent_ids = ids[name]

@@ -19,8 +19,10 @@ routes both messages, in order).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -467,3 +469,46 @@ def test_room_of_a_killed_node(
     for peer in (pa, pb):
         assert not any(isinstance(e, DialogLeft) for e in peer.seen), peer.seen
         assert received(peer, lost) == 0
+
+
+def _bench_module() -> Any:
+    """bench/bench_cluster_kill.py, whose run() this test asserts on (one scenario code:
+    the bench prints its counts, the test checks what must always hold)."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_cluster_kill.py"
+    spec = importlib.util.spec_from_file_location("bench_cluster_kill", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("resend", [False, True], ids=["plain", "resend_unconfirmed"])
+def test_node_killed_during_2000_messages(ejabberd_cluster: Cluster, resend: bool) -> None:
+    """SIGKILL of node 1 in the middle of 2,000-message runs, a pair each way across the
+    nodes (bench/bench_cluster_kill.py, blocking client, unpaced).  What must hold whatever
+    the timing: every message gets exactly one outcome; nothing arrives twice; both
+    clients of node 1 are refused resumption on node 2 (``item-not-found``) and carry on
+    with a fresh session; the sender on node 2 never reports anything but ``MessageSent``
+    (its node lived); with ``resend_unconfirmed`` the sender on node 1 ends every message
+    ``MessageSent`` too.  How many are lost is timing: printed, and measured by the bench
+    (docs/running-at-scale.md)."""
+    report = _bench_module().run(ejabberd_cluster, 2000, 1000, resend, 0.0)
+    print(f"\nnode kill, resend_unconfirmed={resend}: {report}")
+    assert report["complete"] and report["errors"] == [], report
+    for name in ("1->2", "2->1"):
+        pair = report[name]
+        assert pair["sent"] == 2000, report
+        assert pair["duplicated"] == 0, report
+        assert pair["more_than_one_outcome"] == 0, report
+        assert sum(pair["outcomes"].values()) == 2000, report  # one each, "(none)" counted
+        assert pair["received"] + pair["lost"] == 2000, report
+    s1, s2 = report["1->2"], report["2->1"]
+    assert s1["sender_resume_failed"] == ["item-not-found"], report
+    assert s2["receiver_resume_failed"] == ["item-not-found"], report
+    assert s1["receiver_resume_failed"] == [] and s2["sender_resume_failed"] == [], report
+    assert s2["outcomes"] == {"MessageSent": 2000}, report
+    if resend:
+        assert s1["outcomes"] == {"MessageSent": 2000}, report
+    else:
+        assert set(s1["outcomes"]) <= {"MessageSent", "MessageUnconfirmed"}, report
