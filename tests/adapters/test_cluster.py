@@ -64,8 +64,16 @@ class OnCluster:
     adapter: str
     stack: contextlib.ExitStack
 
-    def __call__(self, node: int, user: CubeUser, *, port: int | None = None, **kw: Any) -> Peer:
-        connector = Connector(self.cluster.nodes[node], self.adapter, Transport.TCP, self.stack)
+    def __call__(
+        self,
+        node: int,
+        user: CubeUser,
+        *,
+        port: int | None = None,
+        transport: Transport = Transport.TCP,
+        **kw: Any,
+    ) -> Peer:
+        connector = Connector(self.cluster.nodes[node], self.adapter, transport, self.stack)
         return connector(user, port=port, **kw)
 
 
@@ -232,11 +240,12 @@ def test_cluster_listens_on_loopback_only_and_hides_its_cookie(ejabberd_cluster:
 
 
 def test_one_to_one_across_nodes(
-    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser, transport: Transport
 ) -> None:
-    """Sender on node 1, receiver on node 2 and back: each message arrives once, acked."""
+    """Sender on node 1, receiver on node 2 and back: each message arrives once, acked
+    (over TCP + STARTTLS, direct TLS and WebSocket)."""
     a, b = cluster_user(), cluster_user()
-    pa, pb = on(0, a), on(1, b)
+    pa, pb = on(0, a, transport=transport), on(1, b, transport=transport)
     assert ejabberd_cluster.session_nodes(a.jid) == [ejabberd_cluster.names[0]]
     assert ejabberd_cluster.session_nodes(b.jid) == [ejabberd_cluster.names[1]]
 
