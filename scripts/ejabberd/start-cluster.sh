@@ -119,9 +119,10 @@ mkdir -p "$CLUSTER_DIR/home"
 chmod 755 "$CLUSTER_DIR"
 
 # ---------------------------------------------------------------- cookie
-# Erlang reads $HOME/.erlang.cookie (mode 400, the VM's own user); the nodes and
-# their ejabberdctl get HOME=$CLUSTER_DIR/home from their ejabberdctl.cfg;
-# start-ejabberd.sh gives it to the ejabberd user (which the package creates).
+# Erlang reads $HOME/.erlang.cookie (mode 400, the VM's own user). Each node's
+# ejabberdctl.cfg runs erl through a wrapper (nodeN/erl) that sets HOME to
+# $CLUSTER_DIR/home, for the node and for every ejabberdctl command alike;
+# start-ejabberd.sh gives the directory to the ejabberd user (the package makes it).
 COOKIE="$CLUSTER_DIR/home/.erlang.cookie"
 if [ ! -s "$COOKIE" ]; then
     (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$COOKIE")
