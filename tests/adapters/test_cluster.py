@@ -265,6 +265,22 @@ def test_one_to_one_across_nodes(
     assert received(pa, back) == 1
 
 
+def test_offline_storage_is_shared(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+) -> None:
+    """A message sent through node 1 to a user who is offline is stored, and handed over
+    when that user logs in on node 2: the nodes share offline storage."""
+    a, b = cluster_user(), cluster_user()
+    pa = on(0, a)
+    stored = pa.send_message(to_user=b.user_id, body="for later")
+    wait_sent(pa, stored)
+    pb = on(1, b)
+    got = wait_received(pb, stored)
+    assert (got.sender_id, got.body) == (a.user_id, "for later")
+    marker_through(pa, pb, b.user_id)
+    assert received(pb, stored) == 1
+
+
 def test_group_across_nodes(
     on: OnCluster,
     ejabberd_cluster: Cluster,
