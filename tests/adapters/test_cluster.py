@@ -485,6 +485,12 @@ def test_room_of_a_killed_node(
     assert set(pa.online_users(dialog)) == {a.user_id, b.user_id}
 
     ejabberd_cluster.kill(0)
+    # Node 2 forgets the dead node's room process (measured: by the time kill() returns);
+    # wait for it, bounded, so that the message meets the survivor's settled view.
+    deadline = time.monotonic() + FAILOVER_WAIT
+    while room in ejabberd_cluster.nodes[1].api("muc_online_rooms", service="global"):
+        assert time.monotonic() < deadline, "node 2 still lists the dead node's room"
+        time.sleep(0.05)
     lost = pa.send_message(to_dialog=dialog, body="after the kill")
     bounce = pa.wait_for(MessageBounced, lambda e: e.message_id == lost, FAILOVER_WAIT)
     assert bounce.from_jid == room, bounce
