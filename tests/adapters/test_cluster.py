@@ -128,6 +128,15 @@ def wait_session_on(cluster: Cluster, jid: str, node: int) -> None:
         time.sleep(0.05)
 
 
+def wait_no_session(cluster: Cluster, jid: str) -> None:
+    """Wait (bounded) until ejabberd lists no session of ``jid`` (after a node's death: the
+    survivor has dropped the dead node's sessions; measured within ~0.3 s)."""
+    deadline = time.monotonic() + FAILOVER_WAIT
+    while seen := cluster.session_nodes(jid):
+        assert time.monotonic() < deadline, f"{jid}: sessions on {seen} after the node died"
+        time.sleep(0.05)
+
+
 def received(peer: Peer, message_id: str) -> int:
     """How many times ``peer`` has received the message ``message_id`` so far."""
     return sum(
@@ -406,6 +415,7 @@ def test_node_killed_under_the_receiver(
         wait_sent(pa, doomed)
 
         ejabberd_cluster.kill(0)
+        wait_no_session(ejabberd_cluster, b.jid)
         proxy.upstream_port = ejabberd_cluster.nodes[1].c2s_port
         proxy.reset_all()
         failed = pb.wait_for(ResumeFailed, timeout=FAILOVER_WAIT)
@@ -441,6 +451,7 @@ def test_node_killed_under_the_sender(
         assert proxy.stall_all() == 1
         stuck = [pa.send_message(to_user=b.user_id, body=f"stuck {i}") for i in range(5)]
         ejabberd_cluster.kill(0)
+        wait_no_session(ejabberd_cluster, a.jid)
         proxy.upstream_port = ejabberd_cluster.nodes[1].c2s_port
         proxy.reset_all()
         failed = pa.wait_for(ResumeFailed, timeout=FAILOVER_WAIT)
