@@ -259,13 +259,17 @@ class ClientConnection(
 
     @staticmethod
     def _make_framing(config: ClientConfig) -> Framing:
+        framing: Framing
         if config.is_websocket:
-            return WebSocketFraming(
+            framing = WebSocketFraming(
                 config.xml_limits,
                 host=config.websocket_host or config.chat_host,
                 path=config.websocket_path,
             )
-        return TcpFraming(config.xml_limits)
+        else:
+            framing = TcpFraming(config.xml_limits)
+        framing.trace = config.wire_trace
+        return framing
 
     # ------------------------------------------------------------------ public state
 

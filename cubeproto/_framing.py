@@ -18,6 +18,7 @@ WebSocket handshake and closing handshake) and turn outbound XML text into bytes
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Final
 
 from lxml import etree
@@ -103,11 +104,19 @@ def _header_attrs(to: str, from_: str | None) -> str:
     return attrs
 
 
+#: ``trace(direction, xml)``: told every piece of the XML stream, ``"in"`` as received
+#: (after WebSocket deframing) and ``"out"`` as written (before framing).
+Trace = Callable[[str, bytes], None]
+
+
 class Framing:
     """Interface shared by both framings."""
 
     #: Whether XMPP data may be sent (false until a WebSocket upgrade is accepted).
     ready: bool
+    #: The wire trace (``ClientConfig.wire_trace``), or ``None``: the usual case, which
+    #: costs one attribute test per piece.
+    trace: Trace | None
 
     def start(self) -> bytes:
         """Bytes to send before the XMPP stream can open (the WebSocket upgrade)."""
@@ -146,27 +155,38 @@ class Framing:
 class TcpFraming(Framing):
     """RFC 6120 framing over a TCP or TLS byte stream."""
 
-    __slots__ = ("_limits", "_parser", "ready")
+    __slots__ = ("_limits", "_parser", "ready", "trace")
 
     def __init__(self, limits: XmlLimits) -> None:
         self._limits = limits
         self._parser = XmlStreamParser(limits, stanzas_only=True)
         self.ready = True
+        self.trace = None
 
     def start(self) -> bytes:
         return b""
 
     def open_stream(self, to: str, from_: str | None) -> bytes:
         self._parser = XmlStreamParser(self._limits, stanzas_only=True)
-        return _tcp_header(_header_attrs(to, from_))
+        header = _tcp_header(_header_attrs(to, from_))
+        if self.trace is not None:
+            self.trace("out", header)
+        return header
 
     def feed(self, data: bytes) -> list[Item]:
+        if self.trace is not None:
+            self.trace("in", data)
         return list(self._parser.feed(data))
 
     def frame(self, xml: str) -> bytes:
-        return xml.encode()
+        data = xml.encode()
+        if self.trace is not None:
+            self.trace("out", data)
+        return data
 
     def close_stream(self) -> bytes:
+        if self.trace is not None:
+            self.trace("out", b"</stream:stream>")
         return b"</stream:stream>"
 
     def release_idle(self) -> bool:
@@ -199,7 +219,7 @@ class _WebSocketFraming(Framing):
     stanzas qualified by ``jabber:client``, pings, the closing handshake.  The role's
     subclass handles its side of the HTTP upgrade in :meth:`_handshake`."""
 
-    __slots__ = ("_buffer", "_limits", "_out", "_ws", "ready")
+    __slots__ = ("_buffer", "_limits", "_out", "_ws", "ready", "trace")
 
     def __init__(self, limits: XmlLimits, role: ConnectionType) -> None:
         self._limits = limits
@@ -207,6 +227,7 @@ class _WebSocketFraming(Framing):
         self._buffer: list[str] = []
         self._out: list[bytes] = []
         self.ready = False
+        self.trace = None
 
     def frame(self, xml: str) -> bytes:
         if xml.startswith(_STANZA_STARTS):
@@ -216,6 +237,8 @@ class _WebSocketFraming(Framing):
                 space = xml.find(" ")
                 cut = space if 0 < space < end else (end - 1 if head.endswith("/") else end)
                 xml = xml[:cut] + f' xmlns="{NS_CLIENT}"' + xml[cut:]
+        if self.trace is not None:
+            self.trace("out", xml.encode())
         try:
             return self._ws.send(TextMessage(data=xml))
         except WsLocalProtocolError:
@@ -263,6 +286,8 @@ class _WebSocketFraming(Framing):
                 if event.message_finished:
                     text = "".join(self._buffer)
                     self._buffer.clear()
+                    if self.trace is not None:
+                        self.trace("in", text.encode())
                     items.append(self._element(text))
             elif isinstance(event, BytesMessage):
                 raise XmlStreamError(
