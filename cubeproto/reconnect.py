@@ -30,7 +30,7 @@ from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
 from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, StanzaContext
 from .config import ClientConfig
-from .errors import LocalProtocolError, StreamErrorCondition
+from .errors import CubeProtoError, LocalProtocolError, StanzaError, StreamErrorCondition
 from .events import (
     CloseReason,
     Connected,
@@ -48,10 +48,14 @@ __all__ = [
     "CallAnswered",
     "CallSettled",
     "Disconnected",
+    "IqError",
+    "IqTimeout",
+    "NotConnected",
     "ReconnectPolicy",
     "Reconnected",
     "Supervisor",
     "backoff_delay",
+    "error_for",
 ]
 
 
@@ -153,6 +157,44 @@ class _Correlated(StanzaCommand):
             return CallAnswered(iq_id=iq_id, event=parser(element))
 
         return dataclasses.replace(stanza, result_parser=parse)
+
+
+class IqError(CubeProtoError):
+    """The server (or peer) answered a request with an error.
+
+    ``error`` is the stanza error as it arrived; it is ``None`` when the answer was a
+    result we could not parse (``reason`` says why).
+    """
+
+    def __init__(self, error: StanzaError | None, reason: str = "") -> None:
+        name = error.condition_name if error is not None else "malformed answer"
+        text = error.text if error is not None and error.text else reason
+        super().__init__(f"{name}: {text}" if text else name)
+        self.error = error
+        self.reason = reason
+
+
+class IqTimeout(CubeProtoError):
+    """No answer arrived in time."""
+
+
+class NotConnected(CubeProtoError):
+    """The client has no ready session (connecting, reconnecting or closed)."""
+
+
+def error_for(settled: CallSettled) -> CubeProtoError:
+    """The exception a client raises for a failed request outcome."""
+    event = settled.event
+    if isinstance(event, IqFailed):
+        return IqError(event.error, event.reason)
+    if isinstance(event, (IqTimedOut, PingTimedOut)):
+        return IqTimeout(f"no answer to {settled.call_id}")
+    if isinstance(event, ConnectionClosed):
+        return NotConnected(f"the client stopped before {settled.call_id} was answered")
+    error = getattr(event, "error", None)
+    if isinstance(error, StanzaError):
+        return IqError(error)
+    return CubeProtoError(f"{settled.call_id} failed: {event!r}")
 
 
 def _dialog_key(prefix: str, dialog_id: str) -> str:

@@ -28,49 +28,19 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from cubeproto import ClientConfig, ClientConnection, Ping, SendIq, StreamState
-from cubeproto.chat import (
-    ChatState,
-    DeleteMessage,
-    DeletePrivacyList,
-    DialogJoined,
-    EditMessage,
-    ExtensionValue,
-    GetLastActivity,
-    GetOnlineUsers,
-    GetPrivacyList,
-    GetPrivacyListNames,
-    JoinDialog,
-    LastActivity,
-    LeaveDialog,
-    MarkerKind,
-    OnlineUsers,
-    PrivacyItem,
-    PrivacyListNames,
-    PrivacyListReceived,
-    SendChatState,
-    SendMarker,
-    SendMessage,
-    SendSystemMessage,
-    SetClientState,
-    SetDefaultPrivacyList,
-    SetPrivacyList,
-    SubscribeLastActivity,
-    privacy_update,
-)
+from cubeproto import ClientConfig, ClientConnection, StreamState
+from cubeproto.chat.verbs import BlockingVerbs, Plan, PlanRun, Send
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import (
     CheckpointChanged,
     Connected,
     Event,
-    IqResultReceived,
-    PongReceived,
     TlsUpgradeRequired,
 )
 from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
@@ -81,6 +51,8 @@ from ._tls import ChannelBindingMode, channel_binding, client_context
 from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
 
 __all__ = ["ChatClient"]
+
+T = TypeVar("T")
 
 DEFAULT_CALL_TIMEOUT = 30.0
 #: Bound on one blocking write (a peer that stops reading is a dead connection).
@@ -96,7 +68,7 @@ class _Waiter:
         self.settled: CallSettled | None = None
 
 
-class ChatClient:
+class ChatClient(BlockingVerbs):
     """A ConnectyCube chat client for blocking code.  Thread-safe.
 
     Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient` (including
@@ -505,152 +477,10 @@ class ChatClient:
             raise error_for(settled)
         return settled.event
 
-    # --- the SDK's verbs (as in AsyncChatClient) --------------------------------------
-
-    def send_message(
-        self,
-        *,
-        to_user: int | None = None,
-        to_dialog: str | None = None,
-        body: str | None = None,
-        extension: Mapping[str, ExtensionValue] | None = None,
-        **options: Any,
-    ) -> str:
-        """Send a 1-1 (``to_user``) or group (``to_dialog``) message; returns its id."""
-        command = SendMessage(
-            to_user=to_user, to_dialog=to_dialog, body=body, extension=extension, **options
-        )
-        message_id = self.send(command)
-        assert message_id is not None
-        return message_id
-
-    def send_system_message(
-        self,
-        to_user: int,
-        *,
-        body: str | None = None,
-        extension: Mapping[str, ExtensionValue] | None = None,
-    ) -> str:
-        """Send a system message (``type="headline"``); returns its id."""
-        message_id = self.send(
-            SendSystemMessage(to_user=to_user, body=body, extension=extension or {})
-        )
-        assert message_id is not None
-        return message_id
-
-    def send_typing(self, *, to_user: int | None = None, to_dialog: str | None = None) -> None:
-        """ "is typing" (XEP-0085 composing)."""
-        self.send(SendChatState(state=ChatState.COMPOSING, to_user=to_user, to_dialog=to_dialog))
-
-    def send_stop_typing(self, *, to_user: int | None = None, to_dialog: str | None = None) -> None:
-        """ "stopped typing" (XEP-0085 paused)."""
-        self.send(SendChatState(state=ChatState.PAUSED, to_user=to_user, to_dialog=to_dialog))
-
-    def send_delivered(
-        self, message_id: str, *, to_user: int, dialog_id: str | None = None
-    ) -> None:
-        """Tell the sender ``message_id`` was delivered."""
-        self.send(
-            SendMarker(
-                kind=MarkerKind.RECEIVED,
-                message_id=message_id,
-                to_user=to_user,
-                dialog_id=dialog_id,
-            )
-        )
-
-    def send_read(self, message_id: str, *, to_user: int, dialog_id: str | None = None) -> None:
-        """Tell the sender ``message_id`` was read."""
-        self.send(
-            SendMarker(
-                kind=MarkerKind.DISPLAYED,
-                message_id=message_id,
-                to_user=to_user,
-                dialog_id=dialog_id,
-            )
-        )
-
-    def edit_message(self, message_id: str, body: str, **target: Any) -> str | None:
-        """Correct a message (``to_user=``/``to_dialog=``, ``last=``, ``extension=``)."""
-        return self.send(EditMessage(message_id=message_id, body=body, **target))
-
-    def delete_message(self, message_id: str, **target: Any) -> str | None:
-        """Delete a message for everyone (``to_user=`` or ``to_dialog=``)."""
-        return self.send(DeleteMessage(message_id=message_id, **target))
-
-    def join_dialog(self, dialog_id: str) -> DialogJoined:
-        """Join a group dialog's room; re-joined automatically after a fresh session."""
-        event = self.call(JoinDialog(dialog_id=dialog_id))
-        assert isinstance(event, DialogJoined)
-        return event
-
-    def leave_dialog(self, dialog_id: str) -> None:
-        """Leave a group dialog's room."""
-        self.call(LeaveDialog(dialog_id=dialog_id))
-
-    def online_users(self, dialog_id: str) -> tuple[int, ...]:
-        """User ids of the room's occupants."""
-        event = self.call(GetOnlineUsers(dialog_id=dialog_id))
-        assert isinstance(event, OnlineUsers)
-        return event.user_ids
-
-    def ping(self, *, timeout: float = 5.0, to: str | None = None) -> float:
-        """XEP-0199 ping; returns the round trip in seconds or raises IqTimeout/IqError."""
-        event = self.call(Ping(to=to, timeout=timeout))
-        assert isinstance(event, PongReceived)
-        if event.error is not None:
-            raise error_for(CallSettled(event.ping_id, event, False))
-        return event.round_trip
-
-    def last_activity(self, user_id: int) -> int:
-        """Seconds since the user was last active (0: online now)."""
-        event = self.call(GetLastActivity(user_id=user_id))
-        assert isinstance(event, LastActivity)
-        return event.seconds
-
-    def subscribe_last_activity(self, user_id: int, *, enable: bool = True) -> None:
-        """Receive ``LastActivity`` pushes for the user (``enable=False``: stop)."""
-        self.call(SubscribeLastActivity(user_id=user_id, enable=enable))
-
-    def mark_active(self) -> None:
-        """markActive (XEP-0352 CSI or the SDK's IQ, see ``SetClientState``)."""
-        self.call(SetClientState(active=True))
-
-    def mark_inactive(self) -> None:
-        """markInactive."""
-        self.call(SetClientState(active=False))
-
-    def create_privacy_list(self, name: str, items: Iterable[PrivacyItem]) -> None:
-        """Create (or replace) a privacy list."""
-        self.call(SetPrivacyList(name=name, items=tuple(items)))
-
-    def get_privacy_list(self, name: str) -> tuple[PrivacyItem, ...]:
-        """The items of a privacy list."""
-        event = self.call(GetPrivacyList(name=name))
-        assert isinstance(event, PrivacyListReceived)
-        return event.items
-
-    def privacy_list_names(self) -> PrivacyListNames:
-        """The names of the lists, and the default and active ones."""
-        event = self.call(GetPrivacyListNames())
-        assert isinstance(event, PrivacyListNames)
-        return event
-
-    def update_privacy_list(self, name: str, changes: Iterable[PrivacyItem]) -> None:
-        """The SDK's update: get the list, merge the changes, set it (or remove it when
-        nothing is left, as the SDK does: :func:`~cubeproto.chat.privacy_update`)."""
-        self.call(privacy_update(name, self.get_privacy_list(name), changes))
-
-    def set_default_privacy_list(self, name: str | None) -> None:
-        """Make a list the default (``None``: no default)."""
-        self.call(SetDefaultPrivacyList(name=name))
-
-    def delete_privacy_list(self, name: str) -> None:
-        """Delete a privacy list."""
-        self.call(DeletePrivacyList(name=name))
-
-    def send_iq(self, type: str, payload: str, *, to: str | None = None) -> bytes | None:
-        """Any IQ request (escape hatch); returns the answer's payload bytes."""
-        event = self.call(SendIq(type=type, payload=payload, to=to))
-        assert isinstance(event, IqResultReceived)
-        return event.payload
+    def _perform(self, plan: Plan[T]) -> T:
+        """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for."""
+        run = PlanRun(plan)
+        while (step := run.step) is not None:
+            command = step.command
+            run.answer(self.send(command) if isinstance(step, Send) else self.call(command))
+        return run.result
