@@ -20,8 +20,9 @@ replaced us) stop retrying: trying again cannot help and would fight the other l
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lxml import etree
 
@@ -54,8 +55,10 @@ __all__ = [
     "ReconnectPolicy",
     "Reconnected",
     "Supervisor",
+    "SupervisorExtension",
     "backoff_delay",
     "error_for",
+    "register_extension",
 ]
 
 
@@ -197,8 +200,46 @@ def error_for(settled: CallSettled) -> CubeProtoError:
     return CubeProtoError(f"{settled.call_id} failed: {event!r}")
 
 
-def _dialog_key(prefix: str, dialog_id: str) -> str:
-    return f"{prefix}:{dialog_id.lower()}"
+class SupervisorExtension(Protocol):
+    """What a layer above the core adds to a :class:`Supervisor`: requests whose outcome
+    is not an IQ answer, and state to restore after a fresh session.
+
+    The core knows no chat vocabulary; the chat layer registers its extension (the
+    group dialogs a client is in, :class:`cubeproto.chat.rooms.DialogRooms`) with
+    :func:`register_extension` when it is imported.
+    """
+
+    #: The commands whose outcome this extension settles (by exact type).
+    command_types: tuple[type[Command], ...]
+    #: The events that settle them (by exact type).
+    event_types: tuple[type[Event], ...]
+
+    def track(self, command: Command) -> str:
+        """``command`` (one of :attr:`command_types`) was sent: the call id under which
+        its outcome will be settled."""
+
+    def settle(self, event: Event) -> tuple[str, bool]:
+        """``event`` (one of :attr:`event_types`) arrived: the call id it settles and
+        whether that is a success (whether or not anyone waits for that id)."""
+
+    def fresh_session(self, handler: object) -> None:
+        """The server refused to resume: the connection's stanza handler (carried over
+        from the old session) must forget what the server has forgotten."""
+
+    def restore(self) -> Iterable[Command]:
+        """Commands that rebuild this extension's state after a fresh session replaced a
+        lost one (re-joining rooms)."""
+
+
+#: Factories of the extensions every new :class:`Supervisor` gets.
+_EXTENSIONS: list[Callable[[], SupervisorExtension]] = []
+
+
+def register_extension(factory: Callable[[], SupervisorExtension]) -> None:
+    """Give every :class:`Supervisor` created from now on an extension made by
+    ``factory`` (registering the same factory twice has no further effect)."""
+    if factory not in _EXTENSIONS:
+        _EXTENSIONS.append(factory)
 
 
 class Supervisor:
@@ -232,9 +273,11 @@ class Supervisor:
         self._ever_connected = False
         self._stopping = False
         self._stopped = False
-        self._dialogs: dict[str, str] = {}
-        #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", "join", "leave"
+        #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", or an extension's
         self._calls: dict[str, str] = {}
+        self._extensions = tuple(factory() for factory in _EXTENSIONS)
+        self._by_command = {t: ext for ext in self._extensions for t in ext.command_types}
+        self._by_event = {t: ext for ext in self._extensions for t in ext.event_types}
 
     # ------------------------------------------------------------------ state
 
@@ -251,8 +294,12 @@ class Supervisor:
 
     @property
     def joined_dialogs(self) -> frozenset[str]:
-        """The group dialogs the client is in (re-joined after a fresh session)."""
-        return frozenset(self._dialogs.values())
+        """The group dialogs the client is in (re-joined after a fresh session), as the
+        chat layer's extension keeps them."""
+        joined: frozenset[str] = frozenset()
+        for ext in self._extensions:
+            joined |= getattr(ext, "joined_dialogs", frozenset())
+        return joined
 
     def next_delay(self) -> float | None:
         """Seconds to wait before the next connection attempt; ``None``: stop."""
@@ -336,18 +383,11 @@ class Supervisor:
 
         The outcome arrives as a :class:`CallSettled` from :meth:`process`.
         """
-        from .chat.commands import JoinDialog, LeaveDialog
-
-        if isinstance(command, JoinDialog):
+        extension = self._by_command.get(type(command))
+        if extension is not None:
             self.send(command, now=now)
-            key = _dialog_key("join", command.dialog_id)
-            self._calls[key] = "join"
-            return key
-        if isinstance(command, LeaveDialog):
-            self.send(command, now=now)
-            self._dialogs.pop(command.dialog_id.lower(), None)
-            key = _dialog_key("leave", command.dialog_id)
-            self._calls[key] = "leave"
+            key = extension.track(command)
+            self._calls[key] = type(command).__name__
             return key
         if isinstance(command, (Ping, SendIq)):
             call_id = self.send(command, now=now)
@@ -368,8 +408,6 @@ class Supervisor:
     def process(self, event: Event, *, now: float) -> Sequence[Event | CallSettled]:
         """Turn one connection event into what the client reports: events for the
         application's stream and :class:`CallSettled` outcomes for waiting requests."""
-        from .chat.events import DialogJoined, DialogJoinFailed, DialogLeft
-
         calls = self._calls
         if isinstance(event, CallAnswered):
             if calls.pop(event.iq_id, None) is not None:
@@ -385,19 +423,12 @@ class Supervisor:
             if calls.pop(event.ping_id, None) is None:
                 return [event]
             return [CallSettled(event.ping_id, event, isinstance(event, PongReceived))]
-        if isinstance(event, (DialogJoined, DialogJoinFailed, DialogLeft)):
-            out: list[Event | CallSettled] = [event]
-            if isinstance(event, DialogJoined):
-                self._dialogs[event.dialog_id.lower()] = event.dialog_id
-                key = _dialog_key("join", event.dialog_id)
-            elif isinstance(event, DialogJoinFailed):
-                key = _dialog_key("join", event.dialog_id)
-            else:
-                self._dialogs.pop(event.dialog_id.lower(), None)
-                key = _dialog_key("leave", event.dialog_id)
+        extension = self._by_event.get(type(event))
+        if extension is not None:
+            key, ok = extension.settle(event)
             if calls.pop(key, None) is not None:
-                out.append(CallSettled(key, event, not isinstance(event, DialogJoinFailed)))
-            return out
+                return [event, CallSettled(key, event, ok)]
+            return [event]
         if isinstance(event, ResumeFailed):
             self._fresh_session()
             return [event]
@@ -409,13 +440,11 @@ class Supervisor:
 
     def _fresh_session(self) -> None:
         """The resumption was refused: the handler carried over from the old session
-        (the chat layer) must forget the rooms the server has forgotten."""
-        from .chat.session import ChatSession
-
+        (the chat layer) must forget what the server has forgotten (its rooms)."""
         conn = self.connection
-        handler = conn.handler if conn is not None else None
-        if isinstance(handler, ChatSession):
-            handler.fresh_session()
+        if conn is not None:
+            for ext in self._extensions:
+                ext.fresh_session(conn.handler)
 
     def _connected(self, event: Connected, now: float) -> list[Event | CallSettled]:
         self._attempt = 0
@@ -427,10 +456,9 @@ class Supervisor:
         if first:
             return [event]
         if not event.resumed and self.policy.rejoin_dialogs and self.connection is not None:
-            from .chat.commands import JoinDialog
-
-            for dialog_id in list(self._dialogs.values()):
-                self.connection.send(JoinDialog(dialog_id=dialog_id), now=now)
+            for ext in self._extensions:
+                for command in ext.restore():
+                    self.connection.send(command, now=now)
         return [Reconnected(jid=event.jid, resumed=event.resumed)]
 
     def _closed(self, event: ConnectionClosed, now: float) -> list[Event | CallSettled]:
