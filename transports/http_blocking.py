@@ -14,7 +14,6 @@ retries with backoff) with the real clock and ``time.sleep``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import random
 import select
@@ -45,19 +44,23 @@ from cubeproto.rest import (
     Wait,
     complete_blob,
     create_blob,
-    prepare_blob_upload,
 )
 from cubeproto.rest import blob_private_url as _private_url
-from cubeproto.rest.errors import ApiError
-
-from ._http_common import (
+from cubeproto.rest.exchange import (
     CHUNK_SIZE,
-    MAX_REDIRECTS,
+    BodyCollector,
+    Download,
+    DownloadAction,
     Origin,
-    make_ssl_context,
-    resolve_redirect,
-    split_url,
+    OutgoingRequest,
+    RequestWriter,
+    UploadFeed,
+    blob_upload,
+    may_retry,
+    uploaded_blob,
 )
+
+from ._http_common import HttpClientOptions
 
 __all__ = ["BlockingHttpClient", "BlockingRestClient"]
 
@@ -85,25 +88,8 @@ class _Conn:
         return not readable
 
 
-class BlockingHttpClient:
+class BlockingHttpClient(HttpClientOptions[_Conn]):
     """A keep-alive HTTP/1.1 client for blocking code."""
-
-    def __init__(
-        self,
-        *,
-        ca_file: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_idle_per_origin: int = 4,
-    ) -> None:
-        self._ssl = make_ssl_context(ca_file, ssl_context)
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_idle_per_origin = max_idle_per_origin
-        self._idle: dict[Origin, list[_Conn]] = {}
-        #: TCP connections opened so far (for observing keep-alive reuse).
-        self.connections_opened = 0
 
     # -- pool ----------------------------------------------------------------------------
 
@@ -135,30 +121,16 @@ class BlockingHttpClient:
         return _Conn(sock)
 
     def _acquire(self, origin: Origin) -> _Conn:
-        idle = self._idle.get(origin, [])
-        while idle:
-            conn = idle.pop()
+        while (conn := self._pool.take(origin)) is not None:
             if conn.looks_alive():
-                conn.reused = True
                 return conn
             conn.close()
         return self._connect(origin)
 
-    def _release(self, origin: Origin, conn: _Conn) -> None:
-        if conn.http.reusable():
-            conn.http.start_next_cycle()
-            idle = self._idle.setdefault(origin, [])
-            if len(idle) < self.max_idle_per_origin:
-                idle.append(conn)
-                return
-        conn.close()
-
     def close(self) -> None:
         """Close every idle connection."""
-        for conns in self._idle.values():
-            for conn in conns:
-                conn.close()
-        self._idle.clear()
+        for conn in self._pool.drain():
+            conn.close()
 
     def __enter__(self) -> BlockingHttpClient:
         return self
@@ -211,19 +183,16 @@ class BlockingHttpClient:
         ``body`` is bytes or an iterable of byte chunks (then give ``content_length``, or the
         body is sent chunked).
         """
-        origin, target = split_url(url)
+        request = OutgoingRequest.of(method, url, headers=headers, content_length=content_length)
+        origin = request.origin
         for attempt in (1, 2):
             conn = self._acquire(origin)
             try:
-                head = self._send_and_read_head(
-                    conn, origin, method, target, headers, body, content_length
-                )
+                head = self._send_and_read_head(conn, request, body)
                 break
             except IncompleteResponse as exc:
                 conn.close()
-                # A reused keep-alive connection the server had already closed: try a fresh one
-                # once, but only if the body can be sent again.
-                if attempt == 2 or not conn.reused or exc.received or not isinstance(body, bytes):
+                if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
                     raise
             except BaseException:
                 conn.http.abort()
@@ -247,48 +216,20 @@ class BlockingHttpClient:
             conn.http.abort()
             conn.close()
             raise
-        if done:
-            self._release(origin, conn)
-        else:
+        if not (done and self._pool.give_back(origin, conn)):
             conn.close()
 
     def _send_and_read_head(
-        self,
-        conn: _Conn,
-        origin: Origin,
-        method: str,
-        target: str,
-        headers: Iterable[tuple[str, str]],
-        body: bytes | Iterable[bytes],
-        content_length: int | None,
+        self, conn: _Conn, request: OutgoingRequest, body: bytes | Iterable[bytes]
     ) -> ResponseHead:
-        if isinstance(body, bytes):
-            content_length = len(body)
-        head_bytes = conn.http.send_request(
-            method=method,
-            target=target,
-            host=origin.host_header,
-            headers=list(headers),
-            content_length=content_length,
-        )
-        if isinstance(body, bytes):
-            self._write(conn, head_bytes + conn.http.send_body(body) + conn.http.end_request())
-        else:
-            self._write(conn, head_bytes)
-            sent = 0
+        writer = RequestWriter(conn.http, request, body)
+        self._write(conn, writer.start())
+        if writer.streaming:
+            assert not isinstance(body, bytes)
             for chunk in body:
-                sent += len(chunk)
-                self._write(conn, conn.http.send_body(chunk))
-            if content_length is not None and sent != content_length:
-                conn.http.abort()
-                raise LocalProtocolError(
-                    f"body was {sent} bytes, content_length said {content_length}"
-                )
-            self._write(conn, conn.http.end_request())
-        event = self._read_event(conn)
-        if not isinstance(event, ResponseHead):
-            raise IncompleteResponse("response ended before its head")
-        return event
+                self._write(conn, writer.chunk(chunk))
+            self._write(conn, writer.end())
+        return writer.head_of(self._read_event(conn))
 
     def request(
         self,
@@ -304,18 +245,10 @@ class BlockingHttpClient:
         with self.stream(
             method, url, headers=headers, body=body, content_length=content_length
         ) as (head, it):
-            parts: list[bytes] = []
-            size = 0
+            collected = BodyCollector(head, max_body)
             for chunk in it:
-                size += len(chunk)
-                if size > max_body:
-                    from cubeproto.rest import MalformedResponse
-
-                    raise MalformedResponse(f"response body larger than {max_body} bytes")
-                parts.append(chunk)
-        return HttpResponse(
-            status=head.status, reason=head.reason, headers=head.headers, body=b"".join(parts)
-        )
+                collected.add(chunk)
+        return collected.response()
 
     def send(self, request: RestRequest[T]) -> T:
         """Send a REST request object and parse its answer (no session handling)."""
@@ -328,15 +261,9 @@ class BlockingHttpClient:
         """Stream ``upload.size`` bytes of ``file`` as the multipart body, chunk by chunk."""
 
         def body() -> Iterator[bytes]:
-            yield upload.head
-            remaining = upload.size
-            while remaining:
-                chunk = file.read(min(CHUNK_SIZE, remaining))
-                if not chunk:
-                    raise LocalProtocolError(f"file ended {remaining} bytes early")
-                remaining -= len(chunk)
-                yield chunk
-            yield upload.tail
+            feed = UploadFeed(upload)
+            while not feed.done:
+                yield feed.take(file.read(feed.want))
 
         response = self.request(
             upload.method,
@@ -351,23 +278,20 @@ class BlockingHttpClient:
         self, url: str, sink: IO[bytes], *, headers: Iterable[tuple[str, str]] = ()
     ) -> int:
         """Stream the body at ``url`` (following redirects) into ``sink``; returns its size."""
-        for _ in range(MAX_REDIRECTS + 1):
-            with self.stream("GET", url, headers=headers) as (head, chunks):
-                location = head.header("location")
-                if head.status in (301, 302, 303, 307, 308) and location:
-                    for _ in chunks:
-                        pass
-                    url = resolve_redirect(url, location)
-                    continue
-                if not 200 <= head.status <= 299:
-                    body = b"".join(chunks)
-                    raise ApiError(status=head.status, errors=None, body=body)
+        download = Download(url)
+        while download.another_hop():
+            with self.stream("GET", download.url, headers=headers) as (head, chunks):
+                action = download.on_head(head)
+                if action is DownloadAction.FAIL:
+                    raise download.failure(head, b"".join(chunks))
                 total = 0
                 for chunk in chunks:
-                    sink.write(chunk)
-                    total += len(chunk)
-                return total
-        raise ApiError(status=310, errors="too many redirects", body=b"")
+                    if action is DownloadAction.STREAM:
+                        sink.write(chunk)
+                        total += len(chunk)
+                if action is DownloadAction.STREAM:
+                    return total
+        raise download.too_many()
 
 
 class BlockingRestClient:
@@ -419,18 +343,13 @@ class BlockingRestClient:
     ) -> Blob:
         """Create a blob, stream ``size`` bytes of ``file`` to storage, mark it complete."""
         blob = self.call(create_blob(name=name, content_type=content_type, public=public))
-        upload = prepare_blob_upload(
-            blob,
-            file_name=name,
-            content_type=content_type,
-            size=size,
-            boundary=os.urandom(16).hex(),
+        boundary = os.urandom(16).hex()
+        upload = blob_upload(
+            blob, name=name, content_type=content_type, size=size, boundary=boundary
         )
         self.http.upload(upload, file)
         self.call(complete_blob(blob.id, size))
-        # The blob record was created before its bytes existed (size unknown then); the
-        # storage now holds exactly ``size`` bytes, which ``get_blob`` would report too.
-        return dataclasses.replace(blob, size=size)
+        return uploaded_blob(blob, size)
 
     def _session_token(self) -> str:
         """The session's token, creating the session first when none exists yet (as
