@@ -33,6 +33,7 @@ from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, Stan
 from .config import ClientConfig
 from .errors import CubeProtoError, LocalProtocolError, StanzaError, StreamErrorCondition
 from .events import (
+    CheckpointChanged,
     CloseReason,
     Connected,
     ConnectionClosed,
@@ -43,11 +44,13 @@ from .events import (
     PingTimedOut,
     PongReceived,
     ResumeFailed,
+    TlsUpgradeRequired,
 )
 
 __all__ = [
     "CallAnswered",
     "CallSettled",
+    "Harvest",
     "Disconnected",
     "IqError",
     "IqTimeout",
@@ -56,7 +59,9 @@ __all__ = [
     "Reconnected",
     "Supervisor",
     "SupervisorExtension",
+    "answer_of",
     "backoff_delay",
+    "call_wait",
     "error_for",
     "register_extension",
 ]
@@ -198,6 +203,37 @@ def error_for(settled: CallSettled) -> CubeProtoError:
     if isinstance(error, StanzaError):
         return IqError(error)
     return CubeProtoError(f"{settled.call_id} failed: {event!r}")
+
+
+def answer_of(settled: CallSettled | None) -> Event:
+    """The answer of a request a client waited for, or its failure raised
+    (:func:`error_for`)."""
+    if settled is None:
+        raise LocalProtocolError("the request has not been settled")
+    if not settled.ok:
+        raise error_for(settled)
+    return settled.event
+
+
+def call_wait(command: Command, timeout: float | None, default: float) -> float:
+    """Seconds a client waits for the outcome of ``command`` before it raises
+    ``IqTimeout``: ``timeout``, else the command's own ``timeout``, else ``default``,
+    plus a second, so that the connection's own timer (which reports the request timed
+    out, and frees its bookkeeping) fires first."""
+    limit = timeout if timeout is not None else getattr(command, "timeout", None)
+    return (limit or default) + 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Harvest:
+    """What :meth:`Supervisor.harvest` took from a connection: the items for the client
+    (events and settled requests, in order), whether the connection waits for a TLS
+    upgrade, and whether its checkpoint changed (to be persisted before the bytes taken
+    with these events are written)."""
+
+    items: list[Event | CallSettled]
+    tls_needed: bool
+    checkpoint_changed: bool
 
 
 class SupervisorExtension(Protocol):
@@ -501,6 +537,26 @@ class Supervisor:
             reconnect_in=self._delay,
             attempt=self._attempt,
             resumable=self._resume is not None,
+        )
+
+    def harvest(self, conn: ClientConnection, *, now: float) -> Harvest:
+        """Every event ``conn`` has ready, passed through :meth:`process`."""
+        items: list[Event | CallSettled] = []
+        tls_needed = checkpoint_changed = False
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, TlsUpgradeRequired):
+                tls_needed = True
+            elif isinstance(event, CheckpointChanged):
+                checkpoint_changed = True
+            items.extend(self.process(event, now=now))
+        return Harvest(items, tls_needed, checkpoint_changed)
+
+    def finished(self) -> list[Event | CallSettled]:
+        """The client's loop has ended: every waiting request fails as stopped."""
+        return self.settle_all(
+            Disconnected(
+                closed=None, error="stopped", reconnect_in=None, attempt=0, resumable=False
+            )
         )
 
     def settle_all(self, failure: Event) -> list[Event | CallSettled]:

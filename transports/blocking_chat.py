@@ -20,41 +20,36 @@ without a callback, queued for :meth:`ChatClient.events` / :meth:`ChatClient.nex
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import queue
-import random
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cubeproto import ClientConfig, ClientConnection, StreamState
 from cubeproto.chat.verbs import BlockingVerbs, Plan, PlanRun, Send
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
-from cubeproto.events import (
-    CheckpointChanged,
-    Connected,
-    Event,
-    TlsUpgradeRequired,
-)
-from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
+from cubeproto.events import Event
+from cubeproto.reconnect import CallSettled, answer_of, call_wait
 
-from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
-from ._endpoints import default_port
-from ._tls import ChannelBindingMode, channel_binding, client_context
-from .errors import ConnectFailed, IqTimeout, NotConnected, error_for
+from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
+from ._chat_common import ChatClientBase, ChatClientOptions
+from ._checkpoint_io import confirm_handled
+from ._tls import channel_binding
+from .errors import IqTimeout, NotConnected
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ChatClient"]
 
 T = TypeVar("T")
 
-DEFAULT_CALL_TIMEOUT = 30.0
 #: Bound on one blocking write (a peer that stops reading is a dead connection).
 WRITE_TIMEOUT = 30.0
 _STOP = object()
@@ -68,68 +63,35 @@ class _Waiter:
         self.settled: CallSettled | None = None
 
 
-class ChatClient(BlockingVerbs):
+class ChatClient(ChatClientBase, BlockingVerbs):
     """A ConnectyCube chat client for blocking code.  Thread-safe.
 
-    Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient` (including
-    ``checkpoint`` and ``resume_from``), plus ``on_event``: a callback for every event
-    (instead of the queue).  The checkpoint is written in the I/O thread (or in the
-    thread calling :meth:`confirm_handled`) under the client's lock.
-
-    ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
-    has enabled stream management (``<enabled/>``), before it has processed the initial
-    presence sent just before: a message sent to this user in that gap can be routed to
-    offline storage instead of this session.  ``wait_connected(settled=True)`` pings once
-    (answered in order, so after it the presence is in effect).
+    The options and what ``Connected`` means are :class:`ChatClientBase`'s, plus
+    ``on_event``: a callback for every event, called in the I/O thread (it must not
+    block), instead of the queue.  The checkpoint is written in the I/O thread (or in
+    the thread calling :meth:`confirm_handled`) under the client's lock.
     """
 
     def __init__(
         self,
         config: ClientConfig,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        tls: ssl.SSLContext | None = None,
-        ca_file: str | Path | None = None,
-        channel_binding: ChannelBindingMode = "auto",
-        policy: ReconnectPolicy | None = None,
-        connect_timeout: float = 10.0,
-        call_timeout: float = DEFAULT_CALL_TIMEOUT,
         on_event: Callable[[Event], None] | None = None,
-        checkpoint: CheckpointSink | None = None,
-        resume_from: CheckpointSource | None = None,
+        **options: Unpack[ChatClientOptions],
     ) -> None:
-        self.config = config
-        self.host = host or config.chat_host
-        self.port = port or default_port(config.transport)
-        self._tls = tls or client_context(ca_file=ca_file)
-        self._cb_mode: ChannelBindingMode = channel_binding
-        self._connect_timeout = connect_timeout
-        self._call_timeout = call_timeout
+        super().__init__(config, **options)
         self._on_event = on_event
-        self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
-        if checkpoint is not None and not config.checkpoint_events:
-            # The client persists on every CheckpointChanged: the core must emit them.
-            config = self.config = dataclasses.replace(config, checkpoint_events=True)
-        self._sup = Supervisor(
-            config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
-        )
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters_guard = self._lock
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._sleep = threading.Event()
         self._up = threading.Event()
-        self._first: Event | None = None
         self._first_seen = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
-        # App-controlled acks: events handed towards the application (counted under the
-        # lock when taken from the connection) and events the application has taken.
-        self._delivered = 0
-        self._consumed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -150,9 +112,10 @@ class ChatClient(BlockingVerbs):
         self._thread = threading.Thread(target=self._run, name="cubeproto-chat", daemon=True)
         self._thread.start()
         self._first_seen.wait()
-        if not isinstance(self._first, Connected):
+        failure = self._first_failure()
+        if failure is not None:
             self.terminate()
-            raise ConnectFailed(f"could not connect: {self._first!r}", self._first)
+            raise failure
 
     def disconnect(self) -> None:
         """Close the stream gracefully and stop reconnecting; waits until closed."""
@@ -217,33 +180,19 @@ class ChatClient(BlockingVerbs):
             yield event
 
     def confirm_handled(self) -> bool:
-        """With ``app_controlled_acks=True``: every event this client has handed to the
-        application so far (through :meth:`next_event`/:meth:`events` or ``on_event``)
-        has been handled durably, so the server may now be told it was received.
-
-        Call it after handling an event, not before: what is not confirmed is redelivered
-        by the server after a resumption (also in a new process that resumes from a
-        checkpoint), so a crash between receiving and handling loses nothing.  The
-        connection's acknowledgement counter moves only when the application has caught
-        up with the events already taken from the connection (confirming an event while
-        later ones wait in the queue would acknowledge those too); then this returns
-        ``True``.  ``False``: events are still waiting, or there is no connection (the
-        next confirmation after taking them will cover them).  Raises
-        ``LocalProtocolError`` without ``app_controlled_acks``.
-        """
-        if not self.config.app_controlled_acks:
-            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        """Every event taken from :meth:`next_event`/:meth:`events` or given to
+        ``on_event`` so far has been handled durably (``app_controlled_acks=True``): see
+        :func:`~._checkpoint_io.confirm_handled`.  Call it after handling an event, not
+        before; ``True`` when the connection's acknowledgement counter moved."""
         with self._lock:
+            caught_up = self._consumed >= self._delivered
             conn = self._sup.connection
-            if self._consumed < self._delivered or conn is None:
-                return False
-            if conn.state is StreamState.CLOSED:
-                return False
-            conn.confirm_handled(now=time.monotonic())
-            if self._checkpoint is not None:
-                self._checkpoint.persist(conn)  # before any <a/> can tell the server
-        self._wake()
-        return True
+            done = confirm_handled(
+                self.config, conn, self._checkpoint, caught_up=caught_up, now=time.monotonic()
+            )
+        if done:
+            self._wake()
+        return done
 
     # ------------------------------------------------------------------ the I/O thread
 
@@ -267,17 +216,7 @@ class ChatClient(BlockingVerbs):
                 self._sleep.wait(delay)
         finally:
             with self._lock:
-                items = self._count(
-                    sup.settle_all(
-                        Disconnected(
-                            closed=None,
-                            error="stopped",
-                            reconnect_in=None,
-                            attempt=0,
-                            resumable=False,
-                        )
-                    )
-                )
+                items = self._count(sup.finished())
             self._dispatch(items)
             self._first_seen.set()
             self._up.set()
@@ -383,22 +322,12 @@ class ChatClient(BlockingVerbs):
                 conn.handle_timer(now=now)
 
     def _drain(self, conn: ClientConnection) -> tuple[list[Event | CallSettled], bool]:
-        now = time.monotonic()
-        items: list[Event | CallSettled] = []
-        tls_needed = False
-        changed = False
-        while (event := conn.next_event()) is not None:
-            if isinstance(event, TlsUpgradeRequired):
-                tls_needed = True
-            elif isinstance(event, CheckpointChanged):
-                changed = True
-            items.extend(self._sup.process(event, now=now))
-        if changed and self._checkpoint is not None:
+        harvest = self._sup.harvest(conn, now=time.monotonic())
+        if harvest.checkpoint_changed and self._checkpoint is not None:
             # Under the lock, before the output taken with these events is written: the
             # server hears of what the checkpoint records only once it is persisted.
             self._checkpoint.persist(conn)
-        self._count(items)
-        return items, tls_needed
+        return self._count(harvest.items), harvest.tls_needed
 
     def _count(self, items: list[Event | CallSettled]) -> list[Event | CallSettled]:
         """Count the events among ``items`` as handed to the application (call under the
@@ -407,28 +336,22 @@ class ChatClient(BlockingVerbs):
         self._delivered += sum(1 for item in items if not isinstance(item, CallSettled))
         return items
 
-    def _dispatch(self, items: Iterable[Event | CallSettled]) -> None:
-        for item in items:
-            if isinstance(item, CallSettled):
-                with self._lock:
-                    waiter = self._waiters.pop(item.call_id, None)
-                if waiter is not None:
-                    waiter.settled = item
-                    waiter.done.set()
-                continue
-            if isinstance(item, (Connected, Reconnected)):
-                self._up.set()
-            elif isinstance(item, Disconnected):
-                self._up.clear()
-            if self._first is None and isinstance(item, (Connected, Disconnected)):
-                self._first = item
-                self._first_seen.set()
-            if self._on_event is not None:
-                with self._lock:
-                    self._consumed += 1
-                self._on_event(item)
-            else:
-                self._queue.put(item)
+    def _set_up(self, up: bool) -> None:
+        if up:
+            self._up.set()
+        else:
+            self._up.clear()
+
+    def _first_reached(self) -> None:
+        self._first_seen.set()
+
+    def _deliver(self, event: Event) -> None:
+        if self._on_event is not None:
+            with self._lock:
+                self._consumed += 1
+            self._on_event(event)
+        else:
+            self._queue.put(event)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -439,12 +362,7 @@ class ChatClient(BlockingVerbs):
     def send(self, command: Command) -> str | None:
         """Send any command; returns the stanza id (a message id for messages)."""
         with self._lock:
-            try:
-                stanza_id = self._sup.send(command, now=time.monotonic())
-            except LocalProtocolError as exc:
-                if not self._sup.is_connected:
-                    raise NotConnected(str(exc)) from None
-                raise
+            stanza_id = self._hand_over(command, now=time.monotonic())
         self._wake()
         return stanza_id
 
@@ -464,18 +382,13 @@ class ChatClient(BlockingVerbs):
         self._wake()
         if call_id is None or waiter is None:
             return None
-        limit = timeout if timeout is not None else getattr(command, "timeout", None)
         try:
-            if not waiter.done.wait((limit or self._call_timeout) + 1.0):
+            if not waiter.done.wait(call_wait(command, timeout, self._call_timeout)):
                 raise IqTimeout(f"no answer to {call_id}")
         finally:
             with self._lock:
                 self._waiters.pop(call_id, None)
-        settled = waiter.settled
-        assert settled is not None
-        if not settled.ok:
-            raise error_for(settled)
-        return settled.event
+        return answer_of(waiter.settled)
 
     def _perform(self, plan: Plan[T]) -> T:
         """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for."""
