@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import random
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Protocol, TypedDict
+from typing import Protocol, TypedDict, TypeVar
 
 from cubeproto import ClientConfig, Connected
 from cubeproto.commands import Command
@@ -29,10 +29,38 @@ from ._endpoints import default_port
 from ._tls import ChannelBindingMode, client_context
 from .errors import ConnectFailed, NotConnected
 
-__all__ = ["DEFAULT_CALL_TIMEOUT", "ChatClientBase", "ChatClientOptions"]
+__all__ = [
+    "DEFAULT_CALL_TIMEOUT",
+    "DEFAULT_WAIT_TIMEOUT",
+    "ChatClientBase",
+    "ChatClientOptions",
+    "matches",
+]
 
 #: Seconds to wait for a join/leave confirmation or any answer without a core timeout.
 DEFAULT_CALL_TIMEOUT = 30.0
+#: Seconds ``wait_for`` waits by default.
+DEFAULT_WAIT_TIMEOUT = 30.0
+
+E = TypeVar("E", bound=Event)
+
+
+def matches(
+    event: Event,
+    event_type: type[E],
+    predicate: Callable[[E], bool] | None,
+    match: dict[str, object],
+) -> bool:
+    """``event`` is an ``event_type`` whose attributes equal ``match`` and for which
+    ``predicate`` (if any) is true."""
+    if not isinstance(event, event_type):
+        return False
+    if any(getattr(event, name, _MISSING) != value for name, value in match.items()):
+        return False
+    return predicate is None or predicate(event)
+
+
+_MISSING = object()
 
 
 class ChatClientOptions(TypedDict, total=False):
@@ -116,9 +144,14 @@ class ChatClientBase:
         # App-controlled acks: events handed towards the application and events it took.
         self._delivered = 0
         self._consumed = 0
-        #: Requests waiting for their outcome, by call id (under ``_waiters_guard``).
+        #: Requests waiting for their outcome, by call id (under ``_guard``).
         self._waiters: dict[str, Waiter] = {}
-        self._waiters_guard: AbstractContextManager[object] = nullcontext()
+        #: Events :meth:`wait_for` passed over, in order, still to be handed out (under
+        #: ``_guard``).
+        self._held: list[Event] = []
+        #: What serializes the state application threads share (the blocking client's
+        #: lock; nothing for the async client, whose tasks share one thread).
+        self._guard: AbstractContextManager[object] = nullcontext()
 
     def _first_failure(self) -> ConnectFailed | None:
         """After the first attempt: why it did not give a session (``None``: it did)."""
@@ -139,6 +172,26 @@ class ChatClientBase:
             self._first = event
         return up
 
+    def _take_held(
+        self, event_type: type[E], predicate: Callable[[E], bool] | None, match: dict[str, object]
+    ) -> E | None:
+        """The first event :meth:`wait_for` passed over earlier that matches, removed."""
+        with self._guard:
+            for index, event in enumerate(self._held):
+                if matches(event, event_type, predicate, match):
+                    del self._held[index]
+                    return event  # type: ignore[return-value]  # matches() checked the type
+        return None
+
+    def _next_held(self) -> Event | None:
+        """The oldest event :meth:`wait_for` passed over, removed (``None``: none)."""
+        with self._guard:
+            return self._held.pop(0) if self._held else None
+
+    def _hold(self, event: Event) -> None:
+        with self._guard:
+            self._held.append(event)
+
     def _hand_over(self, command: Command, *, now: float) -> str | None:
         """Give ``command`` to the live connection (its stanza id back);
         :class:`NotConnected` when there is none ready."""
@@ -154,7 +207,7 @@ class ChatClientBase:
         waiter, an event to the application (after noting whether a session is up)."""
         for item in items:
             if isinstance(item, CallSettled):
-                with self._waiters_guard:
+                with self._guard:
                     waiter = self._waiters.pop(item.call_id, None)
                 if waiter is not None:
                     waiter.settled = item

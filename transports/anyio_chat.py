@@ -21,7 +21,7 @@ because the background task lives in a task group they enter and leave.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -40,7 +40,7 @@ from cubeproto.reconnect import CallSettled, answer_of, call_wait
 
 from ._anyio_wire import TRANSPORT_ERRORS, Wire
 from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
-from ._chat_common import ChatClientBase, ChatClientOptions
+from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
 from ._checkpoint_io import confirm_handled
 from ._tls import channel_binding
 from .errors import IqTimeout, NotConnected
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncChatClient"]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Event)
 
 #: Output buffered beyond this makes a command wait until it is written (backpressure).
 HIGH_WATER = 1 << 16
@@ -79,10 +80,12 @@ class _EventIterator:
 
     async def __anext__(self) -> Event:
         client = self._client
-        try:
-            event = await client._recv_events.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
+        event = client._next_held()
+        if event is None:
+            try:
+                event = await client._recv_events.receive()
+            except anyio.EndOfStream:
+                raise StopAsyncIteration from None
         client._consumed += 1
         return event
 
@@ -176,6 +179,39 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
     def events(self) -> AsyncIterator[Event]:
         """Every event, in order; ends when the client has stopped."""
         return _EventIterator(self)
+
+    async def wait_for(
+        self,
+        event_type: type[E],
+        predicate: Callable[[E], bool] | None = None,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        **match: object,
+    ) -> E:
+        """The next event of ``event_type`` whose attributes equal ``match`` and for
+        which ``predicate`` is true; events passed over stay for :meth:`events` and
+        later calls.  As :meth:`ChatClient.wait_for
+        <cubeproto.transports.blocking_chat.ChatClient.wait_for>`: ``TimeoutError``
+        after ``timeout`` seconds (``None``: no limit), :class:`NotConnected` when the
+        client stops first."""
+        found = self._take_held(event_type, predicate, match)
+        if found is None:
+            with anyio.fail_after(timeout):
+                found = await self._wait_queued(event_type, predicate, match)
+        self._consumed += 1
+        return found
+
+    async def _wait_queued(
+        self, event_type: type[E], predicate: Callable[[E], bool] | None, match: dict[str, object]
+    ) -> E:
+        while True:
+            try:
+                event = await self._recv_events.receive()
+            except anyio.EndOfStream:
+                raise NotConnected(f"the client stopped before a {event_type.__name__}") from None
+            if matches(event, event_type, predicate, match):
+                return event  # type: ignore[return-value]  # matches() checked the type
+            self._hold(event)
 
     async def confirm_handled(self) -> bool:
         """Every event taken from :meth:`events` so far has been handled durably

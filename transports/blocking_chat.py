@@ -38,7 +38,7 @@ from cubeproto.events import Event
 from cubeproto.reconnect import CallSettled, answer_of, call_wait
 
 from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
-from ._chat_common import ChatClientBase, ChatClientOptions
+from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
 from ._checkpoint_io import confirm_handled
 from ._tls import channel_binding
 from .errors import IqTimeout, NotConnected
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["ChatClient"]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Event)
 
 #: Bound on one blocking write (a peer that stops reading is a dead connection).
 WRITE_TIMEOUT = 30.0
@@ -83,7 +84,7 @@ class ChatClient(ChatClientBase, BlockingVerbs):
         self._on_event = on_event
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._waiters_guard = self._lock
+        self._guard = self._lock
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -162,17 +163,62 @@ class ChatClient(ChatClientBase, BlockingVerbs):
 
     def next_event(self, timeout: float | None = None) -> Event | None:
         """The next queued event; ``None`` on timeout or once the client stopped."""
+        event = self._next_held()
+        if event is None:
+            event, _ = self._take_queued(timeout)
+        if event is not None:
+            with self._lock:
+                self._consumed += 1
+        return event
+
+    def wait_for(
+        self,
+        event_type: type[E],
+        predicate: Callable[[E], bool] | None = None,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        **match: object,
+    ) -> E:
+        """The next event of ``event_type`` whose attributes equal ``match`` (e.g.
+        ``wait_for(MessageReceived, sender_id=42)``) and for which ``predicate`` is true.
+
+        Events passed over are kept, in order: :meth:`next_event`, :meth:`events` and
+        later ``wait_for`` calls still see them, so waiting for one thing loses nothing
+        else.  Raises ``TimeoutError`` after ``timeout`` seconds (``None``: no limit) and
+        :class:`NotConnected` when the client stops first.  Reads the queue, so not
+        with ``on_event``.
+        """
+        if self._on_event is not None:
+            raise LocalProtocolError("wait_for() reads the event queue; events go to on_event")
+        found = self._take_held(event_type, predicate, match)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while found is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"no {event_type.__name__} within {timeout} s")
+            event, stopped = self._take_queued(left)
+            if stopped:
+                raise NotConnected(f"the client stopped before a {event_type.__name__}")
+            if event is not None and matches(event, event_type, predicate, match):
+                found = event  # type: ignore[assignment]  # matches() checked the type
+            elif event is not None:
+                self._hold(event)
+        with self._lock:
+            self._consumed += 1
+        return found
+
+    def _take_queued(self, timeout: float | None) -> tuple[Event | None, bool]:
+        """The next event from the queue (``None`` on timeout) and whether the client
+        has stopped (no event will come)."""
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
-            return None
+            return None, False
         if item is _STOP:
             self._queue.put(_STOP)  # keep telling later callers
-            return None
+            return None, True
         assert isinstance(item, Event)
-        with self._lock:
-            self._consumed += 1
-        return item
+        return item, False
 
     def events(self) -> Iterator[Event]:
         """Every queued event, in order; ends when the client has stopped."""
