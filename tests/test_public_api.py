@@ -19,3 +19,11 @@ def test_chat_vocabulary_is_exported_from_cubeproto() -> None:
     for name in cubeproto.chat.__all__:
         assert getattr(cubeproto, name) is getattr(cubeproto.chat, name), name
     assert cubeproto.SendMessage is cubeproto.chat.SendMessage
+
+
+def test_the_clients_connection_events_are_exported_from_cubeproto() -> None:
+    import cubeproto.reconnect
+
+    assert cubeproto.Disconnected is cubeproto.reconnect.Disconnected
+    assert cubeproto.Reconnected is cubeproto.reconnect.Reconnected
+    assert {"Disconnected", "Reconnected"} <= set(cubeproto.__all__)
