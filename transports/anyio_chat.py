@@ -32,7 +32,7 @@ from anyio.lowlevel import checkpoint_if_cancelled
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from cubeproto import ClientConfig, ClientConnection, StreamState
-from cubeproto.chat.verbs import AsyncVerbs, Plan, PlanRun, Send
+from cubeproto.chat.verbs import AsyncVerbs, Once, Plan, PlanRun, Send, Step
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import Event
@@ -441,9 +441,16 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
         return answer_of(waiter.settled)
 
     async def _perform(self, plan: Plan[T]) -> T:
-        """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for."""
+        """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for
+        (a verb of one step without a stepping object: the outbound hot path)."""
+        if isinstance(plan, Once):
+            return plan.then(await self._perform_step(plan.step))
         run = PlanRun(plan)
         while (step := run.step) is not None:
-            command = step.command
-            run.answer(await (self.send(command) if isinstance(step, Send) else self.call(command)))
+            run.answer(await self._perform_step(step))
         return run.result
+
+    async def _perform_step(self, step: Step) -> object:
+        if isinstance(step, Send):
+            return await self.send(step.command)
+        return await self.call(step.command)

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cubeproto import ClientConfig, ClientConnection, StreamState
-from cubeproto.chat.verbs import BlockingVerbs, Plan, PlanRun, Send
+from cubeproto.chat.verbs import BlockingVerbs, Once, Plan, PlanRun, Send, Step
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import Event
@@ -437,9 +437,14 @@ class ChatClient(ChatClientBase, BlockingVerbs):
         return answer_of(waiter.settled)
 
     def _perform(self, plan: Plan[T]) -> T:
-        """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for."""
+        """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for
+        (a verb of one step without a stepping object: the outbound hot path)."""
+        if isinstance(plan, Once):
+            return plan.then(self._perform_step(plan.step))
         run = PlanRun(plan)
         while (step := run.step) is not None:
-            command = step.command
-            run.answer(self.send(command) if isinstance(step, Send) else self.call(command))
+            run.answer(self._perform_step(step))
         return run.result
+
+    def _perform_step(self, step: Step) -> object:
+        return self.send(step.command) if isinstance(step, Send) else self.call(step.command)

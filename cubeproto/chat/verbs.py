@@ -2,10 +2,12 @@
 written once for every adapter.
 
 A verb is a *plan*: a generator that yields the steps it needs performed and returns the
-verb's result.  There are two kinds of step: :class:`Send` queues a command (the answer
-sent back into the plan is the command's stanza id) and :class:`Call` sends a request
-and waits for its outcome (the answer is the event the reply became; a failed request
-raises in the adapter and ends the plan).  The plan builds the commands, checks and
+verb's result, or, for a verb of one step, :class:`Once` (the step and what makes the
+result of its answer: no generator on the outbound hot path).  There are two kinds of
+step: :class:`Send` queues a command (the answer sent back into the plan is the
+command's stanza id) and :class:`Call` sends a request and waits for its outcome (the
+answer is the event the reply became; a failed request raises in the adapter and ends
+the plan).  The plan builds the commands, checks and
 interprets the answers, and merges privacy lists; it performs no I/O and reads no clock.
 
 :class:`ChatVerbs` declares every verb once, through the :class:`verb` descriptor.  An
@@ -68,10 +70,12 @@ __all__ = [
     "BlockingVerbs",
     "Call",
     "ChatVerbs",
+    "Once",
     "Plan",
     "PlanRun",
     "Send",
     "Step",
+    "Steps",
     "verb",
 ]
 
@@ -80,14 +84,14 @@ T = TypeVar("T")
 E = TypeVar("E", bound=Event)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Send:
     """Queue ``command``; the plan receives its stanza id (``None`` for a nonza)."""
 
     command: Command
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """Send the request ``command`` and wait for its outcome; the plan receives the event
     the answer became (``None`` when nothing answers, e.g. a CSI nonza).  A failed
@@ -97,8 +101,21 @@ class Call:
 
 
 Step: TypeAlias = Send | Call
-#: A verb in progress: yields steps, is sent their answers, returns the verb's result.
-Plan: TypeAlias = Generator[Step, Any, T]
+
+
+@dataclass(slots=True)
+class Once(Generic[T]):
+    """A plan of one step: ``then`` makes the verb's result of the step's answer."""
+
+    step: Step
+    then: Callable[[Any], T]
+
+
+#: A verb of several steps in progress: yields steps, is sent their answers, returns the
+#: verb's result.
+Steps: TypeAlias = Generator[Step, Any, T]
+#: A verb: its steps, or one step (:class:`Once`).
+Plan: TypeAlias = Steps[T] | Once[T]
 
 
 class PlanRun(Generic[T]):
@@ -106,16 +123,25 @@ class PlanRun(Generic[T]):
     once the plan is done, and then :attr:`result` is its value); :meth:`answer` hands
     the step's answer back and moves on."""
 
-    __slots__ = ("_plan", "result", "step")
+    __slots__ = ("_once", "_plan", "result", "step")
 
     def __init__(self, plan: Plan[T]) -> None:
-        self._plan = plan
         self.result: T = cast(T, None)
-        self.step: Step | None = None
-        self.answer(None)
+        self.step: Step | None
+        if isinstance(plan, Once):
+            self._once: Once[T] | None = plan
+            self.step = plan.step
+        else:
+            self._once = None
+            self._plan = plan
+            self.answer(None)
 
     def answer(self, value: object) -> None:
         """The outcome of :attr:`step` (``None`` to start)."""
+        if self._once is not None:
+            self.step = None
+            self.result = self._once.then(value)
+            return
         try:
             self.step = self._plan.send(value)
         except StopIteration as stop:
@@ -135,6 +161,10 @@ def _stanza_id(stanza_id: object) -> str:
     if not isinstance(stanza_id, str):
         raise LocalProtocolError(f"a stanza command was sent without an id: {stanza_id!r}")
     return stanza_id
+
+
+def _nothing(answer: object) -> None:
+    return None
 
 
 # ---------------------------------------------------------------------- the plans
@@ -167,7 +197,7 @@ def send_message(
         markable=markable,
         date_sent=date_sent,
     )
-    return _stanza_id((yield Send(command)))
+    return Once(Send(command), _stanza_id)
 
 
 def send_system_message(
@@ -178,29 +208,33 @@ def send_system_message(
 ) -> Plan[str]:
     """Send a system message (``type="headline"``); returns its id."""
     command = SendSystemMessage(to_user=to_user, body=body, extension=extension or {})
-    return _stanza_id((yield Send(command)))
+    return Once(Send(command), _stanza_id)
 
 
 def send_typing(*, to_user: int | None = None, to_dialog: str | None = None) -> Plan[None]:
     """ "is typing" (XEP-0085 composing)."""
-    yield Send(SendChatState(state=ChatState.COMPOSING, to_user=to_user, to_dialog=to_dialog))
+    command = SendChatState(state=ChatState.COMPOSING, to_user=to_user, to_dialog=to_dialog)
+    return Once(Send(command), _nothing)
 
 
 def send_stop_typing(*, to_user: int | None = None, to_dialog: str | None = None) -> Plan[None]:
     """ "stopped typing" (XEP-0085 paused)."""
-    yield Send(SendChatState(state=ChatState.PAUSED, to_user=to_user, to_dialog=to_dialog))
+    command = SendChatState(state=ChatState.PAUSED, to_user=to_user, to_dialog=to_dialog)
+    return Once(Send(command), _nothing)
 
 
 def send_delivered(message_id: str, *, to_user: int, dialog_id: str | None = None) -> Plan[None]:
     """Tell the sender ``message_id`` was delivered."""
     kind = MarkerKind.RECEIVED
-    yield Send(SendMarker(kind=kind, message_id=message_id, to_user=to_user, dialog_id=dialog_id))
+    command = SendMarker(kind=kind, message_id=message_id, to_user=to_user, dialog_id=dialog_id)
+    return Once(Send(command), _nothing)
 
 
 def send_read(message_id: str, *, to_user: int, dialog_id: str | None = None) -> Plan[None]:
     """Tell the sender ``message_id`` was read."""
     kind = MarkerKind.DISPLAYED
-    yield Send(SendMarker(kind=kind, message_id=message_id, to_user=to_user, dialog_id=dialog_id))
+    command = SendMarker(kind=kind, message_id=message_id, to_user=to_user, dialog_id=dialog_id)
+    return Once(Send(command), _nothing)
 
 
 def edit_message(
@@ -226,7 +260,7 @@ def edit_message(
         extension=extension,
         edit_id=edit_id,
     )
-    return _stanza_id((yield Send(command)))
+    return Once(Send(command), _stanza_id)
 
 
 def delete_message(
@@ -246,25 +280,25 @@ def delete_message(
         dialog_id=dialog_id,
         delete_id=delete_id,
     )
-    return _stanza_id((yield Send(command)))
+    return Once(Send(command), _stanza_id)
 
 
-def join_dialog(dialog_id: str) -> Plan[DialogJoined]:
+def join_dialog(dialog_id: str) -> Steps[DialogJoined]:
     """Join a group dialog's room; re-joined automatically after a fresh session."""
     return expect((yield Call(JoinDialog(dialog_id=dialog_id))), DialogJoined)
 
 
-def leave_dialog(dialog_id: str) -> Plan[None]:
+def leave_dialog(dialog_id: str) -> Steps[None]:
     """Leave a group dialog's room."""
     yield Call(LeaveDialog(dialog_id=dialog_id))
 
 
-def online_users(dialog_id: str) -> Plan[tuple[int, ...]]:
+def online_users(dialog_id: str) -> Steps[tuple[int, ...]]:
     """User ids of the room's occupants."""
     return expect((yield Call(GetOnlineUsers(dialog_id=dialog_id))), OnlineUsers).user_ids
 
 
-def ping(*, timeout: float = DEFAULT_PING_TIMEOUT, to: str | None = None) -> Plan[float]:
+def ping(*, timeout: float = DEFAULT_PING_TIMEOUT, to: str | None = None) -> Steps[float]:
     """XEP-0199 ping; returns the round trip in seconds (raises ``IqTimeout`` when
     nothing answers, ``IqError`` for an error answer)."""
     pong = expect((yield Call(Ping(to=to, timeout=timeout))), PongReceived)
@@ -273,59 +307,59 @@ def ping(*, timeout: float = DEFAULT_PING_TIMEOUT, to: str | None = None) -> Pla
     return pong.round_trip
 
 
-def last_activity(user_id: int) -> Plan[int]:
+def last_activity(user_id: int) -> Steps[int]:
     """Seconds since the user was last active (0: online now)."""
     return expect((yield Call(GetLastActivity(user_id=user_id))), LastActivity).seconds
 
 
-def subscribe_last_activity(user_id: int, *, enable: bool = True) -> Plan[None]:
+def subscribe_last_activity(user_id: int, *, enable: bool = True) -> Steps[None]:
     """Receive ``LastActivity`` pushes for the user (``enable=False``: stop)."""
     yield Call(SubscribeLastActivity(user_id=user_id, enable=enable))
 
 
-def mark_active() -> Plan[None]:
+def mark_active() -> Steps[None]:
     """markActive (XEP-0352 CSI or the SDK's IQ, see ``SetClientState``)."""
     yield Call(SetClientState(active=True))
 
 
-def mark_inactive() -> Plan[None]:
+def mark_inactive() -> Steps[None]:
     """markInactive (as :func:`mark_active`)."""
     yield Call(SetClientState(active=False))
 
 
-def create_privacy_list(name: str, items: Iterable[PrivacyItem]) -> Plan[None]:
+def create_privacy_list(name: str, items: Iterable[PrivacyItem]) -> Steps[None]:
     """Create (or replace) a privacy list."""
     yield Call(SetPrivacyList(name=name, items=tuple(items)))
 
 
-def get_privacy_list(name: str) -> Plan[tuple[PrivacyItem, ...]]:
+def get_privacy_list(name: str) -> Steps[tuple[PrivacyItem, ...]]:
     """The items of a privacy list."""
     return expect((yield Call(GetPrivacyList(name=name))), PrivacyListReceived).items
 
 
-def privacy_list_names() -> Plan[PrivacyListNames]:
+def privacy_list_names() -> Steps[PrivacyListNames]:
     """The names of the lists, and the default and active ones."""
     return expect((yield Call(GetPrivacyListNames())), PrivacyListNames)
 
 
-def update_privacy_list(name: str, changes: Iterable[PrivacyItem]) -> Plan[None]:
+def update_privacy_list(name: str, changes: Iterable[PrivacyItem]) -> Steps[None]:
     """The SDK's update: get the list, merge the changes, set it (or remove it when
     nothing is left, as the SDK does: :func:`~cubeproto.chat.privacy_update`)."""
     current = yield from get_privacy_list(name)
     yield Call(privacy_update(name, current, changes))
 
 
-def set_default_privacy_list(name: str | None) -> Plan[None]:
+def set_default_privacy_list(name: str | None) -> Steps[None]:
     """Make a list the default (``None``: no default)."""
     yield Call(SetDefaultPrivacyList(name=name))
 
 
-def delete_privacy_list(name: str) -> Plan[None]:
+def delete_privacy_list(name: str) -> Steps[None]:
     """Delete a privacy list."""
     yield Call(DeletePrivacyList(name=name))
 
 
-def send_iq(type: str, payload: str, *, to: str | None = None) -> Plan[bytes | None]:
+def send_iq(type: str, payload: str, *, to: str | None = None) -> Steps[bytes | None]:
     """Any IQ request (escape hatch); returns the answer's payload bytes."""
     return expect((yield Call(SendIq(type=type, payload=payload, to=to))), IqResultReceived).payload
 
