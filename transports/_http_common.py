@@ -4,9 +4,12 @@ the TLS context and the connection pool."""
 
 from __future__ import annotations
 
+import random
 import ssl
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
 
+from cubeproto.rest import RestSession, RetryPolicy
 from cubeproto.rest.exchange import (
     CHUNK_SIZE,
     MAX_REDIRECTS,
@@ -23,6 +26,7 @@ __all__ = [
     "CHUNK_SIZE",
     "MAX_REDIRECTS",
     "HttpClientOptions",
+    "RestClientBase",
     "Origin",
     "make_ssl_context",
     "resolve_redirect",
@@ -71,3 +75,39 @@ class HttpClientOptions(Generic[C]):
     @max_idle_per_origin.setter
     def max_idle_per_origin(self, value: int) -> None:
         self._pool.max_idle_per_origin = value
+
+
+H = TypeVar("H")
+R = TypeVar("R", bound="RestClientBase[Any]")
+
+
+class RestClientBase(Generic[H]):
+    """What the blocking and the async REST clients share: a
+    :class:`~cubeproto.rest.RestSession` and an HTTP client of their kind
+    (:attr:`http_client` makes the default one)."""
+
+    #: The HTTP client class of the adapter (``BlockingHttpClient``/``AsyncHttpClient``).
+    http_client: ClassVar[Callable[..., Any]]
+
+    def __init__(self, session: RestSession, http: H | None = None) -> None:
+        self.session = session
+        self.http: H = http if http is not None else self.http_client()
+
+    @classmethod
+    def connect(
+        cls: type[R],
+        credentials: Any,
+        *,
+        base_url: str = "https://api.connectycube.com",
+        retry: RetryPolicy | None = None,
+        **http_options: Any,
+    ) -> R:
+        """A client with a fresh session for ``credentials`` and a default retry policy
+        (``http_options`` go to the HTTP client)."""
+        session = RestSession(
+            credentials=credentials,
+            base_url=base_url,
+            retry=retry or RetryPolicy(),
+            random=random.random,
+        )
+        return cls(session, cls.http_client(**http_options))

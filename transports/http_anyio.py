@@ -14,7 +14,6 @@ their own connection.
 from __future__ import annotations
 
 import os
-import random
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -25,7 +24,6 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
-from cubeproto.errors import LocalProtocolError
 from cubeproto.rest import (
     Blob,
     BlobUpload,
@@ -40,13 +38,10 @@ from cubeproto.rest import (
     ResponseEnd,
     ResponseHead,
     RestRequest,
-    RestSession,
-    RetryPolicy,
     Wait,
     complete_blob,
     create_blob,
 )
-from cubeproto.rest import blob_private_url as _private_url
 from cubeproto.rest.exchange import (
     BodyCollector,
     Download,
@@ -54,13 +49,16 @@ from cubeproto.rest.exchange import (
     Origin,
     OutgoingRequest,
     RequestWriter,
+    ResponseBody,
     UploadFeed,
     blob_upload,
     may_retry,
+    private_blob_url,
+    session_request,
     uploaded_blob,
 )
 
-from ._http_common import CHUNK_SIZE, HttpClientOptions
+from ._http_common import CHUNK_SIZE, HttpClientOptions, RestClientBase
 
 __all__ = ["AsyncHttpClient", "AsyncRestClient"]
 
@@ -76,6 +74,11 @@ class _Conn:
         self.stream = stream
         self.http = HttpConnection()
         self.reused = False
+
+    async def fail(self) -> None:
+        """Close after an error: the connection is never reused."""
+        self.http.abort()
+        await self.close()
 
     async def close(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -197,28 +200,22 @@ class AsyncHttpClient(HttpClientOptions[_Conn]):
                 if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
                     raise
             except BaseException:
-                conn.http.abort()
-                await conn.close()
+                await conn.fail()
                 raise
-        done = False
+        body_events = ResponseBody()
 
         async def chunks() -> AsyncIterator[bytes]:
-            nonlocal done
-            while True:
-                event = await self._read_event(conn)
-                if isinstance(event, BodyChunk):
-                    yield event.data
-                elif isinstance(event, ResponseEnd):
-                    done = True
-                    return
+            while not body_events.done:
+                data = body_events.piece(await self._read_event(conn))
+                if data:
+                    yield data
 
         try:
             yield head, chunks()
         except BaseException:
-            conn.http.abort()
-            await conn.close()
+            await conn.fail()
             raise
-        if not (done and self._pool.give_back(origin, conn)):
+        if not (body_events.done and self._pool.give_back(origin, conn)):
             await conn.close()
 
     async def request(
@@ -284,30 +281,10 @@ class AsyncHttpClient(HttpClientOptions[_Conn]):
         raise download.too_many()
 
 
-class AsyncRestClient:
+class AsyncRestClient(RestClientBase[AsyncHttpClient]):
     """The REST API with its session lifecycle, for asyncio and trio."""
 
-    def __init__(self, session: RestSession, http: AsyncHttpClient | None = None) -> None:
-        self.session = session
-        self.http = http if http is not None else AsyncHttpClient()
-
-    @classmethod
-    def connect(
-        cls,
-        credentials: Any,
-        *,
-        base_url: str = "https://api.connectycube.com",
-        retry: RetryPolicy | None = None,
-        **http_options: Any,
-    ) -> AsyncRestClient:
-        """A client with a fresh session for ``credentials`` and a default retry policy."""
-        session = RestSession(
-            credentials=credentials,
-            base_url=base_url,
-            retry=retry or RetryPolicy(),
-            random=random.random,
-        )
-        return cls(session, AsyncHttpClient(**http_options))
+    http_client = AsyncHttpClient
 
     async def call(self, request: RestRequest[T]) -> T:
         """Run ``request`` to completion and return its typed result (or raise RestError)."""
@@ -339,21 +316,12 @@ class AsyncRestClient:
         await self.call(complete_blob(blob.id, size))
         return uploaded_blob(blob, size)
 
-    async def _session_token(self) -> str:
-        """The session's token, creating the session first when none exists yet (as
-        :meth:`call` does), so that a download can be a client's first request."""
-        if self.session.token is None:
-            self.session.adopt(await self.call(self.session.create_session_request()))
-        token = self.session.token
-        if token is None:  # pragma: no cover - adopt() always sets one
-            raise LocalProtocolError("the new REST session has no token")
-        return token
-
     async def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""
-        token = await self._session_token()
-        url = _private_url(uid, token, base_url=self.session.base_url)
-        return await self.http.download(url, sink)
+        request = session_request(self.session)
+        if request is not None:
+            self.session.adopt(await self.call(request))
+        return await self.http.download(private_blob_url(self.session, uid), sink)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -15,7 +15,6 @@ retries with backoff) with the real clock and ``time.sleep``.
 from __future__ import annotations
 
 import os
-import random
 import select
 import socket
 import ssl
@@ -24,7 +23,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
-from cubeproto.errors import LocalProtocolError
 from cubeproto.rest import (
     Blob,
     BlobUpload,
@@ -39,13 +37,10 @@ from cubeproto.rest import (
     ResponseEnd,
     ResponseHead,
     RestRequest,
-    RestSession,
-    RetryPolicy,
     Wait,
     complete_blob,
     create_blob,
 )
-from cubeproto.rest import blob_private_url as _private_url
 from cubeproto.rest.exchange import (
     CHUNK_SIZE,
     BodyCollector,
@@ -54,13 +49,16 @@ from cubeproto.rest.exchange import (
     Origin,
     OutgoingRequest,
     RequestWriter,
+    ResponseBody,
     UploadFeed,
     blob_upload,
     may_retry,
+    private_blob_url,
+    session_request,
     uploaded_blob,
 )
 
-from ._http_common import HttpClientOptions
+from ._http_common import HttpClientOptions, RestClientBase
 
 __all__ = ["BlockingHttpClient", "BlockingRestClient"]
 
@@ -74,6 +72,11 @@ class _Conn:
         self.sock = sock
         self.http = HttpConnection()
         self.reused = False
+
+    def fail(self) -> None:
+        """Close after an error: the connection is never reused."""
+        self.http.abort()
+        self.close()
 
     def close(self) -> None:
         with suppress(OSError):
@@ -195,28 +198,22 @@ class BlockingHttpClient(HttpClientOptions[_Conn]):
                 if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
                     raise
             except BaseException:
-                conn.http.abort()
-                conn.close()
+                conn.fail()
                 raise
-        done = False
+        body_events = ResponseBody()
 
         def chunks() -> Iterator[bytes]:
-            nonlocal done
-            while True:
-                event = self._read_event(conn)
-                if isinstance(event, BodyChunk):
-                    yield event.data
-                elif isinstance(event, ResponseEnd):
-                    done = True
-                    return
+            while not body_events.done:
+                data = body_events.piece(self._read_event(conn))
+                if data:
+                    yield data
 
         try:
             yield head, chunks()
         except BaseException:
-            conn.http.abort()
-            conn.close()
+            conn.fail()
             raise
-        if not (done and self._pool.give_back(origin, conn)):
+        if not (body_events.done and self._pool.give_back(origin, conn)):
             conn.close()
 
     def _send_and_read_head(
@@ -294,34 +291,14 @@ class BlockingHttpClient(HttpClientOptions[_Conn]):
         raise download.too_many()
 
 
-class BlockingRestClient:
+class BlockingRestClient(RestClientBase[BlockingHttpClient]):
     """The REST API with its session lifecycle, for blocking code.
 
     ``client.call(rest.list_dialogs())`` creates the session on first use, stamps the token,
     renews it once on expiry, retries 429/5xx with backoff, and returns the typed result.
     """
 
-    def __init__(self, session: RestSession, http: BlockingHttpClient | None = None) -> None:
-        self.session = session
-        self.http = http if http is not None else BlockingHttpClient()
-
-    @classmethod
-    def connect(
-        cls,
-        credentials: Any,
-        *,
-        base_url: str = "https://api.connectycube.com",
-        retry: RetryPolicy | None = None,
-        **http_options: Any,
-    ) -> BlockingRestClient:
-        """A client with a fresh session for ``credentials`` and a default retry policy."""
-        session = RestSession(
-            credentials=credentials,
-            base_url=base_url,
-            retry=retry or RetryPolicy(),
-            random=random.random,
-        )
-        return cls(session, BlockingHttpClient(**http_options))
+    http_client = BlockingHttpClient
 
     def call(self, request: RestRequest[T]) -> T:
         """Run ``request`` to completion and return its typed result (or raise RestError)."""
@@ -351,21 +328,12 @@ class BlockingRestClient:
         self.call(complete_blob(blob.id, size))
         return uploaded_blob(blob, size)
 
-    def _session_token(self) -> str:
-        """The session's token, creating the session first when none exists yet (as
-        :meth:`call` does), so that a download can be a client's first request."""
-        if self.session.token is None:
-            self.session.adopt(self.call(self.session.create_session_request()))
-        token = self.session.token
-        if token is None:  # pragma: no cover - adopt() always sets one
-            raise LocalProtocolError("the new REST session has no token")
-        return token
-
     def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""
-        token = self._session_token()
-        url = _private_url(uid, token, base_url=self.session.base_url)
-        return self.http.download(url, sink)
+        request = session_request(self.session)
+        if request is not None:
+            self.session.adopt(self.call(request))
+        return self.http.download(private_blob_url(self.session, uid), sink)
 
     def close(self) -> None:
         self.http.close()

@@ -30,7 +30,10 @@ from .http import (
     ResponseEnd,
     ResponseHead,
 )
-from .models import Blob
+from .models import Blob, Session
+from .request import RestRequest
+from .requests import blob_private_url
+from .session import RestSession
 from .upload import BlobUpload, prepare_blob_upload
 
 __all__ = [
@@ -45,10 +48,13 @@ __all__ = [
     "OutgoingRequest",
     "PooledConnection",
     "RequestWriter",
+    "ResponseBody",
     "UploadFeed",
     "blob_upload",
     "may_retry",
+    "private_blob_url",
     "resolve_redirect",
+    "session_request",
     "split_url",
     "uploaded_blob",
 ]
@@ -236,6 +242,25 @@ def may_retry(attempt: int, *, reused: bool, error: IncompleteResponse, body: ob
     return attempt == 1 and reused and not error.received and isinstance(body, bytes)
 
 
+class ResponseBody:
+    """Follows the events of a response's body for a streaming adapter: :meth:`piece`
+    gives the bytes of each; :attr:`done` once the response ended (only then may the
+    connection go back to the pool)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def piece(self, event: ResponseHead | BodyChunk | ResponseEnd) -> bytes:
+        """The body bytes ``event`` carries (``b""`` for the end)."""
+        if isinstance(event, BodyChunk):
+            return event.data
+        if isinstance(event, ResponseEnd):
+            self.done = True
+        return b""
+
+
 class BodyCollector:
     """A response body kept in memory, up to ``max_body`` bytes."""
 
@@ -361,3 +386,22 @@ class Download:
     def too_many() -> ApiError:
         """The error when the redirects did not end."""
         return ApiError(status=310, errors="too many redirects", body=b"")
+
+
+# ---------------------------------------------------------------------- the REST client
+
+
+def session_request(session: RestSession) -> RestRequest[Session] | None:
+    """The request that creates ``session``'s REST session when it has no token yet
+    (as :meth:`RestSession.exchange` would), so that a download, which does not go
+    through an exchange, can be a client's first request; ``None``: it has one."""
+    return session.create_session_request() if session.token is None else None
+
+
+def private_blob_url(session: RestSession, uid: str) -> str:
+    """The private URL of the blob ``uid`` with ``session``'s token (after
+    :func:`session_request` was answered and adopted)."""
+    token = session.token
+    if token is None:
+        raise LocalProtocolError("no REST session token yet: create the session first")
+    return blob_private_url(uid, token, base_url=session.base_url)

@@ -19,6 +19,7 @@ from cubeproto.rest.exchange import (
     Origin,
     OutgoingRequest,
     RequestWriter,
+    ResponseBody,
     UploadFeed,
     may_retry,
     split_url,
@@ -167,3 +168,16 @@ def test_download_gives_up_after_the_redirect_limit() -> None:
         download.on_head(_head(307, "/again"))
     assert hops == MAX_REDIRECTS + 1
     assert download.too_many().status == 310
+
+
+def test_response_body_gives_the_pieces_and_knows_the_end() -> None:
+    conn = Conn()
+    RequestWriter(conn.http, OutgoingRequest("GET", ORIGIN, TARGET, (), None), b"")
+    conn.http.receive_data(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    assert isinstance(conn.http.next_event(), ResponseHead)
+    body = ResponseBody()
+    assert body.piece(conn.http.next_event()) == b"abc"  # type: ignore[arg-type]
+    assert not body.done
+    conn.http.receive_data(b"0\r\n\r\n")
+    assert body.piece(conn.http.next_event()) == b""  # type: ignore[arg-type]
+    assert body.done
