@@ -59,6 +59,7 @@ from .events import (
     TlsUpgradeRequired,
     UnhandledStanza,
 )
+from .reconnect import Disconnected, Reconnected
 
 __all__ = [
     "__version__",
@@ -76,6 +77,7 @@ __all__ = [
     "Connected",
     "ConnectionDead",
     "CubeProtoError",
+    "Disconnected",
     "Event",
     "IqFailed",
     "IqResultReceived",
@@ -92,6 +94,7 @@ __all__ = [
     "PingReceived",
     "PingTimedOut",
     "PongReceived",
+    "Reconnected",
     "RemoteProtocolError",
     "ResumableSession",
     "ResumeFailed",

@@ -20,8 +20,9 @@ replaced us) stop retrying: trying again cannot help and would fight the other l
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lxml import etree
 
@@ -30,8 +31,9 @@ from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
 from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, StanzaContext
 from .config import ClientConfig
-from .errors import LocalProtocolError, StreamErrorCondition
+from .errors import CubeProtoError, LocalProtocolError, StanzaError, StreamErrorCondition
 from .events import (
+    CheckpointChanged,
     CloseReason,
     Connected,
     ConnectionClosed,
@@ -42,16 +44,26 @@ from .events import (
     PingTimedOut,
     PongReceived,
     ResumeFailed,
+    TlsUpgradeRequired,
 )
 
 __all__ = [
     "CallAnswered",
     "CallSettled",
+    "Harvest",
     "Disconnected",
+    "IqError",
+    "IqTimeout",
+    "NotConnected",
     "ReconnectPolicy",
     "Reconnected",
     "Supervisor",
+    "SupervisorExtension",
+    "answer_of",
     "backoff_delay",
+    "call_wait",
+    "error_for",
+    "register_extension",
 ]
 
 
@@ -155,8 +167,115 @@ class _Correlated(StanzaCommand):
         return dataclasses.replace(stanza, result_parser=parse)
 
 
-def _dialog_key(prefix: str, dialog_id: str) -> str:
-    return f"{prefix}:{dialog_id.lower()}"
+class IqError(CubeProtoError):
+    """The server (or peer) answered a request with an error.
+
+    ``error`` is the stanza error as it arrived; it is ``None`` when the answer was a
+    result we could not parse (``reason`` says why).
+    """
+
+    def __init__(self, error: StanzaError | None, reason: str = "") -> None:
+        name = error.condition_name if error is not None else "malformed answer"
+        text = error.text if error is not None and error.text else reason
+        super().__init__(f"{name}: {text}" if text else name)
+        self.error = error
+        self.reason = reason
+
+
+class IqTimeout(CubeProtoError):
+    """No answer arrived in time."""
+
+
+class NotConnected(CubeProtoError):
+    """The client has no ready session (connecting, reconnecting or closed)."""
+
+
+def error_for(settled: CallSettled) -> CubeProtoError:
+    """The exception a client raises for a failed request outcome."""
+    event = settled.event
+    if isinstance(event, IqFailed):
+        return IqError(event.error, event.reason)
+    if isinstance(event, (IqTimedOut, PingTimedOut)):
+        return IqTimeout(f"no answer to {settled.call_id}")
+    if isinstance(event, ConnectionClosed):
+        return NotConnected(f"the client stopped before {settled.call_id} was answered")
+    error = getattr(event, "error", None)
+    if isinstance(error, StanzaError):
+        return IqError(error)
+    return CubeProtoError(f"{settled.call_id} failed: {event!r}")
+
+
+def answer_of(settled: CallSettled | None) -> Event:
+    """The answer of a request a client waited for, or its failure raised
+    (:func:`error_for`)."""
+    if settled is None:
+        raise LocalProtocolError("the request has not been settled")
+    if not settled.ok:
+        raise error_for(settled)
+    return settled.event
+
+
+def call_wait(command: Command, timeout: float | None, default: float) -> float:
+    """Seconds a client waits for the outcome of ``command`` before it raises
+    ``IqTimeout``: ``timeout``, else the command's own ``timeout``, else ``default``,
+    plus a second, so that the connection's own timer (which reports the request timed
+    out, and frees its bookkeeping) fires first."""
+    limit = timeout if timeout is not None else getattr(command, "timeout", None)
+    return (limit or default) + 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Harvest:
+    """What :meth:`Supervisor.harvest` took from a connection: the items for the client
+    (events and settled requests, in order), whether the connection waits for a TLS
+    upgrade, and whether its checkpoint changed (to be persisted before the bytes taken
+    with these events are written)."""
+
+    items: list[Event | CallSettled]
+    tls_needed: bool
+    checkpoint_changed: bool
+
+
+class SupervisorExtension(Protocol):
+    """What a layer above the core adds to a :class:`Supervisor`: requests whose outcome
+    is not an IQ answer, and state to restore after a fresh session.
+
+    The core knows no chat vocabulary; the chat layer registers its extension (the
+    group dialogs a client is in, :class:`cubeproto.chat.rooms.DialogRooms`) with
+    :func:`register_extension` when it is imported.
+    """
+
+    #: The commands whose outcome this extension settles (by exact type).
+    command_types: tuple[type[Command], ...]
+    #: The events that settle them (by exact type).
+    event_types: tuple[type[Event], ...]
+
+    def track(self, command: Command) -> str:
+        """``command`` (one of :attr:`command_types`) was sent: the call id under which
+        its outcome will be settled."""
+
+    def settle(self, event: Event) -> tuple[str, bool]:
+        """``event`` (one of :attr:`event_types`) arrived: the call id it settles and
+        whether that is a success (whether or not anyone waits for that id)."""
+
+    def fresh_session(self, handler: object) -> None:
+        """The server refused to resume: the connection's stanza handler (carried over
+        from the old session) must forget what the server has forgotten."""
+
+    def restore(self) -> Iterable[Command]:
+        """Commands that rebuild this extension's state after a fresh session replaced a
+        lost one (re-joining rooms)."""
+
+
+#: Factories of the extensions every new :class:`Supervisor` gets.
+_EXTENSIONS: list[Callable[[], SupervisorExtension]] = []
+
+
+def register_extension(factory: Callable[[], SupervisorExtension]) -> None:
+    """Give every :class:`Supervisor` created from now on an extension made by
+    ``factory`` (registering the same factory twice has no further effect)."""
+    if factory not in _EXTENSIONS:
+        _EXTENSIONS.append(factory)
 
 
 class Supervisor:
@@ -190,9 +309,11 @@ class Supervisor:
         self._ever_connected = False
         self._stopping = False
         self._stopped = False
-        self._dialogs: dict[str, str] = {}
-        #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", "join", "leave"
+        #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", or an extension's
         self._calls: dict[str, str] = {}
+        self._extensions = tuple(factory() for factory in _EXTENSIONS)
+        self._by_command = {t: ext for ext in self._extensions for t in ext.command_types}
+        self._by_event = {t: ext for ext in self._extensions for t in ext.event_types}
 
     # ------------------------------------------------------------------ state
 
@@ -209,8 +330,12 @@ class Supervisor:
 
     @property
     def joined_dialogs(self) -> frozenset[str]:
-        """The group dialogs the client is in (re-joined after a fresh session)."""
-        return frozenset(self._dialogs.values())
+        """The group dialogs the client is in (re-joined after a fresh session), as the
+        chat layer's extension keeps them."""
+        joined: frozenset[str] = frozenset()
+        for ext in self._extensions:
+            joined |= getattr(ext, "joined_dialogs", frozenset())
+        return joined
 
     def next_delay(self) -> float | None:
         """Seconds to wait before the next connection attempt; ``None``: stop."""
@@ -294,18 +419,11 @@ class Supervisor:
 
         The outcome arrives as a :class:`CallSettled` from :meth:`process`.
         """
-        from .chat.commands import JoinDialog, LeaveDialog
-
-        if isinstance(command, JoinDialog):
+        extension = self._by_command.get(type(command))
+        if extension is not None:
             self.send(command, now=now)
-            key = _dialog_key("join", command.dialog_id)
-            self._calls[key] = "join"
-            return key
-        if isinstance(command, LeaveDialog):
-            self.send(command, now=now)
-            self._dialogs.pop(command.dialog_id.lower(), None)
-            key = _dialog_key("leave", command.dialog_id)
-            self._calls[key] = "leave"
+            key = extension.track(command)
+            self._calls[key] = type(command).__name__
             return key
         if isinstance(command, (Ping, SendIq)):
             call_id = self.send(command, now=now)
@@ -326,8 +444,6 @@ class Supervisor:
     def process(self, event: Event, *, now: float) -> Sequence[Event | CallSettled]:
         """Turn one connection event into what the client reports: events for the
         application's stream and :class:`CallSettled` outcomes for waiting requests."""
-        from .chat.events import DialogJoined, DialogJoinFailed, DialogLeft
-
         calls = self._calls
         if isinstance(event, CallAnswered):
             if calls.pop(event.iq_id, None) is not None:
@@ -343,19 +459,12 @@ class Supervisor:
             if calls.pop(event.ping_id, None) is None:
                 return [event]
             return [CallSettled(event.ping_id, event, isinstance(event, PongReceived))]
-        if isinstance(event, (DialogJoined, DialogJoinFailed, DialogLeft)):
-            out: list[Event | CallSettled] = [event]
-            if isinstance(event, DialogJoined):
-                self._dialogs[event.dialog_id.lower()] = event.dialog_id
-                key = _dialog_key("join", event.dialog_id)
-            elif isinstance(event, DialogJoinFailed):
-                key = _dialog_key("join", event.dialog_id)
-            else:
-                self._dialogs.pop(event.dialog_id.lower(), None)
-                key = _dialog_key("leave", event.dialog_id)
+        extension = self._by_event.get(type(event))
+        if extension is not None:
+            key, ok = extension.settle(event)
             if calls.pop(key, None) is not None:
-                out.append(CallSettled(key, event, not isinstance(event, DialogJoinFailed)))
-            return out
+                return [event, CallSettled(key, event, ok)]
+            return [event]
         if isinstance(event, ResumeFailed):
             self._fresh_session()
             return [event]
@@ -367,13 +476,11 @@ class Supervisor:
 
     def _fresh_session(self) -> None:
         """The resumption was refused: the handler carried over from the old session
-        (the chat layer) must forget the rooms the server has forgotten."""
-        from .chat.session import ChatSession
-
+        (the chat layer) must forget what the server has forgotten (its rooms)."""
         conn = self.connection
-        handler = conn.handler if conn is not None else None
-        if isinstance(handler, ChatSession):
-            handler.fresh_session()
+        if conn is not None:
+            for ext in self._extensions:
+                ext.fresh_session(conn.handler)
 
     def _connected(self, event: Connected, now: float) -> list[Event | CallSettled]:
         self._attempt = 0
@@ -385,10 +492,9 @@ class Supervisor:
         if first:
             return [event]
         if not event.resumed and self.policy.rejoin_dialogs and self.connection is not None:
-            from .chat.commands import JoinDialog
-
-            for dialog_id in list(self._dialogs.values()):
-                self.connection.send(JoinDialog(dialog_id=dialog_id), now=now)
+            for ext in self._extensions:
+                for command in ext.restore():
+                    self.connection.send(command, now=now)
         return [Reconnected(jid=event.jid, resumed=event.resumed)]
 
     def _closed(self, event: ConnectionClosed, now: float) -> list[Event | CallSettled]:
@@ -431,6 +537,26 @@ class Supervisor:
             reconnect_in=self._delay,
             attempt=self._attempt,
             resumable=self._resume is not None,
+        )
+
+    def harvest(self, conn: ClientConnection, *, now: float) -> Harvest:
+        """Every event ``conn`` has ready, passed through :meth:`process`."""
+        items: list[Event | CallSettled] = []
+        tls_needed = checkpoint_changed = False
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, TlsUpgradeRequired):
+                tls_needed = True
+            elif isinstance(event, CheckpointChanged):
+                checkpoint_changed = True
+            items.extend(self.process(event, now=now))
+        return Harvest(items, tls_needed, checkpoint_changed)
+
+    def finished(self) -> list[Event | CallSettled]:
+        """The client's loop has ended: every waiting request fails as stopped."""
+        return self.settle_all(
+            Disconnected(
+                closed=None, error="stopped", reconnect_in=None, attempt=0, resumable=False
+            )
         )
 
     def settle_all(self, failure: Event) -> list[Event | CallSettled]:

@@ -44,3 +44,11 @@ def test_the_local_server_imports_only_public_modules() -> None:
                 and any(part.startswith("_") for part in name.split("."))
             ]
     assert private == []
+
+
+def test_the_clients_connection_events_are_exported_from_cubeproto() -> None:
+    import cubeproto.reconnect
+
+    assert cubeproto.Disconnected is cubeproto.reconnect.Disconnected
+    assert cubeproto.Reconnected is cubeproto.reconnect.Reconnected
+    assert {"Disconnected", "Reconnected"} <= set(cubeproto.__all__)

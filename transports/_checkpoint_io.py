@@ -17,14 +17,23 @@ still needed (a resumption in progress) would lose the session.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Union
 
-from cubeproto import Checkpoint, ClientConnection
+from cubeproto import Checkpoint, ClientConfig, ClientConnection, StreamState
+from cubeproto.errors import LocalProtocolError
 
-__all__ = ["CheckpointSink", "CheckpointSource", "CheckpointWriter", "load_checkpoint"]
+__all__ = [
+    "CheckpointSink",
+    "CheckpointSource",
+    "CheckpointWriter",
+    "checkpointed",
+    "confirm_handled",
+    "load_checkpoint",
+]
 
 CheckpointSink = Union[str, "os.PathLike[str]", Callable[[str], None]]
 CheckpointSource = Union[str, "os.PathLike[str]", Checkpoint]
@@ -90,3 +99,46 @@ class CheckpointWriter:
             self._sink(text)
             self._last = text
             self.writes += 1
+
+
+def checkpointed(
+    config: ClientConfig, sink: CheckpointSink | None
+) -> tuple[ClientConfig, CheckpointWriter | None]:
+    """The configuration a client runs with and the writer that keeps ``sink`` current:
+    a client that persists on every ``CheckpointChanged`` needs the core to emit them."""
+    if sink is None:
+        return config, None
+    if not config.checkpoint_events:
+        config = dataclasses.replace(config, checkpoint_events=True)
+    return config, CheckpointWriter(sink)
+
+
+def confirm_handled(
+    config: ClientConfig,
+    conn: ClientConnection | None,
+    writer: CheckpointWriter | None,
+    *,
+    caught_up: bool,
+    now: float,
+) -> bool:
+    """A client's ``confirm_handled()``, once for both adapters (the caller holds what
+    keeps the connection still: the event loop, or the blocking client's lock).
+
+    With ``app_controlled_acks=True``: every event the client has handed to the
+    application so far has been handled durably, so the server may now be told it was
+    received.  The connection's acknowledgement counter moves only when the application
+    has ``caught_up`` with the events already taken from the connection (confirming an
+    event while later ones wait in the queue would acknowledge those too); then the
+    checkpoint is persisted (before any ``<a/>`` can tell the server) and this returns
+    ``True``.  ``False``: events are still waiting, or there is no connection (the next
+    confirmation after taking them will cover them).  Raises ``LocalProtocolError``
+    without ``app_controlled_acks``.
+    """
+    if not config.app_controlled_acks:
+        raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+    if not caught_up or conn is None or conn.state is StreamState.CLOSED:
+        return False
+    conn.confirm_handled(now=now)
+    if writer is not None:
+        writer.persist(conn)
+    return True

@@ -1,47 +1,37 @@
-"""Pieces shared by the blocking and the anyio HTTP adapters (no I/O here either)."""
+"""What the blocking and the anyio HTTP adapters share beyond the sans-IO exchange
+(:mod:`cubeproto.rest.exchange`, re-exported here for older imports): their options,
+the TLS context and the connection pool."""
 
 from __future__ import annotations
 
+import random
 import ssl
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
 
-from cubeproto.errors import LocalProtocolError
+from cubeproto.rest import RestSession, RetryPolicy
+from cubeproto.rest.exchange import (
+    CHUNK_SIZE,
+    MAX_REDIRECTS,
+    ConnectionPool,
+    Origin,
+    PooledConnection,
+    resolve_redirect,
+    split_url,
+)
 
-#: Bytes read from the socket per call, and the chunk size of streamed uploads.
-CHUNK_SIZE = 64 * 1024
-#: Redirects followed by a download (the blob URL answers 301 to storage).
-MAX_REDIRECTS = 5
+C = TypeVar("C", bound=PooledConnection)
 
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a connection goes: the pool key."""
-
-    scheme: str
-    host: str
-    port: int
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return host if self.port == default else f"{host}:{self.port}"
-
-
-def split_url(url: str) -> tuple[Origin, str]:
-    """``https://host:port/path?q`` -> (origin, ``/path?q``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise LocalProtocolError(f"not an http(s) URL: {url!r}")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise LocalProtocolError(f"bad port in {url!r}") from exc
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    return Origin(parts.scheme, parts.hostname, port), target
+__all__ = [
+    "CHUNK_SIZE",
+    "MAX_REDIRECTS",
+    "HttpClientOptions",
+    "RestClientBase",
+    "Origin",
+    "make_ssl_context",
+    "resolve_redirect",
+    "split_url",
+]
 
 
 def make_ssl_context(
@@ -55,8 +45,69 @@ def make_ssl_context(
     return ctx
 
 
-def resolve_redirect(base: str, location: str) -> str:
-    """An absolute URL for a Location header relative to ``base``."""
-    from urllib.parse import urljoin
+class HttpClientOptions(Generic[C]):
+    """The options and the pool of an HTTP client (both adapters take the same):
+    verification on (the system store, or ``ca_file`` / ``ssl_context``), connect and
+    read timeouts in seconds, and at most ``max_idle_per_origin`` idle keep-alive
+    connections per origin."""
 
-    return urljoin(base, location)
+    def __init__(
+        self,
+        *,
+        ca_file: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_idle_per_origin: int = 4,
+    ) -> None:
+        self._ssl = make_ssl_context(ca_file, ssl_context)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._pool: ConnectionPool[C] = ConnectionPool(max_idle_per_origin)
+        #: TCP connections opened so far (for observing keep-alive reuse).
+        self.connections_opened = 0
+
+    @property
+    def max_idle_per_origin(self) -> int:
+        """Idle keep-alive connections kept per origin."""
+        return self._pool.max_idle_per_origin
+
+    @max_idle_per_origin.setter
+    def max_idle_per_origin(self, value: int) -> None:
+        self._pool.max_idle_per_origin = value
+
+
+H = TypeVar("H")
+R = TypeVar("R", bound="RestClientBase[Any]")
+
+
+class RestClientBase(Generic[H]):
+    """What the blocking and the async REST clients share: a
+    :class:`~cubeproto.rest.RestSession` and an HTTP client of their kind
+    (:attr:`http_client` makes the default one)."""
+
+    #: The HTTP client class of the adapter (``BlockingHttpClient``/``AsyncHttpClient``).
+    http_client: ClassVar[Callable[..., Any]]
+
+    def __init__(self, session: RestSession, http: H | None = None) -> None:
+        self.session = session
+        self.http: H = http if http is not None else self.http_client()
+
+    @classmethod
+    def connect(
+        cls: type[R],
+        credentials: Any,
+        *,
+        base_url: str = "https://api.connectycube.com",
+        retry: RetryPolicy | None = None,
+        **http_options: Any,
+    ) -> R:
+        """A client with a fresh session for ``credentials`` and a default retry policy
+        (``http_options`` go to the HTTP client)."""
+        session = RestSession(
+            credentials=credentials,
+            base_url=base_url,
+            retry=retry or RetryPolicy(),
+            random=random.random,
+        )
+        return cls(session, cls.http_client(**http_options))

@@ -20,70 +20,37 @@ without a callback, queued for :meth:`ChatClient.events` / :meth:`ChatClient.nex
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import queue
-import random
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cubeproto import ClientConfig, ClientConnection, Ping, SendIq, StreamState
-from cubeproto.chat import (
-    ChatState,
-    DeleteMessage,
-    DeletePrivacyList,
-    DialogJoined,
-    EditMessage,
-    ExtensionValue,
-    GetLastActivity,
-    GetOnlineUsers,
-    GetPrivacyList,
-    GetPrivacyListNames,
-    JoinDialog,
-    LastActivity,
-    LeaveDialog,
-    MarkerKind,
-    OnlineUsers,
-    PrivacyItem,
-    PrivacyListNames,
-    PrivacyListReceived,
-    SendChatState,
-    SendMarker,
-    SendMessage,
-    SendSystemMessage,
-    SetClientState,
-    SetDefaultPrivacyList,
-    SetPrivacyList,
-    SubscribeLastActivity,
-    privacy_update,
-)
+from cubeproto import ClientConfig, ClientConnection, StreamState
+from cubeproto.chat.verbs import BlockingVerbs, Once, Plan, PlanRun, Send, Step
 from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
-from cubeproto.events import (
-    CheckpointChanged,
-    Connected,
-    Event,
-    IqResultReceived,
-    PongReceived,
-    TlsUpgradeRequired,
-)
-from cubeproto.reconnect import CallSettled, Disconnected, Reconnected, ReconnectPolicy, Supervisor
+from cubeproto.events import Event
+from cubeproto.reconnect import CallSettled, answer_of, call_wait
 
-from ._checkpoint_io import CheckpointSink, CheckpointSource, CheckpointWriter, load_checkpoint
-from ._endpoints import default_port
-from ._logging import log_event
-from ._tls import ChannelBindingMode, channel_binding, client_context
-from .errors import ConnectFailed, IqTimeout, NotConnected, error_for, transport_failure
+from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
+from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
+from ._checkpoint_io import confirm_handled
+from ._tls import channel_binding
+from .errors import IqTimeout, NotConnected, transport_failure
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ChatClient"]
 
-DEFAULT_CALL_TIMEOUT = 30.0
+T = TypeVar("T")
+E = TypeVar("E", bound=Event)
+
 #: Bound on one blocking write (a peer that stops reading is a dead connection).
 WRITE_TIMEOUT = 30.0
 _STOP = object()
@@ -97,69 +64,35 @@ class _Waiter:
         self.settled: CallSettled | None = None
 
 
-class ChatClient:
+class ChatClient(ChatClientBase, BlockingVerbs):
     """A ConnectyCube chat client for blocking code.  Thread-safe.
 
-    Arguments as :class:`~cubeproto.transports.anyio_chat.AsyncChatClient` (including
-    ``checkpoint`` and ``resume_from``), plus ``on_event``: a callback for every event
-    (instead of the queue).  The checkpoint is written in the I/O thread (or in the
-    thread calling :meth:`confirm_handled`) under the client's lock.
-
-    ``Connected`` (and the return of ``connect``/``wait_connected``) comes when the server
-    has enabled stream management (``<enabled/>``), before it has processed the initial
-    presence sent just before: a message sent to this user in that gap can be routed to
-    offline storage instead of this session.  ``wait_connected(settled=True)`` pings once
-    (answered in order, so after it the presence is in effect).
+    The options and what ``Connected`` means are :class:`ChatClientBase`'s, plus
+    ``on_event``: a callback for every event, called in the I/O thread (it must not
+    block), instead of the queue.  The checkpoint is written in the I/O thread (or in
+    the thread calling :meth:`confirm_handled`) under the client's lock.
     """
 
     def __init__(
         self,
         config: ClientConfig,
         *,
-        host: str | None = None,
-        port: int | None = None,
-        tls: ssl.SSLContext | None = None,
-        ca_file: str | Path | None = None,
-        channel_binding: ChannelBindingMode = "auto",
-        policy: ReconnectPolicy | None = None,
-        connect_timeout: float = 10.0,
-        call_timeout: float = DEFAULT_CALL_TIMEOUT,
         on_event: Callable[[Event], None] | None = None,
-        checkpoint: CheckpointSink | None = None,
-        resume_from: CheckpointSource | None = None,
+        **options: Unpack[ChatClientOptions],
     ) -> None:
-        self.config = config
-        self.host = host or config.chat_host
-        self.port = port or default_port(config.transport)
-        self._where = f"{self.host}:{self.port}"
-        self._tls = tls or client_context(ca_file=ca_file)
-        self._cb_mode: ChannelBindingMode = channel_binding
-        self._connect_timeout = connect_timeout
-        self._call_timeout = call_timeout
+        super().__init__(config, **options)
         self._on_event = on_event
-        self._checkpoint = CheckpointWriter(checkpoint) if checkpoint is not None else None
-        if checkpoint is not None and not config.checkpoint_events:
-            # The client persists on every CheckpointChanged: the core must emit them.
-            config = self.config = dataclasses.replace(config, checkpoint_events=True)
-        self._sup = Supervisor(
-            config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
-        )
         self._lock = threading.RLock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._waiters: dict[str, _Waiter] = {}
+        self._guard = self._lock
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._sleep = threading.Event()
         self._up = threading.Event()
-        self._first: Event | None = None
         self._first_seen = threading.Event()
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
-        # App-controlled acks: events handed towards the application (counted under the
-        # lock when taken from the connection) and events the application has taken.
-        self._delivered = 0
-        self._consumed = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,9 +113,10 @@ class ChatClient:
         self._thread = threading.Thread(target=self._run, name="cubeproto-chat", daemon=True)
         self._thread.start()
         self._first_seen.wait()
-        if not isinstance(self._first, Connected):
+        failure = self._first_failure()
+        if failure is not None:
             self.terminate()
-            raise ConnectFailed.of(self._where, self._first)
+            raise failure
 
     def disconnect(self) -> None:
         """Close the stream gracefully and stop reconnecting; waits until closed."""
@@ -229,17 +163,62 @@ class ChatClient:
 
     def next_event(self, timeout: float | None = None) -> Event | None:
         """The next queued event; ``None`` on timeout or once the client stopped."""
+        event = self._next_held()
+        if event is None:
+            event, _ = self._take_queued(timeout)
+        if event is not None:
+            with self._lock:
+                self._consumed += 1
+        return event
+
+    def wait_for(
+        self,
+        event_type: type[E],
+        predicate: Callable[[E], bool] | None = None,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        **match: object,
+    ) -> E:
+        """The next event of ``event_type`` whose attributes equal ``match`` (e.g.
+        ``wait_for(MessageReceived, sender_id=42)``) and for which ``predicate`` is true.
+
+        Events passed over are kept, in order: :meth:`next_event`, :meth:`events` and
+        later ``wait_for`` calls still see them, so waiting for one thing loses nothing
+        else.  Raises ``TimeoutError`` after ``timeout`` seconds (``None``: no limit) and
+        :class:`NotConnected` when the client stops first.  Reads the queue, so not
+        with ``on_event``.
+        """
+        if self._on_event is not None:
+            raise LocalProtocolError("wait_for() reads the event queue; events go to on_event")
+        found = self._take_held(event_type, predicate, match)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while found is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"no {event_type.__name__} within {timeout} s")
+            event, stopped = self._take_queued(left)
+            if stopped:
+                raise NotConnected(f"the client stopped before a {event_type.__name__}")
+            if event is not None and matches(event, event_type, predicate, match):
+                found = event  # type: ignore[assignment]  # matches() checked the type
+            elif event is not None:
+                self._hold(event)
+        with self._lock:
+            self._consumed += 1
+        return found
+
+    def _take_queued(self, timeout: float | None) -> tuple[Event | None, bool]:
+        """The next event from the queue (``None`` on timeout) and whether the client
+        has stopped (no event will come)."""
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
-            return None
+            return None, False
         if item is _STOP:
             self._queue.put(_STOP)  # keep telling later callers
-            return None
+            return None, True
         assert isinstance(item, Event)
-        with self._lock:
-            self._consumed += 1
-        return item
+        return item, False
 
     def events(self) -> Iterator[Event]:
         """Every queued event, in order; ends when the client has stopped."""
@@ -247,33 +226,19 @@ class ChatClient:
             yield event
 
     def confirm_handled(self) -> bool:
-        """With ``app_controlled_acks=True``: every event this client has handed to the
-        application so far (through :meth:`next_event`/:meth:`events` or ``on_event``)
-        has been handled durably, so the server may now be told it was received.
-
-        Call it after handling an event, not before: what is not confirmed is redelivered
-        by the server after a resumption (also in a new process that resumes from a
-        checkpoint), so a crash between receiving and handling loses nothing.  The
-        connection's acknowledgement counter moves only when the application has caught
-        up with the events already taken from the connection (confirming an event while
-        later ones wait in the queue would acknowledge those too); then this returns
-        ``True``.  ``False``: events are still waiting, or there is no connection (the
-        next confirmation after taking them will cover them).  Raises
-        ``LocalProtocolError`` without ``app_controlled_acks``.
-        """
-        if not self.config.app_controlled_acks:
-            raise LocalProtocolError("confirm_handled() needs app_controlled_acks=True")
+        """Every event taken from :meth:`next_event`/:meth:`events` or given to
+        ``on_event`` so far has been handled durably (``app_controlled_acks=True``): see
+        :func:`~._checkpoint_io.confirm_handled`.  Call it after handling an event, not
+        before; ``True`` when the connection's acknowledgement counter moved."""
         with self._lock:
+            caught_up = self._consumed >= self._delivered
             conn = self._sup.connection
-            if self._consumed < self._delivered or conn is None:
-                return False
-            if conn.state is StreamState.CLOSED:
-                return False
-            conn.confirm_handled(now=time.monotonic())
-            if self._checkpoint is not None:
-                self._checkpoint.persist(conn)  # before any <a/> can tell the server
-        self._wake()
-        return True
+            done = confirm_handled(
+                self.config, conn, self._checkpoint, caught_up=caught_up, now=time.monotonic()
+            )
+        if done:
+            self._wake()
+        return done
 
     # ------------------------------------------------------------------ the I/O thread
 
@@ -297,17 +262,7 @@ class ChatClient:
                 self._sleep.wait(delay)
         finally:
             with self._lock:
-                items = self._count(
-                    sup.settle_all(
-                        Disconnected(
-                            closed=None,
-                            error="stopped",
-                            reconnect_in=None,
-                            attempt=0,
-                            resumable=False,
-                        )
-                    )
-                )
+                items = self._count(sup.finished())
             self._dispatch(items)
             self._first_seen.set()
             self._up.set()
@@ -416,22 +371,12 @@ class ChatClient:
                 conn.handle_timer(now=now)
 
     def _drain(self, conn: ClientConnection) -> tuple[list[Event | CallSettled], bool]:
-        now = time.monotonic()
-        items: list[Event | CallSettled] = []
-        tls_needed = False
-        changed = False
-        while (event := conn.next_event()) is not None:
-            if isinstance(event, TlsUpgradeRequired):
-                tls_needed = True
-            elif isinstance(event, CheckpointChanged):
-                changed = True
-            items.extend(self._sup.process(event, now=now))
-        if changed and self._checkpoint is not None:
+        harvest = self._sup.harvest(conn, now=time.monotonic())
+        if harvest.checkpoint_changed and self._checkpoint is not None:
             # Under the lock, before the output taken with these events is written: the
             # server hears of what the checkpoint records only once it is persisted.
             self._checkpoint.persist(conn)
-        self._count(items)
-        return items, tls_needed
+        return self._count(harvest.items), harvest.tls_needed
 
     def _count(self, items: list[Event | CallSettled]) -> list[Event | CallSettled]:
         """Count the events among ``items`` as handed to the application (call under the
@@ -440,29 +385,22 @@ class ChatClient:
         self._delivered += sum(1 for item in items if not isinstance(item, CallSettled))
         return items
 
-    def _dispatch(self, items: Iterable[Event | CallSettled]) -> None:
-        for item in items:
-            if isinstance(item, CallSettled):
-                with self._lock:
-                    waiter = self._waiters.pop(item.call_id, None)
-                if waiter is not None:
-                    waiter.settled = item
-                    waiter.done.set()
-                continue
-            if isinstance(item, (Connected, Reconnected)):
-                self._up.set()
-            elif isinstance(item, Disconnected):
-                self._up.clear()
-            log_event(item, self._where)
-            if self._first is None and isinstance(item, (Connected, Disconnected)):
-                self._first = item
-                self._first_seen.set()
-            if self._on_event is not None:
-                with self._lock:
-                    self._consumed += 1
-                self._on_event(item)
-            else:
-                self._queue.put(item)
+    def _set_up(self, up: bool) -> None:
+        if up:
+            self._up.set()
+        else:
+            self._up.clear()
+
+    def _first_reached(self) -> None:
+        self._first_seen.set()
+
+    def _deliver(self, event: Event) -> None:
+        if self._on_event is not None:
+            with self._lock:
+                self._consumed += 1
+            self._on_event(event)
+        else:
+            self._queue.put(event)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -473,12 +411,7 @@ class ChatClient:
     def send(self, command: Command) -> str | None:
         """Send any command; returns the stanza id (a message id for messages)."""
         with self._lock:
-            try:
-                stanza_id = self._sup.send(command, now=time.monotonic())
-            except LocalProtocolError as exc:
-                if not self._sup.is_connected:
-                    raise NotConnected(str(exc)) from None
-                raise
+            stanza_id = self._hand_over(command, now=time.monotonic())
         self._wake()
         return stanza_id
 
@@ -498,165 +431,23 @@ class ChatClient:
         self._wake()
         if call_id is None or waiter is None:
             return None
-        limit = timeout if timeout is not None else getattr(command, "timeout", None)
         try:
-            if not waiter.done.wait((limit or self._call_timeout) + 1.0):
+            if not waiter.done.wait(call_wait(command, timeout, self._call_timeout)):
                 raise IqTimeout(f"no answer to {call_id}")
         finally:
             with self._lock:
                 self._waiters.pop(call_id, None)
-        settled = waiter.settled
-        assert settled is not None
-        if not settled.ok:
-            raise error_for(settled)
-        return settled.event
+        return answer_of(waiter.settled)
 
-    # --- the SDK's verbs (as in AsyncChatClient) --------------------------------------
+    def _perform(self, plan: Plan[T]) -> T:
+        """Run one verb (:mod:`cubeproto.chat.verbs`): send and call what it asks for
+        (a verb of one step without a stepping object: the outbound hot path)."""
+        if isinstance(plan, Once):
+            return plan.then(self._perform_step(plan.step))
+        run = PlanRun(plan)
+        while (step := run.step) is not None:
+            run.answer(self._perform_step(step))
+        return run.result
 
-    def send_message(
-        self,
-        *,
-        to_user: int | None = None,
-        to_dialog: str | None = None,
-        body: str | None = None,
-        extension: Mapping[str, ExtensionValue] | None = None,
-        **options: Any,
-    ) -> str:
-        """Send a 1-1 (``to_user``) or group (``to_dialog``) message; returns its id."""
-        command = SendMessage(
-            to_user=to_user, to_dialog=to_dialog, body=body, extension=extension, **options
-        )
-        message_id = self.send(command)
-        assert message_id is not None
-        return message_id
-
-    def send_system_message(
-        self,
-        to_user: int,
-        *,
-        body: str | None = None,
-        extension: Mapping[str, ExtensionValue] | None = None,
-    ) -> str:
-        """Send a system message (``type="headline"``); returns its id."""
-        message_id = self.send(
-            SendSystemMessage(to_user=to_user, body=body, extension=extension or {})
-        )
-        assert message_id is not None
-        return message_id
-
-    def send_typing(self, *, to_user: int | None = None, to_dialog: str | None = None) -> None:
-        """ "is typing" (XEP-0085 composing)."""
-        self.send(SendChatState(state=ChatState.COMPOSING, to_user=to_user, to_dialog=to_dialog))
-
-    def send_stop_typing(self, *, to_user: int | None = None, to_dialog: str | None = None) -> None:
-        """ "stopped typing" (XEP-0085 paused)."""
-        self.send(SendChatState(state=ChatState.PAUSED, to_user=to_user, to_dialog=to_dialog))
-
-    def send_delivered(
-        self, message_id: str, *, to_user: int, dialog_id: str | None = None
-    ) -> None:
-        """Tell the sender ``message_id`` was delivered."""
-        self.send(
-            SendMarker(
-                kind=MarkerKind.RECEIVED,
-                message_id=message_id,
-                to_user=to_user,
-                dialog_id=dialog_id,
-            )
-        )
-
-    def send_read(self, message_id: str, *, to_user: int, dialog_id: str | None = None) -> None:
-        """Tell the sender ``message_id`` was read."""
-        self.send(
-            SendMarker(
-                kind=MarkerKind.DISPLAYED,
-                message_id=message_id,
-                to_user=to_user,
-                dialog_id=dialog_id,
-            )
-        )
-
-    def edit_message(self, message_id: str, body: str, **target: Any) -> str | None:
-        """Correct a message (``to_user=``/``to_dialog=``, ``last=``, ``extension=``)."""
-        return self.send(EditMessage(message_id=message_id, body=body, **target))
-
-    def delete_message(self, message_id: str, **target: Any) -> str | None:
-        """Delete a message for everyone (``to_user=`` or ``to_dialog=``)."""
-        return self.send(DeleteMessage(message_id=message_id, **target))
-
-    def join_dialog(self, dialog_id: str) -> DialogJoined:
-        """Join a group dialog's room; re-joined automatically after a fresh session."""
-        event = self.call(JoinDialog(dialog_id=dialog_id))
-        assert isinstance(event, DialogJoined)
-        return event
-
-    def leave_dialog(self, dialog_id: str) -> None:
-        """Leave a group dialog's room."""
-        self.call(LeaveDialog(dialog_id=dialog_id))
-
-    def online_users(self, dialog_id: str) -> tuple[int, ...]:
-        """User ids of the room's occupants."""
-        event = self.call(GetOnlineUsers(dialog_id=dialog_id))
-        assert isinstance(event, OnlineUsers)
-        return event.user_ids
-
-    def ping(self, *, timeout: float = 5.0, to: str | None = None) -> float:
-        """XEP-0199 ping; returns the round trip in seconds or raises IqTimeout/IqError."""
-        event = self.call(Ping(to=to, timeout=timeout))
-        assert isinstance(event, PongReceived)
-        if event.error is not None:
-            raise error_for(CallSettled(event.ping_id, event, False))
-        return event.round_trip
-
-    def last_activity(self, user_id: int) -> int:
-        """Seconds since the user was last active (0: online now)."""
-        event = self.call(GetLastActivity(user_id=user_id))
-        assert isinstance(event, LastActivity)
-        return event.seconds
-
-    def subscribe_last_activity(self, user_id: int, *, enable: bool = True) -> None:
-        """Receive ``LastActivity`` pushes for the user (``enable=False``: stop)."""
-        self.call(SubscribeLastActivity(user_id=user_id, enable=enable))
-
-    def mark_active(self) -> None:
-        """markActive (XEP-0352 CSI or the SDK's IQ, see ``SetClientState``)."""
-        self.call(SetClientState(active=True))
-
-    def mark_inactive(self) -> None:
-        """markInactive."""
-        self.call(SetClientState(active=False))
-
-    def create_privacy_list(self, name: str, items: Iterable[PrivacyItem]) -> None:
-        """Create (or replace) a privacy list."""
-        self.call(SetPrivacyList(name=name, items=tuple(items)))
-
-    def get_privacy_list(self, name: str) -> tuple[PrivacyItem, ...]:
-        """The items of a privacy list."""
-        event = self.call(GetPrivacyList(name=name))
-        assert isinstance(event, PrivacyListReceived)
-        return event.items
-
-    def privacy_list_names(self) -> PrivacyListNames:
-        """The names of the lists, and the default and active ones."""
-        event = self.call(GetPrivacyListNames())
-        assert isinstance(event, PrivacyListNames)
-        return event
-
-    def update_privacy_list(self, name: str, changes: Iterable[PrivacyItem]) -> None:
-        """The SDK's update: get the list, merge the changes, set it (or remove it when
-        nothing is left, as the SDK does: :func:`~cubeproto.chat.privacy_update`)."""
-        self.call(privacy_update(name, self.get_privacy_list(name), changes))
-
-    def set_default_privacy_list(self, name: str | None) -> None:
-        """Make a list the default (``None``: no default)."""
-        self.call(SetDefaultPrivacyList(name=name))
-
-    def delete_privacy_list(self, name: str) -> None:
-        """Delete a privacy list."""
-        self.call(DeletePrivacyList(name=name))
-
-    def send_iq(self, type: str, payload: str, *, to: str | None = None) -> bytes | None:
-        """Any IQ request (escape hatch); returns the answer's payload bytes."""
-        event = self.call(SendIq(type=type, payload=payload, to=to))
-        assert isinstance(event, IqResultReceived)
-        return event.payload
+    def _perform_step(self, step: Step) -> object:
+        return self.send(step.command) if isinstance(step, Send) else self.call(step.command)

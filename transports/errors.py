@@ -1,7 +1,10 @@
 """Exceptions of the high-level chat clients (async and blocking), in one place.
 
 An awaited request returns its answer or raises one of these; all derive from
-:class:`cubeproto.errors.CubeProtoError`.
+:class:`cubeproto.errors.CubeProtoError`.  The request outcomes' exceptions are defined
+next to the outcomes themselves (:mod:`cubeproto.reconnect`), because the verbs that
+interpret answers (:mod:`cubeproto.chat.verbs`) raise them too; they are the same
+classes here.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ import socket
 import ssl
 
 from cubeproto.diagnostics import describe
-from cubeproto.errors import CubeProtoError, StanzaError
-from cubeproto.events import ConnectionClosed, Event, IqFailed, IqTimedOut, PingTimedOut
-from cubeproto.reconnect import CallSettled, Disconnected
+from cubeproto.errors import CubeProtoError
+from cubeproto.events import Event
+from cubeproto.reconnect import Disconnected, IqError, IqTimeout, NotConnected, error_for
 
 __all__ = [
     "ConnectFailed",
@@ -22,29 +25,6 @@ __all__ = [
     "error_for",
     "transport_failure",
 ]
-
-
-class IqError(CubeProtoError):
-    """The server (or peer) answered a request with an error.
-
-    ``error`` is the stanza error as it arrived; it is ``None`` when the answer was a
-    result we could not parse (``reason`` says why).
-    """
-
-    def __init__(self, error: StanzaError | None, reason: str = "") -> None:
-        name = error.condition_name if error is not None else "malformed answer"
-        text = error.text if error is not None and error.text else reason
-        super().__init__(f"{name}: {text}" if text else name)
-        self.error = error
-        self.reason = reason
-
-
-class IqTimeout(CubeProtoError):
-    """No answer arrived in time."""
-
-
-class NotConnected(CubeProtoError):
-    """The client has no ready session (connecting, reconnecting or closed)."""
 
 
 class ConnectFailed(CubeProtoError):
@@ -63,21 +43,6 @@ class ConnectFailed(CubeProtoError):
         else:
             why = describe(event) if event is not None else None
         return cls(f"could not connect to {where}: {why or 'unknown reason'}", event)
-
-
-def error_for(settled: CallSettled) -> CubeProtoError:
-    """The exception for a failed request outcome."""
-    event = settled.event
-    if isinstance(event, IqFailed):
-        return IqError(event.error, event.reason)
-    if isinstance(event, (IqTimedOut, PingTimedOut)):
-        return IqTimeout(f"no answer to {settled.call_id}")
-    if isinstance(event, ConnectionClosed):
-        return NotConnected(f"the client stopped before {settled.call_id} was answered")
-    error = getattr(event, "error", None)
-    if isinstance(error, StanzaError):
-        return IqError(error)
-    return CubeProtoError(f"{settled.call_id} failed: {event!r}")
 
 
 def transport_failure(exc: BaseException) -> str:

@@ -13,9 +13,7 @@ their own connection.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import random
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -26,7 +24,6 @@ import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
 
-from cubeproto.errors import LocalProtocolError
 from cubeproto.rest import (
     Blob,
     BlobUpload,
@@ -37,29 +34,31 @@ from cubeproto.rest import (
     HttpResponse,
     HttpTimeout,
     IncompleteResponse,
-    MalformedResponse,
     NeedData,
     ResponseEnd,
     ResponseHead,
     RestRequest,
-    RestSession,
-    RetryPolicy,
     Wait,
     complete_blob,
     create_blob,
-    prepare_blob_upload,
 )
-from cubeproto.rest import blob_private_url as _private_url
-from cubeproto.rest.errors import ApiError
-
-from ._http_common import (
-    CHUNK_SIZE,
-    MAX_REDIRECTS,
+from cubeproto.rest.exchange import (
+    BodyCollector,
+    Download,
+    DownloadAction,
     Origin,
-    make_ssl_context,
-    resolve_redirect,
-    split_url,
+    OutgoingRequest,
+    RequestWriter,
+    ResponseBody,
+    UploadFeed,
+    blob_upload,
+    may_retry,
+    private_blob_url,
+    session_request,
+    uploaded_blob,
 )
+
+from ._http_common import CHUNK_SIZE, HttpClientOptions, RestClientBase
 
 __all__ = ["AsyncHttpClient", "AsyncRestClient"]
 
@@ -76,6 +75,11 @@ class _Conn:
         self.http = HttpConnection()
         self.reused = False
 
+    async def fail(self) -> None:
+        """Close after an error: the connection is never reused."""
+        self.http.abort()
+        await self.close()
+
     async def close(self) -> None:
         with anyio.CancelScope(shield=True):
             with suppress(
@@ -84,25 +88,8 @@ class _Conn:
                 await self.stream.aclose()
 
 
-class AsyncHttpClient:
+class AsyncHttpClient(HttpClientOptions[_Conn]):
     """A keep-alive HTTP/1.1 client for asyncio and trio."""
-
-    def __init__(
-        self,
-        *,
-        ca_file: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_idle_per_origin: int = 4,
-    ) -> None:
-        self._ssl = make_ssl_context(ca_file, ssl_context)
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_idle_per_origin = max_idle_per_origin
-        self._idle: dict[Origin, list[_Conn]] = {}
-        #: TCP connections opened so far (for observing keep-alive reuse).
-        self.connections_opened = 0
 
     async def _connect(self, origin: Origin) -> _Conn:
         stream: anyio.abc.ByteStream
@@ -131,28 +118,13 @@ class AsyncHttpClient:
         return _Conn(stream)
 
     async def _acquire(self, origin: Origin) -> _Conn:
-        idle = self._idle.get(origin, [])
-        if idle:
-            conn = idle.pop()
-            conn.reused = True
-            return conn
-        return await self._connect(origin)
-
-    async def _release(self, origin: Origin, conn: _Conn) -> None:
-        if conn.http.reusable():
-            conn.http.start_next_cycle()
-            idle = self._idle.setdefault(origin, [])
-            if len(idle) < self.max_idle_per_origin:
-                idle.append(conn)
-                return
-        await conn.close()
+        conn = self._pool.take(origin)
+        return conn if conn is not None else await self._connect(origin)
 
     async def aclose(self) -> None:
         """Close every idle connection."""
-        for conns in self._idle.values():
-            for conn in conns:
-                await conn.close()
-        self._idle.clear()
+        for conn in self._pool.drain():
+            await conn.close()
 
     async def __aenter__(self) -> AsyncHttpClient:
         return self
@@ -188,49 +160,21 @@ class AsyncHttpClient:
             else:
                 conn.http.receive_eof()
 
-    async def _send_body(self, conn: _Conn, body: AsyncBody, content_length: int | None) -> None:
-        sent = 0
-        if isinstance(body, bytes):
-            await self._write(conn, conn.http.send_body(body) + conn.http.end_request())
-            return
+    async def _send_and_read_head(
+        self, conn: _Conn, request: OutgoingRequest, body: AsyncBody
+    ) -> ResponseHead:
+        writer = RequestWriter(conn.http, request, body)
+        await self._write(conn, writer.start())
         if isinstance(body, AsyncIterable):
             async for chunk in body:
-                sent += len(chunk)
-                await self._write(conn, conn.http.send_body(chunk))
-        else:
+                await self._write(conn, writer.chunk(chunk))
+        elif writer.streaming:
+            assert not isinstance(body, bytes)
             for chunk in body:
-                sent += len(chunk)
-                await self._write(conn, conn.http.send_body(chunk))
-        if content_length is not None and sent != content_length:
-            conn.http.abort()
-            raise LocalProtocolError(f"body was {sent} bytes, content_length said {content_length}")
-        await self._write(conn, conn.http.end_request())
-
-    async def _send_and_read_head(
-        self,
-        conn: _Conn,
-        origin: Origin,
-        method: str,
-        target: str,
-        headers: Iterable[tuple[str, str]],
-        body: AsyncBody,
-        content_length: int | None,
-    ) -> ResponseHead:
-        if isinstance(body, bytes):
-            content_length = len(body)
-        head = conn.http.send_request(
-            method=method,
-            target=target,
-            host=origin.host_header,
-            headers=list(headers),
-            content_length=content_length,
-        )
-        await self._write(conn, head)
-        await self._send_body(conn, body, content_length)
-        event = await self._read_event(conn)
-        if not isinstance(event, ResponseHead):
-            raise IncompleteResponse("response ended before its head")
-        return event
+                await self._write(conn, writer.chunk(chunk))
+        if writer.streaming:
+            await self._write(conn, writer.end())
+        return writer.head_of(await self._read_event(conn))
 
     @asynccontextmanager
     async def stream(
@@ -244,45 +188,34 @@ class AsyncHttpClient:
     ) -> AsyncIterator[tuple[ResponseHead, AsyncIterator[bytes]]]:
         """Send a request, yield ``(head, async body chunks)``; consume the body inside the
         block for the connection to be reused."""
-        origin, target = split_url(url)
+        request = OutgoingRequest.of(method, url, headers=headers, content_length=content_length)
+        origin = request.origin
         for attempt in (1, 2):
             conn = await self._acquire(origin)
             try:
-                head = await self._send_and_read_head(
-                    conn, origin, method, target, headers, body, content_length
-                )
+                head = await self._send_and_read_head(conn, request, body)
                 break
             except IncompleteResponse as exc:
                 await conn.close()
-                # A reused keep-alive connection the server had closed meanwhile: one retry
-                # on a fresh connection, if the body can be sent again.
-                if attempt == 2 or not conn.reused or exc.received or not isinstance(body, bytes):
+                if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
                     raise
             except BaseException:
-                conn.http.abort()
-                await conn.close()
+                await conn.fail()
                 raise
-        done = False
+        body_events = ResponseBody()
 
         async def chunks() -> AsyncIterator[bytes]:
-            nonlocal done
-            while True:
-                event = await self._read_event(conn)
-                if isinstance(event, BodyChunk):
-                    yield event.data
-                elif isinstance(event, ResponseEnd):
-                    done = True
-                    return
+            while not body_events.done:
+                data = body_events.piece(await self._read_event(conn))
+                if data:
+                    yield data
 
         try:
             yield head, chunks()
         except BaseException:
-            conn.http.abort()
-            await conn.close()
+            await conn.fail()
             raise
-        if done:
-            await self._release(origin, conn)
-        else:
+        if not (body_events.done and self._pool.give_back(origin, conn)):
             await conn.close()
 
     async def request(
@@ -299,16 +232,10 @@ class AsyncHttpClient:
         async with self.stream(
             method, url, headers=headers, body=body, content_length=content_length
         ) as (head, it):
-            parts: list[bytes] = []
-            size = 0
+            collected = BodyCollector(head, max_body)
             async for chunk in it:
-                size += len(chunk)
-                if size > max_body:
-                    raise MalformedResponse(f"response body larger than {max_body} bytes")
-                parts.append(chunk)
-        return HttpResponse(
-            status=head.status, reason=head.reason, headers=head.headers, body=b"".join(parts)
-        )
+                collected.add(chunk)
+        return collected.response()
 
     async def send(self, request: RestRequest[T]) -> T:
         """Send a REST request object and parse its answer (no session handling)."""
@@ -321,15 +248,9 @@ class AsyncHttpClient:
         """Stream ``upload.size`` bytes of ``file`` (read in a worker thread) as the body."""
 
         async def body() -> AsyncIterator[bytes]:
-            yield upload.head
-            remaining = upload.size
-            while remaining:
-                chunk = await anyio.to_thread.run_sync(file.read, min(CHUNK_SIZE, remaining))
-                if not chunk:
-                    raise LocalProtocolError(f"file ended {remaining} bytes early")
-                remaining -= len(chunk)
-                yield chunk
-            yield upload.tail
+            feed = UploadFeed(upload)
+            while not feed.done:
+                yield feed.take(await anyio.to_thread.run_sync(file.read, feed.want))
 
         response = await self.request(
             upload.method,
@@ -344,49 +265,26 @@ class AsyncHttpClient:
         self, url: str, sink: IO[bytes], *, headers: Iterable[tuple[str, str]] = ()
     ) -> int:
         """Stream the body at ``url`` (following redirects) into ``sink``; returns its size."""
-        for _ in range(MAX_REDIRECTS + 1):
-            async with self.stream("GET", url, headers=headers) as (head, chunks):
-                location = head.header("location")
-                if head.status in (301, 302, 303, 307, 308) and location:
-                    async for _ in chunks:
-                        pass
-                    url = resolve_redirect(url, location)
-                    continue
-                if not 200 <= head.status <= 299:
-                    body = b"".join([c async for c in chunks])
-                    raise ApiError(status=head.status, errors=None, body=body)
+        download = Download(url)
+        while download.another_hop():
+            async with self.stream("GET", download.url, headers=headers) as (head, chunks):
+                action = download.on_head(head)
+                if action is DownloadAction.FAIL:
+                    raise download.failure(head, b"".join([c async for c in chunks]))
                 total = 0
                 async for chunk in chunks:
-                    await anyio.to_thread.run_sync(sink.write, chunk)
-                    total += len(chunk)
-                return total
-        raise ApiError(status=310, errors="too many redirects", body=b"")
+                    if action is DownloadAction.STREAM:
+                        await anyio.to_thread.run_sync(sink.write, chunk)
+                        total += len(chunk)
+                if action is DownloadAction.STREAM:
+                    return total
+        raise download.too_many()
 
 
-class AsyncRestClient:
+class AsyncRestClient(RestClientBase[AsyncHttpClient]):
     """The REST API with its session lifecycle, for asyncio and trio."""
 
-    def __init__(self, session: RestSession, http: AsyncHttpClient | None = None) -> None:
-        self.session = session
-        self.http = http if http is not None else AsyncHttpClient()
-
-    @classmethod
-    def connect(
-        cls,
-        credentials: Any,
-        *,
-        base_url: str = "https://api.connectycube.com",
-        retry: RetryPolicy | None = None,
-        **http_options: Any,
-    ) -> AsyncRestClient:
-        """A client with a fresh session for ``credentials`` and a default retry policy."""
-        session = RestSession(
-            credentials=credentials,
-            base_url=base_url,
-            retry=retry or RetryPolicy(),
-            random=random.random,
-        )
-        return cls(session, AsyncHttpClient(**http_options))
+    http_client = AsyncHttpClient
 
     async def call(self, request: RestRequest[T]) -> T:
         """Run ``request`` to completion and return its typed result (or raise RestError)."""
@@ -410,34 +308,20 @@ class AsyncRestClient:
     ) -> Blob:
         """Create a blob, stream ``size`` bytes of ``file`` to storage, mark it complete."""
         blob = await self.call(create_blob(name=name, content_type=content_type, public=public))
-        upload = prepare_blob_upload(
-            blob,
-            file_name=name,
-            content_type=content_type,
-            size=size,
-            boundary=os.urandom(16).hex(),
+        boundary = os.urandom(16).hex()
+        upload = blob_upload(
+            blob, name=name, content_type=content_type, size=size, boundary=boundary
         )
         await self.http.upload(upload, file)
         await self.call(complete_blob(blob.id, size))
-        # The blob record was created before its bytes existed (size unknown then); the
-        # storage now holds exactly ``size`` bytes, which ``get_blob`` would report too.
-        return dataclasses.replace(blob, size=size)
-
-    async def _session_token(self) -> str:
-        """The session's token, creating the session first when none exists yet (as
-        :meth:`call` does), so that a download can be a client's first request."""
-        if self.session.token is None:
-            self.session.adopt(await self.call(self.session.create_session_request()))
-        token = self.session.token
-        if token is None:  # pragma: no cover - adopt() always sets one
-            raise LocalProtocolError("the new REST session has no token")
-        return token
+        return uploaded_blob(blob, size)
 
     async def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""
-        token = await self._session_token()
-        url = _private_url(uid, token, base_url=self.session.base_url)
-        return await self.http.download(url, sink)
+        request = session_request(self.session)
+        if request is not None:
+            self.session.adopt(await self.call(request))
+        return await self.http.download(private_blob_url(self.session, uid), sink)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -14,9 +14,7 @@ retries with backoff) with the real clock and ``time.sleep``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import random
 import select
 import socket
 import ssl
@@ -25,7 +23,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, TypeVar
 
-from cubeproto.errors import LocalProtocolError
 from cubeproto.rest import (
     Blob,
     BlobUpload,
@@ -40,24 +37,28 @@ from cubeproto.rest import (
     ResponseEnd,
     ResponseHead,
     RestRequest,
-    RestSession,
-    RetryPolicy,
     Wait,
     complete_blob,
     create_blob,
-    prepare_blob_upload,
 )
-from cubeproto.rest import blob_private_url as _private_url
-from cubeproto.rest.errors import ApiError
-
-from ._http_common import (
+from cubeproto.rest.exchange import (
     CHUNK_SIZE,
-    MAX_REDIRECTS,
+    BodyCollector,
+    Download,
+    DownloadAction,
     Origin,
-    make_ssl_context,
-    resolve_redirect,
-    split_url,
+    OutgoingRequest,
+    RequestWriter,
+    ResponseBody,
+    UploadFeed,
+    blob_upload,
+    may_retry,
+    private_blob_url,
+    session_request,
+    uploaded_blob,
 )
+
+from ._http_common import HttpClientOptions, RestClientBase
 
 __all__ = ["BlockingHttpClient", "BlockingRestClient"]
 
@@ -72,6 +73,11 @@ class _Conn:
         self.http = HttpConnection()
         self.reused = False
 
+    def fail(self) -> None:
+        """Close after an error: the connection is never reused."""
+        self.http.abort()
+        self.close()
+
     def close(self) -> None:
         with suppress(OSError):
             self.sock.close()
@@ -85,25 +91,8 @@ class _Conn:
         return not readable
 
 
-class BlockingHttpClient:
+class BlockingHttpClient(HttpClientOptions[_Conn]):
     """A keep-alive HTTP/1.1 client for blocking code."""
-
-    def __init__(
-        self,
-        *,
-        ca_file: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        max_idle_per_origin: int = 4,
-    ) -> None:
-        self._ssl = make_ssl_context(ca_file, ssl_context)
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self.max_idle_per_origin = max_idle_per_origin
-        self._idle: dict[Origin, list[_Conn]] = {}
-        #: TCP connections opened so far (for observing keep-alive reuse).
-        self.connections_opened = 0
 
     # -- pool ----------------------------------------------------------------------------
 
@@ -135,30 +124,16 @@ class BlockingHttpClient:
         return _Conn(sock)
 
     def _acquire(self, origin: Origin) -> _Conn:
-        idle = self._idle.get(origin, [])
-        while idle:
-            conn = idle.pop()
+        while (conn := self._pool.take(origin)) is not None:
             if conn.looks_alive():
-                conn.reused = True
                 return conn
             conn.close()
         return self._connect(origin)
 
-    def _release(self, origin: Origin, conn: _Conn) -> None:
-        if conn.http.reusable():
-            conn.http.start_next_cycle()
-            idle = self._idle.setdefault(origin, [])
-            if len(idle) < self.max_idle_per_origin:
-                idle.append(conn)
-                return
-        conn.close()
-
     def close(self) -> None:
         """Close every idle connection."""
-        for conns in self._idle.values():
-            for conn in conns:
-                conn.close()
-        self._idle.clear()
+        for conn in self._pool.drain():
+            conn.close()
 
     def __enter__(self) -> BlockingHttpClient:
         return self
@@ -211,84 +186,47 @@ class BlockingHttpClient:
         ``body`` is bytes or an iterable of byte chunks (then give ``content_length``, or the
         body is sent chunked).
         """
-        origin, target = split_url(url)
+        request = OutgoingRequest.of(method, url, headers=headers, content_length=content_length)
+        origin = request.origin
         for attempt in (1, 2):
             conn = self._acquire(origin)
             try:
-                head = self._send_and_read_head(
-                    conn, origin, method, target, headers, body, content_length
-                )
+                head = self._send_and_read_head(conn, request, body)
                 break
             except IncompleteResponse as exc:
                 conn.close()
-                # A reused keep-alive connection the server had already closed: try a fresh one
-                # once, but only if the body can be sent again.
-                if attempt == 2 or not conn.reused or exc.received or not isinstance(body, bytes):
+                if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
                     raise
             except BaseException:
-                conn.http.abort()
-                conn.close()
+                conn.fail()
                 raise
-        done = False
+        body_events = ResponseBody()
 
         def chunks() -> Iterator[bytes]:
-            nonlocal done
-            while True:
-                event = self._read_event(conn)
-                if isinstance(event, BodyChunk):
-                    yield event.data
-                elif isinstance(event, ResponseEnd):
-                    done = True
-                    return
+            while not body_events.done:
+                data = body_events.piece(self._read_event(conn))
+                if data:
+                    yield data
 
         try:
             yield head, chunks()
         except BaseException:
-            conn.http.abort()
-            conn.close()
+            conn.fail()
             raise
-        if done:
-            self._release(origin, conn)
-        else:
+        if not (body_events.done and self._pool.give_back(origin, conn)):
             conn.close()
 
     def _send_and_read_head(
-        self,
-        conn: _Conn,
-        origin: Origin,
-        method: str,
-        target: str,
-        headers: Iterable[tuple[str, str]],
-        body: bytes | Iterable[bytes],
-        content_length: int | None,
+        self, conn: _Conn, request: OutgoingRequest, body: bytes | Iterable[bytes]
     ) -> ResponseHead:
-        if isinstance(body, bytes):
-            content_length = len(body)
-        head_bytes = conn.http.send_request(
-            method=method,
-            target=target,
-            host=origin.host_header,
-            headers=list(headers),
-            content_length=content_length,
-        )
-        if isinstance(body, bytes):
-            self._write(conn, head_bytes + conn.http.send_body(body) + conn.http.end_request())
-        else:
-            self._write(conn, head_bytes)
-            sent = 0
+        writer = RequestWriter(conn.http, request, body)
+        self._write(conn, writer.start())
+        if writer.streaming:
+            assert not isinstance(body, bytes)
             for chunk in body:
-                sent += len(chunk)
-                self._write(conn, conn.http.send_body(chunk))
-            if content_length is not None and sent != content_length:
-                conn.http.abort()
-                raise LocalProtocolError(
-                    f"body was {sent} bytes, content_length said {content_length}"
-                )
-            self._write(conn, conn.http.end_request())
-        event = self._read_event(conn)
-        if not isinstance(event, ResponseHead):
-            raise IncompleteResponse("response ended before its head")
-        return event
+                self._write(conn, writer.chunk(chunk))
+            self._write(conn, writer.end())
+        return writer.head_of(self._read_event(conn))
 
     def request(
         self,
@@ -304,18 +242,10 @@ class BlockingHttpClient:
         with self.stream(
             method, url, headers=headers, body=body, content_length=content_length
         ) as (head, it):
-            parts: list[bytes] = []
-            size = 0
+            collected = BodyCollector(head, max_body)
             for chunk in it:
-                size += len(chunk)
-                if size > max_body:
-                    from cubeproto.rest import MalformedResponse
-
-                    raise MalformedResponse(f"response body larger than {max_body} bytes")
-                parts.append(chunk)
-        return HttpResponse(
-            status=head.status, reason=head.reason, headers=head.headers, body=b"".join(parts)
-        )
+                collected.add(chunk)
+        return collected.response()
 
     def send(self, request: RestRequest[T]) -> T:
         """Send a REST request object and parse its answer (no session handling)."""
@@ -328,15 +258,9 @@ class BlockingHttpClient:
         """Stream ``upload.size`` bytes of ``file`` as the multipart body, chunk by chunk."""
 
         def body() -> Iterator[bytes]:
-            yield upload.head
-            remaining = upload.size
-            while remaining:
-                chunk = file.read(min(CHUNK_SIZE, remaining))
-                if not chunk:
-                    raise LocalProtocolError(f"file ended {remaining} bytes early")
-                remaining -= len(chunk)
-                yield chunk
-            yield upload.tail
+            feed = UploadFeed(upload)
+            while not feed.done:
+                yield feed.take(file.read(feed.want))
 
         response = self.request(
             upload.method,
@@ -351,53 +275,30 @@ class BlockingHttpClient:
         self, url: str, sink: IO[bytes], *, headers: Iterable[tuple[str, str]] = ()
     ) -> int:
         """Stream the body at ``url`` (following redirects) into ``sink``; returns its size."""
-        for _ in range(MAX_REDIRECTS + 1):
-            with self.stream("GET", url, headers=headers) as (head, chunks):
-                location = head.header("location")
-                if head.status in (301, 302, 303, 307, 308) and location:
-                    for _ in chunks:
-                        pass
-                    url = resolve_redirect(url, location)
-                    continue
-                if not 200 <= head.status <= 299:
-                    body = b"".join(chunks)
-                    raise ApiError(status=head.status, errors=None, body=body)
+        download = Download(url)
+        while download.another_hop():
+            with self.stream("GET", download.url, headers=headers) as (head, chunks):
+                action = download.on_head(head)
+                if action is DownloadAction.FAIL:
+                    raise download.failure(head, b"".join(chunks))
                 total = 0
                 for chunk in chunks:
-                    sink.write(chunk)
-                    total += len(chunk)
-                return total
-        raise ApiError(status=310, errors="too many redirects", body=b"")
+                    if action is DownloadAction.STREAM:
+                        sink.write(chunk)
+                        total += len(chunk)
+                if action is DownloadAction.STREAM:
+                    return total
+        raise download.too_many()
 
 
-class BlockingRestClient:
+class BlockingRestClient(RestClientBase[BlockingHttpClient]):
     """The REST API with its session lifecycle, for blocking code.
 
     ``client.call(rest.list_dialogs())`` creates the session on first use, stamps the token,
     renews it once on expiry, retries 429/5xx with backoff, and returns the typed result.
     """
 
-    def __init__(self, session: RestSession, http: BlockingHttpClient | None = None) -> None:
-        self.session = session
-        self.http = http if http is not None else BlockingHttpClient()
-
-    @classmethod
-    def connect(
-        cls,
-        credentials: Any,
-        *,
-        base_url: str = "https://api.connectycube.com",
-        retry: RetryPolicy | None = None,
-        **http_options: Any,
-    ) -> BlockingRestClient:
-        """A client with a fresh session for ``credentials`` and a default retry policy."""
-        session = RestSession(
-            credentials=credentials,
-            base_url=base_url,
-            retry=retry or RetryPolicy(),
-            random=random.random,
-        )
-        return cls(session, BlockingHttpClient(**http_options))
+    http_client = BlockingHttpClient
 
     def call(self, request: RestRequest[T]) -> T:
         """Run ``request`` to completion and return its typed result (or raise RestError)."""
@@ -419,34 +320,20 @@ class BlockingRestClient:
     ) -> Blob:
         """Create a blob, stream ``size`` bytes of ``file`` to storage, mark it complete."""
         blob = self.call(create_blob(name=name, content_type=content_type, public=public))
-        upload = prepare_blob_upload(
-            blob,
-            file_name=name,
-            content_type=content_type,
-            size=size,
-            boundary=os.urandom(16).hex(),
+        boundary = os.urandom(16).hex()
+        upload = blob_upload(
+            blob, name=name, content_type=content_type, size=size, boundary=boundary
         )
         self.http.upload(upload, file)
         self.call(complete_blob(blob.id, size))
-        # The blob record was created before its bytes existed (size unknown then); the
-        # storage now holds exactly ``size`` bytes, which ``get_blob`` would report too.
-        return dataclasses.replace(blob, size=size)
-
-    def _session_token(self) -> str:
-        """The session's token, creating the session first when none exists yet (as
-        :meth:`call` does), so that a download can be a client's first request."""
-        if self.session.token is None:
-            self.session.adopt(self.call(self.session.create_session_request()))
-        token = self.session.token
-        if token is None:  # pragma: no cover - adopt() always sets one
-            raise LocalProtocolError("the new REST session has no token")
-        return token
+        return uploaded_blob(blob, size)
 
     def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""
-        token = self._session_token()
-        url = _private_url(uid, token, base_url=self.session.base_url)
-        return self.http.download(url, sink)
+        request = session_request(self.session)
+        if request is not None:
+            self.session.adopt(self.call(request))
+        return self.http.download(private_blob_url(self.session, uid), sink)
 
     def close(self) -> None:
         self.http.close()

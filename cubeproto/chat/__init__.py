@@ -10,6 +10,7 @@ no I/O, no clock.
 
 from __future__ import annotations
 
+from . import rooms as rooms  # registers the Supervisor extension (rooms re-joined)
 from .classify import Identity, classify_message, parse_delay_stamp
 from .commands import (
     RESERVED_EXTENSION_KEYS,

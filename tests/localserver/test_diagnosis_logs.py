@@ -145,3 +145,43 @@ def test_message_refused(
         line.startswith("cubeproto.delivery WARNING") and mid in line and "forbidden" in line
         for line in logged
     ), logged
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize(
+    "transport", [Transport.TCP, Transport.WEBSOCKET], ids=["starttls", "websocket"]
+)
+def test_wire_trace_shows_the_stream_and_hides_the_password(
+    adapter: str, transport: Transport, cube_user: NewUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``cubeproto.wire`` at DEBUG, every frame is logged both ways (over WebSocket
+    as XML, not frames); the PLAIN payload (user, password) appears in no record."""
+    import base64
+
+    caplog.set_level(logging.DEBUG, logger="cubeproto.wire")
+    user = cube_user()
+    config = user.chat_config(transport, mechanisms=("PLAIN",))
+    kwargs: dict[str, Any] = {
+        "host": user.server.info.host,
+        "port": user.server.port_for(transport),
+        "ca_file": user.server.info.ca_file,
+    }
+    if adapter == "blocking":
+        with ChatClient(config, **kwargs) as client:
+            client.ping()
+    else:
+
+        async def run() -> None:
+            async with AsyncChatClient(config, **kwargs) as client:
+                await client.ping()
+
+        anyio.run(run, backend=adapter)
+    wire = [r.getMessage() for r in caplog.records if r.name == "cubeproto.wire"]
+    joined = "\n".join(wire)
+    secret = base64.b64encode(f"\0{user.id}-{user.app.id}\0{user.password}".encode()).decode()
+    assert secret not in joined and user.password not in joined
+    assert any(">> <auth " in line and "[redacted]</auth>" in line for line in wire), joined
+    assert any("<< " in line and "<success" in line for line in wire), joined
+    assert any(">> " in line and "urn:xmpp:ping" in line for line in wire), joined
+    if transport is Transport.WEBSOCKET:
+        assert any(">> <open " in line for line in wire), joined

@@ -35,7 +35,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from cubeproto import ClientConfig, Transport
@@ -46,6 +45,7 @@ from cubeproto.rest.session import Credentials
 
 from ..anyio_chat import AsyncChatClient
 from ..blocking_chat import ChatClient
+from ..errors import NotConnected
 from .server import LocalServer, ServerInfo
 from .store import App
 
@@ -65,15 +65,6 @@ T = TypeVar("T")
 
 #: Seconds :meth:`LocalChatClient.wait_for` waits by default.
 WAIT_SECONDS = 10.0
-
-
-def _matches(event: Event, kind: type[Event], match: dict[str, Any]) -> bool:
-    return isinstance(event, kind) and all(
-        getattr(event, name, _MISSING) == value for name, value in match.items()
-    )
-
-
-_MISSING = object()
 
 
 class RunningServer:
@@ -177,50 +168,52 @@ class CubeUser:
 
 
 class LocalChatClient(ChatClient):
-    """The blocking :class:`ChatClient` plus :meth:`wait_for`, for tests."""
+    """The blocking :class:`ChatClient` as the tests use it: :meth:`wait_for` with a
+    test-sized default timeout, and the events it passed over in :attr:`backlog`."""
 
-    def __init__(self, config: ClientConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.backlog: list[Event] = []
+    @property
+    def backlog(self) -> list[Event]:
+        """The events :meth:`wait_for` passed over, still to be handed out (a test may
+        read or clear it)."""
+        return self._held
 
-    def wait_for(self, kind: type[E], timeout: float = WAIT_SECONDS, **match: Any) -> E:
-        """The first event of type ``kind`` whose attributes equal ``match`` (events it
-        passes over stay in :attr:`backlog` for later calls); TimeoutError if none comes."""
-        for event in self.backlog:
-            if _matches(event, kind, match):
-                self.backlog.remove(event)
-                return event  # type: ignore[return-value]
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            got = self.next_event(timeout=left)
-            if got is None:
-                break  # the deadline passed, or the client stopped
-            if _matches(got, kind, match):
-                return got  # type: ignore[return-value]
-            self.backlog.append(got)
-        raise TimeoutError(f"no {kind.__name__} matching {match!r} within {timeout} s")
+    def wait_for(
+        self,
+        event_type: type[E],
+        predicate: Callable[[E], bool] | None = None,
+        *,
+        timeout: float | None = WAIT_SECONDS,
+        **match: object,
+    ) -> E:
+        """:meth:`ChatClient.wait_for`; ``TimeoutError`` also when the client stopped."""
+        try:
+            return super().wait_for(event_type, predicate, timeout=timeout, **match)
+        except NotConnected as exc:
+            raise TimeoutError(str(exc)) from exc
 
 
 class AsyncLocalChatClient(AsyncChatClient):
-    """The async :class:`AsyncChatClient` plus :meth:`wait_for`, for tests."""
+    """The async :class:`AsyncChatClient` as the tests use it (see
+    :class:`LocalChatClient`)."""
 
-    def __init__(self, config: ClientConfig, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        self.backlog: list[Event] = []
+    @property
+    def backlog(self) -> list[Event]:
+        """As :attr:`LocalChatClient.backlog`."""
+        return self._held
 
-    async def wait_for(self, kind: type[E], timeout: float = WAIT_SECONDS, **match: Any) -> E:
+    async def wait_for(
+        self,
+        event_type: type[E],
+        predicate: Callable[[E], bool] | None = None,
+        *,
+        timeout: float | None = WAIT_SECONDS,
+        **match: object,
+    ) -> E:
         """As :meth:`LocalChatClient.wait_for`."""
-        for event in self.backlog:
-            if _matches(event, kind, match):
-                self.backlog.remove(event)
-                return event  # type: ignore[return-value]
-        stream = self.events()
-        with anyio.fail_after(timeout):
-            async for got in stream:
-                if _matches(got, kind, match):
-                    return got  # type: ignore[return-value]
-                self.backlog.append(got)
-        raise TimeoutError(f"the client stopped before a {kind.__name__} matching {match!r}")
+        try:
+            return await super().wait_for(event_type, predicate, timeout=timeout, **match)
+        except NotConnected as exc:
+            raise TimeoutError(str(exc)) from exc
 
 
 def client_kwargs(user: CubeUser, transport: Transport) -> dict[str, Any]:
