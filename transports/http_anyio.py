@@ -59,6 +59,7 @@ from cubeproto.rest.exchange import (
 )
 
 from ._http_common import CHUNK_SIZE, HttpClientOptions, RestClientBase
+from ._logging import log_rest_call
 
 __all__ = ["AsyncHttpClient", "AsyncRestClient"]
 
@@ -190,18 +191,24 @@ class AsyncHttpClient(HttpClientOptions[_Conn]):
         block for the connection to be reused."""
         request = OutgoingRequest.of(method, url, headers=headers, content_length=content_length)
         origin = request.origin
-        for attempt in (1, 2):
-            conn = await self._acquire(origin)
-            try:
-                head = await self._send_and_read_head(conn, request, body)
-                break
-            except IncompleteResponse as exc:
-                await conn.close()
-                if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
+        started = anyio.current_time()
+        try:
+            for attempt in (1, 2):
+                conn = await self._acquire(origin)
+                try:
+                    head = await self._send_and_read_head(conn, request, body)
+                    break
+                except IncompleteResponse as exc:
+                    await conn.close()
+                    if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
+                        raise
+                except BaseException:
+                    await conn.fail()
                     raise
-            except BaseException:
-                await conn.fail()
-                raise
+        except BaseException:
+            log_rest_call(method, url, None, anyio.current_time() - started)
+            raise
+        log_rest_call(method, url, head.status, anyio.current_time() - started)
         body_events = ResponseBody()
 
         async def chunks() -> AsyncIterator[bytes]:

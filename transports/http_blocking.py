@@ -59,6 +59,7 @@ from cubeproto.rest.exchange import (
 )
 
 from ._http_common import HttpClientOptions, RestClientBase
+from ._logging import log_rest_call
 
 __all__ = ["BlockingHttpClient", "BlockingRestClient"]
 
@@ -188,18 +189,24 @@ class BlockingHttpClient(HttpClientOptions[_Conn]):
         """
         request = OutgoingRequest.of(method, url, headers=headers, content_length=content_length)
         origin = request.origin
-        for attempt in (1, 2):
-            conn = self._acquire(origin)
-            try:
-                head = self._send_and_read_head(conn, request, body)
-                break
-            except IncompleteResponse as exc:
-                conn.close()
-                if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
+        started = time.monotonic()
+        try:
+            for attempt in (1, 2):
+                conn = self._acquire(origin)
+                try:
+                    head = self._send_and_read_head(conn, request, body)
+                    break
+                except IncompleteResponse as exc:
+                    conn.close()
+                    if not may_retry(attempt, reused=conn.reused, error=exc, body=body):
+                        raise
+                except BaseException:
+                    conn.fail()
                     raise
-            except BaseException:
-                conn.fail()
-                raise
+        except BaseException:
+            log_rest_call(method, url, None, time.monotonic() - started)
+            raise
+        log_rest_call(method, url, head.status, time.monotonic() - started)
         body_events = ResponseBody()
 
         def chunks() -> Iterator[bytes]:

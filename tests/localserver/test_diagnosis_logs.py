@@ -22,6 +22,7 @@ from cubeproto.transports.localserver.testing import CubeUser, LocalChatClient
 from cubeproto import Transport
 from cubeproto.chat import MessageBounced
 from cubeproto.reconnect import ReconnectPolicy
+from cubeproto.rest import ApiError
 from cubeproto.rest import requests as R
 
 NewUser = Callable[..., CubeUser]
@@ -185,3 +186,32 @@ def test_wire_trace_shows_the_stream_and_hides_the_password(
     assert any(">> " in line and "urn:xmpp:ping" in line for line in wire), joined
     if transport is Transport.WEBSOCKET:
         assert any(">> <open " in line for line in wire), joined
+
+
+def test_rest_calls_are_logged_with_status_and_no_credentials(
+    cube_user: NewUser,
+    cube_rest_client: Callable[[CubeUser], BlockingRestClient],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``cubeproto.rest``: each exchange with its method, path, status and time; a refused
+    one at WARNING; neither the password nor the session token in any record."""
+    caplog.set_level(logging.DEBUG, logger="cubeproto.rest")
+    alice = cube_user()
+    rest = cube_rest_client(alice)
+    rest.call(R.list_dialogs(base_url=alice.api_url))
+    token = rest.session.token
+    assert token is not None
+    with pytest.raises(ApiError):
+        rest.call(R.list_messages("0" * 24, base_url=alice.api_url))
+    lines = [
+        f"{r.levelname} {r.getMessage()}" for r in caplog.records if r.name == "cubeproto.rest"
+    ]
+    joined = "\n".join(lines)
+    assert token not in joined and alice.password not in joined
+    assert any(
+        line.startswith("DEBUG POST ") and "/session.json -> 201 in " in line for line in lines
+    ), joined
+    assert any(
+        line.startswith("DEBUG GET ") and "/chat/Dialog.json -> 200" in line for line in lines
+    )
+    assert any(line.startswith("WARNING GET ") and "-> 4" in line for line in lines), joined
