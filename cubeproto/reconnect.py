@@ -295,9 +295,12 @@ class Supervisor:
         *,
         jitter: Callable[[], float],
         resume: Checkpoint | None = None,
+        retry_first: bool = True,
     ) -> None:
         """``resume``: a checkpoint persisted by an earlier process; the first connection
-        resumes that session (issue 12) instead of binding a fresh one."""
+        resumes that session (issue 12) instead of binding a fresh one.
+        ``retry_first=False``: a failure before the first session is final (the clients'
+        ``connect()`` raises it), so its ``Disconnected`` says it will not reconnect."""
         self.config = config
         self.policy = policy if policy is not None else ReconnectPolicy()
         self._jitter = jitter
@@ -307,6 +310,7 @@ class Supervisor:
         self._attempt = 0
         self._delay: float | None = None
         self._ever_connected = False
+        self._retry_first = retry_first
         self._stopping = False
         self._stopped = False
         #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", or an extension's
@@ -521,6 +525,7 @@ class Supervisor:
         give_up = (
             self._stopping
             or not policy.enabled
+            or not (self._ever_connected or self._retry_first)
             or (policy.max_attempts is not None and self._attempt >= policy.max_attempts)
         )
         if give_up:

@@ -144,7 +144,11 @@ class ChatClientBase:
         self._connect_timeout = connect_timeout
         self._call_timeout = call_timeout
         self._sup = Supervisor(
-            self.config, policy, jitter=random.random, resume=load_checkpoint(resume_from)
+            self.config,
+            policy,
+            jitter=random.random,
+            resume=load_checkpoint(resume_from),
+            retry_first=False,  # connect() raises a first failure: no retry follows it
         )
         #: The outcome of the first connection attempt (``Connected`` or ``Disconnected``).
         self._first: Event | None = None

@@ -105,7 +105,11 @@ def log_event(event: Event, where: str) -> None:
             route = (CONNECTION, level)
         elif kind is Disconnected:
             assert isinstance(event, Disconnected)
-            route = (RECONNECT, _WARNING if event.reconnect_in is not None else _ERROR)
+            closed = event.closed
+            if closed is not None and closed.reason is CloseReason.LOCAL:
+                route = (RECONNECT, _INFO)  # the application closed it
+            else:
+                route = (RECONNECT, _WARNING if event.reconnect_in is not None else _ERROR)
         else:
             return
     logger, level = route

@@ -408,3 +408,17 @@ def test_send_without_a_session_is_refused() -> None:
     client.lose()
     with pytest.raises(LocalProtocolError):
         client.sup.call(Ping(), now=0)
+
+
+def test_a_first_failure_is_final_when_the_client_does_not_retry_it() -> None:
+    """The clients' connect() raises a first failure: with retry_first=False the
+    Disconnected says so (no reconnect_in that no one will honour); after one session,
+    losses are retried as the policy says."""
+    sup = Supervisor(config(), jitter=lambda: 0.0, retry_first=False)
+    (lost,) = sup.connect_failed("connection refused", now=0)
+    assert isinstance(lost, Disconnected)
+    assert lost.reconnect_in is None and sup.stopped
+    retried = Supervisor(config(), jitter=lambda: 0.0)
+    (again,) = retried.connect_failed("connection refused", now=0)
+    assert isinstance(again, Disconnected) and again.reconnect_in == 1.0
+    assert not retried.stopped

@@ -123,6 +123,8 @@ def test_server_down(adapter: str, cube_user: NewUser, caplog: pytest.LogCapture
         "cubeproto.reconnect" in line and "connection refused" in line and f":{port}" in line
         for line in logged
     ), logged
+    # connect() gives up on a first failure: no record may promise a retry
+    assert not any("reconnecting in" in line for line in logged), logged
 
 
 def test_message_refused(
@@ -215,3 +217,17 @@ def test_rest_calls_are_logged_with_status_and_no_credentials(
         line.startswith("DEBUG GET ") and "/chat/Dialog.json -> 200" in line for line in lines
     )
     assert any(line.startswith("WARNING GET ") and "-> 4" in line for line in lines), joined
+
+
+def test_a_deliberate_disconnect_is_no_warning(
+    cube_user: NewUser, cube_chat_client: NewChat, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="cubeproto")
+    client = cube_chat_client(cube_user())
+    client.disconnect()
+    assert records(caplog) == []
+    infos = records(caplog, logging.INFO)
+    assert any("cubeproto.connection INFO" in line and "connected as" in line for line in infos)
+    assert any(
+        "cubeproto.reconnect INFO" in line and "closed by this client" in line for line in infos
+    )
