@@ -64,9 +64,17 @@ def settings(cube_user: NewUser) -> dict[str, Any]:
     }
 
 
-def run_page(name: str, namespace: dict[str, Any]) -> str:
-    """Run every Python block of ``docs/<name>.rst`` in ``namespace``; what they printed."""
+def run_page(name: str, namespace: dict[str, Any], backend: str = "asyncio") -> str:
+    """Run every Python block of ``docs/<name>.rst`` in ``namespace``; what they printed.
+    ``backend="trio"`` runs the pages' ``anyio.run(main)`` on trio, as their comment says."""
     blocks = python_blocks(DOCS / f"{name}.rst")
+    if backend == "trio":
+        trio = [
+            re.sub(r"^anyio\.run\(main\)", 'anyio.run(main, backend="trio")', b, flags=re.M)
+            for b in blocks
+        ]
+        assert trio != blocks, f"{name} has no anyio.run(main)"
+        blocks = trio
     assert blocks, name
     out = io.StringIO()
     try:
@@ -81,7 +89,7 @@ def run_page(name: str, namespace: dict[str, Any]) -> str:
 
 
 # The pages whose Python blocks a test below runs.
-EXECUTED = {"quickstart", "guide", "diagnostics", "contract", "localserver"}
+EXECUTED = {"quickstart", "guide", "diagnostics", "contract", "localserver", "rest"}
 
 
 def test_every_page_with_python_blocks_is_executed() -> None:
@@ -109,9 +117,10 @@ def test_python_blocks_are_found_as_written(tmp_path: Path) -> None:
 
 
 @pytest.mark.watchdog(120)
-def test_quickstart(cube_user: NewUser) -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_quickstart(cube_user: NewUser, backend: str) -> None:
     given = settings(cube_user)
-    out = run_page("quickstart", dict(given))
+    out = run_page("quickstart", dict(given), backend)
     alice = given["ALICE"]
     assert f"user {alice} says 'hi Bob'\n" in out
     assert f"user {alice} says 'hi again', happy\n" in out
@@ -201,3 +210,17 @@ def test_localserver_test_of_your_own_passes(
     namespace: dict[str, Any] = {}
     assert run_page("localserver", namespace) == ""
     namespace["test_bob_gets_alices_message"](cube_user, cube_chat_client, cube_rest_client)
+
+
+@pytest.mark.watchdog(120)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_rest(cube_user: NewUser, backend: str) -> None:
+    namespace = settings(cube_user)
+    out = run_page("rest", namespace, backend)
+    assert out.splitlines() == [
+        "history: ['Who is coming?']",
+        "dialogs named 'Friday party': 1",
+        "bob's unread messages: 1",
+        "refused: 401",
+    ]
+    assert isinstance(namespace["password"], str) and namespace["password"]
