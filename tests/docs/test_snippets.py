@@ -89,7 +89,15 @@ def run_page(name: str, namespace: dict[str, Any], backend: str = "asyncio") -> 
 
 
 # The pages whose Python blocks a test below runs.
-EXECUTED = {"quickstart", "guide", "diagnostics", "contract", "localserver", "rest"}
+EXECUTED = {
+    "quickstart",
+    "guide",
+    "diagnostics",
+    "contract",
+    "localserver",
+    "rest",
+    "delivery",
+}
 
 
 def test_every_page_with_python_blocks_is_executed() -> None:
@@ -224,3 +232,9 @@ def test_rest(cube_user: NewUser, backend: str) -> None:
         "refused: 401",
     ]
     assert isinstance(namespace["password"], str) and namespace["password"]
+
+
+@pytest.mark.watchdog(120)
+def test_delivery_crash_safe_receiving(cube_user: NewUser) -> None:
+    out = run_page("delivery", settings(cube_user))
+    assert out.splitlines() == ["handled: first", "after the crash: second True"]
