@@ -53,7 +53,7 @@ html_theme = "alabaster"
 html_title = f"cubeproto {release}"
 html_static_path: list[str] = []
 
-# The public modules documented by api.rst.  A name several of them export (the chat
+# The public modules documented by api/*.rst.  A name several of them export (the chat
 # vocabulary is exported by ``cubeproto`` and ``cubeproto.chat``, the credentials by
 # ``cubeproto.rest`` and ``cubeproto.rest.requests``) is documented once, in its home: the
 # documented module whose name is the longest prefix of the module that defines it (if that
@@ -84,7 +84,8 @@ def home(defined_in: str) -> str | None:
 def _note_module(
     app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
 ) -> None:
-    """autodoc documents a module's own docstring before its members: remember which."""
+    """autodoc documents a module's own docstring before its members: remember which.
+    (This needs a serial build: ``make docs`` does not pass ``-j``.)"""
     if what == "module":
         _current_module[0] = name
 
