@@ -113,6 +113,10 @@ def log_event(event: Event, where: str) -> None:
         logger.log(level, "%s: %s", where, describe(event))
 
 
+#: How the client's stream headers begin (TCP, WebSocket).
+_STREAM_STARTS = (b"<?xml", b"<stream:stream", b"<open ")
+
+
 class WireTrace:
     """The ``cubeproto.wire`` trace of one connection: each direction through its own
     redactor, one DEBUG record per frame (``>>`` sent, ``<<`` received)."""
@@ -132,6 +136,11 @@ class WireTrace:
     def __call__(self, direction: str, data: bytes) -> None:
         """Record ``data`` going ``direction`` (``"out"`` or ``"in"``)."""
         outbound = direction == "out"
+        if outbound and data.startswith(_STREAM_STARTS):
+            # A new stream (a new connection, or the restart after TLS or SASL): what
+            # was left half-read of the old one no longer matters.
+            self._inbound = WireRedactor()
+            self._outbound = WireRedactor()
         text = (self._outbound if outbound else self._inbound).feed(data)
         if text and WIRE.isEnabledFor(_DEBUG):
             WIRE.debug("%s %s %s", self._where, ">>" if outbound else "<<", text)

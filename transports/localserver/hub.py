@@ -1,4 +1,4 @@
-"""ConnectyCube chat semantics on top of :class:`~cubeproto._server_connection.ServerConnection`.
+"""ConnectyCube chat semantics on top of :class:`~cubeproto.server.ServerConnection`.
 
 The hub knows every bound client session and routes what they send: 1-1 messages to the
 peer's sessions (or offline storage), group/public dialogs as rooms whose members come
@@ -28,7 +28,8 @@ from typing import Any
 
 from lxml import etree
 
-from cubeproto._server_connection import (
+from cubeproto.events import Event
+from cubeproto.server import (
     ClientAuthenticated,
     ClientBound,
     ClientClosed,
@@ -39,7 +40,6 @@ from cubeproto._server_connection import (
     StanzaReceived,
     UserAuth,
 )
-from cubeproto.events import Event
 
 from .routing import iqs, messages, presence, privacy, pushes, rooms
 from .routing.stanzas import into_client_namespace, message_id_of, with_delay

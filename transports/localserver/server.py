@@ -6,7 +6,7 @@ over TCP+STARTTLS, direct TLS and WebSocket, and the REST API over HTTP (h11).
         alice = server.add_user(app.id, "alice", "alice-pass")
         print(server.info)
 
-Adapters only move bytes: :class:`~cubeproto._server_connection.ServerConnection` does the
+Adapters only move bytes: :class:`~cubeproto.server.ServerConnection` does the
 XMPP, :class:`~.hub.Hub` the routing, :class:`~.rest.RestApi` the REST semantics.  The
 certificate is made on the fly with ``trustme`` (a private CA whose PEM file clients
 trust); without ``trustme`` the TLS listeners are off and plain TCP allows PLAIN.
@@ -41,7 +41,9 @@ from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream,
 from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
-from cubeproto._server_connection import (
+from cubeproto.errors import StreamErrorCondition
+from cubeproto.events import Event
+from cubeproto.server import (
     ClientAuthenticated,
     ClientAuthFailed,
     ClientBound,
@@ -49,12 +51,10 @@ from cubeproto._server_connection import (
     ClientResumed,
     ServerConfig,
     ServerConnection,
+    ServerState,
     ServerTransport,
     TlsRequested,
 )
-from cubeproto._server_state import ServerState
-from cubeproto.errors import StreamErrorCondition
-from cubeproto.events import Event
 
 from .hub import Hub, Session
 from .limits import ServerLimits

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cubeproto._server_connection import UserAuth, make_user_auth
+from cubeproto.server import UserAuth, make_user_auth
 
 __all__ = ["App", "Store", "User", "new_object_id"]
 

@@ -78,7 +78,7 @@ def _session_json(
 
 
 def _password_matches(api: RestApi, user: User | None, password: str) -> bool:
-    from cubeproto._server_connection import check_plain_password
+    from cubeproto.server import check_plain_password
 
     auth = api.store.user_auth(user.id) if user else None
     return auth is not None and check_plain_password(auth, password)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from cubeproto._xmlstream import escape_attr
+from cubeproto.server import escape_attr
 
 from ..store import User
 from . import privacy

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from cubeproto._xmlstream import NS_CLIENT, escape_attr, escape_text
 from cubeproto.chat.extension import decode_extension
+from cubeproto.server import NS_CLIENT, escape_attr, escape_text
 
 from ..store import BROADCAST, PUBLIC, User, new_message_record, new_object_id
 from . import privacy, rooms

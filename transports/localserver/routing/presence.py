@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from cubeproto._xmlstream import NS_CLIENT
+from cubeproto.server import NS_CLIENT
 
 from ..store import User
 from . import iqs, privacy, rooms

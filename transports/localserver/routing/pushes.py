@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from cubeproto._xmlstream import escape_attr, escape_text
 from cubeproto.chat.extension import encode_extension
+from cubeproto.server import escape_attr, escape_text
 
 from ..store import PRIVATE, User
 from . import rooms

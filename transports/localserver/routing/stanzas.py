@@ -8,7 +8,7 @@ import time
 
 from lxml import etree
 
-from cubeproto._xmlstream import NS_CLIENT, element_bytes
+from cubeproto.server import NS_CLIENT, element_bytes
 
 __all__ = [
     "NS_CARBONS",
