@@ -65,6 +65,7 @@ DOCUMENTED = (
     "cubeproto.rest.requests",
     "cubeproto.reconnect",
     "cubeproto.diagnostics",
+    "cubeproto.server",
     "cubeproto.transports.anyio_chat",
     "cubeproto.transports.blocking_chat",
     "cubeproto.transports.http_anyio",
