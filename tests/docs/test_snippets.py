@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from cubeproto.transports.blocking_chat import ChatClient
 from cubeproto.transports.localserver.testing import CubeUser
@@ -218,6 +219,17 @@ def test_localserver_test_of_your_own_passes(
     namespace: dict[str, Any] = {}
     assert run_page("localserver", namespace) == ""
     namespace["test_bob_gets_alices_message"](cube_user, cube_chat_client, cube_rest_client)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_localserver_async_test_of_your_own_passes(
+    cube_user: NewUser, async_cube_chat_client: Callable[..., Any], backend: str
+) -> None:
+    namespace: dict[str, Any] = {}
+    assert run_page("localserver", namespace) == ""
+    test = namespace["test_async_clients"]
+    assert [mark.name for mark in test.pytestmark] == ["anyio"]
+    anyio.run(test, cube_user, async_cube_chat_client, backend=backend)
 
 
 @pytest.mark.watchdog(120)
