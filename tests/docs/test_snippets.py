@@ -182,6 +182,14 @@ def test_diagnostics(cube_user: NewUser) -> None:
         "not-authorized; not reconnecting",
         f"ConnectFailed: could not connect to {where}: authentication failed: not-authorized",
     ]
+    refused = [line for line in lines if "connection refused" in line]
+    assert len(refused) == 2, out
+    assert refused[0].startswith("cubeproto.reconnect WARNING: ")
+    assert re.fullmatch(
+        rf"ConnectFailed: could not connect to {re.escape(given['HOST'])}:\d+: "
+        r"connection refused \(is the server running, on that port\?\)",
+        refused[1],
+    )
     events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
     assert events[:4] == [
         f"stream opened by {given['DOMAIN']}",
