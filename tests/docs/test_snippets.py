@@ -190,6 +190,10 @@ def test_diagnostics(cube_user: NewUser) -> None:
         r"connection refused \(is the server running, on that port\?\)",
         refused[1],
     )
+    certificate = [line for line in lines if line.startswith("ConnectFailed: ") and "CERT" in line]
+    assert len(certificate) == 1, out
+    assert certificate[0].startswith(f"ConnectFailed: could not connect to {where}: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in certificate[0]
     events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
     assert events[:4] == [
         f"stream opened by {given['DOMAIN']}",
