@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   -- runs the demo (sets up what it needs)
-#   make test   -- runs everything CI runs: ruff, mypy --strict, pytest, bounded fuzzing
+#   make test   -- runs everything CI runs: ruff, mypy --strict, the docs, pytest, bounded fuzzing
 # Both create a local virtualenv (.venv) on first use.
 
 PYTHON ?= python3
@@ -8,12 +8,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FUZZ_SECONDS ?= 60
 
-.PHONY: test demo venv lint typecheck unit pythons fuzz servers clean
+.PHONY: test demo venv lint typecheck docs unit pythons fuzz servers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -e '.[dev,bench,server]'
+	$(PY) -m pip install -q -e '.[dev,bench,server,docs]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,6 +30,11 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+# The documentation (Sphinx, the API reference from the docstrings) into docs/_build/html;
+# every warning is an error, so a broken docstring or reference fails `make test`.
+docs: venv
+	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
 unit: venv servers
 	$(VENV)/bin/pytest -q
 
@@ -40,10 +45,10 @@ pythons: venv
 fuzz: venv
 	$(PY) fuzz/run_all.py --seconds $(FUZZ_SECONDS)
 
-test: lint typecheck unit pythons fuzz
+test: lint typecheck docs unit pythons fuzz
 
 demo: venv
 	$(VENV)/bin/cubeproto demo
 
 clean:
-	rm -rf $(VENV) .venv-3.* build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* build docs/_build .mypy_cache .ruff_cache .pytest_cache .hypothesis

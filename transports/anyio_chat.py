@@ -1,4 +1,4 @@
-"""The async chat client: one code base for asyncio and trio, through anyio.
+"""The async chat client: one code base for asyncio and trio, through anyio::
 
     async with AsyncChatClient(config, ca_file="ca.pem") as chat:
         mid = await chat.send_message(to_user=42, body="hi")

@@ -1,4 +1,4 @@
-"""The blocking chat client: plain sockets and ``ssl``, one I/O thread, no event loop.
+"""The blocking chat client: plain sockets and ``ssl``, one I/O thread, no event loop::
 
     with ChatClient(config, ca_file="ca.pem") as chat:
         mid = chat.send_message(to_user=42, body="hi")

@@ -217,6 +217,7 @@ class AsyncLocalChatClient(AsyncChatClient):
 
 
 def client_kwargs(user: CubeUser, transport: Transport) -> dict[str, Any]:
+    """Where a client of ``user`` connects over ``transport``: host, port and the CA file."""
     server = user.server
     return {
         "host": server.info.host,
