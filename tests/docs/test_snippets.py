@@ -184,7 +184,7 @@ def test_diagnostics(cube_user: NewUser) -> None:
     ]
     refused = [line for line in lines if "connection refused" in line]
     assert len(refused) == 2, out
-    assert refused[0].startswith("cubeproto.reconnect WARNING: ")
+    assert refused[0].startswith("cubeproto.reconnect ERROR: ")  # connect() does not retry
     assert re.fullmatch(
         rf"ConnectFailed: could not connect to {re.escape(given['HOST'])}:\d+: "
         r"connection refused \(is the server running, on that port\?\)",
