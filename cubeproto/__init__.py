@@ -59,7 +59,7 @@ from .events import (
     TlsUpgradeRequired,
     UnhandledStanza,
 )
-from .reconnect import Disconnected, Reconnected
+from .reconnect import Disconnected, Endpoint, Reconnected
 
 __all__ = [
     "__version__",
@@ -78,6 +78,7 @@ __all__ = [
     "ConnectionDead",
     "CubeProtoError",
     "Disconnected",
+    "Endpoint",
     "Event",
     "IqFailed",
     "IqResultReceived",

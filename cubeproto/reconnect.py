@@ -52,6 +52,7 @@ __all__ = [
     "CallSettled",
     "Harvest",
     "Disconnected",
+    "Endpoint",
     "IqError",
     "IqTimeout",
     "NotConnected",
@@ -78,6 +79,18 @@ def backoff_delay(attempt: int, *, floor: float, cap: float, jitter: float) -> f
         raise LocalProtocolError("backoff_delay: attempt >= 0, 0 <= jitter <= 1, 0 <= floor <= cap")
     base = cap if attempt >= 64 else min(cap, floor * 2.0**attempt)
     return min(cap, max(floor, base * (0.5 + jitter / 2.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One server a client may connect to (a node of a cluster, say): ``host`` and
+    ``port`` of its listener for the client's transport."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,11 +309,20 @@ class Supervisor:
         jitter: Callable[[], float],
         resume: Checkpoint | None = None,
         retry_first: bool = True,
+        endpoints: Sequence[Endpoint] = (),
     ) -> None:
         """``resume``: a checkpoint persisted by an earlier process; the first connection
         resumes that session (issue 12) instead of binding a fresh one.
         ``retry_first=False``: a failure before the first session is final (the clients'
-        ``connect()`` raises it), so its ``Disconnected`` says it will not reconnect."""
+        ``connect()`` raises it), so its ``Disconnected`` says it will not reconnect.
+
+        ``endpoints``: the servers to use (:attr:`endpoint` is the one for the next
+        attempt).  The first is drawn with ``jitter``, so that clients spread over the
+        nodes of a cluster; an attempt that fails before its session is ready (the
+        transport refused, TLS, negotiation, a node gone) moves to the next one, while a
+        session that was up and is lost is tried on the same node first.  Resumption is
+        tried wherever the next attempt lands (a cluster shares sessions), then a fresh
+        session, as with one server."""
         self.config = config
         self.policy = policy if policy is not None else ReconnectPolicy()
         self._jitter = jitter
@@ -311,6 +333,12 @@ class Supervisor:
         self._delay: float | None = None
         self._ever_connected = False
         self._retry_first = retry_first
+        self._endpoints = tuple(endpoints)
+        count = len(self._endpoints)
+        self._at = min(int(jitter() * count), count - 1) if count > 1 else 0
+        #: The live connection reached its session (an attempt that ends before it did
+        #: moves on to the next endpoint).
+        self._ready = False
         self._stopping = False
         self._stopped = False
         #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", or an extension's
@@ -326,6 +354,15 @@ class Supervisor:
         """A session is ready for commands."""
         conn = self.connection
         return conn is not None and conn.state is StreamState.READY
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """Where the next (or the live) connection goes; ``None`` without endpoints."""
+        return self._endpoints[self._at] if self._endpoints else None
+
+    def _next_endpoint(self) -> None:
+        if self._endpoints:
+            self._at = (self._at + 1) % len(self._endpoints)
 
     @property
     def stopped(self) -> bool:
@@ -354,11 +391,13 @@ class Supervisor:
             raise LocalProtocolError("the client was closed")
         conn = ClientConnection(self.config, resume=self._resume)
         self.connection = conn
+        self._ready = False
         return conn
 
     def connect_failed(self, error: str, *, now: float) -> list[Event | CallSettled]:
         """The transport could not be opened (or TLS failed) before a connection existed."""
         self.connection = None
+        self._next_endpoint()
         out: list[Event | CallSettled] = [self._lost(None, error)]
         if self._stopped:
             out.extend(self._stop(now))
@@ -493,6 +532,7 @@ class Supervisor:
         self._resumable_conn = None
         first = not self._ever_connected
         self._ever_connected = True
+        self._ready = True
         if first:
             return [event]
         if not event.resumed and self.policy.rejoin_dialogs and self.connection is not None:
@@ -510,6 +550,9 @@ class Supervisor:
             self._resume = None
             self._resumable_conn = None
         self.connection = None
+        if not self._ready:
+            self._next_endpoint()  # it never got its session there: try the next node
+        self._ready = False
         hopeless = event.reason is CloseReason.AUTH_FAILED or (
             event.condition is StreamErrorCondition.CONFLICT
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol, TypedDict, TypeVar
@@ -20,6 +20,7 @@ from cubeproto.events import Event
 from cubeproto.reconnect import (
     CallSettled,
     Disconnected,
+    Endpoint,
     Reconnected,
     ReconnectPolicy,
     Supervisor,
@@ -78,6 +79,7 @@ class ChatClientOptions(TypedDict, total=False):
     call_timeout: float
     checkpoint: CheckpointSink | None
     resume_from: CheckpointSource | None
+    endpoints: Sequence[Endpoint] | None
 
 
 class _Signal(Protocol):
@@ -97,6 +99,11 @@ class ChatClientBase:
     """The part of a chat client that does not depend on how it waits.
 
     ``host``/``port`` default to ``config.chat_host`` and the transport's usual port;
+    ``endpoints`` (instead of them) names several servers, the nodes of a cluster: the
+    client starts on one drawn at random and moves to the next when an attempt there fails
+    (resuming the session if the node can, else binding a fresh one and re-joining the
+    dialogs: ``Reconnected`` says which); :attr:`endpoint` is the one in use.  Every
+    endpoint uses the config's transport (and, for WebSocket, its ``websocket_host``);
     ``tls`` (an ``ssl.SSLContext``) defaults to one that verifies the server against the
     system store plus ``ca_file``.  ``policy`` controls automatic reconnection.
 
@@ -130,15 +137,20 @@ class ChatClientBase:
         call_timeout: float = DEFAULT_CALL_TIMEOUT,
         checkpoint: CheckpointSink | None = None,
         resume_from: CheckpointSource | None = None,
+        endpoints: Sequence[Endpoint] | None = None,
     ) -> None:
         self.config, self._checkpoint = checkpointed(config, checkpoint)
+        if endpoints is not None and (host is not None or port is not None or not endpoints):
+            raise LocalProtocolError("give endpoints (at least one) or host/port, not both")
         self.host = host or config.chat_host
         self.port = port or default_port(config.transport)
-        #: ``host:port``, naming the server in log records and errors.
-        self._where = f"{self.host}:{self.port}"
+        if endpoints:
+            self.host, self.port = endpoints[0].host, endpoints[0].port
+        self._fixed = Endpoint(self.host, self.port)
         if WireTrace.wanted() and self.config.wire_trace is None:
             # The cubeproto.wire logger listens: every frame both ways, redacted.
-            self.config = dataclasses.replace(self.config, wire_trace=WireTrace(self._where))
+            trace = WireTrace(lambda: self._where)
+            self.config = dataclasses.replace(self.config, wire_trace=trace)
         self._tls = tls or client_context(ca_file=ca_file)
         self._cb_mode: ChannelBindingMode = channel_binding
         self._connect_timeout = connect_timeout
@@ -149,6 +161,7 @@ class ChatClientBase:
             jitter=random.random,
             resume=load_checkpoint(resume_from),
             retry_first=False,  # connect() raises a first failure: no retry follows it
+            endpoints=endpoints or (),
         )
         #: The outcome of the first connection attempt (``Connected`` or ``Disconnected``).
         self._first: Event | None = None
@@ -163,6 +176,17 @@ class ChatClientBase:
         #: What serializes the state application threads share (the blocking client's
         #: lock; nothing for the async client, whose tasks share one thread).
         self._guard: AbstractContextManager[object] = nullcontext()
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The server the live connection uses (or the next attempt will): with several
+        ``endpoints``, the client moves to the next one when an attempt fails."""
+        return self._sup.endpoint or self._fixed
+
+    @property
+    def _where(self) -> str:
+        """``host:port``, naming the server in log records and errors."""
+        return str(self.endpoint)
 
     def _first_failure(self) -> ConnectFailed | None:
         """After the first attempt: why it did not give a session (``None``: it did)."""

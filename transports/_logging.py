@@ -22,6 +22,7 @@ logger is enabled for the level.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from cubeproto.chat.events import DialogJoinFailed, MessageBounced
 from cubeproto.diagnostics import WireRedactor, describe, redact_url
@@ -127,8 +128,8 @@ class WireTrace:
 
     __slots__ = ("_inbound", "_outbound", "_where")
 
-    def __init__(self, where: str) -> None:
-        self._where = where
+    def __init__(self, where: Callable[[], str]) -> None:
+        self._where = where  # the endpoint in use, asked for each record
         self._inbound = WireRedactor()
         self._outbound = WireRedactor()
 
@@ -147,7 +148,7 @@ class WireTrace:
             self._outbound = WireRedactor()
         text = (self._outbound if outbound else self._inbound).feed(data)
         if text and WIRE.isEnabledFor(_DEBUG):
-            WIRE.debug("%s %s %s", self._where, ">>" if outbound else "<<", text)
+            WIRE.debug("%s %s %s", self._where(), ">>" if outbound else "<<", text)
 
 
 def log_rest_call(method: str, url: str, status: int | None, seconds: float) -> None:

@@ -260,7 +260,8 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
             self._send_events.close()
 
     async def _open(self) -> tuple[Wire, tuple[str, bytes] | None]:
-        wire = Wire(await anyio.connect_tcp(self.host, self.port))
+        target = self.endpoint
+        wire = Wire(await anyio.connect_tcp(target.host, target.port))
         if not self.config.encrypted_from_start:
             return wire, None
         try:

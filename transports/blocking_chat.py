@@ -269,7 +269,8 @@ class ChatClient(ChatClientBase, BlockingVerbs):
             self._queue.put(_STOP)
 
     def _open(self) -> tuple[socket.socket, tuple[str, bytes] | None]:
-        sock = socket.create_connection((self.host, self.port), timeout=self._connect_timeout)
+        target = self.endpoint
+        sock = socket.create_connection((target.host, target.port), timeout=self._connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.config.encrypted_from_start:
             return self._start_tls(sock)

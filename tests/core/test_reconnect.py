@@ -45,6 +45,7 @@ from cubeproto.events import Event
 from cubeproto.reconnect import (
     CallSettled,
     Disconnected,
+    Endpoint,
     Reconnected,
     ReconnectPolicy,
     Supervisor,
@@ -422,3 +423,37 @@ def test_a_first_failure_is_final_when_the_client_does_not_retry_it() -> None:
     (again,) = retried.connect_failed("connection refused", now=0)
     assert isinstance(again, Disconnected) and again.reconnect_in == 1.0
     assert not retried.stopped
+
+
+NODES = (Endpoint("node1.test", 5222), Endpoint("node2.test", 5222), Endpoint("node3.test", 15222))
+
+
+def test_endpoints_spread_by_jitter_and_fail_over_in_order() -> None:
+    """The first endpoint is drawn (clients spread over the nodes); a failed attempt moves
+    on, round robin; without endpoints there is none."""
+    assert Supervisor(config(), jitter=lambda: 0.0).endpoint is None
+    assert Supervisor(config(), jitter=lambda: 0.0, endpoints=NODES).endpoint == NODES[0]
+    assert Supervisor(config(), jitter=lambda: 0.5, endpoints=NODES).endpoint == NODES[1]
+    assert Supervisor(config(), jitter=lambda: 0.9999, endpoints=NODES).endpoint == NODES[2]
+    sup = Supervisor(config(), jitter=lambda: 0.5, endpoints=NODES)
+    seen = []
+    for _ in range(4):
+        seen.append(sup.endpoint)
+        sup.connect_failed("connection refused", now=0)
+    assert seen == [NODES[1], NODES[2], NODES[0], NODES[1]]
+    assert str(NODES[2]) == "node3.test:15222"
+
+
+def test_a_lost_session_is_retried_on_its_node_a_failed_attempt_is_not() -> None:
+    client = Client()
+    client.sup = Supervisor(
+        config(handler_factory=ChatSession), jitter=lambda: 0.0, endpoints=NODES
+    )
+    client.login()
+    client.lose()  # the session was up there: the next attempt goes to the same node
+    assert client.sup.endpoint == NODES[0]
+    client.open()  # the attempt gets as far as binding, and the node goes away
+    client.lose()
+    assert client.sup.endpoint == NODES[1]
+    client.sup.connect_failed("connection refused", now=client.now)
+    assert client.sup.endpoint == NODES[2]
