@@ -16,8 +16,9 @@ from typing import Any
 
 from scramp import ScramMechanism
 
-from cubeproto import Event
+from cubeproto import ConnectionClosed, Event
 from cubeproto._connection import ClientConnection
+from cubeproto._state import StreamState
 from cubeproto._xmlstream import escape_text
 from cubeproto.commands import OutboundStanza, StanzaCommand, StanzaContext
 from cubeproto.config import ClientConfig, Transport
@@ -209,3 +210,25 @@ class Say(StanzaCommand):
             stanza_id=mid,
             countable=True,
         )
+
+
+def drop_and_resume(
+    conn: ClientConnection, server: ScriptedServer
+) -> tuple[ClientConnection, ScriptedServer, bytes]:
+    """Cut ``conn`` (EOF unless it already ended) and resume its session on a new
+    connection up to the ``<resume/>`` it sends: (the new connection, its server, the
+    ``<resume/>`` bytes)."""
+    if conn.state is not StreamState.CLOSED:
+        conn.receive_eof(now=5)
+        closed = drain(conn)
+        assert isinstance(closed[-1], ConnectionClosed) and closed[-1].resumable
+    state = conn.resume_state()
+    assert state is not None
+    new = ClientConnection(config(), resume=state)
+    new_server = ScriptedServer(new)
+    new.start(now=6)
+    new_server.open_with(FEATURES_SASL)
+    new_server.sasl_scram()
+    new_server.open_with(FEATURES_BIND)
+    resume = new_server.client_sent()
+    return new, new_server, resume

@@ -17,6 +17,7 @@ from scripted import (
     ScriptedServer,
     config,
     drain,
+    drop_and_resume,
     logged_in,
 )
 from wsproto import ConnectionType, WSConnection
@@ -37,17 +38,8 @@ from cubeproto.config import Transport
 
 def _resuming() -> ClientConnection:
     """A connection that authenticated and sent ``<resume/>`` for a cut session."""
-    old, _ = logged_in()
-    old.receive_eof(now=1)
-    drain(old)
-    session = old.resume_state()
-    assert session is not None
-    conn = ClientConnection(config(), resume=session)
-    server = ScriptedServer(conn)
-    conn.start(now=0)
-    server.open_with(FEATURES_SASL)
-    server.sasl_scram()
-    server.open_with(FEATURES_BIND)
+    old, old_server = logged_in()
+    conn, _, _ = drop_and_resume(old, old_server)
     return conn
 
 

@@ -13,6 +13,7 @@ from scripted import (
     attr,
     config,
     drain,
+    drop_and_resume,
     logged_in,
 )
 
@@ -26,7 +27,6 @@ from cubeproto import (
     MessageUnconfirmed,
     ResumeFailed,
     StreamResumed,
-    StreamState,
 )
 from cubeproto._connection import ClientConnection, ResumableSession
 from cubeproto._sm import MOD, Unacked
@@ -151,25 +151,6 @@ def test_clean_close_reports_unacked_unconfirmed() -> None:
     ]
     assert events[-1] == ConnectionClosed(reason=events[-1].reason, clean=True)
     assert conn.resume_state() is None
-
-
-def drop_and_resume(
-    conn: ClientConnection, server: ScriptedServer
-) -> tuple[ClientConnection, ScriptedServer, bytes]:
-    if conn.state is not StreamState.CLOSED:
-        conn.receive_eof(now=5)
-        closed = drain(conn)
-        assert isinstance(closed[-1], ConnectionClosed) and closed[-1].resumable
-    state = conn.resume_state()
-    assert state is not None
-    new = ClientConnection(config(), resume=state)
-    new_server = ScriptedServer(new)
-    new.start(now=6)
-    new_server.open_with(FEATURES_SASL)
-    new_server.sasl_scram()
-    new_server.open_with(FEATURES_BIND)
-    resume = new_server.client_sent()
-    return new, new_server, resume
 
 
 def test_resume_drops_what_was_acked_and_resends_the_rest() -> None:
