@@ -44,7 +44,7 @@ from cubeproto import (
     Transport,
 )
 from cubeproto.chat import DialogLeft, MessageBounced, MessageReceived, MessageType
-from cubeproto.reconnect import Disconnected, Reconnected, ReconnectPolicy
+from cubeproto.reconnect import Disconnected, Endpoint, Reconnected, ReconnectPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -554,3 +554,31 @@ def test_node_killed_during_2000_messages(ejabberd_cluster: Cluster, resend: boo
         assert s1["outcomes"] == {"MessageSent": 2000}, report
     else:
         assert set(s1["outcomes"]) <= {"MessageSent", "MessageUnconfirmed"}, report
+
+
+def test_a_client_with_both_nodes_fails_over_by_itself(
+    on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
+) -> None:
+    """``endpoints=`` both nodes, no proxy: the client starts on the node it draws; when
+    that node is SIGKILLed, the retry there is refused, the next attempt goes to the other
+    node, its resumption is refused there (``item-not-found``: the session died with its
+    node) and a fresh session is bound: ``Reconnected(resumed=False)``, on the survivor,
+    and chat works both ways again."""
+    a, b = cluster_user(), cluster_user()
+    nodes = [Endpoint("127.0.0.1", node.c2s_port) for node in ejabberd_cluster.nodes]
+    pa = on(0, a, client_options={"endpoints": nodes, "host": None, "port": None})
+    start = nodes.index(pa.endpoint)
+    other = 1 - start
+    wait_session_on(ejabberd_cluster, a.jid, start)
+    pb = on(other, b)
+    marker_through(pa, pb, b.user_id)
+
+    ejabberd_cluster.kill(start)
+    failed = pa.wait_for(ResumeFailed, timeout=FAILOVER_WAIT)
+    assert failed.condition_name == "item-not-found", failed
+    back = pa.wait_for(Reconnected, timeout=FAILOVER_WAIT)
+    assert not back.resumed, back
+    assert pa.endpoint == nodes[other]
+    wait_session_on(ejabberd_cluster, a.jid, other)
+    marker_through(pa, pb, b.user_id)
+    marker_through(pb, pa, a.user_id)
