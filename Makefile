@@ -20,6 +20,7 @@ venv: $(VENV)/.installed
 
 servers: venv
 	@if [ -x scripts/ejabberd/start-ejabberd.sh ]; then scripts/ejabberd/start-ejabberd.sh --if-possible; fi
+	@if [ -x scripts/ejabberd/start-cluster.sh ]; then scripts/ejabberd/start-cluster.sh --if-possible; fi
 	@scripts/node-deps.sh --if-possible
 
 lint: venv

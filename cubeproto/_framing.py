@@ -6,6 +6,9 @@
   one complete element per WebSocket text message, ``<open/>``/``<close/>`` in the
   ``urn:ietf:params:xml:ns:xmpp-framing`` namespace.  The WebSocket layer is wsproto, which
   is itself sans-IO, so the adapter only ever moves bytes.
+* :class:`ServerTcpFraming` and :class:`ServerWebSocketFraming` -- the same two framings in
+  the server role (``ServerConnection``): they answer the client's header and upgrade
+  instead of starting them; parsing, limits and framing of elements are the client's.
 
 Both turn received bytes into the same items (:class:`StreamHeader`, top-level elements,
 :class:`StreamFooter`, plus :data:`TRANSPORT_READY`/:data:`TRANSPORT_CLOSED` for the
@@ -15,6 +18,7 @@ WebSocket handshake and closing handshake) and turn outbound XML text into bytes
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Final
 
 from lxml import etree
@@ -53,6 +57,8 @@ __all__ = [
     "TRANSPORT_READY",
     "Framing",
     "Item",
+    "ServerTcpFraming",
+    "ServerWebSocketFraming",
     "TcpFraming",
     "TransportSignal",
     "WebSocketFraming",
@@ -83,6 +89,14 @@ _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
 
 
+def _tcp_header(attrs: str) -> bytes:
+    """An RFC 6120 stream header with ``attrs`` (each with its leading space)."""
+    return (
+        "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
+        'xmlns:stream="http://etherx.jabber.org/streams"' + attrs + ">"
+    ).encode()
+
+
 def _header_attrs(to: str, from_: str | None) -> str:
     attrs = f' to="{escape_attr(to)}" version="1.0"'
     if from_:
@@ -90,11 +104,19 @@ def _header_attrs(to: str, from_: str | None) -> str:
     return attrs
 
 
+#: ``trace(direction, xml)``: told every piece of the XML stream, ``"in"`` as received
+#: (after WebSocket deframing) and ``"out"`` as written (before framing).
+Trace = Callable[[str, bytes], None]
+
+
 class Framing:
     """Interface shared by both framings."""
 
     #: Whether XMPP data may be sent (false until a WebSocket upgrade is accepted).
     ready: bool
+    #: The wire trace (``ClientConfig.wire_trace``), or ``None``: the usual case, which
+    #: costs one attribute test per piece.
+    trace: Trace | None
 
     def start(self) -> bytes:
         """Bytes to send before the XMPP stream can open (the WebSocket upgrade)."""
@@ -133,30 +155,38 @@ class Framing:
 class TcpFraming(Framing):
     """RFC 6120 framing over a TCP or TLS byte stream."""
 
-    __slots__ = ("_limits", "_parser", "ready")
+    __slots__ = ("_limits", "_parser", "ready", "trace")
 
     def __init__(self, limits: XmlLimits) -> None:
         self._limits = limits
         self._parser = XmlStreamParser(limits, stanzas_only=True)
         self.ready = True
+        self.trace = None
 
     def start(self) -> bytes:
         return b""
 
     def open_stream(self, to: str, from_: str | None) -> bytes:
         self._parser = XmlStreamParser(self._limits, stanzas_only=True)
-        return (
-            "<?xml version='1.0'?><stream:stream xmlns=\"jabber:client\" "
-            'xmlns:stream="http://etherx.jabber.org/streams"' + _header_attrs(to, from_) + ">"
-        ).encode()
+        header = _tcp_header(_header_attrs(to, from_))
+        if self.trace is not None:
+            self.trace("out", header)
+        return header
 
     def feed(self, data: bytes) -> list[Item]:
+        if self.trace is not None:
+            self.trace("in", data)
         return list(self._parser.feed(data))
 
     def frame(self, xml: str) -> bytes:
-        return xml.encode()
+        data = xml.encode()
+        if self.trace is not None:
+            self.trace("out", data)
+        return data
 
     def close_stream(self) -> bytes:
+        if self.trace is not None:
+            self.trace("out", b"</stream:stream>")
         return b"</stream:stream>"
 
     def release_idle(self) -> bool:
@@ -189,7 +219,7 @@ class _WebSocketFraming(Framing):
     stanzas qualified by ``jabber:client``, pings, the closing handshake.  The role's
     subclass handles its side of the HTTP upgrade in :meth:`_handshake`."""
 
-    __slots__ = ("_buffer", "_limits", "_out", "_ws", "ready")
+    __slots__ = ("_buffer", "_limits", "_out", "_ws", "ready", "trace")
 
     def __init__(self, limits: XmlLimits, role: ConnectionType) -> None:
         self._limits = limits
@@ -197,6 +227,7 @@ class _WebSocketFraming(Framing):
         self._buffer: list[str] = []
         self._out: list[bytes] = []
         self.ready = False
+        self.trace = None
 
     def frame(self, xml: str) -> bytes:
         if xml.startswith(_STANZA_STARTS):
@@ -206,6 +237,8 @@ class _WebSocketFraming(Framing):
                 space = xml.find(" ")
                 cut = space if 0 < space < end else (end - 1 if head.endswith("/") else end)
                 xml = xml[:cut] + f' xmlns="{NS_CLIENT}"' + xml[cut:]
+        if self.trace is not None:
+            self.trace("out", xml.encode())
         try:
             return self._ws.send(TextMessage(data=xml))
         except WsLocalProtocolError:
@@ -253,6 +286,8 @@ class _WebSocketFraming(Framing):
                 if event.message_finished:
                     text = "".join(self._buffer)
                     self._buffer.clear()
+                    if self.trace is not None:
+                        self.trace("in", text.encode())
                     items.append(self._element(text))
             elif isinstance(event, BytesMessage):
                 raise XmlStreamError(
@@ -326,3 +361,54 @@ class WebSocketFraming(_WebSocketFraming):
                 StreamErrorCondition.REMOTE_CONNECTION_FAILED,
                 f"WebSocket upgrade rejected (HTTP {status})",
             )
+
+
+class ServerTcpFraming(TcpFraming):
+    """RFC 6120 framing, server role: the client speaks first, and we answer its header
+    with ours (:meth:`open_reply`); the parser restarts when the stream does
+    (:meth:`restart`), not when we write a header."""
+
+    __slots__ = ()
+
+    def restart(self) -> None:
+        """A new stream follows (after STARTTLS or SASL): parse it with a fresh parser."""
+        self._parser = XmlStreamParser(self._limits, stanzas_only=True)
+
+    def open_reply(self, stream_id: str, domain: str) -> bytes:
+        """Our stream header, answering the client's."""
+        return _tcp_header(
+            f' id="{stream_id}" from="{escape_attr(domain)}" version="1.0" xml:lang="en"'
+        )
+
+
+class ServerWebSocketFraming(_WebSocketFraming):
+    """RFC 7395 framing, server role: wsproto answers the upgrade (subprotocol ``xmpp``);
+    the rest is the client's."""
+
+    __slots__ = ()
+
+    def __init__(self, limits: XmlLimits) -> None:
+        super().__init__(limits, ConnectionType.SERVER)
+
+    def restart(self) -> None:
+        """Nothing to reset: every message is parsed on its own."""
+
+    def open_reply(self, stream_id: str, domain: str) -> bytes:
+        """Our ``<open/>``, answering the client's."""
+        return self.frame(
+            f'<open xmlns="{NS_FRAMING}" id="{stream_id}" from="{escape_attr(domain)}" '
+            'version="1.0" xml:lang="en"/>'
+        )
+
+    def _handshake(self, event: Event, items: list[Item]) -> None:
+        if not isinstance(event, Request):
+            return
+        if "xmpp" not in event.subprotocols:
+            self._out.append(self._ws.send(RejectConnection(status_code=400, has_body=False)))
+            raise XmlStreamError(
+                StreamErrorCondition.UNSUPPORTED_FEATURE,
+                "WebSocket upgrade without subprotocol 'xmpp' (RFC 7395 3.2)",
+            )
+        self._out.append(self._ws.send(AcceptConnection(subprotocol="xmpp")))
+        self.ready = True
+        items.append(TRANSPORT_READY)

@@ -42,6 +42,8 @@ class ServerState(enum.Enum):
 class ServerInput(enum.Enum):
     """What can happen to a server stream."""
 
+    #: ``start()`` on a WebSocket listener: the HTTP upgrade comes first.
+    START_WEBSOCKET = "start-websocket"
     UPGRADED = "upgraded"
     HEADER = "header"
     STARTTLS = "starttls"
@@ -61,6 +63,7 @@ _S = ServerState
 _I = ServerInput
 
 _TABLE: dict[tuple[ServerState, ServerInput], ServerState] = {
+    (_S.AWAITING_HEADER, _I.START_WEBSOCKET): _S.AWAITING_UPGRADE,
     (_S.AWAITING_UPGRADE, _I.UPGRADED): _S.AWAITING_HEADER,
     (_S.AWAITING_HEADER, _I.HEADER): _S.NEGOTIATING,
     (_S.NEGOTIATING, _I.STARTTLS): _S.TLS_PENDING,

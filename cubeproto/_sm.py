@@ -29,6 +29,14 @@ class AckError(Exception):
         self.h = h
         self.sent = sent
 
+    def handled_count_too_high(self, send_count: int) -> str:
+        """The application condition of the stream error that answers this fault (both
+        roles send it): ``h`` as received and ``send_count``, the stanzas we sent."""
+        return (
+            f'<handled-count-too-high xmlns="urn:xmpp:sm:3" h="{self.h}" '
+            f'send-count="{send_count}"/>'
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Unacked:

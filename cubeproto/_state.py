@@ -28,7 +28,15 @@ import enum
 
 from .errors import LocalProtocolError
 
-__all__ = ["TRANSITIONS", "Input", "StreamState", "transition"]
+__all__ = [
+    "RECEIVE_STANZA_STATES",
+    "SEND_STANZA_STATES",
+    "TRANSITIONS",
+    "Input",
+    "StreamState",
+    "legal_states",
+    "transition",
+]
 
 
 class StreamState(enum.Enum):
@@ -98,6 +106,10 @@ TRANSITIONS: dict[tuple[StreamState, Input], StreamState] = {
     (_S.RESUMING, _I.RECV_RESUMED): _S.READY,
     (_S.RESUMING, _I.RECV_RESUME_FAILED): _S.BINDING,
     (_S.BINDING, _I.RECV_BOUND): _S.SESSION_SETUP,
+    # The bind result is an IQ stanza, and a server may deliver stanzas while a bind or
+    # a resumption is answered: both states take stanzas and stay where they are.
+    (_S.BINDING, _I.RECV_STANZA): _S.BINDING,
+    (_S.RESUMING, _I.RECV_STANZA): _S.RESUMING,
     (_S.SESSION_SETUP, _I.RECV_SESSION_READY): _S.READY,
     (_S.SESSION_SETUP, _I.RECV_STANZA): _S.SESSION_SETUP,
     (_S.READY, _I.SEND_STANZA): _S.READY,
@@ -122,6 +134,28 @@ def transition(state: StreamState, event: Input) -> StreamState:
         return TRANSITIONS[(state, event)]
     except KeyError:
         raise LocalProtocolError(f"{event.value} is not allowed in state {state.value}") from None
+
+
+def legal_states(event: Input) -> tuple[StreamState, ...]:
+    """The states in which ``event`` is legal, in the enum's order except that READY (the
+    state of almost all traffic) comes first.
+
+    The connection tests stanza inputs against such a tuple on its hot path instead of
+    calling :func:`transition` (membership in a tuple is an identity test; an Enum's
+    ``__hash__`` is Python code).  Deriving it here keeps the table the one owner of what
+    is legal; stanza inputs never change the state, which the table also says.
+    """
+    states = [state for state in StreamState if (state, event) in TRANSITIONS]
+    if StreamState.READY in states:
+        states.remove(StreamState.READY)
+        states.insert(0, StreamState.READY)
+    return tuple(states)
+
+
+#: Where the peer may send stanzas (anything earlier is before authentication).
+RECEIVE_STANZA_STATES: tuple[StreamState, ...] = legal_states(Input.RECV_STANZA)
+#: Where our caller may send commands.
+SEND_STANZA_STATES: tuple[StreamState, ...] = legal_states(Input.SEND_STANZA)
 
 
 def graphviz() -> str:

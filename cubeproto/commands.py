@@ -15,6 +15,7 @@ There are two kinds:
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_IQ_TIMEOUT",
     "DEFAULT_PING_TIMEOUT",
+    "UNSTATED",
+    "Addressing",
     "Command",
     "HandlerResult",
     "OutboundStanza",
@@ -97,6 +100,17 @@ class StanzaContext(Protocol):
 ResultParser = Callable[["etree._Element"], "Event"]
 
 
+class Addressing(enum.Enum):
+    """The one value of :attr:`OutboundStanza.to` that is not an address."""
+
+    #: The builder did not say where the stanza goes: the connection reads ``to`` from
+    #: the XML (the behaviour of builders written before the field existed).
+    UNSTATED = "unstated"
+
+
+UNSTATED = Addressing.UNSTATED
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundStanza:
     """A built stanza ready for the wire.
@@ -105,7 +119,10 @@ class OutboundStanza:
     stream's default namespace (``jabber:client``) applies.  ``countable`` marks a message
     whose stream-management ack becomes :class:`~cubeproto.events.MessageSent`.  For an
     ``<iq type="get"|"set">`` request, ``result_parser`` and ``timeout`` make the
-    connection track the answer.
+    connection track the answer; ``to`` is the request's addressee (its ``to`` attribute;
+    ``None`` for one without, which goes to our own server or account), against which the
+    connection checks the answer's ``from``.  Builders should state it: left
+    :data:`UNSTATED`, the connection has to parse ``xml`` again to find it.
     """
 
     xml: str
@@ -113,6 +130,7 @@ class OutboundStanza:
     countable: bool = False
     result_parser: ResultParser | None = None
     timeout: float | None = None
+    to: str | Addressing | None = UNSTATED
 
 
 class StanzaCommand(Command):

@@ -103,6 +103,13 @@ class ClientConfig:
     #: Makes the handler (the chat layer) for a new session; ``None``: the core reports
     #: every stanza it does not consume as ``UnhandledStanza``.
     handler_factory: Callable[[], StanzaHandler] | None = None
+    #: ``wire_trace(direction, xml)`` is told every piece of the XML stream: ``"in"`` as
+    #: received (after WebSocket deframing), ``"out"`` as written.  UNREDACTED: the SASL
+    #: exchange carries the password or token; pass the pieces through
+    #: :class:`cubeproto.diagnostics.WireRedactor` (one per direction) before showing them,
+    #: as the clients' ``cubeproto.wire`` logger does.  ``None`` (the default) costs
+    #: nothing.
+    wire_trace: Callable[[str, bytes], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.app_id <= 0 or self.user_id <= 0:

@@ -8,6 +8,10 @@ apt-get) and fails instead when ``CI`` is set.  See tests/ejabberd_server.py.
 User names have ConnectyCube's form ``{userId}-{appId}`` with app id 42; the
 ``ejabberd_user`` factory hands out ids nobody holds yet, so tests never collide -- neither
 with each other nor with accounts left by earlier runs in the same state directory.
+
+The 2-node cluster of the cluster tests (scripts/ejabberd/start-cluster.sh, beside the
+single node) is ``ejabberd_cluster`` (whole before and after each test: a node a test
+killed is started again) with its own ``cluster_user`` factory; see tests/ejabberd_cluster.py.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 
+import ejabberd_cluster as cluster_server
 import pytest
+from ejabberd_cluster import Cluster
 from ejabberd_server import (
     APP_ID,
     AccountExists,
@@ -81,22 +87,46 @@ def ejabberd_user(ejabberd: Ejabberd) -> Callable[[], CubeUser]:
     Passwords differ per user so that a test cannot log in as the wrong one by accident.
     """
 
-    def make() -> CubeUser:
-        for _ in range(MAX_REGISTER_ATTEMPTS):
-            user = CubeUser(
-                user_id=next(_USER_IDS),
-                app_id=APP_ID,
-                password=f"pw-{os.urandom(6).hex()}",
-                domain=ejabberd.domain,
-            )
-            try:
-                ejabberd.register(user.username, user.password)
-            except AccountExists:
-                continue
-            return user
-        raise EjabberdError(f"no free user id after {MAX_REGISTER_ATTEMPTS} attempts")
+    return lambda: _new_user(ejabberd)
 
-    return make
+
+def _new_user(server: Ejabberd) -> CubeUser:
+    """Register a brand-new account on ``server`` (any node of a cluster)."""
+    for _ in range(MAX_REGISTER_ATTEMPTS):
+        user = CubeUser(
+            user_id=next(_USER_IDS),
+            app_id=APP_ID,
+            password=f"pw-{os.urandom(6).hex()}",
+            domain=server.domain,
+        )
+        try:
+            server.register(user.username, user.password)
+        except AccountExists:
+            continue
+        return user
+    raise EjabberdError(f"no free user id after {MAX_REGISTER_ATTEMPTS} attempts")
+
+
+@pytest.fixture(scope="session")
+def ejabberd_session_cluster() -> Cluster:
+    """The 2-node test cluster, started once (scripts/ejabberd/start-cluster.sh)."""
+    return cluster_server.running_or_started()
+
+
+@pytest.fixture
+def ejabberd_cluster(ejabberd_session_cluster: Cluster) -> Iterator[Cluster]:
+    """The 2-node cluster, whole at the start of the test and again after it: a node the
+    test killed is started again (it rejoins by itself), so every test gets both nodes."""
+    ejabberd_session_cluster.restore()
+    yield ejabberd_session_cluster
+    ejabberd_session_cluster.restore()
+
+
+@pytest.fixture
+def cluster_user(ejabberd_cluster: Cluster) -> Callable[[], CubeUser]:
+    """Factory: a brand-new account on the cluster (registered through a node that answers;
+    the nodes share their database, so it can log in on either)."""
+    return lambda: _new_user(ejabberd_cluster.any_node())
 
 
 @pytest.fixture
@@ -112,5 +142,6 @@ def ejabberd_room_name() -> Callable[[], str]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses the real server ``integration`` (``-m 'not integration'``)."""
     for item in items:
-        if "ejabberd" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "ejabberd" in names or "ejabberd_cluster" in names:
             item.add_marker(pytest.mark.integration)

@@ -156,6 +156,32 @@ def test_wheel_alone_in_a_fresh_venv(tmp_path: Path) -> None:
     _mypy_sees_cubeproto(python, tmp_path)
 
 
+def test_type_checkers_see_an_editable_install_in_strict_mode(tmp_path: Path) -> None:
+    """The README's editable install for type checking: setuptools' default editable mode
+    maps ``transports/`` to ``cubeproto.transports`` with an import hook, which mypy does
+    not run ("Cannot find implementation or library stub for module named 'cubeproto'");
+    ``--config-settings editable_mode=strict`` builds a link tree that mypy reads."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+
+    def pip(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [python, "-m", "pip", "install", "-q", *argv],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    # the build backend as pyproject.toml asks for it (a venv's bundled one is older)
+    assert pip("setuptools>=77", "wheel").returncode == 0
+    installed = pip(
+        "--no-build-isolation", "-e", str(ROOT), "--config-settings", "editable_mode=strict"
+    )
+    assert installed.returncode == 0, installed.stderr
+    _mypy_sees_cubeproto(python, tmp_path)
+
+
 def _version() -> str:
     namespace: dict[str, str] = {}
     exec((ROOT / "cubeproto" / "_version.py").read_text(), namespace)

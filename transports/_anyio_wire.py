@@ -63,6 +63,14 @@ class Wire:
                 if self._outgoing.pending:
                     await self._raw.send(self._outgoing.read())
                 self._incoming.write(await self._raw.receive())
+            except ssl.SSLError:
+                # The alert OpenSSL wrote (e.g. bad_certificate) goes out best-effort; what
+                # stays in the BIO would otherwise count as pending output forever, for a
+                # TLS layer that never came up.
+                alert = self._outgoing.read()
+                with suppress(*TRANSPORT_ERRORS):
+                    await self._raw.send(alert)
+                raise
         if self._outgoing.pending:
             await self._raw.send(self._outgoing.read())
         self._tls = tls

@@ -26,6 +26,7 @@ from cubeproto.reconnect import (
 
 from ._checkpoint_io import CheckpointSink, CheckpointSource, checkpointed, load_checkpoint
 from ._endpoints import default_port
+from ._logging import log_event
 from ._tls import ChannelBindingMode, client_context
 from .errors import ConnectFailed, NotConnected
 
@@ -132,6 +133,8 @@ class ChatClientBase:
         self.config, self._checkpoint = checkpointed(config, checkpoint)
         self.host = host or config.chat_host
         self.port = port or default_port(config.transport)
+        #: ``host:port``, for log records and error messages.
+        self._where = f"{self.host}:{self.port}"
         self._tls = tls or client_context(ca_file=ca_file)
         self._cb_mode: ChannelBindingMode = channel_binding
         self._connect_timeout = connect_timeout
@@ -157,7 +160,7 @@ class ChatClientBase:
         """After the first attempt: why it did not give a session (``None``: it did)."""
         if isinstance(self._first, Connected):
             return None
-        return ConnectFailed(f"could not connect: {self._first!r}", self._first)
+        return ConnectFailed.of(self._where, self._first)
 
     def _link_change(self, event: Event) -> bool | None:
         """``True`` when ``event`` says a session is up, ``False`` when it says it was
@@ -216,6 +219,7 @@ class ChatClientBase:
             up = self._link_change(item)
             if up is not None:
                 self._set_up(up)
+            log_event(item, self._where)
             if self._first is item:
                 self._first_reached()
             self._deliver(item)

@@ -43,7 +43,7 @@ from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
 from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
 from ._checkpoint_io import confirm_handled
 from ._tls import channel_binding
-from .errors import IqTimeout, NotConnected
+from .errors import IqTimeout, NotConnected, transport_failure
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -240,7 +240,7 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
                     with anyio.fail_after(self._connect_timeout):
                         wire, binding = await self._open()
                 except (*TRANSPORT_ERRORS, TimeoutError) as exc:
-                    self._dispatch(sup.connect_failed(str(exc) or repr(exc), now=self._now()))
+                    self._dispatch(sup.connect_failed(transport_failure(exc), now=self._now()))
                 else:
                     try:
                         if not sup.stopped:  # else: closed while the transport was opening
@@ -322,14 +322,17 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
                 async with self._send_lock:
                     await self._write_pending(wire)
                     binding = await self._start_tls(wire)
-        except (*TRANSPORT_ERRORS, TimeoutError):
+        except (*TRANSPORT_ERRORS, TimeoutError) as exc:
             binding = None
-            failed = True
+            failure: str | None = transport_failure(exc)
         else:
-            failed = False
+            failure = None
         # The application may have closed or terminated the connection meanwhile.
-        if conn.state is StreamState.TLS_PENDING and not failed:
-            conn.tls_established(now=self._now(), channel_binding=binding)
+        if conn.state is StreamState.TLS_PENDING:
+            if failure is None:
+                conn.tls_established(now=self._now(), channel_binding=binding)
+            else:
+                conn.tls_failed(failure, now=self._now())  # the reason reaches the user
         elif conn.state is not StreamState.CLOSED:
             conn.receive_eof(now=self._now())  # reported as a lost connection
         self._after(conn)

@@ -41,7 +41,7 @@ from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
 from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
 from ._checkpoint_io import confirm_handled
 from ._tls import channel_binding
-from .errors import IqTimeout, NotConnected
+from .errors import IqTimeout, NotConnected, transport_failure
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -251,7 +251,7 @@ class ChatClient(ChatClientBase, BlockingVerbs):
                 except (OSError, ssl.SSLError) as exc:
                     with self._lock:
                         items = self._count(
-                            sup.connect_failed(str(exc) or repr(exc), now=time.monotonic())
+                            sup.connect_failed(transport_failure(exc), now=time.monotonic())
                         )
                     self._dispatch(items)
                 else:
@@ -320,9 +320,12 @@ class ChatClient(ChatClientBase, BlockingVerbs):
                 try:
                     sock, binding = self._start_tls(sock)  # the plain socket is detached
                     self._sock = sock
-                except (OSError, ssl.SSLError):
+                except (OSError, ssl.SSLError) as exc:
                     with self._lock:
-                        if conn.state is not StreamState.CLOSED:
+                        if conn.state is StreamState.TLS_PENDING:
+                            # the reason (a certificate refused ...) reaches the user
+                            conn.tls_failed(transport_failure(exc), now=time.monotonic())
+                        elif conn.state is not StreamState.CLOSED:
                             conn.receive_eof(now=time.monotonic())
                     continue
                 with self._lock:

@@ -549,6 +549,7 @@ class GetOnlineUsers(StanzaCommand):
             xml=_iq("get", iq_id, f'<query xmlns="{ns.DISCO_ITEMS}"/>', to),
             stanza_id=iq_id,
             result_parser=online_users_parser(self.dialog_id),
+            to=to,
             timeout=self.timeout,
         )
 
@@ -575,6 +576,7 @@ class GetLastActivity(StanzaCommand):
             xml=_iq("get", iq_id, f'<query xmlns="{ns.LAST}"/>', to),
             stanza_id=iq_id,
             result_parser=last_activity_parser(self.user_id),
+            to=to,
             timeout=self.timeout,
         )
 
@@ -607,6 +609,7 @@ class SubscribeLastActivity(StanzaCommand):
             xml=_iq("set", iq_id, payload),
             stanza_id=iq_id,
             result_parser=subscription_parser(self.user_id, self.enable),
+            to=None,
             timeout=self.timeout,
         )
 
@@ -646,5 +649,6 @@ class SetClientState(StanzaCommand):
             xml=_iq("set", iq_id, payload),
             stanza_id=iq_id,
             result_parser=client_state_parser(self.active),
+            to=None,
             timeout=self.timeout,
         )

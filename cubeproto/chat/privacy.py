@@ -161,6 +161,7 @@ class SetPrivacyList(StanzaCommand):
             xml=_iq("set", iq_id, "".join(out)),
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyListSaved(name=name),
+            to=None,
             timeout=self.timeout,
         )
 
@@ -183,6 +184,7 @@ class GetPrivacyList(StanzaCommand):
             xml=_iq("get", iq_id, f'<list name="{escape_attr(self.name)}"/>'),
             stanza_id=iq_id,
             result_parser=privacy_list_parser(ctx.muc_host),
+            to=None,
             timeout=self.timeout,
         )
 
@@ -204,6 +206,7 @@ class GetPrivacyListNames(StanzaCommand):
             xml=_iq("get", iq_id, ""),
             stanza_id=iq_id,
             result_parser=privacy_names_parser,
+            to=None,
             timeout=self.timeout,
         )
 
@@ -232,6 +235,7 @@ class SetDefaultPrivacyList(StanzaCommand):
             xml=_iq("set", iq_id, payload),
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyDefaultChanged(name=name),
+            to=None,
             timeout=self.timeout,
         )
 
@@ -256,6 +260,7 @@ class DeletePrivacyList(StanzaCommand):
             xml=_iq("set", iq_id, f'<list name="{escape_attr(name)}"/>'),
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyListDeleted(name=name),
+            to=None,
             timeout=self.timeout,
         )
 

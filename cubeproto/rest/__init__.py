@@ -59,12 +59,6 @@ from .models import (
     User,
 )
 from .query import UNDEFINED, encode_query, encode_uri_component, js_json, js_number
-from .request import (
-    CONTENT_TYPE_FORM,
-    CONTENT_TYPE_JSON,
-    DEFAULT_BASE_URL,
-    RestRequest,
-)
 from .requests import (
     EmailPassword,
     FirebaseToken,
@@ -134,6 +128,12 @@ from .responses import (
     parse_unread_counts,
     parse_upload,
     parse_user,
+)
+from .restrequest import (
+    CONTENT_TYPE_FORM,
+    CONTENT_TYPE_JSON,
+    DEFAULT_BASE_URL,
+    RestRequest,
 )
 from .retry import RetryPolicy, parse_retry_after
 from .session import Credentials, Done, Exchange, RestSession, Send, Wait

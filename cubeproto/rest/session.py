@@ -36,9 +36,9 @@ from typing import Any, Generic, TypeVar
 from ..errors import LocalProtocolError
 from .errors import SessionExpired, api_error_from
 from .models import Session
-from .request import DEFAULT_BASE_URL, RestRequest, check_base_url
 from .requests import UserAuth, create_session
 from .responses import Headers
+from .restrequest import DEFAULT_BASE_URL, RestRequest, check_base_url
 from .retry import RetryPolicy
 
 __all__ = ["Credentials", "Done", "Exchange", "RestSession", "Send", "Step", "Wait"]

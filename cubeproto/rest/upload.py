@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..errors import LocalProtocolError
 from .models import Blob
-from .request import check_header
 from .responses import Headers, parse_upload
+from .restrequest import check_header
 
 __all__ = ["BlobUpload", "prepare_blob_upload"]
 

@@ -174,8 +174,11 @@ class Connector:
         port: int | None = None,
         policy: ReconnectPolicy | None = None,
         tls: Any = None,
+        client_options: dict[str, Any] | None = None,
         **overrides: Any,
     ) -> Peer:
+        """``overrides`` are ClientConfig fields; ``client_options`` further arguments of
+        the client itself (``checkpoint``, ``resume_from``, ...)."""
         config = make_config(self.server, user, self.transport, **overrides)
         kwargs: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -183,6 +186,7 @@ class Connector:
             "ca_file": self.server.ca_file,
             "tls": tls,
             "policy": policy or ReconnectPolicy(floor=0.05, cap=0.5),
+            **(client_options or {}),
         }
         if self.adapter == "blocking":
             client: Any = self.stack.enter_context(ChatClient(config, **kwargs))

@@ -32,6 +32,7 @@ from cubeproto.chat import (
     SubscribeLastActivity,
     merge_privacy_update,
 )
+from cubeproto.commands import UNSTATED
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import UnhandledStanza
 
@@ -270,3 +271,29 @@ def test_names_default_and_delete() -> None:
 def test_misuse_is_a_local_protocol_error(make: object) -> None:
     with pytest.raises(LocalProtocolError):
         make()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        GetOnlineUsers(dialog_id=GROUP),
+        GetLastActivity(user_id=78),
+        SubscribeLastActivity(user_id=78),
+        SubscribeLastActivity(user_id=78, enable=False),
+        SetClientState(active=True, mode="mobile"),
+        SetPrivacyList(name="x", items=(PrivacyItem(user_id=1, action=DENY),)),
+        GetPrivacyList(name="x"),
+        GetPrivacyListNames(),
+        SetDefaultPrivacyList(name="x"),
+        DeletePrivacyList(name="x"),
+    ],
+    ids=lambda c: type(c).__name__,
+)
+def test_every_iq_request_states_its_addressee(command: object) -> None:
+    """The connection checks an answer's sender against ``OutboundStanza.to``; each
+    built-in request states it (so the connection need not parse the XML again), and it
+    is the XML's own ``to``."""
+    stanza = command.build(FakeContext())  # type: ignore[attr-defined]
+    assert stanza.result_parser is not None
+    assert stanza.to is not UNSTATED
+    assert stanza.to == parse(stanza.xml).get("to")

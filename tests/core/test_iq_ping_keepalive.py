@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from scripted import HOST, JID, attr, drain, logged_in
 
@@ -21,6 +23,14 @@ from cubeproto import (
     StanzaErrorCondition,
     UnhandledStanza,
 )
+from cubeproto.commands import (
+    UNSTATED,
+    Addressing,
+    OutboundStanza,
+    StanzaCommand,
+    StanzaContext,
+)
+from cubeproto.events import Event
 
 
 def test_ping_pong_with_round_trip_time() -> None:
@@ -182,3 +192,48 @@ def test_idle_timer_waits_for_a_slow_stanza_to_finish() -> None:
     server.feed("w</body></message>")
     events = drain(conn)
     assert len(events) == 1 and type(events[0]).__name__ == "UnhandledStanza"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Ask(StanzaCommand):
+    """An IQ request whose builder states its addressee (``to``) or leaves it unstated."""
+
+    xml_to: str
+    stated: str | Addressing | None
+
+    def build(self, ctx: StanzaContext) -> OutboundStanza:
+        iq_id = ctx.new_iq_id("ask")
+        return OutboundStanza(
+            xml=f'<iq type="get" id="{iq_id}" to="{self.xml_to}"><q xmlns="x"/></iq>',
+            stanza_id=iq_id,
+            result_parser=lambda _el: Pong(),
+            timeout=10,
+            to=self.stated,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(Event):
+    """What _Ask's parser makes of an answer."""
+
+
+def test_an_iq_answer_is_checked_against_the_stated_addressee() -> None:
+    """The connection takes the addressee from ``OutboundStanza.to`` (it does not read
+    the XML again): an answer from the XML's ``to`` is not the answer when the builder
+    said otherwise."""
+    conn, server = logged_in()
+    iq_id = conn.send(_Ask(xml_to="1002-42@localhost", stated="1003-42@localhost"), now=0)
+    server.feed(f"<iq type='result' id='{iq_id}' from='1002-42@localhost'/>")
+    assert [type(e) for e in drain(conn)] == [UnhandledStanza]
+    server.feed(f"<iq type='result' id='{iq_id}' from='1003-42@localhost'/>")
+    assert drain(conn) == [Pong()]
+
+
+def test_an_unstated_addressee_is_read_from_the_xml() -> None:
+    """Builders written before ``OutboundStanza.to`` keep working."""
+    conn, server = logged_in()
+    iq_id = conn.send(_Ask(xml_to="1002-42@localhost", stated=UNSTATED), now=0)
+    server.feed(f"<iq type='result' id='{iq_id}' from='1003-42@localhost'/>")
+    assert [type(e) for e in drain(conn)] == [UnhandledStanza]
+    server.feed(f"<iq type='result' id='{iq_id}' from='1002-42@localhost'/>")
+    assert drain(conn) == [Pong()]

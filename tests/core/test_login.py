@@ -143,6 +143,31 @@ def test_starttls_upgrade() -> None:
     assert isinstance(drain(conn)[-1], Connected)
 
 
+def test_starttls_handshake_failure_reports_why() -> None:
+    """A refused certificate during STARTTLS reaches the user in ``ConnectionClosed.text``
+    (it used to be a bare REMOTE close with no reason); nothing more is sent."""
+    conn = ClientConnection(config(transport=Transport.TCP))
+    server = ScriptedServer(conn)
+    with pytest.raises(LocalProtocolError):
+        conn.tls_failed("too early", now=0)  # no upgrade pending
+    conn.start(now=0)
+    server.open_with(FEATURES_TLS)
+    server.client_sent()
+    server.feed("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    drain(conn)
+    reason = "[SSL: CERTIFICATE_VERIFY_FAILED] Hostname mismatch, certificate is not valid for 'x'"
+    conn.tls_failed(reason, now=1)
+    assert drain(conn) == [
+        ConnectionClosed(
+            reason=CloseReason.NEGOTIATION_FAILED, text=f"TLS handshake failed: {reason}"
+        )
+    ]
+    assert conn.state is StreamState.CLOSED
+    assert conn.data_to_send() == b""
+    with pytest.raises(LocalProtocolError):
+        conn.tls_failed(reason, now=2)
+
+
 def test_data_after_proceed_before_tls_is_a_protocol_error() -> None:
     conn = ClientConnection(config(transport=Transport.TCP))
     server = ScriptedServer(conn)

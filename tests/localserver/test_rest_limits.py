@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cubeproto.transports.localserver import rest as rest_module
 from cubeproto.transports.localserver.rest import (
     MAX_BLOB_NAME_CHARS,
     MAX_BODY_BYTES,
@@ -26,7 +25,9 @@ from cubeproto.transports.localserver.rest import (
     MAX_TEXT_CHARS,
     MAX_URL_CHARS,
     UPLOAD_FORM_OVERHEAD_BYTES,
+    ApiError,
 )
+from cubeproto.transports.localserver.rest import limits as rest_limits
 from cubeproto.transports.localserver.testing import (
     CubeUser,
     LocalChatClient,
@@ -407,8 +408,8 @@ def largest_pad() -> int:
     while low < high:
         mid = (low + high + 1) // 2
         try:
-            rest_module._check_pushable(rest_module._pushed_fields("m", pushed_fields(mid), []))
-        except rest_module.ApiError:
+            rest_limits.check_pushable(rest_limits.pushed_fields("m", pushed_fields(mid), []))
+        except ApiError:
             high = mid - 1
         else:
             low = mid

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from cubeproto.transports.localserver import rest as rest_module
 from cubeproto.transports.localserver.hub import Hub
 from cubeproto.transports.localserver.rest import (
     MAX_NAME_CHARS,
@@ -28,6 +27,7 @@ from cubeproto.transports.localserver.rest import (
     ApiError,
     RestApi,
 )
+from cubeproto.transports.localserver.rest import limits as rest_limits
 from cubeproto.transports.localserver.store import Store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,7 +83,7 @@ class World:
         self.store = Store()
         self.api = RestApi(
             self.store,
-            Hub(self.store, domain="localhost"),
+            Hub(self.store, domain="localhost", clock=time.time),
             blob_dir=Path(tempfile.mkdtemp(prefix="cubeproto-prop-")),
             base_url="http://127.0.0.1:1",
         )
@@ -266,7 +266,7 @@ def over_limit(value: Any, limits: dict[str, int], name: str = "base") -> bool:
 def test_length_check_refuses_exactly_what_is_over_a_limit(sent: dict[str, Any]) -> None:
     limits = {"name": MAX_NAME_CHARS, "photo": 2048}
     try:
-        rest_module._check_lengths(sent, limits)
+        rest_limits.check_lengths(sent, limits)
     except ApiError as refused:
         assert refused.status == 422
         assert_error_shape({"errors": refused.errors})

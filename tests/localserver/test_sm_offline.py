@@ -84,8 +84,7 @@ class Clock:
 def setup() -> tuple[Hub, Store, Clock, User, User]:
     store = Store()
     clock = Clock()
-    hub = Hub(store, domain=DOMAIN, resume_seconds=60)
-    hub.now = clock  # type: ignore[method-assign]
+    hub = Hub(store, domain=DOMAIN, clock=clock, resume_seconds=60)
     store.create_app(7, "key")
     alice = store.create_user(7, "alice", "alice-pass")
     bob = store.create_user(7, "bob", "bob-pass")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -404,7 +405,7 @@ def test_scram_does_not_tell_unknown_usernames_from_accounts() -> None:
     an account's (16-byte salt, 4096 iterations, the same salt each time) and fails only
     at the proof, with the same failure as a wrong password."""
     store = Store()
-    hub = Hub(store, domain="localhost")
+    hub = Hub(store, domain="localhost", clock=time.time)
     store.create_app(7, "key")
     alice = store.create_user(7, "alice", "alice-pass")
     answers = {}

@@ -6,7 +6,7 @@ over TCP+STARTTLS, direct TLS and WebSocket, and the REST API over HTTP (h11).
         alice = server.add_user(app.id, "alice", "alice-pass")
         print(server.info)
 
-Adapters only move bytes: :class:`~cubeproto._server_connection.ServerConnection` does the
+Adapters only move bytes: :class:`~cubeproto.server.ServerConnection` does the
 XMPP, :class:`~.hub.Hub` the routing, :class:`~.rest.RestApi` the REST semantics.  The
 certificate is made on the fly with ``trustme`` (a private CA whose PEM file clients
 trust); without ``trustme`` the TLS listeners are off and plain TCP allows PLAIN.
@@ -27,6 +27,7 @@ import math
 import os
 import ssl
 import tempfile
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -40,7 +41,9 @@ from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream,
 from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
-from cubeproto._server_connection import (
+from cubeproto.errors import StreamErrorCondition
+from cubeproto.events import Event
+from cubeproto.server import (
     ClientAuthenticated,
     ClientAuthFailed,
     ClientBound,
@@ -48,12 +51,10 @@ from cubeproto._server_connection import (
     ClientResumed,
     ServerConfig,
     ServerConnection,
+    ServerState,
     ServerTransport,
     TlsRequested,
 )
-from cubeproto._server_state import ServerState
-from cubeproto.errors import StreamErrorCondition
-from cubeproto.events import Event
 
 from .hub import Hub, Session
 from .limits import ServerLimits
@@ -176,7 +177,13 @@ class LocalServer:
         self.host = host
         self.domain = domain
         self.store = Store(database)
-        self.hub = Hub(self.store, domain=domain, resume_seconds=resume_seconds)
+        self.hub = Hub(
+            self.store,
+            domain=domain,
+            clock=time.time,
+            connection_clock=anyio.current_time,
+            resume_seconds=resume_seconds,
+        )
         self._ports = (xmpp_port, tls_port, ws_port, http_port)
         self._blob_dir = Path(blob_dir) if blob_dir else None
         self._want_tls = tls
@@ -697,7 +704,7 @@ class LocalServer:
                 conn.receive_data(data)
                 continue
             if isinstance(event, h11.Request):
-                # The body's limit depends on the target (rest.py's MAX_* constants): a
+                # The body's limit depends on the target (rest/limits.py's MAX_* constants): a
                 # declared length over it, or a chunked body growing past it, is refused
                 # with 413 before the rest is read.
                 request = event

@@ -12,11 +12,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cubeproto._server_connection import UserAuth, make_user_auth
+from cubeproto.server import UserAuth, make_user_auth
 
 __all__ = ["App", "Store", "User", "new_object_id"]
 
@@ -46,6 +46,15 @@ CREATE TABLE IF NOT EXISTS objects (id TEXT PRIMARY KEY, class TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+#: Dialog types, as the API numbers them.
+PRIVATE, GROUP, PUBLIC, BROADCAST = 3, 2, 4, 1
+
+
+def iso(t: float) -> str:
+    """ISO-8601 UTC with seconds, as ConnectyCube writes ``created_at``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
 #: ConnectyCube's session lifetime: 2 hours, extended by every request.
 SESSION_SECONDS = 2 * 3600.0
 
@@ -54,6 +63,65 @@ def new_object_id(now: float | None = None) -> str:
     """A 24-hex ObjectId (4 bytes of seconds, 8 random bytes)."""
     seconds = int(now if now is not None else time.time()) & 0xFFFFFFFF
     return f"{seconds:08x}{os.urandom(8).hex()}"
+
+
+#: The fields every stored chat message has (the history record's own; the API shows the
+#: moments ``created``/``updated`` as ``created_at``/``updated_at``).  Any other key of a
+#: record is a custom field its sender added, and a custom field never replaces one of these.
+MESSAGE_FIELDS = frozenset(
+    {
+        "_id",
+        "chat_dialog_id",
+        "message",
+        "date_sent",
+        "sender_id",
+        "recipient_id",
+        "read_ids",
+        "delivered_ids",
+        "views_count",
+        "attachments",
+        "reactions",
+        "created",
+        "updated",
+        "hidden_for",
+    }
+)
+
+
+def new_message_record(
+    *,
+    message_id: str,
+    dialog_id: str,
+    text: str,
+    sender_id: int,
+    recipient_id: int,
+    attachments: list[Any],
+    custom: Mapping[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    """A chat message as history stores it, whichever way it came (``POST /chat/Message``
+    or a chat message with ``save_to_history``): sent, delivered and read by its sender at
+    ``now``; ``recipient_id`` 0 in a group dialog; the ``custom`` fields added unless they
+    would replace one of :data:`MESSAGE_FIELDS`."""
+    record: dict[str, Any] = {
+        "_id": message_id,
+        "chat_dialog_id": dialog_id,
+        "message": text,
+        "date_sent": int(now),
+        "sender_id": sender_id,
+        "recipient_id": recipient_id,
+        "read_ids": [sender_id],
+        "delivered_ids": [sender_id],
+        "views_count": 0,
+        "attachments": attachments,
+        "reactions": {},
+        "created": now,
+        "updated": now,
+        "hidden_for": [],
+    }
+    for key, value in custom.items():
+        record.setdefault(key, value)
+    return record
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,9 +217,11 @@ class Store:
         *,
         full_name: str | None = None,
         profile: dict[str, Any] | None = None,
+        created: float | None = None,
     ) -> User:
+        """A new user of ``app_id``; ``created``: when (unix seconds; now when not given)."""
         auth = make_user_auth(password, salt=os.urandom(16))
-        now = time.time()
+        now = time.time() if created is None else created
         profile = dict(profile or {})
         cur = self.db.execute(
             "INSERT INTO users (app_id, login, full_name, auth, created, profile)"
@@ -268,6 +338,15 @@ class Store:
         self.db.execute("DELETE FROM messages WHERE dialog_id=?", (dialog_id,))
 
     # --- messages --------------------------------------------------------------------------
+
+    def add_message(self, record: dict[str, Any], dialog: dict[str, Any] | None) -> None:
+        """Store a new message (:func:`new_message_record`) and bring its dialog forward:
+        updated when the message was sent, shown again to members who had deleted it."""
+        self.put_message(record)
+        if dialog is not None:
+            dialog["updated"] = record["created"]
+            dialog["hidden_for"] = []
+            self.put_dialog(dialog)
 
     def put_message(self, message: dict[str, Any]) -> None:
         exists = self.db.execute(

@@ -1,0 +1,292 @@
+"""What a node's death costs 1-1 chat on a 2-node ejabberd cluster (issue 15), as counts.
+
+Two sender/receiver pairs of our blocking ``ChatClient`` (TCP + STARTTLS) on the cluster of
+scripts/ejabberd/start-cluster.sh, one pair each way across the nodes:
+
+- pair "1->2": the sender on node 1, the receiver on node 2;
+- pair "2->1": the sender on node 2, the receiver on node 1.
+
+The clients on node 1 reach it through a loopback proxy (tests/adapters/faultproxy.py), as
+they would through a load balancer or a DNS name: today's clients take one endpoint.  Each
+sender sends ``--messages`` messages as fast as its client takes them (a burst: the client
+queues them faster than the link carries them) or paced at ``--rate``; after
+``--kill-at`` of them have been sent by the sender on node 1, node 1's Erlang VM is
+SIGKILLed and the proxy is pointed at node 2, so the clients on node 1 reconnect there
+(resumption is refused: the session died with the node; then a fresh login).  Sending goes
+on while they do (a send refused while reconnecting is retried).  At the end each sender
+sends a marker; the receiver's counts are taken once it arrived, the sender's once every
+message has its outcome (bounded waits).
+
+Printed per pair and per mode (``resend_unconfirmed`` off and on): messages received,
+duplicated, lost; each outcome the sender reported; and the outcomes of the lost ones (a
+lost message reported ``MessageSent`` is the silent cost).  Nothing is asserted: a report.
+
+    python bench/bench_cluster_kill.py                  # 2,000 messages, kill at 1,000
+    python bench/bench_cluster_kill.py --rate 200         # paced: 200 msgs/s per sender
+    python bench/bench_cluster_kill.py --messages 500 --kill-at 250 --repeat 3
+
+The cluster is started (and the killed node restarted after each run) by the script,
+through tests/ejabberd_cluster.py.  ~30-60 s per run on the 2-core test machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE.parent / "tests" / "adapters"))
+
+from cubeproto.transports.blocking_chat import ChatClient  # noqa: E402
+from cubeproto.transports.errors import NotConnected  # noqa: E402
+from ejabberd_cluster import Cluster, running_or_started  # noqa: E402
+from ejabberd_server import AccountExists, Ejabberd  # noqa: E402
+from faultproxy import FaultProxy  # noqa: E402
+
+from cubeproto import (  # noqa: E402
+    ClientConfig,
+    MessageLost,
+    MessageRejected,
+    MessageSent,
+    MessageUnconfirmed,
+    ResumeFailed,
+    Transport,
+)
+from cubeproto.chat import ChatSession, MessageReceived  # noqa: E402
+from cubeproto.events import Event  # noqa: E402
+from cubeproto.reconnect import Reconnected, ReconnectPolicy  # noqa: E402
+
+APP_ID = 42
+OUTCOMES = (MessageSent, MessageUnconfirmed, MessageLost, MessageRejected)
+#: Bound on each wait of a run (a marker, the outcomes, a reconnection).
+WAIT_S = 120.0
+
+
+@dataclass
+class Recorder:
+    """Everything one client reported, from its I/O thread."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    received: collections.Counter[str] = field(default_factory=collections.Counter)
+    outcomes: dict[str, list[str]] = field(default_factory=lambda: collections.defaultdict(list))
+    resume_failed: list[str | None] = field(default_factory=list)
+    reconnected: list[bool] = field(default_factory=list)
+    changed: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+    def on_event(self, event: Event) -> None:
+        with self.lock:
+            if isinstance(event, MessageReceived) and event.message_id is not None:
+                self.received[event.message_id] += 1
+            elif isinstance(event, OUTCOMES):
+                self.outcomes[event.message_id].append(type(event).__name__)
+            elif isinstance(event, ResumeFailed):
+                self.resume_failed.append(event.condition_name)
+            elif isinstance(event, Reconnected):
+                self.reconnected.append(event.resumed)
+            self.changed.notify_all()
+
+    def wait(self, what: str, test: Any) -> bool:
+        """Wait (bounded) until ``test()`` holds, under the lock."""
+        with self.changed:
+            ok = bool(self.changed.wait_for(test, WAIT_S))
+        if not ok:
+            print(f"  (gave up waiting for {what} after {WAIT_S:.0f} s)")
+        return ok
+
+
+def new_user(node: Ejabberd) -> tuple[int, str]:
+    while True:
+        uid = 900_000_000 + int.from_bytes(os.urandom(3), "big")
+        password = f"bench-{os.urandom(4).hex()}"
+        try:
+            node.register(f"{uid}-{APP_ID}", password)
+        except AccountExists:
+            continue
+        return uid, password
+
+
+def client(
+    cluster: Cluster, user: tuple[int, str], port: int, recorder: Recorder, resend: bool
+) -> ChatClient:
+    config = ClientConfig(
+        app_id=APP_ID,
+        user_id=user[0],
+        password=user[1],
+        chat_host=cluster.nodes[0].domain,
+        transport=Transport.TCP,
+        entropy=os.urandom,
+        wall_clock=time.time,
+        handler_factory=ChatSession,
+        resend_unconfirmed=resend,
+    )
+    return ChatClient(
+        config,
+        host="127.0.0.1",
+        port=port,
+        ca_file=cluster.ca_file,
+        policy=ReconnectPolicy(floor=0.05, cap=0.5),
+        on_event=recorder.on_event,
+    )
+
+
+def send(sender: ChatClient, to_user: int, body: str) -> str:
+    while True:
+        try:
+            return str(sender.send_message(to_user=to_user, body=body))
+        except NotConnected:
+            sender.wait_connected(WAIT_S)
+
+
+def run(cluster: Cluster, messages: int, kill_at: int, resend: bool, rate: float) -> dict[str, Any]:
+    """One run: two pairs, node 1 killed after ``kill_at`` sends of its sender; each sender
+    paced at ``rate`` messages per second (0: as fast as its client takes them)."""
+    node1, node2 = cluster.nodes
+    users = {name: new_user(node1) for name in ("s1", "r2", "s2", "r1")}
+    rec = {name: Recorder() for name in users}
+    report: dict[str, Any] = {}
+    with (
+        FaultProxy(node1.c2s_port) as proxy,
+        client(cluster, users["s1"], proxy.port, rec["s1"], resend) as s1,
+        client(cluster, users["r2"], node2.c2s_port, rec["r2"], resend) as r2,
+        client(cluster, users["s2"], node2.c2s_port, rec["s2"], resend) as s2,
+        client(cluster, users["r1"], proxy.port, rec["r1"], resend) as r1,
+    ):
+        for c in (s1, r2, s2, r1):
+            c.wait_connected(WAIT_S, settled=True)
+        ids: dict[str, list[str]] = {"1->2": [], "2->1": []}
+        killed_after: dict[str, int] = {}
+
+        def pump(name: str, sender: ChatClient, to: int, kill: bool) -> None:
+            t0 = time.monotonic()
+            for i in range(messages):
+                if rate > 0 and (ahead := t0 + i / rate - time.monotonic()) > 0:
+                    time.sleep(ahead)
+                ids[name].append(send(sender, to, f"{name} {i}"))
+                if kill and i + 1 == kill_at:
+                    killed_after["1->2"] = len(ids["1->2"])
+                    killed_after["2->1"] = len(ids["2->1"])
+                    t0 = time.monotonic()
+                    cluster.kill(0)
+                    report["kill_noticed_s"] = round(time.monotonic() - t0, 3)
+                    proxy.upstream_port = node2.c2s_port
+                    proxy.reset_all()
+
+        errors: list[str] = []
+
+        def pump_other() -> None:
+            try:
+                pump("2->1", s2, users["r1"][0], False)
+            except Exception as exc:  # reported, not raised: the run goes on
+                errors.append(f"2->1 sender: {exc!r}")
+
+        other = threading.Thread(target=pump_other)
+        t_start = time.monotonic()
+        other.start()
+        pump("1->2", s1, users["r2"][0], True)
+        other.join()
+        report["errors"] = errors
+        report["send_s"] = round(time.monotonic() - t_start, 2)
+        waits: list[bool] = []
+
+        for name, sender, receiver, to in (
+            ("1->2", s1, rec["r2"], users["r2"][0]),
+            ("2->1", s2, rec["r1"], users["r1"][0]),
+        ):
+            marker = send(sender, to, "marker")
+            waits.append(
+                receiver.wait(f"{name} marker", lambda m=marker, r=receiver: r.received[m] > 0)
+            )
+        for name, sender_name in (("1->2", "s1"), ("2->1", "s2")):
+            r = rec[sender_name]
+            waits.append(
+                r.wait(
+                    f"{name} outcomes",
+                    lambda r=r, name=name: all(r.outcomes.get(m) for m in ids[name]),
+                )
+            )
+        report["complete"] = all(waits)
+
+    for name, sender_name, receiver_name in (("1->2", "s1", "r2"), ("2->1", "s2", "r1")):
+        sent_ids = ids[name]
+        got = rec[receiver_name].received
+        said = rec[sender_name].outcomes
+        lost = [m for m in sent_ids if got[m] == 0]
+        kinds = collections.Counter(k for m in sent_ids for k in said.get(m, ["(none)"]))
+        lost_kinds = collections.Counter(said.get(m, ["(none)"])[-1] for m in lost)
+        report[name] = {
+            "sent": len(sent_ids),
+            "sent_before_kill": killed_after.get(name),
+            "received": sum(1 for m in sent_ids if got[m] > 0),
+            "duplicated": sum(1 for m in sent_ids if got[m] > 1),
+            "lost": len(lost),
+            "outcomes": dict(sorted(kinds.items())),
+            "outcomes_of_lost": dict(sorted(lost_kinds.items())),
+            "more_than_one_outcome": sum(1 for m in sent_ids if len(said.get(m, [])) > 1),
+            "sender_resume_failed": rec[sender_name].resume_failed,
+            "receiver_resume_failed": rec[receiver_name].resume_failed,
+        }
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=2000, help="per sender [2000]")
+    parser.add_argument("--kill-at", type=int, default=None, help="[messages / 2]")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per mode [1]")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="messages/s per sender, 0: unpaced [0]"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON line per run")
+    args = parser.parse_args()
+    kill_at = args.kill_at if args.kill_at is not None else args.messages // 2
+
+    cluster = running_or_started()
+    for resend in (False, True):
+        mode = "resend_unconfirmed=True" if resend else "default (resend_unconfirmed=False)"
+        for n in range(args.repeat):
+            cluster.restore()
+            report = run(cluster, args.messages, kill_at, resend, args.rate)
+            if args.json:
+                print(json.dumps({"mode": mode, "run": n + 1, **report}))
+                continue
+            pace = f"{args.rate:g}/s" if args.rate > 0 else "unpaced"
+            print(
+                f"\n{mode}, run {n + 1}: {args.messages} messages per sender ({pace}),"
+                " node 1 killed"
+            )
+            print(
+                f"  after {kill_at} sends of the node-1 sender; survivor noticed in "
+                f"{report['kill_noticed_s']} s; sending took {report['send_s']} s"
+            )
+            for name in ("1->2", "2->1"):
+                r = report[name]
+                print(
+                    f"  {name}: sent {r['sent']} (before the kill {r['sent_before_kill']}),"
+                    f" received {r['received']}, duplicated {r['duplicated']}, lost {r['lost']}"
+                )
+                print(
+                    f"        outcomes {r['outcomes']};"
+                    f" outcomes of the lost {r['outcomes_of_lost']}"
+                )
+                print(
+                    f"        more than one outcome: {r['more_than_one_outcome']};"
+                    f" ResumeFailed sender {r['sender_resume_failed']},"
+                    f" receiver {r['receiver_resume_failed']}"
+                )
+    cluster.restore()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""What every part of the client connection shares: its attributes, constants and the
+output helpers.
+
+:class:`~cubeproto._connection.ClientConnection` is assembled from small machines, each a
+module a reviewer reads in one sitting:
+
+* ``_client_negotiation.py`` -- features, STARTTLS, SASL, bind, session set-up;
+* ``_client_sm.py`` -- XEP-0198 on the client side (enable, acks, resumption, what is
+  lost, the checkpoint);
+* ``_client_iq.py`` -- IQ requests we sent and their answers, IQs we answer;
+* ``_client_keepalive.py`` -- keepalive pings, idle release, dead-link detection;
+* ``_client_ending.py`` -- stream errors (received and sent) and the one terminal event;
+
+and ``_connection.py`` keeps the public contract and the dispatch of what arrives.  They
+are mixins of one object, not objects of their own: the state they share (the stream
+management counters, the timers, the output buffer) is the connection's, and the inbound
+hot path reads it without indirection.  :class:`ClientParts` declares that state for the
+type checker and holds the helpers every part uses; the methods one part calls in another
+are declared here too (a stub is last in the method resolution order, so the real one
+always wins).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from ._framing import (
+    Framing,
+)
+from ._ids import IdFactory
+from ._sasl import SaslClient
+from ._sm import StreamManagement, Unacked
+from ._state import (
+    RECEIVE_STANZA_STATES,
+    SEND_STANZA_STATES,
+    StreamState,
+)
+from ._stream import (
+    NS_BIND,
+    NS_PING,
+    NS_SASL,
+    NS_SM,
+    NS_TLS,
+    SM_REQUEST,
+    STANZA_TAGS,
+    StreamEndpoint,
+)
+from ._timers import Timers
+from ._xmlstream import (
+    NS_STREAM,
+    escape_attr,
+)
+from .commands import (
+    ResultParser,
+    StanzaHandler,
+)
+from .config import ClientConfig
+from .errors import (
+    LocalProtocolError,
+    SaslCondition,
+    StreamErrorCondition,
+)
+from .events import (
+    CheckpointChanged,
+    ConnectionClosed,
+    Event,
+)
+
+if TYPE_CHECKING:
+    from ._client_sm import ResumableSession
+
+__all__ = ["ClientParts"]
+
+_FEATURES = f"{{{NS_STREAM}}}features"
+_STREAM_ERROR = f"{{{NS_STREAM}}}error"
+_TLS_PROCEED = f"{{{NS_TLS}}}proceed"
+_TLS_FAILURE = f"{{{NS_TLS}}}failure"
+_SASL_CHALLENGE = f"{{{NS_SASL}}}challenge"
+_SASL_SUCCESS = f"{{{NS_SASL}}}success"
+_SASL_FAILURE = f"{{{NS_SASL}}}failure"
+_SM_R = f"{{{NS_SM}}}r"
+_SM_A = f"{{{NS_SM}}}a"
+_SM_ENABLED = f"{{{NS_SM}}}enabled"
+_SM_FAILED = f"{{{NS_SM}}}failed"
+_SM_RESUMED = f"{{{NS_SM}}}resumed"
+_PING = f"{{{NS_PING}}}ping"
+_BIND_JID = f"{{{NS_BIND}}}jid"
+
+_STANZA_TAGS = STANZA_TAGS
+
+_CLOSED = StreamState.CLOSED
+_Element = etree._Element
+#: States in which the peer may send stanzas, and we may send them: derived from the
+#: table (cubeproto._state), READY first.
+_STANZA_STATES = RECEIVE_STANZA_STATES
+_SEND_STATES = SEND_STANZA_STATES
+
+_STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
+_SASL_CONDITIONS = {c.value: c for c in SaslCondition}
+
+_R = SM_REQUEST
+
+#: The one CheckpointChanged instance (it has no payload): ``next_event`` recognises it by
+#: identity to know that none is waiting any more.
+_CHECKPOINT_CHANGED = CheckpointChanged()
+
+#: Stream errors a server sends about what we wrote: when the stream dies with one of
+#: these right after a stanza, twice in a row, that stanza is poison (MessageRejected).
+_POISON_CONDITIONS = frozenset(
+    {
+        StreamErrorCondition.POLICY_VIOLATION,
+        StreamErrorCondition.NOT_WELL_FORMED,
+        StreamErrorCondition.INVALID_XML,
+        StreamErrorCondition.BAD_FORMAT,
+        StreamErrorCondition.RESTRICTED_XML,
+        StreamErrorCondition.INVALID_NAMESPACE,
+        StreamErrorCondition.BAD_NAMESPACE_PREFIX,
+        StreamErrorCondition.UNSUPPORTED_STANZA_TYPE,
+        StreamErrorCondition.UNSUPPORTED_ENCODING,
+        StreamErrorCondition.IMPROPER_ADDRESSING,
+        StreamErrorCondition.INVALID_FROM,
+    }
+)
+
+# Keys of the connection's timers.
+_ACK_TIMER = ("ack",)
+_KEEPALIVE_TIMER = ("keepalive",)
+_DEAD_TIMER = ("dead",)
+_CLOSE_TIMER = ("close",)
+_IDLE_TIMER = ("idle",)
+
+
+@dataclass(slots=True)
+class _PendingIq:
+    """An IQ request waiting for its answer."""
+
+    kind: str  # "bind" | "carbons" | "ping" | "keepalive" | "user" | "stanza"
+    to: str | None
+    sent_at: float
+    timeout: float | None
+    parser: ResultParser | None = None
+
+
+def _ping_xml(iq_id: str, to: str) -> str:
+    """An XEP-0199 ping request."""
+    return f'<iq type="get" id="{iq_id}" to="{escape_attr(to)}"><ping xmlns="{NS_PING}"/></iq>'
+
+
+def _safe_chars(limit: int | None) -> int:
+    """The longest stanza, in characters, that cannot exceed ``limit`` UTF-8 bytes."""
+    return limit // 4 if limit is not None else 2**62
+
+
+_SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+class ClientParts(StreamEndpoint[StreamState]):
+    """The client connection's state, declared once for all of its parts."""
+
+    if not TYPE_CHECKING:  # the slots are ClientConnection's; a mixin adds none
+        __slots__ = ()
+
+    _config: ClientConfig
+    _muc_host: str
+    _ids: IdFactory
+    _framing: Framing
+    _events: deque[tuple[Event, int]]
+    _timers: Timers
+    _encrypted: bool
+    _channel_binding: tuple[str, bytes] | None
+    _authenticated: bool
+    _sasl: SaslClient | None
+    _features: frozenset[str]
+    _jid: str
+    _stream_id: str | None
+    _header_seen: bool
+    _pending: dict[str, _PendingIq]
+    _terminated: bool
+    _parser_released: bool
+    _keepalive_sent_at: float | None
+    _sm: StreamManagement | None
+    _sm_active: bool
+    _resume_id: str | None
+    _resume_location: str | None
+    _resume_max: int | None
+    _lost_reported: set[str]
+    _unrequested: int
+    _rx_seq: int
+    _confirmed_seq: int
+    _current_seq: int
+    _resume: ResumableSession | None
+    _ckpt_key: tuple[int, int, int, bool, int] | None
+    _ckpt_queued: bool
+    _ckpt_on: bool
+    _max_out: int | None
+    _max_out_chars: int
+    _poison_strikes: int
+    _poison_condition: StreamErrorCondition | None
+    _resend: list[Unacked]
+    _bridge: tuple[str, str | None, int | None, int] | None
+    _handler: StanzaHandler | None
+    _on_confirm: Callable[[int], None] | None
+
+    # --- output ------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        self._events.append((event, self._current_seq))
+
+    def _emit_all(self, events: Any) -> None:
+        seq = self._current_seq
+        for event in events:
+            self._events.append((event, seq))
+
+    def _open_stream(self) -> None:
+        self._header_seen = False
+        from_ = self._config.bare_jid if self._encrypted else None
+        self._out.append(self._framing.open_stream(self._config.chat_host, from_))
+
+    def _send_nonza(self, xml: str) -> None:
+        self._out.append(self._framing.frame(xml))
+
+    def _send_stanza(self, xml: str, stanza_id: str | None, *, countable: bool, now: float) -> None:
+        self._out.append(self._framing.frame(xml))
+        if not xml.startswith(("<message", "<presence", "<iq")):
+            return  # a nonza (e.g. CSI): not counted by stream management
+        sm = self._sm
+        if sm is not None and (self._sm_active or self._state is StreamState.SESSION_SETUP):
+            sm.sent(xml, stanza_id if countable else None)
+            if countable:
+                self._unrequested += 1
+                if self._unrequested >= self._config.ack_request_batch:
+                    self._request_ack()
+                if not self._timers.is_set(_ACK_TIMER):
+                    self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
+
+    def _request_ack(self) -> None:
+        self._unrequested = 0
+        self._out.append(self._framing.frame(_R))
+
+    def _check_size(self, xml: str) -> None:
+        """Refuse a stanza the server would end the stream over (max_outbound_stanza_bytes
+        or the server's advertised limit).  Counting UTF-8 bytes is needed only when the
+        characters alone could exceed a quarter of the limit."""
+        limit = self._max_out
+        if limit is None or len(xml) * 4 <= limit:
+            return
+        size = len(xml) if len(xml) > limit else len(xml.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise LocalProtocolError(
+                f"the stanza is {size} bytes, more than the {limit} the server accepts "
+                "(max_outbound_stanza_bytes / the server's advertised limit); nothing was sent"
+            )
+
+    def _check_payload(self, payload: str) -> None:
+        try:
+            element = etree.fromstring(payload, parser=_SAFE_PARSER)
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise LocalProtocolError(f"IQ payload is not one well-formed element: {exc}") from None
+        if element is None:
+            raise LocalProtocolError("IQ payload is empty")
+
+    # --- implemented by the other parts (see the module docstring) ----------------
+
+    def _session_ready(self, *, resumed: bool, now: float) -> None:
+        raise NotImplementedError
+
+    def _iq_timed_out(self, iq_id: str) -> None:
+        raise NotImplementedError
+
+    def _send_bind(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _arm_keepalive(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _arm_idle(self, now: float) -> None:
+        raise NotImplementedError
+
+    def _fail(
+        self,
+        condition: StreamErrorCondition,
+        text: str,
+        *,
+        send: bool = True,
+        app_condition: str = "",
+        end_session: bool = False,
+    ) -> None:
+        raise NotImplementedError
+
+    def _resumable(self) -> bool:
+        raise NotImplementedError
+
+    def _finish(
+        self, event: ConnectionClosed, resumable: bool, *, transition_done: bool = False
+    ) -> None:
+        raise NotImplementedError
+
+    def _resume_failed(self, name: str | None, now: float, *, h_known: bool) -> None:
+        raise NotImplementedError
+
+    def _track_iq(self, iq_id: str, pending: _PendingIq, now: float) -> None:
+        raise NotImplementedError
+
+    def _unconfirmed(self, message_id: str | None) -> None:
+        raise NotImplementedError
+
+    def _to_handler(self, kind: str, element: etree._Element) -> None:
+        raise NotImplementedError
+
+    def _on_bound(self, element: etree._Element, now: float) -> None:
+        raise NotImplementedError
+
+    def _give_up(self, why: str) -> None:
+        raise NotImplementedError
+
+    def _settle_everything(self) -> None:
+        raise NotImplementedError
+
+    def _note_checkpoint(self, *, final: bool = False) -> None:
+        raise NotImplementedError
