@@ -143,48 +143,13 @@ class ChatSession:
         tag = element.tag
         try:
             if tag in _TOP_MESSAGE:
-                # The inbound hot path (most stanzas are messages): the common cases are
-                # written out here (what _follow_up does for one event): a message,
-                # deduplicated and answered with a receipt; a marker, moving a delivery
-                # status; anything else reported as it is.
                 me = self._identity
                 if me is None or me.full_jid != ctx.jid or me.user_id != ctx.user_id:
                     me = self._me(ctx)
                 events = classify_message(element, me)
-                if len(events) != 1:
-                    return self._follow_up(events, me, ctx) if events else _NOTHING
-                event = events[0]
-                if type(event) is MessageReceived:
-                    message_id = event.message_id
-                    if message_id is None:
-                        return _new_result(events=events, replies=())
-                    if not self._dedup.first_time(message_id):
-                        return _NOTHING
-                    sender_id = event.sender_id
-                    if (
-                        sender_id is not None
-                        and event.dialog_id is not None
-                        and event.carbon is None
-                        and sender_id != me.user_id
-                        and self.options.auto_delivered_receipts
-                    ):
-                        receipt = self._delivered_receipt(event, ctx)
-                        return _new_result(events=events, replies=(receipt,))
-                    return _new_result(events=events, replies=())
-                if type(event) in _AS_THEY_ARE:
-                    return _new_result(events=events, replies=())
-                if type(event) is MessageDelivered or type(event) is MessageRead:
-                    if event.user_id != me.user_id:
-                        changes = self._delivery.advance(
-                            event.message_id,
-                            DeliveryStatus.DELIVERED
-                            if type(event) is MessageDelivered
-                            else DeliveryStatus.READ,
-                        )
-                        if changes:
-                            events = (event, *changes)
-                    return _new_result(events=events, replies=())
-                return self._follow_up(events, me, ctx)
+                if len(events) == 1:  # the usual case: no list to merge
+                    return self._follow(events[0], events, me, ctx)
+                return self._follow_up(events, me, ctx) if events else _NOTHING
             if tag in _TOP_PRESENCE:
                 return _new_result(events=self._presence(element, ctx))
             if tag in _TOP_IQ:
@@ -311,46 +276,67 @@ class ChatSession:
     def _follow_up(
         self, events: tuple[Event, ...], me: Identity, ctx: StanzaContext
     ) -> HandlerResult:
-        """The session's part for classified message events: duplicate suppression,
-        automatic receipts, delivery statuses (any number of events)."""
+        """The session's part for any number of classified message events: what
+        :meth:`_follow` makes of each, in order."""
+        if len(events) == 1:
+            return self._follow(events[0], events, me, ctx)
         out: list[Event] = []
         replies: list[OutboundStanza] = []
         for event in events:
-            if isinstance(event, MessageReceived):
-                if event.message_id is not None and not self._dedup.first_time(event.message_id):
-                    continue
-                out.append(event)
-                if (
-                    self.options.auto_delivered_receipts
-                    and event.carbon is None
-                    and event.message_id is not None
-                    and event.dialog_id is not None
-                    and event.sender_id is not None
-                    and event.sender_id != me.user_id
-                ):
-                    replies.append(self._delivered_receipt(event, ctx))
-            elif isinstance(event, SystemMessageReceived):
-                if event.message_id is None or self._dedup.first_time(event.message_id):
-                    out.append(event)
-            elif isinstance(event, MessageEdited):
-                if event.edit_id is None or self._dedup.first_time(event.edit_id):
-                    out.append(event)
-            elif isinstance(event, (MessageDelivered, MessageRead)):
-                out.append(event)
-                if event.user_id != me.user_id:
-                    status = (
-                        DeliveryStatus.DELIVERED
-                        if isinstance(event, MessageDelivered)
-                        else DeliveryStatus.READ
-                    )
-                    out.extend(self._delivery.advance(event.message_id, status))
-            elif isinstance(event, MessageBounced):
-                out.append(event)
-                if event.message_id is not None:
-                    out.extend(self._delivery.advance(event.message_id, DeliveryStatus.FAILED))
-            else:
-                out.append(event)
+            result = self._follow(event, (event,), me, ctx)
+            out += result.events
+            replies += result.replies
         return _new_result(events=tuple(out), replies=tuple(replies))
+
+    def _follow(
+        self, event: Event, alone: tuple[Event, ...], me: Identity, ctx: StanzaContext
+    ) -> HandlerResult:
+        """The session's rules for one classified message event (the one place they are
+        written): duplicate suppression, the automatic delivered receipt, delivery
+        statuses.  ``alone`` is ``(event,)``, passed in so that an event reported as it
+        is costs no new tuple (the inbound hot path: most stanzas are messages).  The
+        common kinds are tested first."""
+        if type(event) is MessageReceived:
+            message_id = event.message_id
+            if message_id is None:
+                return _new_result(events=alone, replies=())
+            if not self._dedup.first_time(message_id):
+                return _NOTHING
+            sender_id = event.sender_id
+            if (
+                sender_id is not None
+                and event.dialog_id is not None
+                and event.carbon is None
+                and sender_id != me.user_id
+                and self.options.auto_delivered_receipts
+            ):
+                receipt = self._delivered_receipt(event, ctx)
+                return _new_result(events=alone, replies=(receipt,))
+            return _new_result(events=alone, replies=())
+        kind = type(event)
+        if kind in _AS_THEY_ARE:
+            return _new_result(events=alone, replies=())
+        if type(event) is MessageDelivered or type(event) is MessageRead:
+            if event.user_id != me.user_id:
+                status = (
+                    DeliveryStatus.DELIVERED
+                    if type(event) is MessageDelivered
+                    else DeliveryStatus.READ
+                )
+                changes = self._delivery.advance(event.message_id, status)
+                if changes:
+                    return _new_result(events=(event, *changes), replies=())
+            return _new_result(events=alone, replies=())
+        if type(event) is MessageEdited:
+            if event.edit_id is not None and not self._dedup.first_time(event.edit_id):
+                return _NOTHING
+        elif type(event) is SystemMessageReceived:
+            if event.message_id is not None and not self._dedup.first_time(event.message_id):
+                return _NOTHING
+        elif type(event) is MessageBounced and event.message_id is not None:
+            changes = self._delivery.advance(event.message_id, DeliveryStatus.FAILED)
+            return _new_result(events=(event, *changes), replies=())
+        return _new_result(events=alone, replies=())
 
     def _presence(self, element: etree._Element, ctx: StanzaContext) -> tuple[Event, ...]:
         known = {**self._joined, **self._pending_joins} if self._pending_joins else self._joined
