@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from .._records import fast_constructor, unfrozen_twin
+from .._records import fast_constructor, positional_constructor
 from .._stanza_error import parse_stanza_error
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
@@ -150,8 +150,8 @@ _REACTION_TAGS = frozenset({"reaction", ns.clark(ns.CLIENT, "reaction")})
 _TRUE = ("1", "true")
 
 _new_received = fast_constructor(MessageReceived)
-_ReceivedTwin = unfrozen_twin(MessageReceived)
-_new_object = object.__new__
+#: ``MessageReceived`` with its fields in declaration order, for the fast path below.
+_new_received_positional = positional_constructor(MessageReceived)
 _new_chat_state = fast_constructor(ChatStateChanged)
 _new_edited = fast_constructor(MessageEdited)
 _new_deleted = fast_constructor(MessageDeleted)
@@ -471,27 +471,25 @@ def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]
     else:
         extension = params[0]
         markable = seen & _C_MARKABLE != 0 or extension.get("markable") in _TRUE
-    # The message event, built in place (the mechanism of _records.fast_constructor
-    # without a call of fifteen keywords): every field is stored, then the object
-    # becomes the frozen class.
-    event = _new_object(_ReceivedTwin)
-    event.message_id = get(b"id")
-    event.type = _GROUPCHAT if group else _CHAT
-    event.from_jid = from_jid
-    event.to_jid = to_value
-    event.sender_id = sender_id
-    event.recipient_id = recipient_id
-    event.dialog_id = dialog_id
-    event.body = body_el.text or ""
-    event.extension = extension
-    event.markable = markable
-    event.chat_state = state
-    event.is_forwarded = False
-    event.carbon = None
-    event.delay_stamp = delay_stamp
-    event.delayed_at = delayed_at
-    event.__class__ = MessageReceived
-    return (event,)
+    return (
+        _new_received_positional(
+            get(b"id"),  # message_id
+            _GROUPCHAT if group else _CHAT,  # type
+            from_jid,
+            to_value,  # to_jid
+            sender_id,
+            recipient_id,
+            dialog_id,
+            body_el.text or "",  # body
+            extension,
+            markable,
+            state,  # chat_state
+            False,  # is_forwarded
+            None,  # carbon
+            delay_stamp,
+            delayed_at,
+        ),
+    )
 
 
 def _classify_general(element: etree._Element, me: Identity) -> tuple[Event, ...]:
