@@ -105,7 +105,7 @@ _LEGACY_DELAY = 12
 _INVITE = 13
 _IGNORED = 14
 _SUBJECT = 15
-_NSLOTS = 15
+_SLOT_COUNT = 16
 
 
 def _both(local: str, slot: int) -> dict[str, int]:
@@ -191,14 +191,16 @@ def parse_delay_stamp(stamp: str, *, legacy: bool = False) -> float | None:
 
 def _scan(element: etree._Element) -> list[etree._Element | None]:
     """One pass over the direct children: the first child for each slot."""
-    slots: list[etree._Element | None] = [None] * (_NSLOTS + 1)
-    get = _SLOTS.get
+    slots: list[etree._Element | None] = [None] * _SLOT_COUNT
+    known = _SLOTS
     for child in element:
-        slot = get(child.tag)
-        if slot is None:
-            slot = _other_child(child)
-            if slot is None:
+        try:
+            slot = known[child.tag]
+        except KeyError:
+            other = _other_child(child)
+            if other is None:
                 continue
+            slot = other
         if slots[slot] is None:
             slots[slot] = child
     return slots
