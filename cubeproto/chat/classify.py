@@ -189,23 +189,6 @@ def parse_delay_stamp(stamp: str, *, legacy: bool = False) -> float | None:
     return seconds
 
 
-def _scan(element: etree._Element) -> list[etree._Element | None]:
-    """One pass over the direct children: the first child for each slot."""
-    slots: list[etree._Element | None] = [None] * _SLOT_COUNT
-    known = _SLOTS
-    for child in element:
-        try:
-            slot = known[child.tag]
-        except KeyError:
-            other = _other_child(child)
-            if other is None:
-                continue
-            slot = other
-        if slots[slot] is None:
-            slots[slot] = child
-    return slots
-
-
 def _other_child(child: etree._Element) -> int | None:
     """The slot of a child whose tag is not in :data:`_SLOTS` (a MUC invitation), or
     ``None`` (ignored); ``StanzaFault`` for our vocabulary in a foreign namespace."""
@@ -286,35 +269,21 @@ _GROUPCHAT = MessageType.GROUPCHAT
 def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]:
     """Classify one inbound ``<message>``; raises ``StanzaFault`` if it is malformed.
 
-    One pass over the children (:func:`_scan`), a carbon copy unwrapped, then the SDK's
-    decision (:func:`_classify`).  There is one path for every message: the common
-    shapes are made fast inside it, not beside it."""
-    slots = _scan(element)
-    carbon = None
-    wrapper = slots[_CARBON_SENT]
-    if wrapper is not None:
-        carbon = CarbonDirection.SENT
-    else:
-        wrapper = slots[_CARBON_RECEIVED]
-        if wrapper is not None:
-            carbon = CarbonDirection.RECEIVED
-    if wrapper is None:
-        return _classify(element, slots, me, None, None)
-    inner, forwarded_stamp = _unwrap_carbon(wrapper, element, me)
-    inner_slots = _scan(inner)
-    if inner_slots[_CARBON_SENT] is not None or inner_slots[_CARBON_RECEIVED] is not None:
-        raise StanzaFault("nested carbon copy")
-    return _classify(inner, inner_slots, me, carbon, forwarded_stamp)
+    There is one path for every message (:func:`_classify`): the common shapes are made
+    fast inside it, not beside it."""
+    return _classify(element, me, None, None)
 
 
 def _classify(
     element: etree._Element,
-    slots: list[etree._Element | None],
     me: Identity,
     carbon: CarbonDirection | None,
     forwarded_stamp: str | None,
 ) -> tuple[Event, ...]:
-    """The SDK's decision for one (unwrapped) message, the one place its rules are written.
+    """The SDK's decision for one message, the one place its rules are written: one pass
+    over the children fills a slot per feature (first child wins), a carbon copy is
+    unwrapped (``carbon`` and ``forwarded_stamp`` then describe the wrapper of the inner
+    message), and the SDK's order decides.
 
     It is also the inbound hot path, so it is written for speed without changing a rule:
     attributes are read once, by names given as bytes (lxml looks them up in that form,
@@ -323,6 +292,30 @@ def _classify(
     give what ``parse_jid`` and the id helpers give without building a ``Jid``; events are
     built by the fast constructors of :mod:`cubeproto._records`; and the common kinds come
     first in each test."""
+    slots: list[etree._Element | None] = [None] * _SLOT_COUNT
+    known = _SLOTS
+    for child in element:
+        try:
+            slot = known[child.tag]
+        except KeyError:
+            other = _other_child(child)
+            if other is None:
+                continue
+            slot = other
+        if slots[slot] is None:
+            slots[slot] = child
+    if slots[_CARBON_SENT] is not None or slots[_CARBON_RECEIVED] is not None:
+        if carbon is not None:
+            raise StanzaFault("nested carbon copy")
+        wrapper = slots[_CARBON_SENT]
+        if wrapper is not None:
+            direction = CarbonDirection.SENT
+        else:
+            wrapper = slots[_CARBON_RECEIVED]
+            direction = CarbonDirection.RECEIVED
+        assert wrapper is not None
+        inner, stamp = _unwrap_carbon(wrapper, element, me)
+        return _classify(inner, me, direction, stamp)
     get = element.get
     type_attr = get(b"type", "normal")
     forwarded = carbon is not None
@@ -495,31 +488,43 @@ def _markers(
     from_jid: str,
     forwarded: bool,
 ) -> tuple[Event, ...]:
-    """XEP-0333 markers: delivered and/or read (a message may carry both)."""
+    """XEP-0333 markers: delivered and/or read (a message may carry both, delivered
+    first); ``received`` or ``displayed`` is given."""
     if mtype is not _CHAT:
         return ()  # groupchat markers are dropped, as in the SDK
-    events: list[Event] = []
-    if received is not None:
-        events.append(
-            _new_delivered(
-                message_id=_required_id(received, "received"),
-                dialog_id=dialog_id,
-                user_id=sender_id,
-                from_jid=from_jid,
-                is_forwarded=forwarded,
-            )
-        )
+    read = None
     if displayed is not None:
-        events.append(
-            _new_read(
-                message_id=_required_id(displayed, "displayed"),
-                dialog_id=dialog_id,
-                user_id=sender_id,
-                from_jid=from_jid,
-                is_forwarded=forwarded,
+        if received is None:
+            return (
+                _new_read(
+                    message_id=_required_id(displayed, "displayed"),
+                    dialog_id=dialog_id,
+                    user_id=sender_id,
+                    from_jid=from_jid,
+                    is_forwarded=forwarded,
+                ),
             )
-        )
-    return tuple(events)
+        read = displayed
+    assert received is not None
+    delivered = _new_delivered(
+        message_id=_required_id(received, "received"),
+        dialog_id=dialog_id,
+        user_id=sender_id,
+        from_jid=from_jid,
+        is_forwarded=forwarded,
+    )
+    if read is None:
+        return (delivered,)
+    return (
+        delivered,
+        _new_read(
+            message_id=_required_id(read, "displayed"),
+            dialog_id=dialog_id,
+            user_id=sender_id,
+            from_jid=from_jid,
+            is_forwarded=forwarded,
+        ),
+    )
 
 
 def _bounce(element: etree._Element) -> MessageBounced:
