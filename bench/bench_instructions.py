@@ -11,11 +11,14 @@ headline rates.
 
 Each consumer runs twice in a child process under callgrind: once over the whole seeded
 stream and once over none of it, with the same setup (imports, login, warm-up); the
-difference divided by the stream's top-level elements is its cost per element.
+difference divided by the stream's top-level elements is its cost per element.  Both
+kinds of stream of ``stream_gen`` are measured, one after the other: ``uniform`` (few
+peers, a new resource on every stanza) and ``recurring`` (a bounded population with a
+realistic skew: the same senders, resources and dialogs recur).
 
-    python bench/bench_instructions.py              # 10,000 elements (~3 minutes)
+    python bench/bench_instructions.py              # 10,000 elements (~6 minutes)
     python bench/bench_instructions.py -n 2000      # quicker
-    python bench/bench_instructions.py --only cubeproto core
+    python bench/bench_instructions.py --only cubeproto core --stream recurring
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stream_gen import STREAMS, generate_stream  # noqa: E402  (a sibling script)
 
 #: Consumer name -> what the child runs (see :func:`child`).
 CONSUMERS = ("lxml", "floor", "slixmpp", "cubeproto", "core")
@@ -85,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=10_000, help="top-level elements")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--only", nargs="+", choices=CONSUMERS, default=list(CONSUMERS))
+    parser.add_argument(
+        "--stream", nargs="+", choices=STREAMS, default=list(STREAMS), help="stream kinds"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -94,27 +102,31 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(HERE))
-    from stream_gen import generate_stream
+    for kind in args.stream:
+        measure_stream(kind, args.n, args.seed, args.only)
+    return 0
 
-    body = generate_stream(args.n, args.seed)
+
+def measure_stream(kind: str, n: int, seed: int, consumers: list[str]) -> None:
+    """Print each consumer's instructions per element on one kind of stream, and the
+    ratios between them."""
+    body = generate_stream(n, seed, kind=kind)
+    print(f"{kind} stream ({n:,} elements, seed {seed}; lower is cheaper):")
     per_element: dict[str, float] = {}
     with tempfile.NamedTemporaryFile(suffix=".xml") as stream:
         stream.write(body)
         stream.flush()
-        for consumer in args.only:
+        for consumer in consumers:
             cost = count(consumer, stream.name, True) - count(consumer, stream.name, False)
-            per_element[consumer] = cost / args.n
-            print(f"{LABELS[consumer]:<36} {per_element[consumer]:>10,.0f} instructions/element")
-    print(f"({args.n:,} elements, seed {args.seed}; lower is cheaper)")
+            per_element[consumer] = cost / n
+            print(f"  {LABELS[consumer]:<36} {per_element[consumer]:>10,.0f} instructions/element")
     for ours in ("cubeproto", "core", "floor"):
         for peer in ("lxml", "slixmpp"):
             if ours in per_element and peer in per_element:
                 print(
-                    f"ratio {ours}/{peer} (as a rate: their instructions / ours): "
+                    f"  ratio {ours}/{peer} (as a rate: their instructions / ours): "
                     f"{per_element[peer] / per_element[ours]:.2f}x"
                 )
-    return 0
 
 
 if __name__ == "__main__":

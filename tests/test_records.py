@@ -1,4 +1,4 @@
-"""cubeproto._records.fast_constructor builds the same frozen objects as the class itself."""
+"""cubeproto._records's constructors build the same frozen objects as the class itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cubeproto._records import fast_constructor
+from cubeproto._records import fast_constructor, field_storer, positional_constructor
 from cubeproto.chat.events import MessageReceived, MessageType
 from cubeproto.commands import HandlerResult, OutboundStanza
 
@@ -56,11 +56,14 @@ def test_same_object_as_the_class_constructor(
     }
     fast = fast_constructor(MessageReceived)(**kwargs)  # type: ignore[arg-type]
     slow = MessageReceived(**kwargs)  # type: ignore[arg-type]
-    assert type(fast) is MessageReceived
-    assert fast == slow and repr(fast) == repr(slow)
-    assert pickle.loads(pickle.dumps(fast)) == slow
-    assert copy.copy(fast) == slow
-    assert dataclasses.replace(fast, body="x") == dataclasses.replace(slow, body="x")
+    every = {f.name: f.default for f in dataclasses.fields(MessageReceived)} | kwargs
+    positional = positional_constructor(MessageReceived)(*every.values())
+    for made in (fast, positional):
+        assert type(made) is MessageReceived
+        assert made == slow and repr(made) == repr(slow)
+        assert pickle.loads(pickle.dumps(made)) == slow
+        assert copy.copy(made) == slow
+        assert dataclasses.replace(made, body="x") == dataclasses.replace(slow, body="x")
 
 
 def test_result_is_frozen() -> None:
@@ -71,6 +74,48 @@ def test_result_is_frozen() -> None:
         del stanza.xml
     assert stanza == OutboundStanza(xml="<x/>")
     assert hash(stanza) == hash(OutboundStanza(xml="<x/>"))
+    values = {f.name: f.default for f in dataclasses.fields(OutboundStanza)} | {"xml": "<x/>"}
+    positional = positional_constructor(OutboundStanza)(*values.values())
+    assert positional == stanza and type(positional) is OutboundStanza
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        positional.xml = "<y/>"  # type: ignore[misc]
+
+
+def test_positional_constructor_takes_every_field_in_order() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Pair:
+        first: int
+        second: str = "s"
+
+    new_pair = positional_constructor(Pair)
+    assert new_pair(1, "x") == Pair(first=1, second="x")
+    with pytest.raises(TypeError):
+        new_pair(1)  # no defaults: every field is given
+    with pytest.raises(TypeError):
+        new_pair(1, "x", 3)
+    with pytest.raises(TypeError):
+        new_pair(first=1, second="x")  # positional only
+    with pytest.raises(TypeError):
+        positional_constructor(_Sample)  # an init=False field it could not fill
+
+
+def test_field_storer_fills_an_object_under_construction() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, init=False)
+    class Derived:
+        value: int
+        doubled: int = dataclasses.field(init=False, default=0)
+
+        def __init__(self, *, value: int) -> None:
+            _store(self, value, value * 2)
+
+    _store = field_storer(Derived)
+    made = Derived(value=4)
+    assert (made.value, made.doubled) == (4, 8) and type(made) is Derived
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.value = 5  # type: ignore[misc]
+    assert made == Derived(value=4) and copy.copy(made) == made
+    with pytest.raises(TypeError):
+        _store(made, 1)  # every field, init=False ones included
 
 
 def test_defaults_factories_and_init_false_fields() -> None:
@@ -111,6 +156,11 @@ def test_refuses_classes_it_cannot_build_faithfully() -> None:
     for cls in (Mutable, NoSlots, Checked, int):
         with pytest.raises(TypeError):
             fast_constructor(cls)
+        with pytest.raises(TypeError):
+            positional_constructor(cls)
+    for cls in (Mutable, NoSlots, int):
+        with pytest.raises(TypeError):
+            field_storer(cls)
 
 
 def test_send_message_init_matches_its_dataclass_fields() -> None:

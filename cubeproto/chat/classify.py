@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from .._records import fast_constructor, unfrozen_twin
+from .._records import fast_constructor, positional_constructor
 from .._stanza_error import parse_stanza_error
 from ..errors import StanzaError
 from ..events import Event, UnhandledStanza
@@ -61,11 +61,8 @@ from .events import (
 from .extension import DecodedExtension, DecodedParams, decode_extension
 from .jid import (
     Jid,
-    dialog_id_from_room,
     occupant_ids,
-    occupant_user_id,
     parse_jid,
-    user_id_from_jid,
     user_id_of,
 )
 
@@ -108,7 +105,7 @@ _LEGACY_DELAY = 12
 _INVITE = 13
 _IGNORED = 14
 _SUBJECT = 15
-_NSLOTS = 15
+_SLOT_COUNT = 16
 
 
 def _both(local: str, slot: int) -> dict[str, int]:
@@ -149,9 +146,9 @@ _STATES = {ns.clark(ns.CHATSTATES, s.value): s for s in ChatState}
 _REACTION_TAGS = frozenset({"reaction", ns.clark(ns.CLIENT, "reaction")})
 _TRUE = ("1", "true")
 
-_new_received = fast_constructor(MessageReceived)
-_ReceivedTwin = unfrozen_twin(MessageReceived)
-_new_object = object.__new__
+#: ``MessageReceived`` with its fifteen fields given in declaration order (no keywords to
+#: match on the hottest construction of all).
+_new_received_positional = positional_constructor(MessageReceived)
 _new_chat_state = fast_constructor(ChatStateChanged)
 _new_edited = fast_constructor(MessageEdited)
 _new_deleted = fast_constructor(MessageDeleted)
@@ -192,27 +189,18 @@ def parse_delay_stamp(stamp: str, *, legacy: bool = False) -> float | None:
     return seconds
 
 
-def _scan(element: etree._Element) -> list[etree._Element | None]:
-    """One pass over the direct children: the first child for each slot."""
-    slots: list[etree._Element | None] = [None] * (_NSLOTS + 1)
-    get = _SLOTS.get
-    for child in element:
-        tag = child.tag
-        slot = get(tag)
-        if slot is None:
-            if not isinstance(tag, str):  # a comment or PI (the stream parser refuses them)
-                continue
-            if tag == _MUC_USER_X:
-                if any(c.tag == _MUC_INVITE for c in child):
-                    slots[_INVITE] = child
-                continue
-            local = ns.local_name(tag)
-            if local in _STRICT_LOCALS:
-                raise StanzaFault(f"<{local}> in foreign namespace {ns.namespace_of(tag)!r}")
-            continue
-        if slots[slot] is None:
-            slots[slot] = child
-    return slots
+def _other_child(child: etree._Element) -> int | None:
+    """The slot of a child whose tag is not in :data:`_SLOTS` (a MUC invitation), or
+    ``None`` (ignored); ``StanzaFault`` for our vocabulary in a foreign namespace."""
+    tag = child.tag
+    if not isinstance(tag, str):  # a comment or PI (the stream parser refuses them)
+        return None
+    if tag == _MUC_USER_X:
+        return _INVITE if any(c.tag == _MUC_INVITE for c in child) else None
+    local = ns.local_name(tag)
+    if local in _STRICT_LOCALS:
+        raise StanzaFault(f"<{local}> in foreign namespace {ns.namespace_of(tag)!r}")
+    return None
 
 
 def _jid_attr(element: etree._Element, name: str) -> Jid | None:
@@ -272,41 +260,6 @@ def _unwrap_carbon(
     return inner, stamp
 
 
-# -- the common shapes ------------------------------------------------------------------
-#
-# Most inbound messages have one of a few shapes: a chat or groupchat message with
-# <body> and <extraParams> (maybe <markable/>, a chat state, a <delay/>), a bare chat
-# state, or one marker, edit, deletion or reactions push with <extraParams>.
-# classify_message gives them the result of _classify_general -- the same events, or the
-# same StanzaFault -- without the general bookkeeping: one pass that maps each child to a
-# bit, and straight-line code after it.  Anything else (another child, a repeated child,
-# a missing or malformed attribute the general path reports) is handed to the general
-# path.  A property test (tests/chat/test_classify_common.py) checks that the two agree.
-
-_C_BODY = 1
-_C_EXTRA = 2
-_C_STATE = 4
-_C_RECEIVED = 8
-_C_DISPLAYED = 16
-_C_MARKABLE = 32
-_C_DELAY = 64
-_C_REPLACE = 128
-_C_REACTIONS = 256
-_C_REMOVE = 512
-_C_MARKERS = _C_RECEIVED | _C_DISPLAYED
-_C_EDITS = _C_REPLACE | _C_REACTIONS | _C_REMOVE
-_COMMON_CODES: dict[object, int] = {
-    **dict.fromkeys(_both("body", 0), _C_BODY),
-    **dict.fromkeys(_both("extraParams", 0), _C_EXTRA),
-    **dict.fromkeys(_STATES, _C_STATE),
-    ns.clark(ns.MARKERS, "received"): _C_RECEIVED,
-    ns.clark(ns.MARKERS, "displayed"): _C_DISPLAYED,
-    ns.clark(ns.MARKERS, "markable"): _C_MARKABLE,
-    ns.clark(ns.DELAY, "delay"): _C_DELAY,
-    ns.clark(ns.CORRECT, "replace"): _C_REPLACE,
-    **dict.fromkeys(_both("reactions", 0), _C_REACTIONS),
-    ns.clark(ns.DELETE, "remove"): _C_REMOVE,
-}
 _COMPOSING = ChatState.COMPOSING
 _PAUSED = ChatState.PAUSED
 _CHAT = MessageType.CHAT
@@ -314,230 +267,79 @@ _GROUPCHAT = MessageType.GROUPCHAT
 
 
 def classify_message(element: etree._Element, me: Identity) -> tuple[Event, ...]:
-    """Classify one inbound ``<message>``; raises ``StanzaFault`` if it is malformed."""
-    # The common shapes are classified here, shaped for speed: each value is read from
-    # lxml once, and the steps are those of _classify_general in the same order (so the
-    # same fault is raised first).  Any other message goes to _classify_general.
-    # Attribute names are given as bytes: lxml looks them up in that form, so it is
-    # spared an encoding per call (the values are the same str either way).
-    get = element.get
-    type_attr = get(b"type")
-    if type_attr == "chat":
-        group = False
-    elif type_attr == "groupchat":
-        group = True
-    else:
-        return _classify_general(element, me)
-    seen = 0
-    body_el = extra = state_el = marker = delay = edit = None
-    codes = _COMMON_CODES
-    for child in element:
-        try:
-            code = codes[child.tag]
-        except KeyError:
-            return _classify_general(element, me)
-        if seen & code:
-            # a repeated child (the first one counts) or both markers (two events)
-            return _classify_general(element, me)
-        seen |= code
-        if code == _C_EXTRA:
-            extra = child
-        elif code == _C_BODY:
-            body_el = child
-        elif code == _C_STATE:
-            state_el = child
-        elif code & _C_MARKERS:
-            if marker is not None:
-                return _classify_general(element, me)
-            marker = child
-        elif code == _C_DELAY:
-            delay = child
-        elif code & _C_EDITS:
-            if edit is not None:
-                return _classify_general(element, me)  # which one wins: the SDK's order
-            edit = child
-    from_jid = get(b"from")
-    if from_jid is None:
-        return _classify_general(element, me)
-    if group:
-        occupant = occupant_ids(from_jid)
-        if occupant is None:
-            return _classify_general(element, me)
-        sender_id, dialog_id = occupant
-    else:
-        try:
-            sender_id = user_id_of(from_jid)
-        except ValueError:
-            return _classify_general(element, me)
-        dialog_id = None
-    delay_stamp = delayed_at = None
-    if delay is not None:
-        delay_stamp = delay.get(b"stamp")
-        if delay_stamp is not None:
-            delayed_at = parse_delay_stamp(delay_stamp)
-    params = None
-    if extra is not None:
-        params = decode_extension(extra)
-        if dialog_id is None:
-            dialog_id = params[1]
-    if not group and from_jid == me.full_jid:
-        return ()  # our own echo
-    state = None
-    if state_el is not None:
-        state = _STATES[state_el.tag]
-        if state is _COMPOSING or state is _PAUSED:
-            return (
-                _new_chat_state(
-                    state=state,
-                    from_jid=from_jid,
-                    user_id=sender_id,
-                    dialog_id=dialog_id,
-                    is_forwarded=False,
-                ),
-            )
-    if edit is not None:
-        if seen & _C_REPLACE:
-            last = edit.get(b"last", "false")
-            marked = edit.get(b"id")
-            if not marked or (last != "false" and last != "true"):
-                return _classify_general(element, me)
-            return (
-                _new_edited(
-                    message_id=marked,
-                    edit_id=get(b"id"),
-                    body=None if body_el is None else (body_el.text or ""),
-                    last=last == "true",
-                    dialog_id=dialog_id,
-                    user_id=sender_id,
-                    from_jid=from_jid,
-                    extension={} if params is None else params[0],
-                    is_forwarded=False,
-                ),
-            )
-        if seen & _C_REACTIONS:
-            return (_reactions(edit, dialog_id),)
-        marked = edit.get(b"id")
-        if not marked:
-            return _classify_general(element, me)
-        return (
-            _new_deleted(
-                message_id=marked,
-                dialog_id=dialog_id,
-                user_id=sender_id,
-                from_jid=from_jid,
-                is_forwarded=False,
-            ),
-        )
-    if marker is not None:
-        if group:
-            return ()  # groupchat markers are dropped, as in the SDK
-        marked = marker.get(b"id")
-        if not marked:
-            return _classify_general(element, me)
-        new = _new_delivered if seen & _C_RECEIVED else _new_read
-        return (
-            new(
-                message_id=marked,
-                dialog_id=dialog_id,
-                user_id=sender_id,
-                from_jid=from_jid,
-                is_forwarded=False,
-            ),
-        )
-    if body_el is None:
-        if state is None or params is not None:
-            return _classify_general(element, me)
-        return (
-            _new_chat_state(
-                state=state,
-                from_jid=from_jid,
-                user_id=sender_id,
-                dialog_id=dialog_id,
-                is_forwarded=False,
-            ),
-        )
-    to_value = get(b"to")
-    recipient_id = None
-    if to_value is not None:
-        try:
-            recipient_id = user_id_of(to_value)
-        except ValueError:
-            return _classify_general(element, me)
-        if group:
-            recipient_id = None
-    if params is None:
-        extension: DecodedExtension = {}
-        markable = seen & _C_MARKABLE != 0
-    else:
-        extension = params[0]
-        markable = seen & _C_MARKABLE != 0 or extension.get("markable") in _TRUE
-    # The message event, built in place (the mechanism of _records.fast_constructor
-    # without a call of fifteen keywords): every field is stored, then the object
-    # becomes the frozen class.
-    event = _new_object(_ReceivedTwin)
-    event.message_id = get(b"id")
-    event.type = _GROUPCHAT if group else _CHAT
-    event.from_jid = from_jid
-    event.to_jid = to_value
-    event.sender_id = sender_id
-    event.recipient_id = recipient_id
-    event.dialog_id = dialog_id
-    event.body = body_el.text or ""
-    event.extension = extension
-    event.markable = markable
-    event.chat_state = state
-    event.is_forwarded = False
-    event.carbon = None
-    event.delay_stamp = delay_stamp
-    event.delayed_at = delayed_at
-    event.__class__ = MessageReceived
-    return (event,)
+    """Classify one inbound ``<message>``; raises ``StanzaFault`` if it is malformed.
 
-
-def _classify_general(element: etree._Element, me: Identity) -> tuple[Event, ...]:
-    """The SDK's classification for every message (the one place its rules are written)."""
-    slots = _scan(element)
-    carbon = None
-    wrapper = slots[_CARBON_SENT]
-    if wrapper is not None:
-        carbon = CarbonDirection.SENT
-    else:
-        wrapper = slots[_CARBON_RECEIVED]
-        if wrapper is not None:
-            carbon = CarbonDirection.RECEIVED
-    if wrapper is None:
-        return _classify(element, slots, me, None, None)
-    inner, forwarded_stamp = _unwrap_carbon(wrapper, element, me)
-    inner_slots = _scan(inner)
-    if inner_slots[_CARBON_SENT] is not None or inner_slots[_CARBON_RECEIVED] is not None:
-        raise StanzaFault("nested carbon copy")
-    return _classify(inner, inner_slots, me, carbon, forwarded_stamp)
+    There is one path for every message (:func:`_classify`): the common shapes are made
+    fast inside it, not beside it."""
+    return _classify(element, me, None, None)
 
 
 def _classify(
     element: etree._Element,
-    slots: list[etree._Element | None],
     me: Identity,
     carbon: CarbonDirection | None,
     forwarded_stamp: str | None,
 ) -> tuple[Event, ...]:
-    # The inbound hot path: attributes are read once, events are built with their fast
-    # constructors (see cubeproto._records), and the common kinds come first in each test.
+    """The SDK's decision for one message, the one place its rules are written: one pass
+    over the children fills a slot per feature (first child wins), a carbon copy is
+    unwrapped (``carbon`` and ``forwarded_stamp`` then describe the wrapper of the inner
+    message), and the SDK's order decides.
+
+    It is also the inbound hot path, so it is written for speed without changing a rule:
+    attributes are read once, by names given as bytes (lxml looks them up in that form,
+    so it is spared an encoding per call; the values are the same str either way); the
+    sender's ids come from the cached JID helpers (``user_id_of``, ``occupant_ids``), which
+    give what ``parse_jid`` and the id helpers give without building a ``Jid``; events are
+    built by the fast constructors of :mod:`cubeproto._records`; and the common kinds come
+    first in each test."""
+    slots: list[etree._Element | None] = [None] * _SLOT_COUNT
+    known = _SLOTS
+    for child in element:
+        try:
+            slot = known[child.tag]
+        except KeyError:
+            other = _other_child(child)
+            if other is None:
+                continue
+            slot = other
+        if slots[slot] is None:
+            slots[slot] = child
+    if slots[_CARBON_SENT] is not None or slots[_CARBON_RECEIVED] is not None:
+        if carbon is not None:
+            raise StanzaFault("nested carbon copy")
+        wrapper = slots[_CARBON_SENT]
+        if wrapper is not None:
+            direction = CarbonDirection.SENT
+        else:
+            wrapper = slots[_CARBON_RECEIVED]
+            direction = CarbonDirection.RECEIVED
+        assert wrapper is not None
+        inner, stamp = _unwrap_carbon(wrapper, element, me)
+        return _classify(inner, me, direction, stamp)
     get = element.get
-    type_attr = get("type", "normal")
+    type_attr = get(b"type", "normal")
     forwarded = carbon is not None
     if type_attr == "error":
         return (_bounce(element),)
-    from_value = get("from")
-    if from_value is None:  # RFC 6120 8.1.2.1: no 'from' means our own account
-        from_jid = me.bare_jid
-        sender = parse_jid(from_jid) or Jid("", from_jid, "")
+    group = type_attr == "groupchat"
+    from_value = get(b"from")
+    # RFC 6120 8.1.2.1: no 'from' means our own account
+    from_jid = me.bare_jid if from_value is None else from_value
+    if group:
+        occupant = occupant_ids(from_jid)
+        if occupant is None:
+            if from_value is not None:
+                raise StanzaFault(f"malformed from JID {from_value!r}")
+            occupant = (None, None)
+        sender_id, room_dialog = occupant
     else:
-        from_jid = from_value
-        parsed = parse_jid(from_value)
-        if parsed is None:
-            raise StanzaFault(f"malformed from JID {from_value!r}")
-        sender = parsed
+        room_dialog = None
+        try:
+            sender_id = user_id_of(from_jid)
+        except ValueError:
+            if from_value is not None:
+                raise StanzaFault(f"malformed from JID {from_value!r}") from None
+            sender_id = None
     if slots[_DELAY] is None and slots[_LEGACY_DELAY] is None:
         delay_stamp: str | None = None
         delayed_at: float | None = None
@@ -557,36 +359,31 @@ def _classify(
     body = None if body_el is None else (body_el.text or "")
 
     if type_attr == "chat":
-        mtype: MessageType | None = MessageType.CHAT
+        mtype: MessageType | None = _CHAT
         if from_jid == me.full_jid:
             return ()  # our own echo
-    elif type_attr == "groupchat":
-        mtype = MessageType.GROUPCHAT
+    elif group:
+        mtype = _GROUPCHAT
     elif type_attr == "headline":
-        return _system(element, params, sender, from_jid, body, forwarded, delay_stamp, delayed_at)
+        return _system(element, params, sender_id, body, forwarded, delay_stamp, delayed_at)
     else:
         mtype = None
     if slots[_INVITE] is not None:
         return ()  # MUC invitations are ignored, as in the SDK
-    if mtype is MessageType.GROUPCHAT and slots[_SUBJECT] is not None and body is None:
+    if group and slots[_SUBJECT] is not None and body is None:
         # The room subject a server sends after a join (XEP-0045 7.2.16: a <subject/>
         # without <body/>), empty or not: a room setting, no one's message.  (The SDK
         # does not single it out and reports it as a message from user null.)
         return ()
 
-    group = mtype is MessageType.GROUPCHAT
-    if group:
-        dialog_id = dialog_id_from_room(sender)
-        if dialog_id is None and params is not None:
-            dialog_id = params[1]
-        sender_id = occupant_user_id(sender)
+    if room_dialog is not None:
+        dialog_id: str | None = room_dialog
     else:
         dialog_id = params[1] if params is not None else None
-        sender_id = user_id_from_jid(sender)
 
     state_el = slots[_STATE]
     state = None if state_el is None else _STATES[state_el.tag]
-    if state is ChatState.COMPOSING or state is ChatState.PAUSED:
+    if state is _COMPOSING or state is _PAUSED:
         if mtype is None and delay_stamp is not None:
             return ()
         return (
@@ -601,13 +398,13 @@ def _classify(
 
     replace = slots[_REPLACE]
     if replace is not None:
-        last = replace.get("last", "false")
-        if last not in ("true", "false"):
+        last = replace.get(b"last", "false")
+        if last != "false" and last != "true":
             raise StanzaFault(f"<replace last={last!r}>: expected 'true' or 'false'")
         return (
             _new_edited(
                 message_id=_required_id(replace, "replace"),
-                edit_id=get("id"),
+                edit_id=get(b"id"),
                 body=body,
                 last=last == "true",
                 dialog_id=dialog_id,
@@ -638,40 +435,7 @@ def _classify(
 
     received, displayed = slots[_RECEIVED], slots[_DISPLAYED]
     if received is not None or displayed is not None:
-        if mtype is not MessageType.CHAT:
-            return ()  # groupchat markers are dropped, as in the SDK
-        if displayed is None:
-            assert received is not None
-            return (
-                _new_delivered(
-                    message_id=_required_id(received, "received"),
-                    dialog_id=dialog_id,
-                    user_id=sender_id,
-                    from_jid=from_jid,
-                    is_forwarded=forwarded,
-                ),
-            )
-        events: list[Event] = []
-        if received is not None:
-            events.append(
-                _new_delivered(
-                    message_id=_required_id(received, "received"),
-                    dialog_id=dialog_id,
-                    user_id=sender_id,
-                    from_jid=from_jid,
-                    is_forwarded=forwarded,
-                )
-            )
-        events.append(
-            _new_read(
-                message_id=_required_id(displayed, "displayed"),
-                dialog_id=dialog_id,
-                user_id=sender_id,
-                from_jid=from_jid,
-                is_forwarded=forwarded,
-            )
-        )
-        return tuple(events)
+        return _markers(received, displayed, mtype, sender_id, dialog_id, from_jid, forwarded)
 
     if mtype is None:
         return (UnhandledStanza.of_element(element),)
@@ -685,31 +449,80 @@ def _classify(
                 is_forwarded=forwarded,
             ),
         )
-    to_value = get("to")
+    to_value = get(b"to")
     recipient_id = None
     if to_value is not None:  # parsed only here: other kinds do not use it
-        recipient = parse_jid(to_value)
-        if recipient is None:
-            raise StanzaFault(f"malformed to JID {to_value!r}")
-        if not group:
-            recipient_id = user_id_from_jid(recipient)
+        try:
+            recipient_id = user_id_of(to_value)
+        except ValueError:
+            raise StanzaFault(f"malformed to JID {to_value!r}") from None
+        if group:
+            recipient_id = None
     return (
-        _new_received(
-            message_id=get("id"),
-            type=mtype,
-            from_jid=from_jid,
-            to_jid=to_value,
-            sender_id=sender_id,
-            recipient_id=recipient_id,
+        _new_received_positional(
+            get(b"id"),  # message_id
+            mtype,  # type
+            from_jid,
+            to_value,  # to_jid
+            sender_id,
+            recipient_id,
+            dialog_id,
+            body,
+            extension,
+            slots[_MARKABLE] is not None or extension.get("markable") in _TRUE,  # markable
+            state,  # chat_state
+            forwarded,  # is_forwarded
+            carbon,
+            delay_stamp,
+            delayed_at,
+        ),
+    )
+
+
+def _markers(
+    received: etree._Element | None,
+    displayed: etree._Element | None,
+    mtype: MessageType | None,
+    sender_id: int | None,
+    dialog_id: str | None,
+    from_jid: str,
+    forwarded: bool,
+) -> tuple[Event, ...]:
+    """XEP-0333 markers: delivered and/or read (a message may carry both, delivered
+    first); ``received`` or ``displayed`` is given."""
+    if mtype is not _CHAT:
+        return ()  # groupchat markers are dropped, as in the SDK
+    read = None
+    if displayed is not None:
+        if received is None:
+            return (
+                _new_read(
+                    message_id=_required_id(displayed, "displayed"),
+                    dialog_id=dialog_id,
+                    user_id=sender_id,
+                    from_jid=from_jid,
+                    is_forwarded=forwarded,
+                ),
+            )
+        read = displayed
+    assert received is not None
+    delivered = _new_delivered(
+        message_id=_required_id(received, "received"),
+        dialog_id=dialog_id,
+        user_id=sender_id,
+        from_jid=from_jid,
+        is_forwarded=forwarded,
+    )
+    if read is None:
+        return (delivered,)
+    return (
+        delivered,
+        _new_read(
+            message_id=_required_id(read, "displayed"),
             dialog_id=dialog_id,
-            body=body,
-            extension=extension,
-            markable=slots[_MARKABLE] is not None or extension.get("markable") in _TRUE,
-            chat_state=state,
+            user_id=sender_id,
+            from_jid=from_jid,
             is_forwarded=forwarded,
-            carbon=carbon,
-            delay_stamp=delay_stamp,
-            delayed_at=delayed_at,
         ),
     )
 
@@ -725,8 +538,7 @@ def _bounce(element: etree._Element) -> MessageBounced:
 def _system(
     element: etree._Element,
     params: DecodedParams | None,
-    sender: Jid,
-    from_jid: str,
+    sender_id: int | None,
     body: str | None,
     forwarded: bool,
     delay_stamp: str | None,
@@ -739,7 +551,7 @@ def _system(
         SystemMessageReceived(
             message_id=element.get("id"),
             from_jid=element.get("from"),
-            sender_id=user_id_from_jid(sender) if element.get("from") else None,
+            sender_id=sender_id if element.get("from") else None,
             body=body,
             extension=params.extension,
             is_forwarded=forwarded,

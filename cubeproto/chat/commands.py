@@ -14,7 +14,7 @@ Unlike the SDK we do not write ``from`` (RFC 6120 section 8.1.2.1: the server st
 
 :class:`SendMessage`, the outbound hot path, declares its fields as a dataclass but writes
 its ``__init__`` by hand (``init=False``): it validates and encodes the payload once, then
-stores every field at once (:func:`cubeproto._records.unfrozen_twin`).  It is as frozen,
+stores every field at once (:func:`cubeproto._records.field_storer`).  It is as frozen,
 comparable, hashable and replaceable as the others.
 """
 
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from .._memo import remember
-from .._records import fast_constructor, set_class, unfrozen_twin
+from .._records import fast_constructor, field_storer
 from ..commands import DEFAULT_IQ_TIMEOUT, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
 from . import _ns as ns
@@ -183,7 +183,7 @@ class SendMessage(StanzaCommand):
 
     This is the outbound hot path, so ``__init__`` is written by hand (the dataclass
     declares the fields, equality, hashing and ``repr``): it validates, encodes the
-    payload once, and stores every field at once (:func:`cubeproto._records.unfrozen_twin`).
+    payload once, and stores every field at once (:func:`cubeproto._records.field_storer`).
     """
 
     body: str | None = None
@@ -260,21 +260,20 @@ class SendMessage(StanzaCommand):
         else:  # nothing in extraParams: leave it out
             parts[3] = "</message>"
         payload = "".join(parts)
-        # Store every field: as the unfrozen twin (same slots), then frozen again.
-        fields: Any = self
-        set_class(fields, _SendMessageFields)
-        fields.body = body
-        fields.to_user = to_user
-        fields.to_dialog = to_dialog
-        fields.message_id = message_id
-        fields.dialog_id = dialog_id
-        fields.extension = extension
-        fields.save_to_history = save_to_history
-        fields.silent = silent
-        fields.markable = markable
-        fields.date_sent = date_sent
-        fields._payload = payload
-        fields.__class__ = SendMessage
+        _store_send_message(
+            self,
+            body,
+            to_user,
+            to_dialog,
+            message_id,
+            dialog_id,
+            extension,
+            save_to_history,
+            silent,
+            markable,
+            date_sent,
+            payload,  # _payload
+        )
 
     def build(self, ctx: StanzaContext) -> OutboundStanza:
         """``<message type="chat|groupchat" to id><body/><extraParams/></message>``."""
@@ -296,7 +295,8 @@ class SendMessage(StanzaCommand):
         return _new_stanza(xml=xml, stanza_id=mid, countable=True)
 
 
-_SendMessageFields = unfrozen_twin(SendMessage)
+#: Stores every field of a SendMessage, in declaration order (see __init__).
+_store_send_message = field_storer(SendMessage)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
