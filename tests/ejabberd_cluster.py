@@ -100,6 +100,8 @@ class Cluster:
         if pid is None:
             raise EjabberdError(f"node {index + 1} does not run")
         os.kill(pid, signal.SIGKILL)
+        if index == 1:
+            _SECOND_NODE_KILLED.append(pid)
         deadline = time.monotonic() + KILL_WAIT_S
         while _alive(pid):
             if time.monotonic() > deadline:
@@ -112,7 +114,15 @@ class Cluster:
             time.sleep(0.02)
 
     def restore(self) -> None:
-        """Make the cluster whole again (start a dead node; it rejoins by itself)."""
+        """Make the cluster whole again (start a dead node; it rejoins by itself).
+
+        After node 2 was SIGKILLed, both nodes start afresh instead: measured here, once
+        node 2 has been killed and has rejoined, a session of node 1 resumed on node 2 is
+        ended right after ``<resumed/>`` with ``conflict`` ("Replaced by new connection"),
+        which a fresh cluster does not do (a node 1 kill and rejoin leaves no such trace)."""
+        if _SECOND_NODE_KILLED:
+            _SECOND_NODE_KILLED.clear()
+            _run_script("--fresh")
         if not self.is_whole():
             _run_script()
             if not self.is_whole():
@@ -159,13 +169,17 @@ def _load() -> Cluster | None:
     return Cluster(nodes=nodes, names=names, state_dir=root)
 
 
-def _run_script() -> str:
+#: Pids of node 2's VMs killed since the cluster was last started afresh.
+_SECOND_NODE_KILLED: list[int] = []
+
+
+def _run_script(*options: str) -> str:
     """Run start-cluster.sh --if-possible; fail the test when it fails; return its output."""
     if not os.access(START_SCRIPT, os.X_OK):
         _unavailable(f"{START_SCRIPT} is missing or not executable")
     try:
         done = subprocess.run(
-            [str(START_SCRIPT), "--if-possible"],
+            [str(START_SCRIPT), "--if-possible", *options],
             capture_output=True,
             text=True,
             timeout=START_TIMEOUT_S,
