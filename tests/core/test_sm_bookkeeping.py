@@ -1,0 +1,294 @@
+"""Stream-management bookkeeping that a deliberate-bug run found unguarded (issue 17).
+
+Each test here was checked against the bug it names, planted by hand: the ack timer not
+re-armed after a partial ``<a h/>``; ``pending_messages`` never decremented; ``keep_only``
+computing the wrong queue, counter or message count; ``StreamManagement.restore``
+ignoring ``outbound_h`` (then the ``send-count`` of ``<handled-count-too-high/>`` is
+wrong after a resumption).  The last test drives :class:`StreamManagement` with random
+operations against an independent model (a plain list of everything sent and the number
+acknowledged), so that a counter mistake anywhere in it shows.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from scripted import (
+    FEATURES_BIND,
+    FEATURES_SASL,
+    Say,
+    ScriptedServer,
+    attr,
+    config,
+    drain,
+    logged_in,
+)
+from test_stream_management import drop_and_resume, sent_of
+
+from cubeproto import (
+    CloseReason,
+    ConnectionClosed,
+    ConnectionDead,
+    MessageLost,
+    MessageSent,
+    MessageUnconfirmed,
+)
+from cubeproto._connection import ClientConnection
+from cubeproto._sm import MOD, AckError, StreamManagement, Unacked
+
+SM = "xmlns='urn:xmpp:sm:3'"
+
+
+def ack(server: ScriptedServer, h: int, *, now: float) -> None:
+    server.now = now
+    server.feed(f"<a {SM} h='{h}'/>")
+
+
+def outcomes(events: list[object]) -> list[object]:
+    """The delivery outcomes in ``events`` (sent, lost, unconfirmed) and deaths."""
+    kinds = (MessageSent, MessageLost, MessageUnconfirmed, ConnectionDead, ConnectionClosed)
+    return [e for e in events if isinstance(e, kinds)]
+
+
+def too_high_counts(out: bytes) -> tuple[str, str]:
+    """``(h, send-count)`` of the ``<handled-count-too-high/>`` in a stream error."""
+    start = out.index(b"<handled-count-too-high")
+    element = out[start : out.index(b"/>", start)]
+    return attr(element, "h"), attr(element, "send-count")
+
+
+# ----------------------------------------------------------------- the ack timer
+
+
+def test_a_partial_ack_rearms_the_ack_timer_for_the_rest() -> None:
+    # Two messages at t=1 (ack deadline 31); at t=20 an ack covers only the first.  The
+    # second still needs its outcome: the wait starts again from the ack (deadline 50),
+    # and when it runs out the connection is dead (resumable), so that the resumption's
+    # h decides.  Without the re-arm the second message waits forever with no outcome.
+    conn, server = logged_in()
+    first = conn.send(Say(body="a"), now=1)
+    second = conn.send(Say(body="b"), now=1)
+    server.client_sent()
+    assert conn.get_timer() == 31.0
+    ack(server, 3, now=20)  # carbons IQ, presence, first message
+    assert sent_of(drain(conn)) == [first]
+    assert conn.get_timer() == 50.0
+    conn.handle_timer(now=49.5)  # past the first deadline, before the second
+    assert drain(conn) == []
+    conn.handle_timer(now=50.0)
+    events = drain(conn)
+    assert outcomes(events) == [
+        ConnectionDead(idle_seconds=30.0),
+        ConnectionClosed(reason=CloseReason.DEAD, resumable=True),
+    ]
+    new, new_server, _ = drop_and_resume(conn, server)
+    new_server.feed(f"<resumed {SM} h='4' previd='smid-1'/>")
+    assert sent_of(drain(new)) == [second]
+
+
+def test_a_complete_ack_cancels_the_ack_timer() -> None:
+    # The ack covers the two session stanzas (not messages) and both messages: nothing
+    # is pending, so no deadline is left and time passing kills nothing.  Counting the
+    # settled stanzas wrongly (never decrementing, or decrementing by every stanza
+    # rather than by the messages) leaves a timer that kills a healthy connection.
+    conn, server = logged_in()
+    ids = [conn.send(Say(body=str(i)), now=1) for i in range(2)]
+    server.client_sent()
+    ack(server, 4, now=5)
+    assert sent_of(drain(conn)) == ids
+    assert conn.get_timer() is None
+    conn.handle_timer(now=1_000.0)
+    assert drain(conn) == []
+    # A later message arms it again, from its own send.
+    conn.send(Say(body="later"), now=2_000)
+    assert conn.get_timer() == 2_030.0
+
+
+def test_an_ack_of_non_messages_only_keeps_the_timer_for_the_message() -> None:
+    # h=2 covers the carbons IQ and the presence, not the message: still pending.
+    conn, server = logged_in()
+    mid = conn.send(Say(body="x"), now=1)
+    server.client_sent()
+    ack(server, 2, now=10)
+    assert sent_of(drain(conn)) == []
+    assert conn.get_timer() == 40.0
+    ack(server, 3, now=11)
+    assert sent_of(drain(conn)) == [mid]
+    assert conn.get_timer() is None
+
+
+# ------------------------------------------------ resumption: counters carried over
+
+
+def test_send_count_after_an_in_process_resumption_is_the_sessions_count() -> None:
+    # Four stanzas sent (carbons IQ, presence, two messages), three acknowledged.  The
+    # new connection resumes from resume_state(); a <resumed/> whose h covers more than
+    # was ever sent is refused with send-count = 4, the old session's own count.
+    conn, server = logged_in()
+    ids = [conn.send(Say(body=str(i)), now=1) for i in range(2)]
+    server.client_sent()
+    ack(server, 3, now=2)
+    assert sent_of(drain(conn)) == ids[:1]
+    new, new_server, _ = drop_and_resume(conn, server)
+    new_server.feed(f"<resumed {SM} h='9' previd='smid-1'/>")
+    events = drain(new)
+    assert isinstance(events[-1], ConnectionClosed)
+    assert events[-1].condition is not None
+    assert events[-1].condition.value == "undefined-condition"
+    assert too_high_counts(new_server.client_sent()) == ("9", "4")
+
+
+def test_send_count_after_a_resumption_follows_what_was_resent() -> None:
+    # Three messages after the two session stanzas; the server's <resumed h='3'/>
+    # covers the first; the other two are resent, so the server will have seen 5.  Acks
+    # up to 5 settle them in order; h=6 is one too many and names send-count 5.
+    conn, server = logged_in()
+    ids = [conn.send(Say(body=str(i)), now=1) for i in range(3)]
+    server.client_sent()
+    new, new_server, _ = drop_and_resume(conn, server)
+    new_server.feed(f"<resumed {SM} h='3' previd='smid-1'/>")
+    assert sent_of(drain(new)) == ids[:1]
+    resent = new_server.client_sent().decode()
+    assert resent.count("<message") == 2 and ids[1] in resent and ids[2] in resent
+    ack(new_server, 4, now=7)
+    assert sent_of(drain(new)) == [ids[1]]
+    ack(new_server, 5, now=8)
+    assert sent_of(drain(new)) == [ids[2]]
+    assert new.get_timer() is None  # nothing pending after the resumption's messages
+    new.send(Say(body="after"), now=9)
+    new_server.client_sent()
+    ack(new_server, 7, now=10)
+    drain(new)
+    assert too_high_counts(new_server.client_sent()) == ("7", "6")
+
+
+def test_checkpoint_resumption_carries_the_outbound_count() -> None:
+    # A new process resumes from a checkpoint.  The checkpoint's outbound_h (4) is what
+    # h is compared with: h=4 settles the one unacked message exactly, with nothing to
+    # catch up and nothing resent.
+    conn, server = logged_in()
+    ids = [conn.send(Say(body=str(i)), now=1) for i in range(2)]
+    server.client_sent()
+    ack(server, 3, now=2)
+    drain(conn)
+    checkpoint = conn.checkpoint()
+    assert checkpoint is not None
+    assert (checkpoint.acked_h, checkpoint.outbound_h) == (3, 4)
+    restored = StreamManagement.restore(
+        inbound_h=checkpoint.inbound_h,
+        acked_h=checkpoint.acked_h,
+        outbound_h=checkpoint.outbound_h,
+        unacked=tuple(Unacked(xml, mid) for xml, mid in checkpoint.unacked),
+    )
+    assert (restored.acked_h, restored.outbound_h, restored.pending_messages) == (3, 4, 1)
+    with_checkpoint = ClientConnection(config(), resume=checkpoint)
+    new_server = ScriptedServer(with_checkpoint)
+    with_checkpoint.start(now=6)
+    new_server.open_with(FEATURES_SASL)
+    new_server.sasl_scram()
+    new_server.open_with(FEATURES_BIND)
+    new_server.client_sent()
+    new_server.feed(f"<resumed {SM} h='4' previd='smid-1'/>")
+    assert sent_of(drain(with_checkpoint)) == [ids[1]]
+    assert b"<message" not in new_server.client_sent()
+
+
+# ------------------------------------------------------- StreamManagement itself
+
+
+def item(n: int, *, message: bool) -> Unacked:
+    return Unacked(f"<x n='{n}'/>", f"m{n}" if message else None)
+
+
+def test_restore_keeps_every_counter() -> None:
+    unacked = (item(1, message=True), item(2, message=False), item(3, message=True))
+    sm = StreamManagement.restore(inbound_h=7, acked_h=MOD - 1, outbound_h=2, unacked=unacked)
+    assert (sm.inbound_h, sm.acked_h, sm.outbound_h, sm.pending_messages) == (7, MOD - 1, 2, 2)
+    assert tuple(sm.unacked) == unacked
+    with_error = None
+    try:
+        sm.ack(3)
+    except AckError as exc:
+        with_error = exc
+    assert with_error is not None
+    assert (with_error.h, with_error.sent) == (3, 2)
+
+
+def test_keep_only_sets_queue_counter_and_pending_count() -> None:
+    # Resumed at acked_h = MOD - 1 (the counter wraps): keep two of three.
+    unacked = (item(1, message=True), item(2, message=False), item(3, message=True))
+    sm = StreamManagement.restore(inbound_h=0, acked_h=MOD - 1, outbound_h=2, unacked=unacked)
+    sm.keep_only([unacked[1], unacked[2]])
+    assert list(sm.unacked) == [unacked[1], unacked[2]]
+    assert sm.outbound_h == 1  # (MOD - 1 + 2) mod 2**32
+    assert sm.pending_messages == 1
+    assert sm.ack(0) == [unacked[1]]
+    assert sm.pending_messages == 1
+    assert sm.ack(1) == [unacked[2]]
+    assert sm.pending_messages == 0
+    sm.keep_only([])
+    assert (list(sm.unacked), sm.outbound_h, sm.pending_messages) == ([], 1, 0)
+
+
+def test_forget_all_clears_the_queue_and_the_pending_count() -> None:
+    sm = StreamManagement()
+    sm.sent("<a/>", "m1")
+    sm.sent("<b/>", None)
+    sm.forget_all()
+    assert (list(sm.unacked), sm.pending_messages, sm.outbound_h) == ([], 0, 2)
+
+
+@st.composite
+def operations(draw: st.DrawFn) -> tuple[int, list[tuple[str, int]]]:
+    start = draw(st.sampled_from([0, 5, MOD - 3, MOD - 1]))
+    ops = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["message", "stanza", "ack", "old-ack", "too-high", "inbound"]),
+                st.integers(0, 4),
+            ),
+            max_size=40,
+        )
+    )
+    return start, ops
+
+
+@given(operations())
+def test_stream_management_against_a_list_model(case: tuple[int, list[tuple[str, int]]]) -> None:
+    # The model: every stanza ever sent, in order, and how many of them are acked.  The
+    # counters are positions in that list modulo 2**32, starting at ``start``.
+    start, ops = case
+    sm = StreamManagement.restore(inbound_h=start, acked_h=start, outbound_h=start, unacked=())
+    sent: list[Unacked] = []
+    acked = 0
+    inbound = start
+    for op, n in ops:
+        if op in ("message", "stanza"):
+            unacked = Unacked(
+                f"<s n='{len(sent)}'/>", f"id{len(sent)}" if op == "message" else None
+            )
+            sm.sent(unacked.xml, unacked.message_id)
+            sent.append(unacked)
+        elif op == "ack":
+            upto = acked + min(n, len(sent) - acked)
+            assert sm.ack((start + upto) % MOD) == sent[acked:upto]
+            acked = upto
+        elif op == "old-ack":
+            older = max(0, acked - n)
+            assert sm.ack((start + older) % MOD) == []
+        elif op == "too-high":
+            h = (start + len(sent) + 1 + n) % MOD
+            try:
+                sm.ack(h)
+            except AckError as exc:
+                assert (exc.h, exc.sent) == (h, (start + len(sent)) % MOD)
+            else:
+                raise AssertionError(f"h={h} beyond {len(sent)} sent was accepted")
+        else:
+            sm.handled(n)
+            inbound = (inbound + n) % MOD
+        assert list(sm.unacked) == sent[acked:]
+        assert sm.acked_h == (start + acked) % MOD
+        assert sm.outbound_h == (start + len(sent)) % MOD
+        assert sm.inbound_h == inbound
+        assert sm.pending_messages == sum(1 for u in sent[acked:] if u.message_id is not None)
