@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FUZZ_SECONDS ?= 60
 
-.PHONY: test demo venv lint typecheck unit pythons fuzz servers clean
+.PHONY: test demo venv lint typecheck unit pythons fuzz servers clean mutation mutation-sample
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,16 @@ pythons: venv
 fuzz: venv
 	$(PY) fuzz/run_all.py --seconds $(FUZZ_SECONDS)
 
-test: lint typecheck unit pythons fuzz
+# Mutation testing of the modules that carry the guarantees (scripts/mutation.py has the
+# table of modules and tests; scores and reviewed survivors in tests/README.md).  Not in
+# make test (CPU-heavy); a bounded sample of it is.
+mutation: venv
+	$(PY) scripts/mutation.py --check
+
+mutation-sample: venv
+	$(PY) scripts/mutation.py --sample --check
+
+test: lint typecheck unit pythons fuzz mutation-sample
 
 demo: venv
 	$(VENV)/bin/cubeproto demo

@@ -126,3 +126,10 @@ def test_restore_moves_a_tracked_id_to_the_newest_end() -> None:
     tracker.queued("y")
     tracker.restore([("x", R)])
     assert tracker.items() == [("y", Q), ("x", R)]
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_a_window_holds_at_least_one_message(size: int) -> None:
+    with pytest.raises(ValueError, match=r"^the delivery tracker holds at least one message$"):
+        DeliveryTracker(size=size)
+    assert len(DeliveryTracker(size=1)) == 0

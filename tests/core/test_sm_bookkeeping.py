@@ -292,3 +292,35 @@ def test_stream_management_against_a_list_model(case: tuple[int, list[tuple[str,
         assert sm.outbound_h == (start + len(sent)) % MOD
         assert sm.inbound_h == inbound
         assert sm.pending_messages == sum(1 for u in sent[acked:] if u.message_id is not None)
+
+
+def test_ack_error_names_h_and_the_send_count() -> None:
+    sm = StreamManagement()
+    for n in range(4):
+        sm.sent(f"<s n='{n}'/>", None)
+    for h in (9, MOD, MOD + 5, -1):
+        try:
+            sm.ack(h)
+        except AckError as exc:
+            assert (exc.h, exc.sent) == (h, 4)
+            assert str(exc) == f"h={h} acknowledges more than the 4 stanzas sent"
+        else:
+            raise AssertionError(f"h={h} accepted")
+
+
+def test_the_past_and_the_future_split_at_half_the_counter() -> None:
+    # h is compared modulo 2**32: an h up to 2**31 behind the last ack is an old ack
+    # (ignored); anything closer to the front, beyond what was sent, is too high.
+    sm = StreamManagement.restore(
+        inbound_h=0, acked_h=0, outbound_h=1, unacked=(item(1, message=True),)
+    )
+    assert sm.ack(MOD // 2) == []  # exactly half-way: the past
+    assert sm.ack(MOD - 1) == []
+    for h in (MOD // 2 - 1, MOD // 3 + 1, 2):
+        try:
+            sm.ack(h)
+        except AckError as exc:
+            assert exc.h == h
+        else:
+            raise AssertionError(f"h={h} accepted")
+    assert (sm.acked_h, len(sm.unacked), sm.pending_messages) == (0, 1, 1)
