@@ -75,7 +75,14 @@ TARGETS: dict[str, Target] = {
     "xmlstream-limits": Target(
         files=("cubeproto/_xmlstream.py",),
         tests=("tests/test_xmlstream.py", "tests/test_xmlstream_attacks.py"),
-        functions=("*XmlLimits*", "*_check_limits*", "*_over_limit*", "*_too_deep*"),
+        functions=(
+            "*ǁXmlLimitsǁ*",
+            "*.x__run_threshold__mutmut_*",
+            "*.x__too_many_elements__mutmut_*",
+            "*.x__check_tree__mutmut_*",
+            "*.x__has_long_run__mutmut_*",
+            "*ǁ_run_over__mutmut_*",
+        ),
     ),
     "chat-extension": Target(
         files=("cubeproto/chat/extension.py", "cubeproto/chat/_escape.py"),
@@ -95,7 +102,7 @@ TARGETS: dict[str, Target] = {
     ),
     "rest-query": Target(
         files=("cubeproto/rest/query.py",),
-        tests=("tests/rest/test_query.py",),
+        tests=("tests/rest/test_query.py", "tests/rest/test_query_edges.py"),
     ),
     "reconnect": Target(
         files=("cubeproto/reconnect.py",),
@@ -146,6 +153,13 @@ def configure(work: Path, target: Target) -> None:
     ]
     with (work / "pyproject.toml").open("a") as f:
         f.write("\n".join(settings))
+    # Properties run few, fixed examples per mutant (the same ones each time, so that a
+    # mutant's verdict does not depend on luck); explicit @settings still win.
+    with (work / "tests" / "conftest.py").open("a") as f:
+        f.write(
+            "\nsettings.register_profile('mutation', deadline=None, max_examples=30,"
+            " derandomize=True, database=None)\nsettings.load_profile('mutation')\n"
+        )
 
 
 def mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
