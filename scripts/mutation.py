@@ -182,7 +182,7 @@ class Score:
     @property
     def percent(self) -> float:
         judged = self.killed + self.survived + self.no_tests
-        return 100.0 * self.killed / judged if judged else 100.0
+        return 100.0 * self.killed / judged if judged else 0.0
 
 
 def run_target(name: str, target: Target) -> Score:
@@ -192,7 +192,8 @@ def run_target(name: str, target: Target) -> Score:
     ran = mutmut(work, "run", "--max-children", "1", *target.functions)
     if ran.returncode != 0:
         print(ran.stdout[-3000:], ran.stderr[-3000:], sep="\n")
-        raise SystemExit(f"{name}: mutmut run failed ({ran.returncode})")
+        print(f"{name}: mutmut run failed ({ran.returncode})")
+        return Score(other=1)
     listed = mutmut(work, "results", "--all", "true")
     score = Score()
     for line in listed.stdout.splitlines():

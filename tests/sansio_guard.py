@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import datetime
+import gc
 import os
 import random
 import sys
@@ -148,6 +149,11 @@ def forbid_io() -> Iterator[list[str]]:
         return original_import(name, globals, locals, fromlist, level)
 
     previous = sys.getprofile()
+    # A garbage collection can start inside any allocation, core code's too, and run
+    # other code's gc callbacks there (hypothesis times collections with perf_counter):
+    # not the core's doing, so no automatic collection while the guard watches.
+    collecting = gc.isenabled()
+    gc.disable()
     builtins.__import__ = guarded_import
     sys.setprofile(profile)
     try:
@@ -155,3 +161,5 @@ def forbid_io() -> Iterator[list[str]]:
     finally:
         sys.setprofile(previous)
         builtins.__import__ = original_import
+        if collecting:
+            gc.enable()
