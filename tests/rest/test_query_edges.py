@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cubeproto.errors import LocalProtocolError
-from cubeproto.rest.query import UNDEFINED, encode_query, js_json
+from cubeproto.rest.query import UNDEFINED, encode_query, js_json, js_number
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,44 @@ def test_a_lone_surrogate_in_a_joined_array_is_refused_after_sorting() -> None:
     assert encode_query({"first": {}, "a": ["\U0001f600", "\uffff", "b"]}) == (
         "&a=b%2C%F0%9F%98%80%2C%EF%BF%BF"
     )
+
+
+def test_numbers_at_the_switch_to_exponents() -> None:
+    # Number.prototype.toString: fixed up to 21 digits, exponent from 1e21 on.
+    assert js_number(1e20) == "100000000000000000000"
+    assert js_number(1e21) == "1e+21"
+    assert js_number(-1e21) == "-1e+21"
+    assert js_number(1.5e-7) == "1.5e-7"
+    assert js_number(0.0) == js_number(-0.0) == "0"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (True, "a bool is not a number"),
+        (2**53, "integer 9007199254740992 is outside JavaScript's safe range"),
+        (-(2**53), "integer -9007199254740992 is outside JavaScript's safe range"),
+    ],
+)
+def test_number_refusals(value: Any, message: str) -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        js_number(value)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({1: "a"}, "query keys must be str, not int"),
+        ({"a": "\ud800"}, "cannot percent-encode '\\ud800': lone surrogate"),
+        ([("a", 1)], "query parameters must be a mapping"),
+    ],
+)
+def test_more_query_refusals(params: Any, message: str) -> None:
+    with pytest.raises(LocalProtocolError) as info:
+        encode_query(params)
+    assert str(info.value) == message
+
+
+def test_undefined_says_what_it_is() -> None:
+    assert repr(UNDEFINED) == "UNDEFINED"
