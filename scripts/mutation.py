@@ -98,7 +98,11 @@ TARGETS: dict[str, Target] = {
     ),
     "chat-dedup": Target(
         files=("cubeproto/chat/dedup.py",),
-        tests=("tests/chat/test_session.py", "tests/chat/test_confirmed_dedup.py"),
+        tests=(
+            "tests/chat/test_dedup_units.py",
+            "tests/chat/test_session.py",
+            "tests/chat/test_confirmed_dedup.py",
+        ),
     ),
     "rest-query": Target(
         files=("cubeproto/rest/query.py",),
