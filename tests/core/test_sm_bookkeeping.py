@@ -324,3 +324,90 @@ def test_the_past_and_the_future_split_at_half_the_counter() -> None:
         else:
             raise AssertionError(f"h={h} accepted")
     assert (sm.acked_h, len(sm.unacked), sm.pending_messages) == (0, 1, 1)
+
+
+# ------------------------------------------ resuming from a checkpoint: catching up
+
+
+def resuming_from_a_checkpoint() -> tuple[ClientConnection, ScriptedServer, str]:
+    """A new process resuming a session whose checkpoint says: 4 stanzas sent, 3 acked,
+    the last one a message (its id is returned); the <resume/> has been sent."""
+    conn, server = logged_in()
+    ids = [conn.send(Say(body=str(i)), now=1) for i in range(2)]
+    server.client_sent()
+    ack(server, 3, now=2)
+    drain(conn)
+    checkpoint = conn.checkpoint()
+    assert checkpoint is not None and (checkpoint.acked_h, checkpoint.outbound_h) == (3, 4)
+    new = ClientConnection(config(), resume=checkpoint)
+    new_server = ScriptedServer(new)
+    new.start(now=6)
+    new_server.open_with(FEATURES_SASL)
+    new_server.sasl_scram()
+    new_server.open_with(FEATURES_BIND)
+    assert b"<resume " in new_server.client_sent()
+    return new, new_server, ids[1]
+
+
+def test_a_server_one_stanza_ahead_of_the_checkpoint_is_caught_up() -> None:
+    # The old process wrote one more stanza after its last checkpoint: h=5 covers the
+    # checkpoint's unacked message and that one; nothing is resent, counting goes on.
+    conn, server, last = resuming_from_a_checkpoint()
+    server.feed(f"<resumed {SM} h='5' previd='smid-1'/>")
+    events = drain(conn)
+    assert sent_of(events) == [last]
+    assert not [e for e in events if isinstance(e, ConnectionClosed)]
+    assert b"<message" not in server.client_sent()
+    conn.send(Say(body="next"), now=7)
+    server.client_sent()
+    ack(server, 7, now=8)
+    drain(conn)
+    assert too_high_counts(server.client_sent()) == ("7", "6")
+
+
+def test_catching_up_stops_half_way_round_the_counter() -> None:
+    # Up to 2**31 - 1 ahead is the old process's unrecorded sends; 2**31 ahead is an old
+    # ack (the past): nothing settled, the message resent.
+    conn, server, last = resuming_from_a_checkpoint()
+    server.feed(f"<resumed {SM} h='{4 + MOD // 2 - 1}' previd='smid-1'/>")
+    assert sent_of(drain(conn)) == [last]
+    conn, server, last = resuming_from_a_checkpoint()
+    server.feed(f"<resumed {SM} h='{4 + MOD // 2}' previd='smid-1'/>")
+    events = drain(conn)
+    assert sent_of(events) == []
+    assert not [e for e in events if isinstance(e, ConnectionClosed)]
+    assert last in server.client_sent().decode()  # resent
+
+
+def test_a_malformed_h_in_resumed_ends_the_stream_as_bad_format() -> None:
+    for h in ("x", str(MOD), "-1"):
+        conn, server, _ = resuming_from_a_checkpoint()
+        server.feed(f"<resumed {SM} h='{h}' previd='smid-1'/>")
+        events = drain(conn)
+        assert isinstance(events[-1], ConnectionClosed), (h, events)
+        assert events[-1].condition is not None
+        assert events[-1].condition.value == "bad-format"
+
+
+def test_an_ack_request_before_resumed_is_not_answered() -> None:
+    # XEP-0198: <r/> is answered only on an active session; while <resume/> waits for
+    # its answer the session is not active yet.
+    conn, server, _ = resuming_from_a_checkpoint()
+    server.feed(f"<r {SM}/>")
+    assert server.client_sent() == b""
+    server.feed(f"<resumed {SM} h='4' previd='smid-1'/>")
+    drain(conn)
+    server.client_sent()
+    server.feed(f"<r {SM}/>")
+    # (the checkpoint's inbound count: the carbons result)
+    assert server.client_sent() == b'<a xmlns="urn:xmpp:sm:3" h="1"/>'
+
+
+def test_an_unexpected_resumed_is_a_stream_error() -> None:
+    conn, server = logged_in()
+    server.feed(f"<resumed {SM} h='1' previd='smid-1'/>")
+    events = drain(conn)
+    assert isinstance(events[-1], ConnectionClosed)
+    assert events[-1].condition is not None
+    assert events[-1].condition.value == "unsupported-stanza-type"
+    assert events[-1].text == "unexpected <resumed/>"
