@@ -32,6 +32,8 @@ from cubeproto import (
     MessageLost,
     MessageSent,
     MessageUnconfirmed,
+    Ping,
+    PongReceived,
 )
 from cubeproto._connection import ClientConnection
 from cubeproto._sm import MOD, AckError, StreamManagement, Unacked
@@ -411,3 +413,31 @@ def test_an_unexpected_resumed_is_a_stream_error() -> None:
     assert events[-1].condition is not None
     assert events[-1].condition.value == "unsupported-stanza-type"
     assert events[-1].text == "unexpected <resumed/>"
+
+
+def test_resumed_without_h_is_bad_format() -> None:
+    conn, server = logged_in()
+    new, new_server, _ = drop_and_resume(conn, server)
+    new_server.feed(f"<resumed {SM} previd='smid-1'/>")
+    events = drain(new)
+    assert isinstance(events[-1], ConnectionClosed)
+    assert events[-1].condition is not None and events[-1].condition.value == "bad-format"
+    assert events[-1].text == "<resumed/> without h"
+
+
+def test_a_resumed_session_keeps_its_window_and_its_outstanding_ping() -> None:
+    # A ping outstanding when the connection dropped is still waited for on the resumed
+    # one: its round trip counts from the resumption (when it was, in effect, resent).
+    conn, server = logged_in(iq_timeout=20.0)
+    ping_id = conn.send(Ping(), now=1)
+    server.client_sent()
+    new, new_server, _ = drop_and_resume(conn, server)
+    new_server.now = 6
+    new_server.feed(f"<resumed {SM} h='2' previd='smid-1'/>")
+    drain(new)
+    checkpoint = new.checkpoint()
+    assert checkpoint is not None and checkpoint.max_seconds == 300
+    new_server.now = 10
+    new_server.feed(f"<iq type='result' id='{ping_id}' from='localhost'/>")
+    pongs = [e for e in drain(new) if isinstance(e, PongReceived)]
+    assert pongs == [PongReceived(ping_id=ping_id, round_trip=4.0, error=None)]
