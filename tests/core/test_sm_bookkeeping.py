@@ -37,6 +37,12 @@ from cubeproto import (
 )
 from cubeproto._connection import ClientConnection
 from cubeproto._sm import MOD, AckError, StreamManagement, Unacked
+from cubeproto.chat import (
+    ChatSession,
+    DeliveryStatus,
+    DeliveryStatusChanged,
+    SendMessage,
+)
 
 SM = "xmlns='urn:xmpp:sm:3'"
 
@@ -441,3 +447,57 @@ def test_a_resumed_session_keeps_its_window_and_its_outstanding_ping() -> None:
     new_server.feed(f"<iq type='result' id='{ping_id}' from='localhost'/>")
     pongs = [e for e in drain(new) if isinstance(e, PongReceived)]
     assert pongs == [PongReceived(ping_id=ping_id, round_trip=4.0, error=None)]
+
+
+# ------------------------------------------------------------------ bad acks
+
+
+def closed_by(conn: ClientConnection) -> ConnectionClosed:
+    events = drain(conn)
+    assert isinstance(events[-1], ConnectionClosed), events
+    return events[-1]
+
+
+def test_an_ack_without_h_is_bad_format() -> None:
+    conn, server = logged_in()
+    server.feed(f"<a {SM}/>")
+    closed = closed_by(conn)
+    assert closed.condition is not None and closed.condition.value == "bad-format"
+    assert closed.text == "<a/> without h"
+
+
+def test_h_of_two_to_the_32_is_malformed_and_ends_the_session() -> None:
+    conn, server = logged_in()
+    conn.send(Say(body="x"), now=1)
+    server.client_sent()
+    server.feed(f"<a {SM} h='{MOD}'/>")
+    closed = closed_by(conn)
+    assert closed.condition is not None and closed.condition.value == "bad-format"
+    assert closed.text == f"invalid h '{MOD}'"
+    assert closed.resumable is False and conn.resume_state() is None
+
+
+def test_a_too_high_ack_says_why() -> None:
+    conn, server = logged_in()
+    conn.send(Say(body="x"), now=1)
+    server.client_sent()
+    server.feed(f"<a {SM} h='9'/>")
+    closed = closed_by(conn)
+    assert closed.text == "h=9 acknowledges more than the 3 stanzas sent"
+    assert closed.resumable is False
+
+
+def test_the_handler_hears_which_message_was_acked() -> None:
+    conn, server = logged_in(handler_factory=ChatSession)
+    mid = conn.send(SendMessage(to_user=1002, body="hi"), now=1)
+    server.client_sent()
+    drain(conn)
+    ack(server, 3, now=2)
+    events = drain(conn)
+    assert MessageSent(message_id=mid) in events
+    changed = [e for e in events if isinstance(e, DeliveryStatusChanged)]
+    assert changed == [
+        DeliveryStatusChanged(
+            message_id=mid, status=DeliveryStatus.SENT, previous=DeliveryStatus.QUEUED
+        )
+    ]
