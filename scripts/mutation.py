@@ -153,6 +153,8 @@ def configure(work: Path, target: Target) -> None:
         # the conftest watchdog and hypothesis's database: nothing slow, nothing shared
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
         "use_git_change_detection = false",
+        # tests import helpers from these (bench/stream_gen.py, fuzz/ targets)
+        'also_copy = ["bench", "fuzz", "examples"]',
         "",
     ]
     with (work / "pyproject.toml").open("a") as f:
