@@ -110,7 +110,7 @@ TARGETS: dict[str, Target] = {
     ),
     "reconnect": Target(
         files=("cubeproto/reconnect.py",),
-        tests=("tests/core/test_reconnect.py",),
+        tests=("tests/core/test_reconnect.py", "tests/core/test_reconnect_edges.py"),
     ),
 }
 
