@@ -163,8 +163,12 @@ def configure(work: Path, target: Target) -> None:
     # mutant's verdict does not depend on luck); explicit @settings still win.
     with (work / "tests" / "conftest.py").open("a") as f:
         f.write(
-            "\nsettings.register_profile('mutation', deadline=None, max_examples=30,"
-            " derandomize=True, database=None)\nsettings.load_profile('mutation')\n"
+            "\nfrom hypothesis import HealthCheck\n"
+            "settings.register_profile('mutation', deadline=None, max_examples=30,"
+            " derandomize=True, database=None,"
+            # mutmut runs a test class's methods more than once in one process
+            " suppress_health_check=[HealthCheck.differing_executors])\n"
+            "settings.load_profile('mutation')\n"
         )
 
 
