@@ -74,7 +74,11 @@ TARGETS: dict[str, Target] = {
     ),
     "xmlstream-limits": Target(
         files=("cubeproto/_xmlstream.py",),
-        tests=("tests/test_xmlstream.py", "tests/test_xmlstream_attacks.py"),
+        tests=(
+            "tests/test_xmlstream.py",
+            "tests/test_xmlstream_attacks.py",
+            "tests/test_xmlstream_limits_config.py",
+        ),
         functions=(
             "*ǁXmlLimitsǁ*",
             "*.x__run_threshold__mutmut_*",
