@@ -22,7 +22,8 @@ MOD = 2**32
 
 class AckError(Exception):
     """The peer acknowledged more stanzas than we sent (XEP-0198 section 4,
-    ``<handled-count-too-high/>``)."""
+    ``<handled-count-too-high/>``).  ``sent`` is the send count (``outbound_h``, what
+    the element's ``send-count`` names), not the number still unacknowledged."""
 
     def __init__(self, h: int, sent: int) -> None:
         super().__init__(f"h={h} acknowledges more than the {sent} stanzas sent")
@@ -99,7 +100,7 @@ class StreamManagement:
         :class:`AckError` when ``h`` covers more than was sent.
         """
         if not 0 <= h < MOD:
-            raise AckError(h, len(self.unacked))
+            raise AckError(h, self.outbound_h)
         delta = (h - self.acked_h) % MOD
         if delta == 0:
             return []
@@ -109,7 +110,7 @@ class StreamManagement:
             # are at most 2**31 behind; anything closer to the front is too high.
             if delta >= MOD // 2:
                 return []
-            raise AckError(h, len(self.unacked))
+            raise AckError(h, self.outbound_h)
         settled = [self.unacked.popleft() for _ in range(delta)]
         self.acked_h = h
         self.pending_messages -= sum(1 for item in settled if item.message_id is not None)

@@ -75,8 +75,9 @@ ExtensionValue = Union[  # noqa: UP007 (recursive alias needs Union)
 DecodedValue = Union[str, dict[str, Union["DecodedValue", None]], list[dict[str, str | int]]]  # noqa: UP007
 DecodedExtension = dict[str, DecodedValue]
 
-#: Nesting depth of extension objects we accept from the peer (and send).  The SDK has no
-#: limit; the stream parser bounds depth anyway, this keeps the recursion small.
+#: Nesting depth of extension objects we accept from the peer (and send): at most this
+#: many objects inside one another under ``<extraParams>``.  The SDK has no limit; the
+#: stream parser bounds depth anyway, this keeps the recursion small.
 MAX_EXTENSION_DEPTH = 32
 
 # XML 1.0 (5th edition) NameStartChar / NameChar, without ':' (namespace well-formedness).
@@ -308,12 +309,16 @@ def _decode_node(element: etree._Element, depth: int) -> DecodedValue | None:
             if not isinstance(tag, str):
                 continue  # comments/PIs (the stream parser refuses them; lxml.fromstring may not)
             name = _local(tag)
-        if depth >= MAX_EXTENSION_DEPTH:
-            raise StanzaFault(f"extraParams nested deeper than {MAX_EXTENSION_DEPTH}")
         if nested is None:
             nested = {}
-        # a leaf (the common case) inline
-        nested[name] = (child.text or None) if not len(child) else _decode_node(child, depth + 1)
+        if not len(child):  # a leaf (the common case) inline
+            nested[name] = child.text or None
+        elif depth >= MAX_EXTENSION_DEPTH:
+            # ``element`` is object number ``depth``; ``child`` would be one more.  The
+            # encoder's limit is the same (MAX_EXTENSION_DEPTH nested objects).
+            raise StanzaFault(f"extraParams nested deeper than {MAX_EXTENSION_DEPTH}")
+        else:
+            nested[name] = _decode_node(child, depth + 1)
     if nested is not None:
         return nested
     text = element.text

@@ -22,11 +22,18 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from cubeproto.transports.anyio_chat import AsyncChatClient
 from cubeproto.transports.blocking_chat import ChatClient
+from cubeproto.transports.errors import NotConnected
 from ejabberd_server import CubeUser, Ejabberd
 
 from cubeproto import ClientConfig, Transport
-from cubeproto.chat import ChatSession
-from cubeproto.events import Event
+from cubeproto.chat import ChatSession, MessageReceived
+from cubeproto.events import (
+    Event,
+    MessageLost,
+    MessageRejected,
+    MessageSent,
+    MessageUnconfirmed,
+)
 from cubeproto.reconnect import ReconnectPolicy
 
 # Import in this (the main) thread what the event-loop and slixmpp threads would otherwise
@@ -45,6 +52,8 @@ TRANSPORTS = {
 }
 #: Seconds a scenario waits for an expected event before failing.
 WAIT = 15.0
+#: The outcomes of a message we sent: exactly one of them comes for each.
+OUTCOMES = (MessageSent, MessageLost, MessageUnconfirmed, MessageRejected)
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -98,6 +107,8 @@ class Peer:
         self.client = client
         self.portal = portal
         self.seen: list[Event] = []
+        #: The marker :meth:`until` ended on.
+        self.last_taken: Event | None = None
         self._events = client.events()
 
     def __getattr__(self, name: str) -> Any:
@@ -139,6 +150,23 @@ class Peer:
                 return event
         raise AssertionError(f"no {kind.__name__} within {timeout}s; saw {self.seen[-10:]!r}")
 
+    def until(
+        self,
+        kind: type[Event] | tuple[type[Event], ...],
+        where: Callable[[Any], bool],
+        timeout: float = 60.0,
+    ) -> list[Event]:
+        """The events that arrive from now up to the first of ``kind`` matching ``where``
+        (the marker, taken out of ``seen`` and not returned; the others stay in ``seen``)."""
+        start = len(self.seen)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = self.next_event(left)
+            if isinstance(event, kind) and where(event):
+                self.last_taken = self.seen.pop()
+                return self.seen[start:]
+        raise AssertionError(f"no {kind!r} within {timeout}s; saw {self.seen[-10:]!r}")
+
     def drain(self, seconds: float) -> list[Event]:
         """The events that arrive within ``seconds`` (also kept in ``seen``)."""
         start = len(self.seen)
@@ -146,6 +174,47 @@ class Peer:
         while (left := deadline - time.monotonic()) > 0:
             self.next_event(left)
         return self.seen[start:]
+
+
+def until_marker(sender: Peer, receiver: Peer, to_user: int) -> tuple[list[Event], list[Event]]:
+    """End a "nothing more arrives" window on a marker message instead of a sleep.
+
+    The sender sends one more message to the receiver; returns ``(receiver events,
+    sender events)`` that arrived before that marker reached the receiver and before its
+    outcome, the marker's own events left out.  The server routes one sender's messages
+    to one receiver in order, and a resumption resends what was unacknowledged before
+    anything new, so a late duplicate or a late arrival of anything sent earlier comes
+    before the marker; acks are cumulative, so every earlier outcome comes before the
+    marker's.  A fixed sleep (what this replaces) could end before a late duplicate.
+    """
+    prefix = f"marker-{os.urandom(6).hex()}-"
+    markers: set[str] = set()
+    sender_events: list[Event] = []
+    for attempt in range(3):
+        body = f"{prefix}{attempt}"
+        while True:
+            try:
+                marker = str(sender.send_message(to_user=to_user, body=body))
+                break
+            except NotConnected:
+                sender.wait_connected()
+        markers.add(marker)
+        sender_events += sender.until(OUTCOMES, lambda e, mid=marker: e.message_id == mid)
+        if isinstance(sender.last_taken, MessageSent):
+            break
+        # The marker itself was lost in a fault (ejabberd can lose a WebSocket
+        # resumption's stanzas): send another.
+    else:
+        raise AssertionError(f"three markers lost; saw {sender.seen[-10:]!r}")
+    receiver_events = receiver.until(MessageReceived, lambda e: e.body == body)
+    return (
+        [
+            e
+            for e in receiver_events
+            if not (isinstance(e, MessageReceived) and (e.body or "").startswith(prefix))
+        ],
+        [e for e in sender_events if getattr(e, "message_id", None) not in markers],
+    )
 
 
 async def _next_async(events: Any, timeout: float) -> Event | None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Connector, Peer, port_for
+from conftest import Connector, Peer, port_for, until_marker
 from cubeproto.transports.errors import NotConnected
 from ejabberd_server import CubeUser, Ejabberd
 from faultproxy import FaultProxy
@@ -122,8 +122,7 @@ def test_outcomes_are_true_at_the_receiver_across_black_holes(
                 got[event.message_id] += 1
         # Late duplicates or late arrivals of messages reported lost would show now: a
         # ping answered by the server comes after anything it routed to the receiver.
-        receiver.ping()
-        for event in receiver.drain(0.5):
+        for event in until_marker(sender, receiver, b.user_id)[0]:
             if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
                 got[event.message_id] += 1
 
@@ -184,8 +183,7 @@ def test_unconfirmed_messages_are_received_again_after_resumption(
         for _ in unconfirmed:
             event = receiver.wait_for(MessageReceived, lambda e: e.sender_id == a.user_id)
             again[event.message_id] += 1
-        receiver.ping()
-        for event in receiver.drain(0.3):
+        for event in until_marker(sender, receiver, b.user_id)[0]:
             if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
                 again[event.message_id] += 1
         outcomes = outcomes_of(sender)
@@ -247,10 +245,10 @@ def test_poison_message_is_rejected_and_the_rest_proceed(
             print(f"\npoison: stream deaths={deaths} {proxy.counts()}")
         for mid in after:
             receiver.wait_for(MessageReceived, lambda e, mid=mid: e.message_id == mid)
-        receiver.ping()
+        late_received, _ = until_marker(sender, receiver, b.user_id)
         late = [
             e
-            for e in receiver.drain(0.3)
+            for e in late_received
             if isinstance(e, MessageReceived) and e.message_id in [poison, *after]
         ]
         assert late == []
@@ -259,7 +257,8 @@ def test_poison_message_is_rejected_and_the_rest_proceed(
         assert deaths == 2  # the second death right after it rejects it: no resend loop
         for mid in after:
             sender.wait_for(MessageSent, lambda e, mid=mid: e.message_id == mid)
-        sender.drain(0.3)  # anything else that came, into `seen`
+        # Anything else that came is in `seen`: until_marker above waited for a marker's
+        # outcome, and acks are cumulative, so every earlier outcome came before it.
         outcomes = outcomes_of(sender)
         # wait_for took the one expected outcome of each out of `seen`: no other remains.
         assert outcomes[poison] == [], outcomes[poison]

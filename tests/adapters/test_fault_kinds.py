@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Connector, Peer, port_for
+from conftest import Connector, Peer, port_for, until_marker
 from cubeproto.transports.errors import IqError, IqTimeout, NotConnected
 from ejabberd_server import CubeUser, Ejabberd
 from faultproxy import FaultProxy, ws_text_frame
@@ -44,8 +44,7 @@ def settle(
     while not set(ids) <= set(got):
         event = receiver.wait_for(MessageReceived, lambda e: e.sender_id == sender_id, timeout=30.0)
         got[event.message_id] += 1
-    receiver.ping()  # answered after anything routed to the receiver before it
-    for event in receiver.drain(0.3):
+    for event in until_marker(sender, receiver, receiver.config.user_id)[0]:
         if isinstance(event, MessageReceived) and event.sender_id == sender_id:
             got[event.message_id] += 1
     return got
@@ -137,10 +136,9 @@ def test_hostile_server_bytes_leave_the_session_resumable(
         assert reconnected.resumed, (lost, reconnected)
         for mid in after:
             receiver.wait_for(MessageReceived, lambda e, mid=mid: e.message_id == mid)
-        receiver.ping()
         again = [
             e
-            for e in receiver.drain(0.3)
+            for e in until_marker(sender, receiver, b.user_id)[0]
             if isinstance(e, MessageReceived) and e.message_id in before + after
         ]
         assert again == [], again

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Connector, Peer, port_for
+from conftest import Connector, Peer, port_for, until_marker
 from cubeproto.transports.errors import NotConnected
 from ejabberd_server import CubeUser, Ejabberd
 from faultproxy import FaultProxy
@@ -95,11 +95,12 @@ def test_random_cuts_lose_and_duplicate_nothing(
             event = receiver.next_event(1.0)
             if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
                 bodies[event.body or ""] += 1
-        # Anything late (a duplicate) would show up now.
-        for event in receiver.drain(0.5):
+        # Anything late (a duplicate) comes before a marker sent after everything.
+        late_received, late_settled = until_marker(sender, receiver, b.user_id)
+        for event in late_received:
             if isinstance(event, MessageReceived) and event.sender_id == a.user_id:
                 bodies[event.body or ""] += 1
-        for event in sender.drain(0.2):
+        for event in late_settled:
             if isinstance(event, SETTLED):
                 settled[event.message_id] += 1
 
@@ -148,6 +149,7 @@ def test_black_hole_detected_by_keepalive_and_recovered(
         assert sender.wait_for(MessageSent, lambda e: e.message_id == mid)
         got = receiver.wait_for(MessageReceived, lambda e: e.message_id == mid)
         assert got.body == "through the black hole"
-        assert not [e for e in receiver.drain(0.5) if isinstance(e, MessageReceived)]
+        late, _ = until_marker(sender, receiver, b.user_id)
+        assert not [e for e in late if isinstance(e, MessageReceived)]
     finally:
         proxy.stop()

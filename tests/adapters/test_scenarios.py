@@ -7,7 +7,7 @@ import ssl
 from collections.abc import Callable
 
 import pytest
-from conftest import Connector, Peer
+from conftest import Connector, Peer, until_marker
 from cubeproto.transports.errors import IqError
 from ejabberd_server import CubeUser, Ejabberd
 
@@ -200,7 +200,9 @@ def test_every_message_acknowledged_once(connect: Connector, ejabberd_user: NewU
     ids = [pa.send_message(to_user=b.user_id, body=f"m{i}") for i in range(50)]
     for mid in ids:
         pa.wait_for(MessageSent, lambda e, mid=mid: e.message_id == mid)
-    pa.drain(0.3)
+    # Every later outcome of these comes before a marker's own (acks are cumulative);
+    # until_marker leaves what came in `seen`.
+    until_marker(pa, pb, b.user_id)
     outcomes = (MessageSent, MessageLost, MessageUnconfirmed, MessageRejected)
     settled = [e.message_id for e in pa.seen if isinstance(e, outcomes)]
     assert settled == [], "a message was settled twice"

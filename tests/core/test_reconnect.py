@@ -110,6 +110,7 @@ def test_delay_doubles_then_stops_at_the_cap() -> None:
     ],
 )
 def test_delay_rejects_misuse(kwargs: dict[str, Any]) -> None:
+    kwargs = dict(kwargs)  # the parameter is shared by every run of this test: keep it whole
     attempt = kwargs.pop("attempt")
     with pytest.raises(LocalProtocolError):
         backoff_delay(attempt, **kwargs)

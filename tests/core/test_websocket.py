@@ -3,8 +3,10 @@ wsproto's real server role, so both ends of the WebSocket protocol are real code
 
 from __future__ import annotations
 
+import base64
+
 import pytest
-from scripted import JID, PASSWORD, config, drain
+from scripted import APP, JID, PASSWORD, USER, config, drain
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
 
@@ -32,11 +34,15 @@ class WsServer:
         self.ws = WSConnection(ConnectionType.SERVER)
         self.subprotocol = subprotocol
         self.received: list[str] = []
+        #: Every chunk of bytes the client wrote (the HTTP upgrade is plain text).
+        self.raw: list[bytes] = []
         self.closed = False
 
     def pump(self) -> None:
         """Client -> server: decode everything the client wrote."""
-        self.ws.receive_data(self.conn.data_to_send())
+        data = self.conn.data_to_send()
+        self.raw.append(data)
+        self.ws.receive_data(data)
         partial: list[str] = []
         for event in self.ws.events():
             if isinstance(event, Request):
@@ -119,7 +125,22 @@ def test_websocket_login_one_element_per_message() -> None:
     ws.pump()
     assert ws.closed
     assert drain(conn)[-1] == ConnectionClosed(reason=CloseReason.LOCAL, clean=True)
-    assert PASSWORD  # the password went only inside the SASL exchange
+    # The password went only inside the SASL exchange: one message carries the PLAIN
+    # credentials (base64, RFC 4616), and no other message nor the HTTP upgrade holds
+    # the password, in clear or in that encoding.
+    credentials = base64.b64encode(f"\0{USER}-{APP}\0{PASSWORD}".encode()).decode()
+    carrying = [m for m in ws.received if credentials in m]
+    assert carrying == [
+        f'<auth xmlns="urn:ietf:params:xml:ns:xmpp-sasl" mechanism="PLAIN">{credentials}</auth>'
+    ]
+    others = [m for m in ws.received if m not in carrying]
+    assert len(others) == len(ws.received) - 1
+    assert not [m for m in ws.received if PASSWORD in m]
+    encoded_password = base64.b64encode(PASSWORD.encode()).decode()[:-2]
+    assert not [m for m in others if encoded_password in m]
+    upgrade = ws.raw[0]
+    assert upgrade.startswith(b"GET /ws HTTP/1.1\r\n")
+    assert PASSWORD.encode() not in upgrade and credentials.encode() not in upgrade
 
 
 def test_wrong_subprotocol_fails_cleanly() -> None:

@@ -458,9 +458,15 @@ def test_negotiation_timeout() -> None:
 
 def test_too_high_ack_is_a_stream_error() -> None:
     pair = connect()
+    for i in range(2):  # two stanzas the client has not acknowledged yet
+        pair.server.send_stanza(
+            f'<message type="chat" id="s{i}" to="{pair.server.jid}"><body>b</body></message>',
+            now=1.0,
+        )
+    pair.server.data_to_send()
     pair.server.receive_data(b"<a xmlns='urn:xmpp:sm:3' h='7'/>", now=1.0)
     out = pair.server.data_to_send()
-    assert b"handled-count-too-high" in out
+    assert b'<handled-count-too-high xmlns="urn:xmpp:sm:3" h="7" send-count="2"/>' in out
     assert _closed(pair.server).condition is StreamErrorCondition.UNDEFINED_CONDITION
 
 
@@ -481,7 +487,16 @@ def test_stream_started_reports_restarts() -> None:
     started = of_type(pair.server_events, StreamStarted)
     # header, after TLS, after SASL
     assert [s.restart for s in started] == [False, True, True]
-    assert etree  # lxml elements are what StanzaReceived carries
+    # What StanzaReceived carries after the last restart: the session setup's stanzas
+    # as lxml elements, detached from the stream, ``from`` stamped with the bound JID.
+    received = of_type(pair.server_events, StanzaReceived)
+    elements = [e.element for e in received]
+    assert all(isinstance(element, etree._Element) for element in elements)
+    assert [element.tag for element in elements] == ["{jabber:client}iq", "{jabber:client}presence"]
+    assert [element.getparent() for element in elements] == [None, None]
+    assert [element.get("from") for element in elements] == [pair.server.jid] * 2
+    assert elements[0].get("type") == "set"
+    assert elements[0].find("{urn:xmpp:carbons:2}enable") is not None
 
 
 @settings(max_examples=200, deadline=None)
