@@ -54,8 +54,8 @@ IO_MODULES = frozenset(
     }
 )
 #: C modules every function of which is I/O (files, sockets, threads, the process).
-#: (``_io`` calls itself ``io``.)
-IO_C_MODULES = frozenset({"_socket", "_ssl", "select", "_thread", "posix", "nt", "io"})
+#: (``_io`` calls itself ``io`` up to Python 3.11 and ``_io`` from 3.12.)
+IO_C_MODULES = frozenset({"_socket", "_ssl", "select", "_thread", "posix", "nt", "io", "_io"})
 #: Functions of the ``time`` module that read a clock or wait.
 CLOCKS = frozenset(
     getattr(time, name)
