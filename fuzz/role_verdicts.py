@@ -7,13 +7,22 @@ Used by the structure-aware fuzz target and by tests/test_role_verdicts.py.  A v
 role does with an element it accepted (deliver it, answer an IQ with an error) is that
 role's business and is not compared; conditions only the session layers give are
 reported as ``"accept"`` too -- see :data:`XML_CONDITIONS`.
+
+One policy differs by role on purpose and gets its own verdict, ``"unhandled-nonza"``: a
+well-formed first-level element outside the content namespace that the session layer
+does not handle (``<r xmlns="urn:xmpp:sm:!3"/>``, say).  The server refuses it with
+``unsupported-stanza-type`` (RFC 6120 4.9.3.24); the client hands it to the application
+as ``UnhandledStanza`` so that a server extension the library does not know cannot end
+the session.  Both roles agree that the XML layer passed the element up.
 """
 
 from __future__ import annotations
 
 import random
 
-from cubeproto import ConnectionClosed
+from lxml import etree
+
+from cubeproto import ConnectionClosed, UnhandledStanza
 from cubeproto._connection import ClientConnection
 from cubeproto._server_connection import (
     ClientClosed,
@@ -103,11 +112,25 @@ def logged_in_pair(limits: XmlLimits | None = None) -> tuple[ClientConnection, S
     return client, server
 
 
+#: The verdict for a first-level element outside the content namespace that the XML
+#: layer passed up and the session layer does not handle (see the module docstring).
+UNHANDLED_NONZA = "unhandled-nonza"
+_STANZA_NAMES = frozenset({"message", "presence", "iq"})
+
+
+def _is_nonza(raw: bytes) -> bool:
+    return etree.QName(etree.fromstring(raw)).localname not in _STANZA_NAMES
+
+
 def _client_verdict(client: ClientConnection) -> str:
     verdict = "accept"
     while (event := client.next_event()) is not None:
+        if verdict != "accept":
+            continue  # the server stops at the first refusal; so does the comparison
         if isinstance(event, ConnectionClosed) and event.condition in XML_CONDITIONS:
             verdict = event.condition.value
+        elif isinstance(event, UnhandledStanza) and _is_nonza(event.raw):
+            verdict = UNHANDLED_NONZA
     return verdict
 
 
@@ -115,7 +138,11 @@ def _server_verdict(server: ServerConnection) -> str:
     verdict = "accept"
     while (event := server.next_event()) is not None:
         if isinstance(event, ClientClosed) and event.condition in XML_CONDITIONS:
-            verdict = event.condition.value
+            # The session layer's refusal of a nonza it does not handle says "unexpected
+            # <x/> in state s" (ServerConnection._on_nonza); the XML layer's say what
+            # rule the element broke.
+            session_refusal = (event.text or "").startswith("unexpected <")
+            verdict = UNHANDLED_NONZA if session_refusal else event.condition.value
     return verdict
 
 

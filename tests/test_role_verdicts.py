@@ -53,3 +53,16 @@ def test_the_grammar_reaches_every_verdict() -> None:
         "unsupported-encoding",
         "unsupported-stanza-type",
     }, seen
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+def test_a_nonza_of_an_unknown_namespace_is_passed_up_by_both_xml_layers(chunk: int) -> None:
+    # Found by fuzz_stanza_grammar in CI: a mutated <r xmlns="urn:xmpp:sm:3"/>.  The server's
+    # session layer refuses it (unsupported-stanza-type), the client's hands it over as
+    # UnhandledStanza; neither XML layer refuses it, and the verdicts say so.
+    wire = b'<presence><a/></presence><r xmlns="urn:xmpp:sm:!3"/><message><body>x</body></message>'
+    assert verdicts(wire, chunk) == ("unhandled-nonza", "unhandled-nonza")
+
+
+def test_a_content_namespace_non_stanza_is_still_an_xml_layer_refusal() -> None:
+    assert verdicts(b"<foo/>") == ("unsupported-stanza-type", "unsupported-stanza-type")
