@@ -427,6 +427,24 @@ class ClientConnection(
         if self._ckpt_on:
             self._note_checkpoint()
 
+    def drop(self, *, now: float) -> None:
+        """The application drops the transport at once, without closing the stream
+        (a terminate).  Ends with ``ConnectionClosed(reason=LOCAL, clean=False)``: this
+        side ended it, not the server.  The session stays resumable where stream
+        management allows, as after any unclean end.  Idempotent; nothing is read
+        afterwards (as after :meth:`receive_eof`)."""
+        if self._eof:
+            return
+        self._eof = True
+        if self._state is StreamState.CLOSED:
+            return
+        resumable = self._state is not StreamState.CLOSING and self._resumable()
+        self._finish(
+            ConnectionClosed(reason=CloseReason.LOCAL, resumable=resumable), resumable=resumable
+        )
+        if self._ckpt_on:
+            self._note_checkpoint()
+
     def send(self, command: Command, *, now: float) -> str | None:
         """Execute a command; return the id of the stanza it sent (``None`` for nonzas).
 

@@ -422,7 +422,7 @@ class Supervisor:
         self._stopping = True
         conn = self.connection
         if conn is not None and conn.state is not StreamState.CLOSED:
-            conn.receive_eof(now=now)
+            conn.drop(now=now)
             return self._drain(conn, now)
         return self._stop(now)
 

@@ -113,6 +113,11 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
         self._first_seen = anyio.Event()
         self._exit: AsyncExitStack | None = None
         self._tg: TaskGroup | None = None
+        # The task that called connect(): only it may exit the task group's cancel
+        # scope (anyio's rule), so a stop requested from another task waits for the
+        # run task to end and leaves the exit to the owner (see _finish).
+        self._owner: int | None = None
+        self._stopped = anyio.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -131,6 +136,7 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
         if self._exit is not None:
             raise LocalProtocolError("connect() was already called")
         self._exit = AsyncExitStack()
+        self._owner = anyio.get_current_task().id
         self._tg = await self._exit.enter_async_context(anyio.create_task_group())
         self._tg.start_soon(self._run)
         await self._first_seen.wait()
@@ -153,6 +159,14 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
         self._collect()
         if wake and self._wait_scope is not None:
             self._wait_scope.deadline = -math.inf  # wake the reader to notice
+        if self._exit is None:
+            return
+        if anyio.get_current_task().id != self._owner:
+            # Called from another task: the run task stops by itself (the supervisor
+            # said stop); the owner's disconnect() or ``async with`` exit closes the
+            # emptied task group.
+            await self._stopped.wait()
+            return
         exit_stack, self._exit = self._exit, None
         if exit_stack is not None:
             await exit_stack.aclose()  # the core's close_timeout bounds the wait
@@ -258,6 +272,7 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
             self._first_seen.set()
             self._up.set()
             self._send_events.close()
+            self._stopped.set()
 
     async def _open(self) -> tuple[Wire, tuple[str, bytes] | None]:
         target = self.endpoint

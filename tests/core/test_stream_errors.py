@@ -126,3 +126,31 @@ def test_bad_input_on_a_resumable_session_writes_nothing() -> None:
     assert closed.condition is StreamErrorCondition.NOT_WELL_FORMED
     assert server.client_sent() == b""
     assert conn.resume_state() is not None and conn.checkpoint() is not None
+
+
+def test_drop_is_reported_as_this_sides_doing_and_stays_resumable() -> None:
+    # terminate(): the application drops the transport.  The event must not say the
+    # server closed it (it did not); the session may still be resumed.
+    conn, server = logged_in()
+    server.client_sent()
+    conn.drop(now=1)
+    conn.drop(now=1)
+    conn.receive_eof(now=1)
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert closed.reason is CloseReason.LOCAL
+    assert closed.resumable and not closed.clean
+    assert conn.state is StreamState.CLOSED
+    assert server.client_sent() == b""  # nothing written: the transport is gone
+    with pytest.raises(LocalProtocolError):
+        conn.receive_data(b"<x/>", now=2)
+
+
+def test_drop_while_closing_ends_the_close_without_resumption() -> None:
+    conn, server = logged_in()
+    conn.close(now=10)
+    server.client_sent()
+    conn.drop(now=11)
+    (closed,) = drain(conn)
+    assert isinstance(closed, ConnectionClosed)
+    assert (closed.reason, closed.resumable) == (CloseReason.LOCAL, False)
