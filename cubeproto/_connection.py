@@ -199,6 +199,7 @@ class ClientConnection(
         self._header_seen = False
         self._pending: dict[str, _PendingIq] = {}
         self._eof = False
+        self._fault = None
         #: The terminal ConnectionClosed was emitted.
         self._terminated = False
         #: The framing freed its parser while idle; the next input re-arms the idle timer.
@@ -404,6 +405,8 @@ class ClientConnection(
                 self._handle_item(item, now)
             if self._state is _CLOSED:
                 break
+        if self._fault is not None:
+            self._end_on_fault()
         if self._ckpt_on:
             self._note_checkpoint()
 

@@ -275,39 +275,44 @@ class _WebSocketFraming(Framing):
                 StreamErrorCondition.BAD_FORMAT, f"WebSocket protocol error: {exc}"
             ) from None
         items: list[Item] = []
-        for event in events:
-            if isinstance(event, TextMessage):
-                self._buffer.append(event.data)
-                if sum(len(part) for part in self._buffer) > self._limits.max_stanza_bytes:
+        try:
+            for event in events:
+                if isinstance(event, TextMessage):
+                    self._buffer.append(event.data)
+                    if sum(len(part) for part in self._buffer) > self._limits.max_stanza_bytes:
+                        raise XmlStreamError(
+                            StreamErrorCondition.POLICY_VIOLATION,
+                            "WebSocket message larger than the stanza size limit",
+                        )
+                    if event.message_finished:
+                        text = "".join(self._buffer)
+                        self._buffer.clear()
+                        if self.trace is not None:
+                            self.trace("in", text.encode())
+                        items.append(self._element(text))
+                elif isinstance(event, BytesMessage):
                     raise XmlStreamError(
-                        StreamErrorCondition.POLICY_VIOLATION,
-                        "WebSocket message larger than the stanza size limit",
+                        StreamErrorCondition.BAD_FORMAT,
+                        "binary WebSocket message (RFC 7395 section 3.2 requires text)",
                     )
-                if event.message_finished:
-                    text = "".join(self._buffer)
-                    self._buffer.clear()
-                    if self.trace is not None:
-                        self.trace("in", text.encode())
-                    items.append(self._element(text))
-            elif isinstance(event, BytesMessage):
-                raise XmlStreamError(
-                    StreamErrorCondition.BAD_FORMAT,
-                    "binary WebSocket message (RFC 7395 section 3.2 requires text)",
-                )
-            elif isinstance(event, Ping):
-                self._out.append(self._ws.send(event.response()))
-            elif isinstance(event, CloseConnection):
-                if self._ws.state is ConnectionState.OPEN:
-                    # wsproto found a fault in the peer's frames itself (its ParseFailed
-                    # becomes a CloseConnection event while the state stays OPEN; a close
-                    # frame the peer really sent moves it to REMOTE_CLOSING): a typed
-                    # fault like the same bytes over TCP, not an ordinary remote close.
-                    raise _frame_fault(event)
-                with contextlib.suppress(WsLocalProtocolError):  # our close was first
+                elif isinstance(event, Ping):
                     self._out.append(self._ws.send(event.response()))
-                items.append(TRANSPORT_CLOSED)
-            else:
-                self._handshake(event, items)
+                elif isinstance(event, CloseConnection):
+                    if self._ws.state is ConnectionState.OPEN:
+                        # wsproto found a fault in the peer's frames itself (its ParseFailed
+                        # becomes a CloseConnection event while the state stays OPEN; a close
+                        # frame the peer really sent moves it to REMOTE_CLOSING): a typed
+                        # fault like the same bytes over TCP, not an ordinary remote close.
+                        raise _frame_fault(event)
+                    with contextlib.suppress(WsLocalProtocolError):  # our close was first
+                        self._out.append(self._ws.send(event.response()))
+                    items.append(TRANSPORT_CLOSED)
+                else:
+                    self._handshake(event, items)
+        except XmlStreamError as exc:
+            if items:  # the frames before the faulty one are handled first
+                raise XmlStreamError(exc.condition, exc.text, (*items, *exc.items)) from None
+            raise
         return items
 
     def _handshake(self, event: Event, items: list[Item]) -> None:

@@ -137,6 +137,7 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         self._timers = Timers()
         self._started = False
         self._eof = False
+        self._fault = None
         self._terminated = False
         self._encrypted = config.encrypted_from_start
         self._channel_binding: tuple[str, bytes] | None = None
@@ -219,6 +220,8 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
             self._handle_item(item, now)
             if self._is_closed():
                 break
+        if self._fault is not None:
+            self._end_on_fault()
         self._arm_idle()
 
     def receive_eof(self, *, now: float) -> None:

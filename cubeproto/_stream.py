@@ -95,7 +95,7 @@ class StreamEndpoint(Generic[_StateT]):
     ``_ENDED`` and ``_AWAITING_TLS``.
     """
 
-    __slots__ = ("_eof", "_framing", "_last_rx", "_out", "_state")
+    __slots__ = ("_eof", "_fault", "_framing", "_last_rx", "_out", "_state")
 
     _ENDED: ClassVar[enum.Enum]
     _AWAITING_TLS: ClassVar[enum.Enum]
@@ -105,6 +105,11 @@ class StreamEndpoint(Generic[_StateT]):
     _eof: bool
     _last_rx: float
     _state: _StateT
+    #: A fault found in the bytes of the current ``receive_data`` after some items had
+    #: completed: those items are handled first, then :meth:`_end_on_fault` ends the
+    #: stream, so what arrived before the fault is never dropped (and the events are
+    #: the same however the bytes were split).
+    _fault: XmlStreamError | None
 
     def _fail(self, condition: StreamErrorCondition, text: str, *, send: bool = True) -> None:
         raise NotImplementedError
@@ -131,11 +136,22 @@ class StreamEndpoint(Generic[_StateT]):
             items = self._framing.feed(data)
         except XmlStreamError as exc:
             self._flush_framing()
+            if exc.items:
+                self._fault = exc
+                return list(exc.items)  # type: ignore[arg-type]  # the framing's items
             self._fail(exc.condition, exc.text)
             self._after_stream_fault()
             return None
         self._flush_framing()
         return items  # type: ignore[no-any-return]
+
+    def _end_on_fault(self) -> None:
+        """End the stream for the fault :meth:`_admit` held back while the items that
+        completed before it were handled (unless handling them ended it already)."""
+        fault, self._fault = self._fault, None
+        if fault is not None and self._state is not self._ENDED:
+            self._fail(fault.condition, fault.text)
+            self._after_stream_fault()
 
     def _after_stream_fault(self) -> None:
         """Called after a framing fault ended the stream (the client notes a checkpoint)."""

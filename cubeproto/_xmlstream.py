@@ -198,13 +198,15 @@ class XmlStreamError(RemoteProtocolError):
     reason.  ``items`` holds what completed in the failing call *before* the fault, in
     order (for example a ``<stream:error/>`` that arrived just before garbage); the parser
     is dead afterwards and every later ``feed`` raises an equal error with empty ``items``.
+    The WebSocket framing puts the items of the frames before a faulty one there too, so
+    ``items`` is typed loosely: each is an item of whatever raised it.
     """
 
     def __init__(
         self,
         condition: StreamErrorCondition,
         text: str = "",
-        items: tuple[StreamHeader | StreamFooter | etree._Element, ...] = (),
+        items: tuple[object, ...] = (),
     ) -> None:
         super().__init__(condition, text)
         self.items = items
