@@ -1,6 +1,6 @@
 """A grammar of the ConnectyCube vocabulary, then mutations: top-level elements as a peer
 could send them, for the structure-aware fuzz target (fuzz_stanza_grammar.py) and the
-differential property (tests/test_role_verdicts.py).
+differential property (tests/core/test_role_verdicts.py).
 
 :func:`stanza` builds one well-formed top-level element from the shapes of the wire
 reference (shared/reference/connectycube-protocol.md): messages with ``<extraParams
