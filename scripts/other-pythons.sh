@@ -20,8 +20,9 @@ for test_file in tests/test_*.py; do
     # The packaging tests build wheels with .venv's tools; once is enough.
     [ "$test_file" = tests/test_packaging.py ] || SUITES+=("$test_file")
 done
+# The core against ejabberd (tests/core/integration) is of the integration suite.
+IGNORED=(--ignore=tests/core/integration)
 # slixmpp (the `bench` extra, a peer of some local-server tests) needs Python 3.11.
-IGNORED=()
 for test_file in $(grep -l -E "import slixmpp|from \.slix import" tests/localserver/*.py tests/server/*.py 2>/dev/null); do
     IGNORED+=("--ignore=$test_file")
 done

@@ -2,8 +2,9 @@
 
 ``make servers`` starts it before pytest (scripts/ejabberd/start-ejabberd.sh); the
 ``ejabberd`` fixture starts it too when no server answers, so that ``pytest
-tests/integration`` works on its own.  It skips where ejabberd cannot be had (not root, no
-apt-get) and fails instead when ``CI`` is set.  See tests/ejabberd_server.py.
+tests/core/integration`` (or any test that takes the fixture) works on its own.  It skips
+where ejabberd cannot be had (not root, no apt-get) and fails instead when ``CI`` is set.
+See tests/ejabberd_server.py.
 
 User names have ConnectyCube's form ``{userId}-{appId}`` with app id 42; the
 ``ejabberd_user`` factory hands out ids nobody holds yet, so tests never collide -- neither
