@@ -15,7 +15,10 @@ cd "$(dirname "$0")/.."
 
 VERSIONS="${PYTHON_VERSIONS:-3.10 3.12 3.13}"
 PYENV_VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
-SUITES=(tests/core tests/chat tests/rest tests/server tests/localserver)
+# Of the adapters, the HTTP clients (against a loopback server; the chat clients' suites
+# need ejabberd).
+SUITES=(tests/core tests/chat tests/rest tests/server tests/localserver
+    tests/transports/test_http_adapters.py)
 for test_file in tests/test_*.py; do
     # The packaging tests build wheels with .venv's tools; once is enough.
     [ "$test_file" = tests/test_packaging.py ] || SUITES+=("$test_file")
