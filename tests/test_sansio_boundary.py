@@ -1,4 +1,5 @@
-"""The one hard boundary of DESIGN.md: nothing under cubeproto/ performs I/O or reads a clock.
+"""The one hard boundary of the design (README.md, "Layout"; docs/architecture.rst): nothing
+under cubeproto/ performs I/O or reads a clock.
 
 Every core module is imported in a fresh interpreter in which the I/O modules cannot be
 imported *by a core module* and the clock functions raise.  Third-party libraries the core
