@@ -6,8 +6,9 @@ scripts/ejabberd/start-cluster.sh, one pair each way across the nodes:
 - pair "1->2": the sender on node 1, the receiver on node 2;
 - pair "2->1": the sender on node 2, the receiver on node 1.
 
-The clients on node 1 reach it through a loopback proxy (tests/adapters/faultproxy.py), as
-they would through a load balancer or a DNS name: today's clients take one endpoint.  Each
+The clients on node 1 reach it through a loopback proxy
+(tests/transports/integration/faultproxy.py), as they would through a load balancer or a DNS
+name: today's clients take one endpoint.  Each
 sender sends ``--messages`` messages as fast as its client takes them (a burst: the client
 queues them faster than the link carries them) or paced at ``--rate``; after
 ``--kill-at`` of them have been sent by the sender on node 1, node 1's Erlang VM is
@@ -44,7 +45,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-sys.path.insert(0, str(HERE.parent / "tests" / "adapters"))
+sys.path.insert(0, str(HERE.parent / "tests" / "transports" / "integration"))
 
 from cubeproto.transports.blocking_chat import ChatClient  # noqa: E402
 from cubeproto.transports.errors import NotConnected  # noqa: E402

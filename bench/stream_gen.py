@@ -1,11 +1,11 @@
 """A seeded generator of a realistic ConnectyCube server-to-client XMPP stream.
 
-The shapes follow the wire reference (shared/reference/connectycube-protocol.md sections
-7, 8, 12-16, 18-20, 22): 1-1 and group chat messages with ``<extraParams
-xmlns="jabber:client">`` (dialog id, save_to_history, date_sent, custom fields, photo and
-place attachments), offline messages with a XEP-0203 ``<delay/>``, XEP-0085 chat states,
-XEP-0333 markers, edits, deletions, reaction pushes, MUC occupant presences, XEP-0198
-``<r/>`` and ``<a h=.../>``, ping results, disco#items and last-activity results.
+The shapes are the ones ConnectyCube's servers and the official SDK 6.1.2 put on the wire:
+1-1 and group chat messages with ``<extraParams xmlns="jabber:client">`` (dialog id,
+save_to_history, date_sent, custom fields, photo and place attachments), offline messages
+with a XEP-0203 ``<delay/>``, XEP-0085 chat states, XEP-0333 markers, edits, deletions,
+reaction pushes, MUC occupant presences, XEP-0198 ``<r/>`` and ``<a h=.../>``, ping
+results, disco#items and last-activity results.
 
 Text mixes ASCII, escaped markup characters and non-ASCII (Cyrillic, CJK, emoji) so that
 escaping and UTF-8 decoding are exercised the way real chat traffic does.

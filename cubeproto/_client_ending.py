@@ -91,7 +91,7 @@ class StreamEnding(ClientParts):
         Except when the session is resumable.  RFC 6120 4.9.1.1 has the entity that
         detects a stream error send ``<stream:error/>`` and close the stream (4.4); but
         XEP-0198 resumption exists for streams that end *without* that orderly close, and
-        ejabberd (tests/integration/test_resumable_after_bad_input.py) ends the session --
+        ejabberd (tests/core/integration/test_resumable_after_bad_input.py) ends the session --
         every later ``<resume/>`` gets ``<failed><item-not-found/>`` -- when the client
         sends a stream error, with or without ``</stream:stream>``, or only
         ``</stream:stream>``; only a transport that simply drops (TCP FIN/RST, TLS

@@ -9,7 +9,7 @@ the byte-level mutation; the first byte picks the chunk size.  Each input builds
 to three top-level elements, which arrive at a logged-in ClientConnection (from its
 server) and a logged-in ServerConnection (from its client).  Invariants: no exception
 escapes either role, and both give the same verdict (accept, or which XML-layer stream
-error condition) -- the differential property of tests/test_role_verdicts.py, explored
+error condition) -- the differential property of tests/core/test_role_verdicts.py, explored
 by coverage instead of by hypothesis.
 """
 

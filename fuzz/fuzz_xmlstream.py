@@ -13,7 +13,7 @@ limits; the rest follows a valid stream header.  Invariants:
   malformed input: libxml2 reports some faults only once it has seen more bytes (and names
   a different one of two faults), and the byte budget of an element whose bytes are not
   well-formed may be exceeded by up to one slice before it is noticed.  For well-formed
-  input chunking never matters (tests/test_xmlstream.py checks that, limits included).
+  input chunking never matters (tests/core/test_xmlstream.py checks that, limits included).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 the element arriving from its server) and the server (``ServerConnection``, the element
 arriving from its client), both logged in over TCP, talking to each other in memory.
 
-Used by the structure-aware fuzz target and by tests/test_role_verdicts.py.  A verdict is
+Used by the structure-aware fuzz target and by tests/core/test_role_verdicts.py.  A verdict is
 ``"accept"`` or the stream error condition of the XML layer the stream ended with.  What a
 role does with an element it accepted (deliver it, answer an IQ with an error) is that
 role's business and is not compared; conditions only the session layers give are

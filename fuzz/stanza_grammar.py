@@ -1,9 +1,9 @@
 """A grammar of the ConnectyCube vocabulary, then mutations: top-level elements as a peer
 could send them, for the structure-aware fuzz target (fuzz_stanza_grammar.py) and the
-differential property (tests/test_role_verdicts.py).
+differential property (tests/core/test_role_verdicts.py).
 
-:func:`stanza` builds one well-formed top-level element from the shapes of the wire
-reference (shared/reference/connectycube-protocol.md): messages with ``<extraParams
+:func:`stanza` builds one well-formed top-level element from the shapes ConnectyCube's
+servers and the official SDK put on the wire: messages with ``<extraParams
 xmlns="jabber:client">`` (custom fields, attachments as attributes), a body with escapes,
 character references and non-ASCII, chat markers, chat states, edits, deletions, delays,
 IQs (ping, last activity, disco#items, privacy lists), presences (MUC joins, statuses)

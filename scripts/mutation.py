@@ -75,9 +75,9 @@ TARGETS: dict[str, Target] = {
     "xmlstream-limits": Target(
         files=("cubeproto/_xmlstream.py",),
         tests=(
-            "tests/test_xmlstream.py",
-            "tests/test_xmlstream_attacks.py",
-            "tests/test_xmlstream_limits_config.py",
+            "tests/core/test_xmlstream.py",
+            "tests/core/test_xmlstream_attacks.py",
+            "tests/core/test_xmlstream_limits_config.py",
         ),
         functions=(
             "*ǁXmlLimitsǁ*",

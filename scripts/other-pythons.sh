@@ -15,13 +15,14 @@ cd "$(dirname "$0")/.."
 
 VERSIONS="${PYTHON_VERSIONS:-3.10 3.12 3.13}"
 PYENV_VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
-SUITES=(tests/core tests/chat tests/rest tests/server tests/localserver)
-for test_file in tests/test_*.py; do
-    # The packaging tests build wheels with .venv's tools; once is enough.
-    [ "$test_file" = tests/test_packaging.py ] || SUITES+=("$test_file")
-done
+# Of the adapters, the HTTP clients (against a loopback server; the chat clients' suites
+# need ejabberd).
+SUITES=(tests/core tests/chat tests/rest tests/server tests/localserver tests/package
+    tests/transports/test_http_adapters.py)
+# The core against ejabberd (tests/core/integration) is of the integration suite; the
+# packaging tests build wheels with .venv's tools, once is enough.
+IGNORED=(--ignore=tests/core/integration --ignore=tests/package/test_packaging.py)
 # slixmpp (the `bench` extra, a peer of some local-server tests) needs Python 3.11.
-IGNORED=()
 for test_file in $(grep -l -E "import slixmpp|from \.slix import" tests/localserver/*.py tests/server/*.py 2>/dev/null); do
     IGNORED+=("--ignore=$test_file")
 done

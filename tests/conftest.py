@@ -2,8 +2,9 @@
 
 ``make servers`` starts it before pytest (scripts/ejabberd/start-ejabberd.sh); the
 ``ejabberd`` fixture starts it too when no server answers, so that ``pytest
-tests/integration`` works on its own.  It skips where ejabberd cannot be had (not root, no
-apt-get) and fails instead when ``CI`` is set.  See tests/ejabberd_server.py.
+tests/core/integration`` (or any test that takes the fixture) works on its own.  It skips
+where ejabberd cannot be had (not root, no apt-get) and fails instead when ``CI`` is set.
+See tests/ejabberd_server.py.
 
 User names have ConnectyCube's form ``{userId}-{appId}`` with app id 42; the
 ``ejabberd_user`` factory hands out ids nobody holds yet, so tests never collide -- neither
@@ -21,6 +22,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import ejabberd_cluster as cluster_server
 import pytest
@@ -46,6 +48,9 @@ settings.load_profile("cubeproto")
 #: fails with its own traceback instead of holding CI until its overall time limit.
 #: ``@pytest.mark.watchdog(seconds)`` sets another bound for one test.
 WATCHDOG_SECONDS = 900
+
+#: This folder: the root of the paths the ``integration`` marking looks at.
+_TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
@@ -140,8 +145,15 @@ def ejabberd_room_name() -> Callable[[], str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses the real server ``integration`` (``-m 'not integration'``)."""
+    """Mark ``integration`` (``-m 'not integration'``) every test that uses the real server,
+    and every test in a folder named ``integration`` (``tests/<part>/integration/``: the
+    tests of a part that talk to ejabberd, even those that only check what they will send)."""
     for item in items:
         names = getattr(item, "fixturenames", ())
-        if "ejabberd" in names or "ejabberd_cluster" in names:
+        if "ejabberd" in names or "ejabberd_cluster" in names or _in_integration_folder(item):
             item.add_marker(pytest.mark.integration)
+
+
+def _in_integration_folder(item: pytest.Item) -> bool:
+    path = Path(item.path).resolve()
+    return path.is_relative_to(_TESTS) and "integration" in path.relative_to(_TESTS).parts[:-1]

@@ -1,4 +1,4 @@
-"""Where a chat transport connects by default (reference section 1: ConnectyCube's ports)."""
+"""Where a chat transport connects by default: ConnectyCube's ports."""
 
 from __future__ import annotations
 

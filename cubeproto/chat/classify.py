@@ -1,4 +1,5 @@
-"""Inbound ``<message>`` classification, in the official SDK's order (reference 27).
+"""Inbound ``<message>`` classification, in the order of the official JS SDK 6.1.2's
+message listener.
 
 One pass over the message's direct children fills a slot per feature (first matching
 child wins, as in the SDK); then the SDK's order decides: carbons are unwrapped, headline

@@ -1,5 +1,5 @@
-"""The ConnectyCube message extension: ``<extraParams xmlns="jabber:client">`` (reference
-section 13), encoded and decoded exactly as the official JS SDK 6.1.2 does.
+"""The ConnectyCube message extension: ``<extraParams xmlns="jabber:client">``, encoded and
+decoded exactly as the official JS SDK 6.1.2 does.
 
 Encoding (our commands), per key in insertion order:
 

@@ -1,4 +1,6 @@
-"""ConnectyCube addressing: user, room and occupant JIDs (reference section 2).
+"""ConnectyCube addressing: user JIDs ``{userId}-{appId}@{chatHost}``, room JIDs
+``{appId}_{dialogId}@{mucHost}`` and occupant JIDs ``{roomJid}/{userId}`` (the nick is the
+user id).
 
 Two directions, two policies:
 

@@ -1,7 +1,8 @@
-"""Group dialogs as MUC rooms (XEP-0045, reference 14): inbound presence classification
-and the disco#items answer parser.
+"""Group dialogs as MUC rooms (XEP-0045): inbound presence classification and the
+disco#items answer parser.
 
-Unlike SDK 6.1.2 (whose self-presence detection is broken, reference 14.4) we read
+Unlike SDK 6.1.2 (whose self-presence detection is broken: it looks for the status in a
+child element named ``xmlns`` of ``<x>``, so its join and leave never resolve) we read
 ``x/status@code`` and ``x/item/actor`` where XEP-0045 puts them, so joins and leaves
 resolve and both removal codes (301 banned, 307 kicked) are reported.
 """

@@ -11,7 +11,7 @@ builder) is :class:`~cubeproto.errors.LocalProtocolError`, as everywhere in cube
 
     RestError
     +-- ApiError                 the server answered with a non-2xx status
-    |   +-- SessionExpired       401 "Required session does not exist" (section 3.4)
+    |   +-- SessionExpired       401 "Required session does not exist"
     +-- ResponseFormatError      a 2xx body that is not the JSON the endpoint promises
     +-- HttpError                the HTTP exchange itself failed
         +-- MalformedResponse    bytes that are not HTTP/1.1 (bad framing, bad Content-Length)
@@ -42,7 +42,7 @@ __all__ = [
     "api_error_from",
 ]
 
-#: The ``errors.base[0]`` text the server uses for an expired or unknown token (section 3.4).
+#: The ``errors.base[0]`` text the server uses for an expired or unknown token.
 SESSION_EXPIRED_MESSAGE = "Required session does not exist"
 
 #: How much of a body an error message quotes.

@@ -1,12 +1,13 @@
-"""Typed results of the REST calls (reference sections 4, 9.2, 10, 11, 17, 24).
+"""Typed results of the REST calls: sessions, users, dialogs, messages, files, custom objects.
 
-Every model is a frozen, slotted, keyword-only dataclass.  Fields the reference documents are
+Every model is a frozen, slotted, keyword-only dataclass.  Fields ConnectyCube documents are
 typed attributes; everything else the server sent is kept, untouched, in ``extra`` (a
 read-only mapping of the raw JSON values) so that new server fields are never lost.
 Timestamps become timezone-aware UTC :class:`~datetime.datetime` values whether the server
-wrote an ISO-8601 string or unix seconds (it does both, section 9.2 and 24).  Message
-``date_sent`` stays an ``int`` of unix seconds as well, because it is the paging cursor
-(``date_sent[lt]``); :attr:`Message.sent_at` gives it as a datetime.
+wrote an ISO-8601 string or unix seconds (it does both: a dialog's dates are ISO-8601, a
+custom object's unix seconds).  Message ``date_sent`` stays an ``int`` of unix seconds as
+well, because it is the paging cursor (``date_sent[lt]``); :attr:`Message.sent_at` gives it
+as a datetime.
 
 The parsers in :mod:`cubeproto.rest.responses` build these; building one by hand (for tests
 or for a server) is fine too.
@@ -51,7 +52,7 @@ def _empty() -> Mapping[str, Any]:
 
 
 class DialogType(enum.IntEnum):
-    """Dialog type numbers as the server uses them (section 9.1; the SDK enum swaps 1 and 4)."""
+    """Dialog type numbers as the server uses them (the SDK's enum swaps 1 and 4)."""
 
     BROADCAST = 1
     GROUP = 2
@@ -78,7 +79,7 @@ class User:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Session:
-    """A REST session (section 4.1).  ``token`` is the ``CB-Token`` and the chat password.
+    """A REST session.  ``token`` is the ``CB-Token`` and the chat password.
 
     ``user_id`` is 0 for an application-only session.
     """
@@ -96,7 +97,7 @@ class Session:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Dialog:
-    """A dialog (section 9.2).  ``type`` is a :class:`DialogType` or, if unknown, the raw int."""
+    """A dialog.  ``type`` is a :class:`DialogType` or, if unknown, the raw int."""
 
     id: str
     type: DialogType | int
@@ -143,7 +144,7 @@ class Reactions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """A stored message (section 11.2).  Custom extension keys land in ``extra``."""
+    """A stored message.  Custom extension keys land in ``extra``."""
 
     id: str
     chat_dialog_id: str | None = None
@@ -255,7 +256,7 @@ class BlobObjectAccess:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Blob:
-    """A stored file (section 17.3).  ``id`` is numeric, ``uid`` a hex string."""
+    """A stored file.  ``id`` is numeric, ``uid`` a hex string."""
 
     id: int
     uid: str | None = None
@@ -271,7 +272,7 @@ class Blob:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CustomObject:
-    """A custom-object record (section 24).  The class's own fields are in ``fields``."""
+    """A custom-object record.  The class's own fields are in ``fields``."""
 
     id: str
     parent_id: str | None = None

@@ -1,4 +1,4 @@
-"""The official SDK's parameter encodings, reproduced exactly (reference section 3.3).
+"""The official JS SDK 6.1.2's parameter encodings, reproduced exactly.
 
 Three encoders live here because the server is known to accept exactly what the JavaScript
 SDK sends:
@@ -193,7 +193,7 @@ def _serialize(value: Mapping[str, Any] | Sequence[Any], prefix: str | None, dep
 
 
 def encode_query(params: Mapping[str, Any]) -> str:
-    """Serialize ``params`` exactly as the official SDK does (reference section 3.3).
+    """Serialize ``params`` exactly as the official SDK does.
 
     Dict insertion order matters (the depth quirk: only the *first* array or object met at
     the top level lets a later top-level array expand into ``key[]=`` pairs; later ones are

@@ -7,7 +7,7 @@ session does not exist"); a 2xx body that is not the JSON the endpoint promises 
 exception escapes a parser, whatever the bytes (the fuzz target fuzz/fuzz_rest_responses.py
 checks this).
 
-Several calls answer a bare "200 OK" with an empty or non-JSON body (section 3.4); their parser
+Several calls answer a bare "200 OK" with an empty or non-JSON body; their parser
 is :func:`parse_empty`, which never looks at the body.  ``headers`` is accepted by every parser
 for a uniform signature (any mapping or iterable of pairs) and is currently unused.
 """

@@ -1,4 +1,5 @@
-"""The request object every builder returns, and the rules that make one (sections 3.1-3.3).
+"""The request object every builder returns, and the rules that make one (the SDK's URLs,
+headers and parameter encodings).
 
 A :class:`RestRequest` is plain data -- method, URL, headers, body bytes -- plus the parser for
 its response, so any HTTP client can send it::
@@ -34,9 +35,9 @@ __all__ = [
 T = TypeVar("T")
 
 DEFAULT_BASE_URL: Final = "https://api.connectycube.com"
-#: Content-Type for POST and PUT (section 3.2).
+#: Content-Type for POST and PUT.
 CONTENT_TYPE_JSON: Final = "application/json;charset=utf-8"
-#: Content-Type for GET and DELETE, even without a body (section 3.2).
+#: Content-Type for GET and DELETE, even without a body.
 CONTENT_TYPE_FORM: Final = "application/x-www-form-urlencoded; charset=UTF-8"
 
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"})
@@ -159,11 +160,11 @@ def build(
 ) -> RestRequest[T]:
     """Assemble a request by the SDK's rules.
 
-    URL: ``{base}/{segments joined by /}.json`` (section 3.1).  POST/PUT put ``params`` in a
+    URL: ``{base}/{segments joined by /}.json``.  POST/PUT put ``params`` in a
     JSON body; GET/HEAD in the query (``{}`` still appends a bare ``?``); DELETE/PATCH in a
-    form-encoded body (section 3.3).  ``params=None`` means "the SDK passed nothing": no ``?``
+    form-encoded body.  ``params=None`` means "the SDK passed nothing": no ``?``
     and no body.  Headers: Content-Type by method, then ``CB-Token`` if a token is known,
-    else ``CB-AuthKey`` if given (section 3.2).
+    else ``CB-AuthKey`` if given.
     """
     base = check_base_url(base_url)
     target = "/" + "/".join(segments) + ".json"

@@ -1,6 +1,6 @@
 """A pure retry policy: exponential backoff with jitter, honouring Retry-After.
 
-Rules (reference section 3.4 lists 429, 500 and 503 among the statuses):
+Rules (ConnectyCube's REST documentation lists 429, 500 and 503 among its statuses):
 
 * 429 and 503 mean "not processed, come back later": retried for every method;
 * other 5xx are ambiguous (the server may have acted): retried only for idempotent methods

@@ -3,7 +3,7 @@
 REST and chat are one lifecycle: :class:`RestSession` creates the ConnectyCube session
 (``POST /session.json``), stamps its token on every request, and hands the same token to the
 XMPP login (:meth:`RestSession.chat_password`; a session token is accepted as the chat
-password for every kind of user, reference section 4.4).
+password for every kind of user, by ConnectyCube's chat guide and REST documentation).
 
 It is sans-IO.  A call is driven through an :class:`Exchange`, a small state machine that
 says what to do next -- :class:`Send` a request, :class:`Wait` then send, or :class:`Done`
@@ -129,7 +129,7 @@ class RestSession:
         return self._session.user_id if self._session is not None else None
 
     def chat_password(self) -> str:
-        """The XMPP password for this user: the current session token (section 4.4).
+        """The XMPP password for this user: the current session token.
 
         Call it right before each chat login, so a renewed token is what the chat uses.
         """
@@ -165,7 +165,7 @@ class RestSession:
 
 
 def _is_session_url(request: RestRequest[Any]) -> bool:
-    # The SDK never treats expiry on URLs containing "session" as renewable (section 3.4).
+    # The SDK never treats expiry on URLs containing "session" as renewable.
     return "session" in request.target.split("?", 1)[0]
 
 

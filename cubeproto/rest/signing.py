@@ -1,4 +1,4 @@
-"""The legacy signed session request (reference section 4.2, as SDK 3.x implemented it).
+"""The legacy signed session request, as SDK 3.x implemented it (SDK 4.0 dropped signing).
 
 The string to sign: every parameter except ``signature``; a scalar is ``key=value``, a nested
 object (``user``, ``keys``, ``firebase_phone``) is its ``key[sub]=value`` pairs sorted among

@@ -1,4 +1,5 @@
-"""The storage upload (section 17.3, step 2): a multipart/form-data POST streamed from a file.
+"""The storage upload (the step after the blob is created): a multipart/form-data POST
+streamed from a file.
 
 ``blob_object_access.params`` is the upload URL with the form fields as its query.  The
 request is described, not materialized: :class:`BlobUpload` holds the bytes that go *before*

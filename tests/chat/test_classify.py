@@ -1,4 +1,5 @@
-"""Classification order (reference 27) and malformed stanzas (never an exception)."""
+"""Classification order (SDK 6.1.2's message listener) and malformed stanzas (never an
+exception)."""
 
 from __future__ import annotations
 

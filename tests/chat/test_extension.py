@@ -1,4 +1,4 @@
-"""extraParams encoding/decoding exactly as the SDK (reference 13)."""
+"""extraParams encoding/decoding exactly as the official JS SDK 6.1.2 does."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""JID helpers: ConnectyCube id conventions (reference 2) and peer-JID robustness."""
+"""JID helpers: ConnectyCube id conventions (``{userId}-{appId}``,
+``{appId}_{dialogId}``, the user id as occupant nick) and peer-JID robustness."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Decoding stanzas exactly as the official SDK and ejabberd put them on the wire
-(reference 12-26), with their element orders, quoting and xml:lang."""
+(as SDK 6.1.2 writes them), with their element orders, quoting and xml:lang."""
 
 from __future__ import annotations
 

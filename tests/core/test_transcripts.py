@@ -240,7 +240,7 @@ WEBSOCKET_TRANSCRIPTS = [p for p in TRANSCRIPTS if load(p)["transport"].endswith
 @pytest.mark.parametrize("path", WEBSOCKET_TRANSCRIPTS, ids=lambda p: p.stem)
 def test_websocket_client_bytes_equal_what_the_real_server_got(path: Path) -> None:
     # The frame masks and the key are random (wsproto draws them: see the xfail in
-    # tests/test_sansio_boundary.py), so the bytes are compared as the server reads them:
+    # tests/package/test_sansio_boundary.py), so the bytes are compared as the server reads them:
     # every header of the upgrade but the key, and every message, unmasked.
     t = load(path)
     _, sent = replay(t)

@@ -1,5 +1,5 @@
-"""POST /chat/Message.json with send_to_chat=1 stores the message and delivers it over chat
-(reference 11.3), 1-1 with its attachments and custom keys, with the history id."""
+"""POST /chat/Message.json with send_to_chat=1 stores the message and delivers it over chat,
+1-1 with its attachments and custom keys, with the history id."""
 
 # mypy: allow-untyped-defs
 

@@ -1,7 +1,7 @@
-"""The query serializer (reference section 3.3) and JS number/JSON text.
+"""The official SDK's query serializer and JS number/JSON text.
 
 The property test does not re-run the implementation's algorithm: a hypothesis strategy
-*generates* each parameter object together with the query string the reference's rules give
+*generates* each parameter object together with the query string the SDK's rules give
 for it (a recursive-descent generator of expected parts, deciding expansion as it goes),
 with its own percent-encoder and its own UTF-16 ordering.
 """
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from cubeproto.errors import LocalProtocolError
 from cubeproto.rest.query import UNDEFINED, encode_query, encode_uri_component, js_json, js_number
 
-# -- the reference's verified outputs ------------------------------------------------------
+# -- outputs verified against the SDK's serializer ------------------------------------------
 
 VERIFIED = [
     (

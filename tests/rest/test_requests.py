@@ -1,5 +1,6 @@
-"""Every builder against the request written by hand from the reference (sections 3, 4, 10,
-11, 17, 24): method, URL, headers and body bytes."""
+"""Every builder against the request written by hand from the official SDK's rules and
+ConnectyCube's REST documentation (sessions, users, dialogs, messages, storage, custom
+objects): method, URL, headers and body bytes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parsers on the reference's response shapes and on malformed ones."""
+"""Parsers on the response shapes ConnectyCube documents and on malformed ones."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What the official SDK's listeners receive, stated independently of both implementations.
 
 :func:`sdk_decoded` is the SDK 6.1.2 extension decoding written down from its documented and
-observed behaviour (reference section 13; the SDK's own listener output is the judge in
+observed behaviour (the SDK's own listener output is the judge in
 every test that uses it): leaves become JavaScript ``String(value)`` text, attachments
 become dicts of attribute strings with ``size`` parsed as an integer, an empty **top-level**
 value (``""``, ``null``, ``{}``) vanishes while an empty value *inside* an object survives as

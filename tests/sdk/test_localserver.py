@@ -57,7 +57,7 @@ def test_chat_both_ways(
     got = bob.wait_for(MessageReceived, lambda e: e.message_id == mid)
     assert sdk_message_args(got)[0] == alice_id
     assert sdk_message_args(got)[1]["body"] == "hi bob"
-    # The server stamps date_sent into the extension, as ConnectyCube's does (reference 12.3).
+    # The server stamps date_sent into the extension, as ConnectyCube's does.
     extension = dict(sdk_message_args(got)[1]["extension"])
     assert extension.pop("date_sent").isdigit()
     assert extension == sdk_decoded(ext)
@@ -136,7 +136,7 @@ def test_sdk_join_and_the_room_subject(
 ) -> None:
     """After a join the server sends the room subject (XEP-0045 7.2.16: an empty
     ``<subject/>`` from the room).  The SDK 6.1.2 does not single it out: its message rules
-    (reference section 27) report it as ``onMessageListener(null, {body: null, ...})`` --
+    report it as ``onMessageListener(null, {body: null, ...})`` --
     recorded here as what an SDK application sees; our client reports nothing for it."""
     bob_id = local.users["bob"].user_id
     dialog = rest_as("alice").call(rest.create_dialog(type=2, name="s", occupants_ids=[bob_id])).id

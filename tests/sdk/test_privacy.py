@@ -1,4 +1,4 @@
-"""Privacy lists (XEP-0016 as ConnectyCube uses it, reference 25) between the official SDK
+"""Privacy lists (XEP-0016 as ConnectyCube uses it) between the official SDK
 and our client.
 
 A privacy list belongs to an account, so for reading and writing the SDK and our client log

@@ -262,8 +262,8 @@ def test_system_message_sdk_to_ours(pair: Pair) -> None:
 
 def test_system_message_ours_to_sdk(pair: Pair) -> None:
     # Without an extension: no <extraParams>, so no moduleIdentifier -- the SDK drops it
-    # (reference 23).  The message after it proves it was dropped, not late: one stream
-    # delivers in order.
+    # (it takes a headline as a system message only by that key).  The message after it
+    # proves it was dropped, not late: one stream delivers in order.
     dropped = pair.ours.send(SendSystemMessage(to_user=pair.sdk_id, body="no extension"))
     mid = pair.ours.send(
         SendSystemMessage(

@@ -150,7 +150,8 @@ class Hub:
     # ------------------------------------------------------------------ authentication
 
     def authenticate(self, username: str) -> UserAuth | None:
-        """SASL lookup: ``{userId}-{appId}`` -> keys, plus live REST tokens (section 4.4).
+        """SASL lookup: ``{userId}-{appId}`` -> keys, plus live REST tokens (a
+        session token is also the user's chat password).
 
         An unknown username gets a decoy (:meth:`_decoy_auth`) instead of ``None``, so that
         a SCRAM exchange does not tell it apart from an account before the proof."""

@@ -1,5 +1,5 @@
-"""The catalogue of request builders: every REST call the chat guide uses (sections 4, 10,
-11, 17, 24).
+"""The catalogue of request builders: every REST call the chat guide uses (sessions, users,
+dialogs, messages, storage, custom objects).
 
 Each builder returns a frozen :class:`~cubeproto.rest.restrequest.RestRequest` whose ``parse``
 gives the typed result.  All builders take keyword-only ``token`` (the ``CB-Token``; the
@@ -7,7 +7,7 @@ session object stamps it for you) and ``base_url`` (default ``https://api.connec
 Arguments are checked here, so a request that exists is one the server can read: invalid
 ids, header values or JSON data raise :class:`~cubeproto.errors.LocalProtocolError`.
 
-Encoding choices follow the official SDK where it has a quirk (section 28): dialog
+Encoding choices follow the official SDK where it has a quirk: dialog
 ``occupants_ids``/``admins_ids`` on create and unread ``chat_dialog_ids`` are joined with
 ``", "``; search ids with ``","``; DELETE parameters travel in a form body.
 

@@ -36,7 +36,7 @@ def non_negative_int(value: object, what: str) -> int:
 
 
 def ids_segment(ids: str | Sequence[str], what: str) -> str:
-    """One id or several joined with a bare comma (section 3.1)."""
+    """One id or several joined with a bare comma."""
     items = [ids] if isinstance(ids, str) else list(ids)
     if not items:
         raise LocalProtocolError(f"at least one {what} is required")

@@ -1,4 +1,4 @@
-"""Sessions and log-in (section 4): application and user sessions, signed sessions, login
+"""Sessions and log-in: application and user sessions, signed sessions, login
 and logout.
 
 The credential objects (:class:`LoginPassword` and the others of :data:`UserAuth`) say how a
@@ -138,7 +138,7 @@ def create_session_signed(
     user: UserAuth | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[Session]:
-    """The legacy signed ``POST /session.json`` (section 4.2; UNVERIFIED on today's server).
+    """The legacy signed ``POST /session.json`` (whether today's server accepts it: unverified).
 
     ``nonce`` (SDK 3.x: a random int 0..9999) and ``timestamp`` (unix seconds) are injected so
     the request is reproducible; the signature is HMAC-SHA1 over the sorted parameters.
@@ -174,7 +174,7 @@ def login(
 ) -> RestRequest[User]:
     """``POST /login.json``: attach a user to the current application session.
 
-    The credentials go at the top level, not under ``user`` (section 4.3).
+    The credentials go at the top level, not under ``user``.
     """
     if not isinstance(auth, (LoginPassword, EmailPassword)):
         raise LocalProtocolError("login takes LoginPassword or EmailPassword")

@@ -1,4 +1,4 @@
-"""Custom objects (section 24): records of an application-defined class under ``/data``."""
+"""Custom objects: records of an application-defined class under ``/data``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dialogs (section 10): create, list, update, delete, clear history, subscribe to public
+"""Dialogs: create, list, update, delete, clear history, subscribe to public
 dialogs, occupants, admins and notification settings.
 
 Encoding quirks of the official SDK kept here: on create, ``occupants_ids`` and
@@ -62,7 +62,7 @@ def create_dialog(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[Dialog]:
-    """``POST /chat/Dialog.json`` (section 10.2).
+    """``POST /chat/Dialog.json``.
 
     Types 2 (group) and 3 (private) need ``occupants_ids`` (private: exactly one, the peer;
     the caller is added by the server); types 1, 2 and 4 need a ``name``.
@@ -108,7 +108,7 @@ def list_dialogs(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[DialogList]:
-    """``GET /chat/Dialog.json`` with filters (section 10.1).
+    """``GET /chat/Dialog.json`` with filters.
 
     ``filters`` maps a field to a value (exact match) or to ``{op: value}`` with op one of
     lt, lte, gt, gte, ne, in, nin, all, ctn; list values are comma-joined
@@ -165,7 +165,7 @@ def update_dialog(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[Dialog]:
-    """``PUT /chat/Dialog/{id}.json`` (section 10.4).
+    """``PUT /chat/Dialog/{id}.json``.
 
     ``push_all`` adds and ``pull_all`` removes ids in ``occupants_ids``, ``admins_ids`` or
     ``pinned_messages_ids``.  ``extensions=None`` sends ``null``, which clears them; leave it

@@ -1,4 +1,4 @@
-"""Messages (section 11): history, create (and send to chat), mark read or delivered, edit,
+"""Messages: history, create (and send to chat), mark read or delivered, edit,
 delete, system messages, unread counts and reactions.
 """
 
@@ -50,7 +50,7 @@ def list_messages(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[MessageList]:
-    """``GET /chat/Message.json?chat_dialog_id=...`` (section 11.1).
+    """``GET /chat/Message.json?chat_dialog_id=...``.
 
     ``filters`` as for :func:`list_dialogs` (``{"date_sent": {"lt": 1544111751}}`` pages
     backwards).  ``mark_as_read=False`` sends ``mark_as_read=0`` (by default the server marks
@@ -86,7 +86,7 @@ def create_message(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[Message]:
-    """``POST /chat/Message.json``: store a message in history (section 11.3).
+    """``POST /chat/Message.json``: store a message in history.
 
     Exactly one of ``chat_dialog_id`` / ``recipient_id``.  ``attachments`` go as an
     index-keyed object (``{"0": {...}}``); ``extension`` keys become top-level custom keys;

@@ -1,4 +1,4 @@
-"""Moderation (section 24): reports of users and messages, stored as the custom objects
+"""Moderation: reports of users and messages, stored as the custom objects
 ``UserReports`` and ``MessageReports`` that the ConnectyCube dashboard reads.
 """
 
@@ -32,7 +32,7 @@ def report_message(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[CustomObject]:
-    """``POST /data/MessageReports.json``; the 24-hex id is sent as a string (section 24)."""
+    """``POST /data/MessageReports.json``; the 24-hex id is sent as a string."""
     fields = {
         "reportedMessageId": check_segment(reported_message_id, "message id"),
         "reason": text_arg(reason, "reason"),

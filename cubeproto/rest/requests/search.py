@@ -1,4 +1,4 @@
-"""Search (section 11.5) across dialogs, messages and users."""
+"""Search across dialogs, messages and users."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def search(
     token: str | None = None,
     base_url: str = DEFAULT_BASE_URL,
 ) -> RestRequest[SearchResult]:
-    """``GET /chat/search.json`` (section 11.5).  Dates: aware datetimes or int milliseconds
+    """``GET /chat/search.json``.  Dates: aware datetimes or int milliseconds
     (as JS ``Date``), sent as ``2016-03-23T17:00:42.000Z``; ``end_date`` goes with
     ``start_date``."""
     params: dict[str, Any] = {"search_text": text_arg(search_text, "search_text")}

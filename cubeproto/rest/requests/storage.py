@@ -1,4 +1,4 @@
-"""Storage (section 17): blobs -- create, complete the upload, read, delete -- and the
+"""Storage: blobs -- create, complete the upload, read, delete -- and the
 URLs the SDK builds for them.  The upload itself is :mod:`cubeproto.rest.upload`.
 """
 

@@ -1,4 +1,4 @@
-"""Users (section 4.5): sign-up."""
+"""Users: sign-up."""
 
 from __future__ import annotations
 

@@ -16,24 +16,23 @@
 //     {"__xml__": "<delay .../>"}   an XML element the SDK passes to a listener (message.delay)
 //     {"__error__": "message"}      an Error object
 //
-// Known defects of SDK 6.1.2 that this harness works around -- here, and never in cubeproto
-// (reference /work/shared/reference/connectycube-protocol.md):
-//   D1 (section 14.4) chat.muc.join() and chat.muc.leave() never resolve on a standard MUC
+// Known defects of SDK 6.1.2 that this harness works around -- here, and never in cubeproto:
+//   D1 chat.muc.join() and chat.muc.leave() never resolve on a standard MUC
 //      self-presence: the SDK looks for <status> as an element named "xmlns" with a child "code"
 //      instead of <status code="110"/>.  The "join"/"leave" ops below send through the SDK and
 //      settle when the room's self-presence (status 110) reaches the SDK's XMPP client; the
 //      SDK's own promise is left pending.
-//   D2 (section 7) the stream-management "sent" callback counts on the server's h, which also
+//   D2 the stream-management "sent" callback counts on the server's h, which also
 //      counts stanzas that are not tracked messages, so a message can be reported sent early;
 //      and messages without a body are never tracked.  Tests do not assert on onSentMessageCallback.
-//   D3 (section 13.2) extension values decode as strings (numbers and booleans do not round
+//   D3 extension values decode as strings (numbers and booleans do not round
 //      trip); an empty top-level element (<x/>: "", null, {}) is dropped, but an empty element
-//      inside an object is reported as null (the reference says "dropped" for both).  Tests
+//      inside an object is reported as null (not dropped as at the top level).  Tests
 //      compare against this observed decoding (tests/sdk/expect.py) rather than a round trip.
-//   D4 (section 25.3) privacylist.getNames() lists the <active/> and <default/> entries in "names"
+//   D4 privacylist.getNames() lists the <active/> and <default/> entries in "names"
 //      (as "" when nameless), reports a nameless <active/>/<default/> as "" rather than null,
 //      and getList() never reports mutualBlock; tests compare against that.
-//   D5 (section 28 #23) non-attachment arrays in an extension are written as elements named
+//   D5 non-attachment arrays in an extension are written as elements named
 //      "0", "1", ... -- not well-formed XML; tests never ask the SDK to send one.
 //   D6 the SDK logs every stanza with console.log (debug mode 1 by default); the harness sets
 //      debug mode 0 and sends console.* to stderr, so stdout carries only protocol lines.
@@ -41,10 +40,10 @@
 //      presence -- before the server has processed it -- so a 1-1 message to the user's bare
 //      JID can find no available resource and go to offline storage.  "connect" settles after
 //      a ping round trip on the same stream (see connect() below).
-//   D8 (section 22.2) any unsolicited IQ with a "from" and a <query> child is taken for a
+//   D8 any unsolicited IQ with a "from" and a <query> child is taken for a
 //      last-activity push, whatever its namespace: the server's privacy-list push
 //      (<query xmlns="jabber:iq:privacy">) fires onLastUserActivityListener(ownUserId, NaN).
-//   D9 (section 26.1) the message-error listener gets {code, info} from the legacy error@code
+//   D9 the message-error listener gets {code, info} from the legacy error@code
 //      attribute and <text>; for a bounce without them (ejabberd's) that is {code: 0, info: null}
 //      and the defined condition (<service-unavailable/>) is not reported.
 //   D10 with CUBE_TCP_ENABLE (xmpp:// URL) the SDK never negotiates STARTTLS although the

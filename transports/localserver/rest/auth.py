@@ -1,5 +1,4 @@
-"""Sessions, log-in and users: ``/session``, ``/login``, ``/users`` (protocol reference,
-section 4).
+"""Sessions, log-in and users: ``/session``, ``/login``, ``/users``.
 
 A session is created with the application's ``auth_key`` (and a user's credentials for a
 user session); every other call carries its ``CB-Token``.  Sign-up takes the token or,

@@ -105,7 +105,7 @@ def parse_query(text: str) -> dict[str, Any]:
 
 
 def read_params(method: str, query: str, body: bytes) -> dict[str, Any]:
-    """A call's parameters as the SDK sends them (section 3.3 of the protocol reference):
+    """A call's parameters as the SDK sends them (the official SDK's encodings):
     the query string, plus a JSON object body for POST and PUT, or a form body for DELETE.
     A body that is not a JSON object is a 400."""
     params = parse_query(query)

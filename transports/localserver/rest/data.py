@@ -1,5 +1,5 @@
 """Custom objects: ``/data/{class}`` -- records of an application-defined class, one or
-many at a time (protocol reference, section 24).  Moderation lives here too: the SDK
+many at a time.  Moderation lives here too: the SDK
 reports users and messages as the classes ``UserReports`` and ``MessageReports``."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Dialogs: ``/chat/Dialog`` -- list, create, update, delete, clear history, subscribe to a
-public dialog, occupants, admins and notification settings (protocol reference, section 10).
+public dialog, occupants, admins and notification settings.
 
 A dialog is a store record (a dict); :func:`dialog_json` is how the API shows it to one
 user (their unread count, the last message's status from their side).

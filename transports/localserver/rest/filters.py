@@ -12,7 +12,8 @@ from .common import ApiError
 __all__ = ["MAX_SEARCH_WINDOW_SECONDS", "matches", "search_window"]
 
 
-#: The longest search window the API accepts (protocol reference 11, search: "<= 3 months").
+#: The longest search window the API accepts (ConnectyCube's search documentation:
+#: ``end_date`` at most 3 months after ``start_date``).
 MAX_SEARCH_WINDOW_SECONDS = 92 * 86400
 
 
@@ -20,9 +21,9 @@ def search_window(p: dict[str, Any]) -> tuple[float, float] | None:
     """The messages' ``date_sent`` window of a search: ``start_date`` and ``end_date``
     (ISO-8601 as the SDK sends them, or unix seconds) come together and bound it inclusively.
 
-    The reference says the server compares ``start_date`` with ``lte`` and ``end_date`` with
-    ``gte``; which of the two is the older bound is not certain, so the window runs from the
-    earlier to the later of them, which is right under either reading.
+    ConnectyCube's documentation says the server compares ``start_date`` with ``lte`` and
+    ``end_date`` with ``gte``; which of the two is the older bound is not certain, so the
+    window runs from the earlier to the later of them, which is right under either reading.
     """
     start, end = p.get("start_date"), p.get("end_date")
     if start in (None, "") and end in (None, ""):
@@ -76,7 +77,7 @@ def matches(record: dict[str, Any], p: dict[str, Any], skip: set[str] = frozense
 
 
 #: Fields that hold a moment.  The API's tables call them unix timestamps while its
-#: examples show ISO-8601 strings (protocol reference 10.1, 11.1), and the SDK passes
+#: examples show ISO-8601 strings (dialog and message lists), and the SDK passes
 #: whatever the application wrote: a filter on one of them takes either form and compares
 #: moments, never the strings.
 DATE_FIELDS = frozenset({"created_at", "updated_at", "date_sent", "last_message_date_sent"})

@@ -4,7 +4,8 @@ Every body and field has a limit (the ``MAX_*`` constants below; the README's lo
 section has them as a table): a body over its limit is refused with 413 while it is read
 (:meth:`~.api.RestApi.body_limit`, used by the server's HTTP reader), a string field over
 its limit with 422 ``{"errors": {"<field>": ["is too long (maximum is N characters)"]}}``
--- the Rails-style field-keyed shape the protocol reference (sections 3.4 and 11.5) shows.
+-- the Rails-style field-keyed shape, next to the ``{"errors": {"base": [...]}}`` that
+ConnectyCube documents.
 A message that goes on to chat must also fit a stanza (:func:`check_pushable`).
 """
 

@@ -1,6 +1,5 @@
 """Messages: ``/chat/Message`` -- history, create (and send to chat), mark read or
-delivered, edit, delete, unread counts, system messages, reactions -- and ``/chat/search``
-(protocol reference, section 11).
+delivered, edit, delete, unread counts, system messages, reactions -- and ``/chat/search``.
 
 A message is a store record (:func:`~..store.new_message_record`); :func:`message_json` is
 how the API shows it to one user.

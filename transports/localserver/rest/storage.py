@@ -1,6 +1,6 @@
 """Storage: ``/blobs`` -- create, complete, read, list, delete -- the S3-style upload form
 the upload URL points to (``/s3/{uid}``), and file downloads (``/blobs/{uid}``, no
-``.json``; protocol reference, section 17)."""
+``.json``)."""
 
 from __future__ import annotations
 

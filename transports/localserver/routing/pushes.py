@@ -100,7 +100,7 @@ def push_removal(hub: Hub, record: dict[str, Any], actor: User) -> None:
 def push_history_message(
     hub: Hub, record: dict[str, Any], sender: User, dialog: dict[str, Any], custom: dict[str, Any]
 ) -> None:
-    """Deliver a message created over REST with ``send_to_chat=1`` (reference 11.3) as
+    """Deliver a message created over REST with ``send_to_chat=1`` as
     the chat message a client would have sent: 1-1 to the other occupant (stored
     offline if needed), group as a groupchat from ``room/sender`` to every member."""
     extension: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""The one hard boundary of DESIGN.md: nothing under cubeproto/ performs I/O or reads a clock.
+"""The one hard boundary of the design (README.md, "Layout"; docs/architecture.rst): nothing
+under cubeproto/ performs I/O or reads a clock.
 
 Every core module is imported in a fresh interpreter in which the I/O modules cannot be
 imported *by a core module* and the clock functions raise.  Third-party libraries the core
@@ -6,9 +7,9 @@ depends on may import what they like (scramp imports ssl for isinstance checks a
 does I/O for us).  ``cubeproto.transports`` is the adapters' home and is excluded on purpose.
 
 That sees imports only; the second half runs logins, message exchanges, resumptions,
-timers and checkpoints (client and server roles) under a runtime guard
-(``tests/sansio_guard.py``) that records any clock read, I/O or unseeded random draw made
-while core code is on the stack.
+timers and checkpoints (client and server roles) under a runtime guard (``sansio_guard.py``,
+beside this file) that records any clock read, I/O or unseeded random draw made while core
+code is on the stack.
 """
 
 from __future__ import annotations
@@ -148,11 +149,11 @@ def test_blocker_catches_a_clock_read(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ at run time
 #
 # The checks above see imports only.  The scenarios below run real logins, message
-# exchanges, resumptions, timers and checkpoints under tests/sansio_guard.py, which
+# exchanges, resumptions, timers and checkpoints under sansio_guard.py, which
 # records every clock read, I/O call, unseeded random draw and I/O import made while core
 # code is on the stack.  The probes first show that the guard sees each kind.
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "core"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
 PROBE = """
 import datetime

@@ -1,4 +1,4 @@
-"""A receiver application in its own process, for the SIGKILL tests (tests/adapters).
+"""A receiver application in its own process, for the SIGKILL tests (tests/transports/integration).
 
     python receiver_proc.py SPEC_JSON
 

@@ -28,7 +28,7 @@ def test_the_local_server_imports_only_public_modules() -> None:
     import ast
     from pathlib import Path
 
-    package = Path(__file__).resolve().parent.parent / "transports" / "localserver"
+    package = Path(__file__).resolve().parents[2] / "transports" / "localserver"
     private: list[str] = []
     for path in sorted(package.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

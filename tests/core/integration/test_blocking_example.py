@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ejabberd_server import CubeUser, Ejabberd
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "blocking_login.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "blocking_login.py"
 
 
 @pytest.mark.parametrize("port_name", ["c2s_port", "c2s_tls_port"])

@@ -32,7 +32,7 @@ from cubeproto._xmlstream import (
 )
 from cubeproto.errors import LocalProtocolError, RemoteProtocolError, StreamErrorCondition
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from stream_gen import generate_stream, stream_header
 
 C = StreamErrorCondition

@@ -17,6 +17,7 @@ import pytest
 import trustme
 from cubeproto.transports.http_anyio import AsyncHttpClient, AsyncRestClient
 from cubeproto.transports.http_blocking import BlockingHttpClient, BlockingRestClient
+from httpserver import HttpTestServer, Reply, Req
 
 from cubeproto import rest
 from cubeproto.rest import (
@@ -26,8 +27,6 @@ from cubeproto.rest import (
     MalformedResponse,
     ResponseFormatError,
 )
-
-from .httpserver import HttpTestServer, Reply, Req
 
 FLAVORS = ["blocking", "asyncio", "trio"]
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from cubeproto._xmlstream import XmlStreamError, XmlStreamParser, element_bytes
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import itertools
 
 from stream_gen import generate_stream, stream_header

@@ -38,7 +38,7 @@ from cubeproto._xmlstream import (
 from cubeproto.errors import StreamErrorCondition
 
 C = StreamErrorCondition
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HEADER = (
     b"<?xml version='1.0'?>"
     b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"

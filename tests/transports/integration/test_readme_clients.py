@@ -18,7 +18,7 @@ from ejabberd_server import CubeUser, Ejabberd
 from cubeproto import ClientConfig
 from cubeproto.chat import ChatSession
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def block(marker: str) -> str:

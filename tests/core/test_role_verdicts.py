@@ -15,7 +15,7 @@ from hostile_cases import CASES as HOSTILE
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fuzz"))
 
 from role_verdicts import verdicts
 from stanza_grammar import mutate, stanza

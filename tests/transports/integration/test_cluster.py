@@ -6,7 +6,7 @@ cluster of scripts/ejabberd/start-cluster.sh: two real ejabberd nodes sharing on
 replicated database, each with its own listeners.
 
 The clients take one endpoint today.  Where a scenario needs a client to move from node 1
-to node 2, it reaches the cluster through a loopback proxy (tests/adapters/faultproxy.py)
+to node 2, it reaches the cluster through a loopback proxy (faultproxy.py here)
 whose upstream the test switches from node 1 to node 2 -- what a load balancer or a DNS
 name in front of a cluster does -- so the client's own reconnection (resume first, fresh
 session otherwise) does the rest, unchanged.
@@ -516,7 +516,7 @@ def test_room_of_a_killed_node(
 def _bench_module() -> Any:
     """bench/bench_cluster_kill.py, whose run() this test asserts on (one scenario code:
     the bench prints its counts, the test checks what must always hold)."""
-    path = Path(__file__).resolve().parents[2] / "bench" / "bench_cluster_kill.py"
+    path = Path(__file__).resolve().parents[3] / "bench" / "bench_cluster_kill.py"
     spec = importlib.util.spec_from_file_location("bench_cluster_kill", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -1,7 +1,7 @@
 """A receiver process killed with SIGKILL at random points resumes from its persisted
 checkpoint: every message is handled exactly once, none is lost (issue 12).
 
-The receiver is tests/adapters/receiver_proc.py, a real process running the real client
+The receiver is receiver_proc.py (in this folder), a real process running the real client
 with ``app_controlled_acks=True``: it records each message in a real SQLite file
 (``synchronous=FULL``) and confirms it only after the commit; the client keeps the
 checkpoint file current (atomic rename + fsync).  It reaches ejabberd through the fault
