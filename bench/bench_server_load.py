@@ -368,7 +368,9 @@ class Point:
     lateness: list[float] = field(default_factory=list)
     seconds: float = 0.0
     driver_cpu: float = 0.0
+    driver_wait: float = 0.0
     server_cpu: float = 0.0
+    server_wait: float = 0.0
     last_delivery: float = 0.0
     started: float = 0.0
     #: the machine's 1-minute load average at the end (other work shares the CPUs)
@@ -594,14 +596,19 @@ class Driver:
             self.turn(time.monotonic() + 0.05)
 
     def run_point(
-        self, rate: float, duration: float, drain: float, server_cpu: Callable[[], float]
+        self,
+        rate: float,
+        duration: float,
+        drain: float,
+        server_sched: Callable[[], tuple[float, float]],
     ) -> Point:
         """Offer ``rate`` messages/s for ``duration`` s, then wait (at most ``drain`` s
         without progress) until every expected delivery arrived."""
         point = self.point = Point(rate=rate)
         self.tag = str(rate)
         live = [c for c in self.clients if c.joined and c.sock is not None]
-        cpu0, server0 = time.process_time(), server_cpu()
+        driver_sched = sched_seconds([os.getpid()])
+        driver0, server0 = driver_sched(), server_sched()
         start = point.started = time.monotonic()
         total = int(rate * duration)
         k = 0
@@ -641,8 +648,11 @@ class Driver:
             elif now - progress_at > drain:
                 break
         point.seconds = sent_end - start
-        point.driver_cpu = time.process_time() - cpu0
-        point.server_cpu = server_cpu() - server0
+        driver1, server1 = driver_sched(), server_sched()
+        point.driver_cpu = driver1[0] - driver0[0]
+        point.driver_wait = driver1[1] - driver0[1]
+        point.server_cpu = server1[0] - server0[0]
+        point.server_wait = server1[1] - server0[1]
         point.load = os.getloadavg()[0]
         self.point = None
         return point
@@ -664,15 +674,22 @@ class Driver:
 # ---------------------------------------------------------------------- figures
 
 
-def cpu_seconds(pids: list[int]) -> Callable[[], float]:
-    ticks = os.sysconf("SC_CLK_TCK")
+def sched_seconds(pids: list[int]) -> Callable[[], tuple[float, float]]:
+    """A reader of (seconds on a CPU, seconds runnable but waiting for one) of all threads
+    of ``pids`` (``/proc/PID/task/*/schedstat``): the second says how much of a point's
+    latency is the machine's other work, not the process's own."""
 
-    def read() -> float:
-        total = 0
+    def read() -> tuple[float, float]:
+        run = wait = 0
         for pid in pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                try:
+                    fields = (task / "schedstat").read_text().split()
+                except OSError:  # the thread ended meanwhile
+                    continue
+                run += int(fields[0])
+                wait += int(fields[1])
+        return run / 1e9, wait / 1e9
 
     return read
 
@@ -704,12 +721,16 @@ def describe(point: Point) -> dict[str, float]:
         "driver busy%": 100.0 * point.driver_cpu / wall,
         "server CPU s/1k": 1000.0 * point.server_cpu / max(point.received, 1),
         "server busy%": 100.0 * point.server_cpu / wall,
+        "server wait%": 100.0 * point.server_wait / wall,
+        "driver wait%": 100.0 * point.driver_wait / wall,
         "load": point.load,
         "bounced": point.bounced,
     }
 
 
-def measure(name: str, args: argparse.Namespace, work: Path) -> list[dict[str, float]]:
+def measure(
+    name: str, args: argparse.Namespace, work: Path, *, first: bool
+) -> list[dict[str, float]]:
     print(f"== {TITLES[name]}")
     if name == "local":
         setup: Any = local_plan(args, work)
@@ -728,16 +749,22 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> list[dict[str, f
         driver = Driver(plan, ack_timeout=args.ack_timeout)
         seconds = driver.log_in()
         joined = sum(1 for c in driver.clients if c.joined)
+        # RSS growth says something only for the first server of a run: later ones reuse
+        # the memory the previous clients freed.
+        memory = (
+            f"; driver RSS {(rss_kib() - rss0) * 1024 / max(joined, 1):,.0f} bytes per "
+            "client (connection, chat session, socket, TLS)"
+            if first
+            else ""
+        )
         print(
             f"  {joined} of {len(plan.users)} logged in (STARTTLS, SCRAM, SM, carbons, "
             f"presence) and joined their room in {seconds:.1f} s "
-            f"({joined / max(seconds, 1e-9):.0f}/s); driver RSS "
-            f"{(rss_kib() - rss0) * 1024 / max(joined, 1):,.0f} bytes per client "
-            f"(connection, chat session, socket, TLS)"
+            f"({joined / max(seconds, 1e-9):.0f}/s){memory}"
         )
-        server_cpu = cpu_seconds(plan.server_pids)
+        server_sched = sched_seconds(plan.server_pids)
         for rate in args.rates:
-            point = driver.run_point(rate, args.duration, args.drain, server_cpu)
+            point = driver.run_point(rate, args.duration, args.drain, server_sched)
             row = describe(point)
             rows.append(row)
             print(
@@ -745,7 +772,9 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> list[dict[str, f
                 f"{point.received} of {point.expected} ({row['deliv%']:.1f} %, "
                 f"{row['deliv/s']:.0f}/s), p50 {row['p50 ms']:.1f} ms, p99 "
                 f"{row['p99 ms']:.1f} ms; driver late p99 {row['late p99 ms']:.1f} ms, busy "
-                f"{row['driver busy%']:.0f} %; server busy {row['server busy%']:.0f} % (CPU "
+                f"{row['driver busy%']:.0f} %, waiting for a CPU {row['driver wait%']:.0f} %; "
+                f"server busy {row['server busy%']:.0f} %, waiting for a CPU "
+                f"{row['server wait%']:.0f} % (CPU "
                 f"{row['server CPU s/1k']:.3f} s per 1,000 deliveries); bounced "
                 f"{point.bounced}; load average {point.load:.1f}",
                 flush=True,
@@ -758,7 +787,7 @@ def measure(name: str, args: argparse.Namespace, work: Path) -> list[dict[str, f
 
 def side_by_side(results: dict[str, list[dict[str, float]]], rates: list[float]) -> None:
     names = [n for n in SERVERS if n in results]
-    cols = ("deliv/s", "deliv%", "p50 ms", "p99 ms", "server%")
+    cols = ("deliv/s", "deliv%", "p50 ms", "p99 ms", "srv busy", "srv wait")
     width = 10 * len(cols)
     print()
     print("offered  | " + " | ".join(f"{TITLES[n]:<{width}}" for n in names))
@@ -769,14 +798,15 @@ def side_by_side(results: dict[str, list[dict[str, float]]], rates: list[float])
             row = results[name][k]
             cells.append(
                 f"{row['deliv/s']:>10.0f}{row['deliv%']:>10.1f}{row['p50 ms']:>10.1f}"
-                f"{row['p99 ms']:>10.1f}{row['server busy%']:>10.0f}"
+                f"{row['p99 ms']:>10.1f}{row['server busy%']:>10.0f}{row['server wait%']:>10.0f}"
             )
         print(f"{rate:>8.0f} | " + " | ".join(cells))
     print(
         "deliv/s: messages received per second (a group message counts once per member, "
         "the sender's echo included); deliv%: of the expected; p50/p99: delivery latency; "
-        "server%: the server's CPU over the point's wall time (both VMs for the cluster; "
-        "100 = one core)"
+        "srv busy / srv wait: the server's time on a CPU / runnable but waiting for one, "
+        "in % of the point's wall time (all threads; both VMs for the cluster; 100 = one "
+        "core): a large wait means the machine's other work, not the server, set the pace"
     )
 
 
@@ -815,7 +845,7 @@ def main() -> None:
         f"{args.clients} clients in one process, groups of {args.group_size}, "
         f"{args.duration:.0f} s per offered rate, half 1-1 and half group messages"
     )
-    results = {name: measure(name, args, work) for name in names}
+    results = {name: measure(name, args, work, first=k == 0) for k, name in enumerate(names)}
     side_by_side(results, args.rates)
 
 
