@@ -203,9 +203,9 @@ class ChatSession:
         """Start tracking what was sent: a message's delivery status, a pending join."""
         if isinstance(command, (SendMessage, SendSystemMessage)) and stanza.stanza_id:
             if (
-                type(command) is SendMessage
+                self.options.rejoin_lost_dialogs
+                and type(command) is SendMessage
                 and command.to_dialog is not None
-                and self.options.rejoin_lost_dialogs
             ):
                 self._keep_for_resend(command.to_dialog, stanza)
             return self._delivery.queued(stanza.stanza_id)
