@@ -822,7 +822,7 @@ def main() -> None:
     parser.add_argument(
         "--drain",
         type=float,
-        default=5.0,
+        default=30.0,
         help="give up waiting after this long without a delivery",
     )
     parser.add_argument("--group-size", type=int, default=10)
