@@ -6,11 +6,11 @@ Prints, per server and per offered rate (messages sent per second by all clients
 together): messages sent and delivered per second, the share of the expected deliveries
 that arrived, delivery latency p50/p99 (the sender's monotonic clock in the message, the
 receiver's on arrival: one process, one clock), the server's CPU seconds per 1,000
-deliveries, and how busy the driver itself was -- then one table with the servers side by
-side.
+deliveries, how busy the server and the driver were and how long they waited for a CPU --
+then one table with the servers side by side.
 
     .venv/bin/python bench/bench_server_load.py                          # 300 clients
-    .venv/bin/python bench/bench_server_load.py --clients 500 --rates 200,400,800
+    .venv/bin/python bench/bench_server_load.py --clients 500 --rates 100,200,400,800
     .venv/bin/python bench/bench_server_load.py --clients 20 --rates 20 --duration 2 \\
         --servers local                                                  # a few seconds
 
@@ -28,11 +28,14 @@ the official SDK does: the server routes those too.  The old version ran one asy
 client object per user in one or two processes and measured those processes more than the
 server (p50 1.6-4.4 s at 2,000 clients with the server idle 60 % of the time).
 
-**Where the limit is.**  ``driver busy`` is this process's CPU time over the wall time of
-a point: near 100 % the driver, not the server, is what saturates (it shares the machine
-with the servers: run it where nothing else runs).  ``late`` is how far the driver fell
-behind the sending schedule (p99).  ``server CPU`` is read from ``/proc`` for the local
-server's process and the ejabberd VMs (both nodes for the cluster).
+**Where the limit is.**  For this process and for the server (all threads of the local
+server's process, of the ejabberd VM, of both VMs for the cluster), ``/proc/PID/task/*/
+schedstat`` gives the time spent on a CPU (``busy``) and the time runnable but waiting for
+one (``waiting for a CPU``), in % of a point's wall time (100 = one core).  A server busy
+near 100 % per thread it can use is saturated; a large wait says the machine's other work
+set the pace (the test machine has 2 cores shared with other jobs).  ``late`` is how far
+the driver fell behind the sending schedule (p99).  A point ends when every expected
+delivery arrived, or after ``--drain`` seconds without any.
 
 The servers: the local server runs in a child process (``--role server``: a
 :class:`LocalServer` with TLS, users and dialogs made at start).  ejabberd is the shared
