@@ -54,6 +54,7 @@ import heapq
 import json
 import os
 import selectors
+import shutil
 import socket
 import ssl
 import subprocess
@@ -848,7 +849,10 @@ def main() -> None:
         f"{args.clients} clients in one process, groups of {args.group_size}, "
         f"{args.duration:.0f} s per offered rate, half 1-1 and half group messages"
     )
-    results = {name: measure(name, args, work, first=k == 0) for k, name in enumerate(names)}
+    try:
+        results = {name: measure(name, args, work, first=k == 0) for k, name in enumerate(names)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     side_by_side(results, args.rates)
 
 
