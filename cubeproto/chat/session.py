@@ -490,7 +490,8 @@ class ChatSession:
 
     def _rejoin_settled(self, events: tuple[Event, ...], ctx: StanzaContext) -> HandlerResult:
         """Presence events while rooms are being re-joined after a loss: a join (ours or
-        the application's) resends the held messages; a refusal reports them bounced."""
+        the application's) resends the held messages; a refusal, or a leave, reports them
+        bounced."""
         rejoining = self._rejoining
         assert rejoining is not None
         out: list[Event] = []
@@ -506,7 +507,8 @@ class ChatSession:
                     out.append(
                         DialogMessageResent(message_id=held.message_id, dialog_id=event.dialog_id)
                     )
-            elif type(event) is DialogJoinFailed:
+            elif type(event) is DialogJoinFailed or type(event) is DialogLeft:
+                # refused, or the application left meanwhile: the bounce stands
                 for held in rejoining.pop(event.dialog_id.lower(), ()):
                     out.extend(self._bounced(held.bounce))
         return _new_result(events=tuple(out), replies=tuple(replies))

@@ -25,6 +25,7 @@ from cubeproto.chat import (
     DialogLost,
     DialogMessageResent,
     JoinDialog,
+    LeaveDialog,
     MessageBounced,
     SendMessage,
 )
@@ -212,6 +213,23 @@ def test_a_refused_rejoin_reports_the_held_message_bounced() -> None:
     )
     assert result.replies == ()
     assert session.joined_dialogs == frozenset()
+
+
+def test_leaving_while_rejoining_reports_the_held_message_bounced() -> None:
+    session, ctx = joined(ChatOptions(rejoin_lost_dialogs=True))
+    stanza = send_group(session, ctx)
+    on_bounce(session, ctx, stanza)
+    leave = LeaveDialog(dialog_id=DIALOG)
+    session.stanza_sent(leave, leave.build(ctx))
+    left = parse(
+        f"<presence from='{ROOM}/{ME}' to='{FULL}' type='unavailable'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>"
+        "<status code='110'/></x></presence>"
+    )
+    result = session.handle_stanza(left, ctx)
+    assert [type(e) for e in result.events] == [DialogLeft, MessageBounced, DeliveryStatusChanged]
+    assert result.events[1].message_id == stanza.stanza_id  # type: ignore[attr-defined]
+    assert result.replies == ()
 
 
 def test_messages_bouncing_while_rejoining_are_held_together() -> None:
