@@ -5,14 +5,18 @@
 The input bytes are parsed with a hardened lxml parser (no DTD, no entities, no network);
 unparsable inputs are skipped.  The root element and, when the root is a wrapper such as
 ``<stream xmlns="jabber:client">``, each of its children go through one ChatSession in
-order (so sequences such as join -> self-presence -> leave are explored).  Invariants: no
-exception escapes ``handle_stanza``; every reply it asks to send is well-formed XML; and
-for every ``<message>`` ``classify_message`` (one path for every message) gives events or
-a ``StanzaFault``, nothing else.
+order (so sequences such as join -> self-presence -> leave are explored), and through a
+second session with ``rejoin_lost_dialogs`` (a group message sent to the room it joins:
+join -> self-presence -> the room's bounce -> self-presence explores the re-join and the
+resend).  Invariants: no exception escapes ``handle_stanza``; every reply it asks to send
+is well-formed XML; the group message is resent at most once; and for every
+``<message>`` ``classify_message`` (one path for every message) gives events or a
+``StanzaFault``, nothing else.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 
 import atheris
@@ -20,7 +24,7 @@ import atheris
 with atheris.instrument_imports():
     from lxml import etree
 
-    from cubeproto.chat import ChatSession, JoinDialog, SendMessage
+    from cubeproto.chat import ChatOptions, ChatSession, JoinDialog, SendMessage
     from cubeproto.chat._fault import StanzaFault
     from cubeproto.chat.classify import Identity, classify_message
     from cubeproto.commands import HandlerResult
@@ -62,6 +66,7 @@ def _check(result: HandlerResult) -> None:
 
 
 ME = Identity.from_jid(Context.jid, Context.user_id)
+GROUP_MESSAGE = "6507f2b0a1b2c3d4e5000001"
 
 
 def _check_classification(stanza: etree._Element) -> None:
@@ -92,9 +97,19 @@ def test_one_input(data: bytes) -> None:
         stanzas = [root]
     else:
         stanzas = [child for child in root if isinstance(child.tag, str)]
+    rejoiner = ChatSession(ChatOptions(rejoin_lost_dialogs=True, resend_window=4))
+    rejoiner.stanza_sent(join, join.build(ctx))
+    group = SendMessage(to_dialog=join.dialog_id, body="g", message_id=GROUP_MESSAGE)
+    rejoiner.stanza_sent(group, group.build(ctx))
+    resent = 0
     for stanza in stanzas:
         _check_classification(stanza)
         _check(session.handle_stanza(stanza, ctx))
+        result = rejoiner.handle_stanza(copy.deepcopy(stanza), ctx)
+        _check(result)
+        resent += sum(1 for r in result.replies if r.stanza_id == GROUP_MESSAGE and r.countable)
+    if resent > 1:
+        raise AssertionError(f"the group message was resent {resent} times")
 
 
 def main() -> None:

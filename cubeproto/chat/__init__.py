@@ -40,6 +40,8 @@ from .events import (
     DialogJoined,
     DialogJoinFailed,
     DialogLeft,
+    DialogLost,
+    DialogMessageResent,
     LastActivity,
     LastActivitySubscriptionChanged,
     MarkerKind,
@@ -94,12 +96,13 @@ from .privacy import (
     merge_privacy_update,
     privacy_update,
 )
-from .session import ChatOptions, ChatSession
+from .session import ROOM_LOST_CONDITIONS, ChatOptions, ChatSession
 
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
     "DEFAULT_DELIVERY_WINDOW",
     "RESERVED_EXTENSION_KEYS",
+    "ROOM_LOST_CONDITIONS",
     "CarbonDirection",
     "ChatOptions",
     "ChatSession",
@@ -119,6 +122,8 @@ __all__ = [
     "DialogJoinFailed",
     "DialogJoined",
     "DialogLeft",
+    "DialogLost",
+    "DialogMessageResent",
     "EditMessage",
     "ExtensionValue",
     "GetLastActivity",

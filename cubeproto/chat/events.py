@@ -29,6 +29,8 @@ __all__ = [
     "DialogJoinFailed",
     "DialogJoined",
     "DialogLeft",
+    "DialogLost",
+    "DialogMessageResent",
     "LastActivity",
     "PresenceReceived",
     "LastActivitySubscriptionChanged",
@@ -286,6 +288,45 @@ class DialogJoinFailed(Event):
 class DialogLeft(Event):
     """We are no longer an occupant (our leave was confirmed, or we were removed)."""
 
+    dialog_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogLost(Event):
+    """A room we had joined (and not left) refused our groupchat as from a non-occupant:
+    the server has forgotten that we are in it, without telling us.
+
+    What does that: the cluster node that hosted the room died (the room is gone,
+    ``item-not-found``, or came back from the database empty on another node,
+    ``not-acceptable``: "only occupants may send"), or the room's service is away
+    (``service-unavailable``).  ``condition_name`` is the bounce's stanza error
+    condition and ``message_id`` the groupchat that bounced.
+
+    ``rejoining``: the session has sent a join presence to the room
+    (``ChatOptions(rejoin_lost_dialogs=True)``); ``DialogJoined`` or
+    ``DialogJoinFailed`` follows.  ``resending``: the bounced message is held and is
+    sent again, once, with its original id, when the re-join succeeds
+    (``DialogMessageResent``); if the re-join fails, it is reported bounced
+    (``MessageBounced``, delivery status ``FAILED``).  Without ``resending`` the bounce
+    is reported as it is, after this event.  With ``rejoining`` false the room stays
+    left: the application decides (re-join with ``JoinDialog``, or tell the user).
+    """
+
+    dialog_id: str
+    condition_name: str
+    message_id: str | None
+    rejoining: bool
+    resending: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialogMessageResent(Event):
+    """A groupchat that bounced off a lost room (see :class:`DialogLost`) was sent again,
+    with its original id, after the room took us back (``DialogJoined``).  Its outcome
+    follows as for any message: ``MessageSent`` when the server acknowledges the resend,
+    ``MessageBounced`` if the room refuses it again (it is not resent twice)."""
+
+    message_id: str
     dialog_id: str
 
 

@@ -8,6 +8,9 @@ ids are ``join:<dialog>`` and ``leave:<dialog>`` (lower-cased: the server may ch
 case of a room's name).  When a fresh session replaces a lost one the server has
 forgotten every room, so :meth:`DialogRooms.restore` re-joins them, and the stanza
 handler carried over from the old session is told so (:meth:`ChatSession.fresh_session`).
+A room that forgot us without a word (its node died: ``DialogLost``) stays in the set
+while the session re-joins it (``rejoining``), and leaves it otherwise: the application
+was told, and decides.
 
 Registered with :func:`~cubeproto.reconnect.register_extension` when ``cubeproto.chat``
 is imported, so the core never imports the chat layer.
@@ -21,7 +24,7 @@ from ..commands import Command
 from ..events import Event
 from ..reconnect import register_extension
 from .commands import JoinDialog, LeaveDialog
-from .events import DialogJoined, DialogJoinFailed, DialogLeft
+from .events import DialogJoined, DialogJoinFailed, DialogLeft, DialogLost
 from .session import ChatSession
 
 __all__ = ["DialogRooms"]
@@ -35,7 +38,12 @@ class DialogRooms:
     """The rooms one client joined (and did not leave), by lower-cased dialog id."""
 
     command_types: tuple[type[Command], ...] = (JoinDialog, LeaveDialog)
-    event_types: tuple[type[Event], ...] = (DialogJoined, DialogJoinFailed, DialogLeft)
+    event_types: tuple[type[Event], ...] = (
+        DialogJoined,
+        DialogJoinFailed,
+        DialogLeft,
+        DialogLost,
+    )
 
     def __init__(self) -> None:
         self._joined: dict[str, str] = {}
@@ -61,6 +69,10 @@ class DialogRooms:
             return _key("join", event.dialog_id), True
         if isinstance(event, DialogJoinFailed):
             return _key("join", event.dialog_id), False
+        if isinstance(event, DialogLost):
+            if not event.rejoining:
+                self._joined.pop(event.dialog_id.lower(), None)
+            return _key("lost", event.dialog_id), False
         assert isinstance(event, DialogLeft)
         self._joined.pop(event.dialog_id.lower(), None)
         return _key("leave", event.dialog_id), True

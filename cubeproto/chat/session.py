@@ -7,7 +7,13 @@ it bounded:
 
 * the duplicate-suppression window (:mod:`cubeproto.chat.dedup`),
 * the delivery tracker (:mod:`cubeproto.chat.delivery`),
-* the rooms we asked to join or joined (bounded by what the application joins).
+* the rooms we asked to join or joined (bounded by what the application joins),
+* with ``ChatOptions(rejoin_lost_dialogs=True)``: the last ``resend_window`` groupchats
+  sent (for one resend after their room was lost) and the ones held meanwhile.
+
+A room can forget us without telling us (the cluster node hosting it died): our next
+groupchat bounces.  The session notices (:class:`~cubeproto.chat.DialogLost`) and, when
+the application opted in, re-joins the room and resends the bounced message once.
 
 ``handle_stanza`` never raises for peer input: a malformed stanza becomes
 :class:`~cubeproto.events.MalformedStanza` with its raw bytes, and the stream goes on.
@@ -50,6 +56,8 @@ from .events import (
     DialogJoined,
     DialogJoinFailed,
     DialogLeft,
+    DialogLost,
+    DialogMessageResent,
     MessageBounced,
     MessageDeleted,
     MessageDelivered,
@@ -61,14 +69,23 @@ from .events import (
     ReactionsChanged,
     SystemMessageReceived,
 )
-from .jid import user_jid
+from .jid import dialog_id_from_room, parse_jid, user_jid
 from .muc import classify_presence
 
-__all__ = ["MAX_PENDING_JOINS", "ChatOptions", "ChatSession"]
+__all__ = ["MAX_PENDING_JOINS", "ROOM_LOST_CONDITIONS", "ChatOptions", "ChatSession"]
 
 #: Joins we wait for at once; beyond this the oldest pending join is forgotten (its
 #: answer still arrives as DialogJoined/DialogJoinFailed, found by the room JID).
 MAX_PENDING_JOINS = 1024
+
+#: Stanza error conditions with which a room we joined refuses our groupchat when it no
+#: longer counts us as an occupant: the room is gone (``item-not-found``), came back empty
+#: from the database on another node (``not-acceptable``, ejabberd's "only occupants are
+#: allowed to send messages to the conference"), or its service is away
+#: (``service-unavailable``).  Measured on a 2-node ejabberd 23.01 cluster
+#: (tests/adapters/test_cluster.py); any other condition (``forbidden``: we were banned or
+#: silenced) is a plain bounce.
+ROOM_LOST_CONDITIONS = frozenset({"item-not-found", "not-acceptable", "service-unavailable"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,16 +100,28 @@ class ChatOptions:
     * ``mark_active_mode``: how :meth:`ChatSession.client_state` marks us active/inactive:
       ``mobile`` (the SDK's Tigase IQ), ``csi`` (XEP-0352) or ``auto`` (CSI when the server
       advertises ``urn:xmpp:csi:0``).
+    * ``rejoin_lost_dialogs``: when a room we joined bounces our groupchat as from a
+      non-occupant (:data:`ROOM_LOST_CONDITIONS`: its node died), join it again and send
+      the bounced message once more, with its original id (:class:`DialogLost`).  Meant
+      for persistent rooms (group dialogs): a room that is really gone refuses the join,
+      and the message is then reported bounced.  Off: the loss is reported, nothing sent.
+    * ``resend_window``: with ``rejoin_lost_dialogs``, how many of the last groupchats
+      sent are kept (their stanza) for that one resend; a bounce of an older one is
+      reported as it is.  A bounce follows its message within a round trip to the room.
     """
 
     auto_delivered_receipts: bool = True
     dedup_window: int = DEFAULT_DEDUP_WINDOW
     delivery_window: int = DEFAULT_DELIVERY_WINDOW
     mark_active_mode: ClientStateMode = "auto"
+    rejoin_lost_dialogs: bool = False
+    resend_window: int = 64
 
     def __post_init__(self) -> None:
         if self.dedup_window < 1 or self.delivery_window < 1:
             raise LocalProtocolError("the dedup and delivery windows hold at least one id")
+        if self.resend_window < 1:
+            raise LocalProtocolError("the resend window holds at least one message")
         if self.mark_active_mode not in ("auto", "mobile", "csi"):
             raise LocalProtocolError(f"mark_active_mode: {self.mark_active_mode!r}")
 
@@ -119,6 +148,8 @@ class ChatSession:
         "_joined",
         "_pending_joins",
         "_receipt_to_suffix",
+        "_rejoining",
+        "_resendable",
         "options",
     )
 
@@ -134,6 +165,11 @@ class ChatSession:
         # lower-cased dialog id -> the application's spelling
         self._pending_joins: dict[str, str] = {}
         self._joined: dict[str, str] = {}
+        #: rejoin_lost_dialogs only, made on first use (most sessions never need them):
+        #: message id -> (lower-cased dialog id, stanza) of the last groupchats sent, and
+        #: lower-cased dialog id -> the bounced messages held until its re-join settles.
+        self._resendable: dict[str, tuple[str, str]] | None = None
+        self._rejoining: dict[str, list[_Held]] | None = None
 
     # -- StanzaHandler ---------------------------------------------------------------
 
@@ -150,7 +186,10 @@ class ChatSession:
                     return self._follow(events[0], events, me, ctx)
                 return self._follow_up(events, me, ctx) if events else _NOTHING
             if tag in _TOP_PRESENCE:
-                return _new_result(events=self._presence(element, ctx))
+                events = self._presence(element, ctx)
+                if self._rejoining:
+                    return self._rejoin_settled(events, ctx)
+                return _new_result(events=events)
             if tag in _TOP_IQ:
                 events, replies = classify_iq(element)
                 return _new_result(events=events, replies=replies)
@@ -163,6 +202,12 @@ class ChatSession:
     def stanza_sent(self, command: StanzaCommand, stanza: OutboundStanza) -> Sequence[Event]:
         """Start tracking what was sent: a message's delivery status, a pending join."""
         if isinstance(command, (SendMessage, SendSystemMessage)) and stanza.stanza_id:
+            if (
+                self.options.rejoin_lost_dialogs
+                and type(command) is SendMessage
+                and command.to_dialog is not None
+            ):
+                self._keep_for_resend(command.to_dialog, stanza)
             return self._delivery.queued(stanza.stanza_id)
         if isinstance(command, JoinDialog):
             key = command.dialog_id.lower()
@@ -332,9 +377,13 @@ class ChatSession:
         elif type(event) is SystemMessageReceived:
             if event.message_id is not None and not self._dedup.first_time(event.message_id):
                 return _NOTHING
-        elif type(event) is MessageBounced and event.message_id is not None:
-            changes = self._delivery.advance(event.message_id, DeliveryStatus.FAILED)
-            return _new_result(events=(event, *changes), replies=())
+        elif type(event) is MessageBounced:
+            if event.error.condition_name in ROOM_LOST_CONDITIONS:
+                lost = self._room_lost(event, ctx)
+                if lost is not None:
+                    return lost
+            if event.message_id is not None:
+                return _new_result(events=self._bounced(event), replies=())
         return _new_result(events=alone, replies=())
 
     def _presence(self, element: etree._Element, ctx: StanzaContext) -> tuple[Event, ...]:
@@ -357,6 +406,112 @@ class ChatSession:
                 self._joined.pop(event.dialog_id.lower(), None)
             out.append(event)
         return tuple(out)
+
+    # -- rooms lost without notice (issue 15) ---------------------------------------
+
+    def _keep_for_resend(self, dialog_id: str, stanza: OutboundStanza) -> None:
+        """A groupchat was sent: keep its stanza (the last ``resend_window`` of them) for
+        one resend should its room turn out lost."""
+        kept = self._resendable
+        if kept is None:
+            kept = self._resendable = {}
+        assert stanza.stanza_id is not None
+        kept[stanza.stanza_id] = (dialog_id.lower(), stanza.xml)
+        while len(kept) > self.options.resend_window:
+            del kept[next(iter(kept))]
+
+    def _bounced(self, event: MessageBounced) -> tuple[Event, ...]:
+        """A bounce reported as it is: the event, then the message's FAILED status."""
+        assert event.message_id is not None
+        return (event, *self._delivery.advance(event.message_id, DeliveryStatus.FAILED))
+
+    def _room_lost(self, event: MessageBounced, ctx: StanzaContext) -> HandlerResult | None:
+        """A groupchat bounced with a condition of :data:`ROOM_LOST_CONDITIONS`: when it
+        comes from the bare JID of a room we think we are in (or are re-joining after such
+        a loss), the room has forgotten us.  ``None``: not such a bounce."""
+        sender = parse_jid(event.from_jid) if event.from_jid else None
+        if sender is None or sender.resource or not sender.local:
+            return None
+        if sender.domain.lower() != ctx.muc_host.lower():
+            return None
+        dialog = dialog_id_from_room(sender)
+        if dialog is None:
+            return None
+        key = dialog.lower()
+        rejoining = self._rejoining
+        kept = (
+            self._resendable.pop(event.message_id, None)
+            if (self._resendable is not None and event.message_id is not None)
+            else None
+        )
+        held = kept is not None and kept[0] == key
+        if rejoining is not None and key in rejoining:
+            # Another message that bounced off the same lost room (sent before the loss
+            # was noticed, or meanwhile): held with the first, or reported as it is.
+            waiting = rejoining[key]
+            if held and len(waiting) < self.options.resend_window:
+                assert kept is not None and event.message_id is not None
+                waiting.append(_Held(event.message_id, kept[1], event))
+                return _NOTHING
+            return _new_result(events=self._bounced(event) if event.message_id else (event,))
+        dialog = self._joined.pop(key, None)
+        if dialog is None:
+            return None  # not a room we are in: a plain bounce
+        condition = event.error.condition_name
+        if not self.options.rejoin_lost_dialogs:
+            lost = DialogLost(
+                dialog_id=dialog,
+                condition_name=condition,
+                message_id=event.message_id,
+                rejoining=False,
+                resending=False,
+            )
+            tail = self._bounced(event) if event.message_id else (event,)
+            return _new_result(events=(lost, *tail))
+        if rejoining is None:
+            rejoining = self._rejoining = {}
+        rejoining[key] = []
+        if held:
+            assert kept is not None and event.message_id is not None
+            rejoining[key].append(_Held(event.message_id, kept[1], event))
+        self._pending_joins.pop(key, None)
+        self._pending_joins[key] = dialog
+        lost = DialogLost(
+            dialog_id=dialog,
+            condition_name=condition,
+            message_id=event.message_id,
+            rejoining=True,
+            resending=held,
+        )
+        events: tuple[Event, ...] = (lost,)
+        if not held:
+            events += self._bounced(event) if event.message_id else (event,)
+        return _new_result(events=events, replies=(JoinDialog(dialog_id=dialog).build(ctx),))
+
+    def _rejoin_settled(self, events: tuple[Event, ...], ctx: StanzaContext) -> HandlerResult:
+        """Presence events while rooms are being re-joined after a loss: a join (ours or
+        the application's) resends the held messages; a refusal, or a leave, reports them
+        bounced."""
+        rejoining = self._rejoining
+        assert rejoining is not None
+        out: list[Event] = []
+        replies: list[OutboundStanza] = []
+        for event in events:
+            out.append(event)
+            if type(event) is DialogJoined:
+                key = event.dialog_id.lower()
+                for held in rejoining.pop(key, ()):
+                    replies.append(
+                        _new_stanza(xml=held.xml, stanza_id=held.message_id, countable=True)
+                    )
+                    out.append(
+                        DialogMessageResent(message_id=held.message_id, dialog_id=event.dialog_id)
+                    )
+            elif type(event) is DialogJoinFailed or type(event) is DialogLeft:
+                # refused, or the application left meanwhile: the bounce stands
+                for held in rejoining.pop(event.dialog_id.lower(), ()):
+                    out.extend(self._bounced(held.bounce))
+        return _new_result(events=tuple(out), replies=tuple(replies))
 
     def _delivered_receipt(self, event: MessageReceived, ctx: StanzaContext) -> OutboundStanza:
         """The SDK's automatic delivered marker: exactly what ``SendMarker(kind=RECEIVED,
@@ -392,6 +547,15 @@ class ChatSession:
             f"<dialog_id>{dialog}</dialog_id></extraParams></message>",
             stanza_id=mid,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A groupchat that bounced off a lost room, held until the re-join settles."""
+
+    message_id: str
+    xml: str
+    bounce: MessageBounced
 
 
 def _user_jid_suffix(ctx: StanzaContext) -> str:

@@ -43,7 +43,17 @@ from cubeproto import (
     ResumeFailed,
     Transport,
 )
-from cubeproto.chat import DialogLeft, MessageBounced, MessageReceived, MessageType
+from cubeproto.chat import (
+    ChatOptions,
+    ChatSession,
+    DialogJoined,
+    DialogLeft,
+    DialogLost,
+    DialogMessageResent,
+    MessageBounced,
+    MessageReceived,
+    MessageType,
+)
 from cubeproto.reconnect import Disconnected, Endpoint, Reconnected, ReconnectPolicy
 
 pytestmark = pytest.mark.integration
@@ -511,6 +521,73 @@ def test_room_of_a_killed_node(
     for peer in (pa, pb):
         assert not any(isinstance(e, DialogLeft) for e in peer.seen), peer.seen
         assert received(peer, lost) == 0
+
+
+def test_a_lost_room_is_rejoined_and_the_bounced_message_resent(
+    on: OnCluster,
+    ejabberd_cluster: Cluster,
+    cluster_user: NewUser,
+    node1_room: Callable[[], str],
+) -> None:
+    """The scenario above with ``ChatOptions(rejoin_lost_dialogs=True)`` (issue 15: rooms
+    lost with a node are noticed and re-joined).  The bounce becomes ``DialogLost``
+    (``not-acceptable``, re-joining, resending); the client joins the room again on node 2
+    (``DialogJoined``), resends the message with its id (``DialogMessageResent``, then a
+    second ``MessageSent``: the server took the resend) and the room echoes it: delivered,
+    not bounced.  The other occupant, forgotten too, learns it the same way when it next
+    sends; from then on each receives the other's messages."""
+    a, b = cluster_user(), cluster_user()
+    dialog = node1_room()
+    room = f"{a.app_id}_{dialog}@{ejabberd_cluster.nodes[1].muc_domain}"
+    options = ChatOptions(rejoin_lost_dialogs=True)
+    pa = on(1, a, handler_factory=lambda: ChatSession(options))
+    pb = on(1, b, handler_factory=lambda: ChatSession(options))
+    pa.join_dialog(dialog)
+    pb.join_dialog(dialog)
+    assert set(pa.online_users(dialog)) == {a.user_id, b.user_id}
+
+    ejabberd_cluster.kill(0)
+    deadline = time.monotonic() + FAILOVER_WAIT
+    while room in ejabberd_cluster.nodes[1].api("muc_online_rooms", service="global"):
+        assert time.monotonic() < deadline, "node 2 still lists the dead node's room"
+        time.sleep(0.05)
+    first = pa.send_message(to_dialog=dialog, body="after the kill")
+    echo = wait_received(pa, first)  # the room's echo of the resend: a is back in
+    assert echo.dialog_id == dialog and echo.sender_id == a.user_id
+    seen = pa.seen
+    lost = [e for e in seen if isinstance(e, DialogLost)]
+    assert lost == [
+        DialogLost(
+            dialog_id=dialog,
+            condition_name="not-acceptable",
+            message_id=first,
+            rejoining=True,
+            resending=True,
+        )
+    ], seen
+    # the first join (before the kill), then the loss and the re-join
+    order = [type(e) for e in seen if isinstance(e, (DialogLost, DialogJoined))]
+    assert order[-2:] == [DialogLost, DialogJoined], seen
+    resent = [e for e in seen if isinstance(e, DialogMessageResent)]
+    assert resent == [DialogMessageResent(message_id=first, dialog_id=dialog)], seen
+    assert not any(isinstance(e, MessageBounced) for e in seen), seen
+    # the first send's ack and the resend's, in whatever order they come with the echo
+    deadline = time.monotonic() + FAILOVER_WAIT
+    while len(outcomes(pa, [first])[first]) < 2 and time.monotonic() < deadline:
+        pa.next_event(deadline - time.monotonic())
+    assert outcomes(pa, [first]) == {first: ["MessageSent", "MessageSent"]}
+    assert pa.client._sup.joined_dialogs == {dialog}  # re-joined after a reconnect too
+
+    # b was forgotten as well: its next groupchat takes it back in the same way, and a,
+    # now an occupant, receives it; a's message sent while b was out never reaches b.
+    second = pb.send_message(to_dialog=dialog, body="b after the kill")
+    wait_received(pb, second)
+    got = wait_received(pa, second)
+    assert (got.dialog_id, got.sender_id) == (dialog, b.user_id)
+    assert any(isinstance(e, DialogMessageResent) and e.message_id == second for e in pb.seen)
+    assert received(pb, first) == 0
+    for peer in (pa, pb):
+        assert not any(isinstance(e, DialogLeft) for e in peer.seen), peer.seen
 
 
 def _bench_module() -> Any:
