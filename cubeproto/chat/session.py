@@ -7,6 +7,8 @@ it bounded:
 
 * the duplicate-suppression window (:mod:`cubeproto.chat.dedup`),
 * the delivery tracker (:mod:`cubeproto.chat.delivery`),
+* in the end-to-end mode, the 1-1 messages waiting for their receiver's marker
+  (:mod:`cubeproto.chat.endtoend`),
 * the rooms we asked to join or joined (bounded by what the application joins).
 
 ``handle_stanza`` never raises for peer input: a malformed stanza becomes
@@ -44,6 +46,7 @@ from .commands import (
 )
 from .dedup import DEFAULT_DEDUP_WINDOW, ConfirmedDedup, DedupWindow
 from .delivery import DEFAULT_DELIVERY_WINDOW, DeliveryTracker
+from .endtoend import ConfirmationTracker, EndToEnd
 from .events import (
     ChatStateChanged,
     DeliveryStatus,
@@ -83,12 +86,20 @@ class ChatOptions:
     * ``mark_active_mode``: how :meth:`ChatSession.client_state` marks us active/inactive:
       ``mobile`` (the SDK's Tigase IQ), ``csi`` (XEP-0352) or ``auto`` (CSI when the server
       advertises ``urn:xmpp:csi:0``).
+    * ``end_to_end``: the end-to-end delivery mode for 1-1 chat
+      (:class:`~cubeproto.chat.endtoend.EndToEnd`; ``None``, the default: off).  As a
+      sender: every ``SendMessage(to_user=..., dialog_id=..., markable=True)`` is sent
+      again with its id until its receiver's marker comes, and ends as
+      ``DeliveryConfirmed`` or ``DeliveryNotConfirmed``.  As a receiver: a duplicate of a
+      message we already reported is answered with a delivered marker again (not
+      reported again), since the sender resends when our first marker was lost.
     """
 
     auto_delivered_receipts: bool = True
     dedup_window: int = DEFAULT_DEDUP_WINDOW
     delivery_window: int = DEFAULT_DELIVERY_WINDOW
     mark_active_mode: ClientStateMode = "auto"
+    end_to_end: EndToEnd | None = None
 
     def __post_init__(self) -> None:
         if self.dedup_window < 1 or self.delivery_window < 1:
@@ -113,6 +124,7 @@ class ChatSession:
     """The chat layer of one client session (implements ``StanzaHandler``)."""
 
     __slots__ = (
+        "_confirm",
         "_dedup",
         "_delivery",
         "_identity",
@@ -126,6 +138,8 @@ class ChatSession:
         self.options = options if options is not None else ChatOptions()
         self._dedup: DedupWindow | ConfirmedDedup = DedupWindow(self.options.dedup_window)
         self._delivery = DeliveryTracker(self.options.delivery_window)
+        end_to_end = self.options.end_to_end
+        self._confirm = ConfirmationTracker(end_to_end) if end_to_end is not None else None
         self._identity: Identity | None = None
         #: The end of our receipts' recipient JIDs (see _user_jid_suffix), made on the
         #: first receipt.  It depends on who we are -- our JID, which names our app id
@@ -173,6 +187,51 @@ class ChatSession:
         elif isinstance(command, LeaveDialog):
             self._pending_joins.pop(command.dialog_id.lower(), None)
         return ()
+
+    def stanza_sent_at(
+        self, command: StanzaCommand, stanza: OutboundStanza, now: float
+    ) -> Sequence[Event]:
+        """:meth:`stanza_sent` with the time of the send (the connection calls this one
+        when it exists): in the end-to-end mode a 1-1 message that asks for a marker is
+        tracked from ``now`` on."""
+        events = self.stanza_sent(command, stanza)
+        confirm = self._confirm
+        if (
+            confirm is not None
+            and type(command) is SendMessage
+            and command.to_user is not None
+            and command.markable
+            and command.dialog_id is not None
+            and stanza.stanza_id
+        ):
+            outcomes = confirm.sent(stanza.stanza_id, stanza.xml, now)
+            if outcomes:
+                return [*events, *outcomes]
+        return events
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`deadline_reached` must be called next (the connection's
+        ``get_timer`` includes it while a session is ready), or ``None``."""
+        confirm = self._confirm
+        return None if confirm is None else confirm.next_deadline()
+
+    def deadline_reached(self, now: float, ctx: StanzaContext) -> HandlerResult:
+        """The end-to-end deadlines due at ``now``: messages to send again (replies,
+        written with their original ids; their stream-management acks are not reported
+        again, the receiver's marker is what counts) and ``DeliveryNotConfirmed`` for
+        those out of attempts.  Called only while a session is ready, so that a resend
+        due during a disconnection goes out on the next session, resumed or fresh."""
+        confirm = self._confirm
+        if confirm is None:
+            return _NOTHING
+        outcomes, resends = confirm.due(now)
+        replies = tuple(_new_stanza(xml=xml, stanza_id=None, countable=True) for _, xml in resends)
+        return _new_result(events=tuple(outcomes), replies=replies)
+
+    @property
+    def awaiting_confirmation(self) -> int:
+        """End-to-end mode: how many messages wait for their receiver's marker."""
+        return 0 if self._confirm is None else len(self._confirm)
 
     def message_acked(self, message_id: str) -> Sequence[Event]:
         """Stream management acknowledged the message: ``SENT``."""
@@ -299,7 +358,8 @@ class ChatSession:
             message_id = event.message_id
             if message_id is None:
                 return _new_result(events=alone, replies=())
-            if not self._dedup.first_time(message_id):
+            first = self._dedup.first_time(message_id)
+            if not first and self._confirm is None:
                 return _NOTHING
             sender_id = event.sender_id
             if (
@@ -310,8 +370,10 @@ class ChatSession:
                 and self.options.auto_delivered_receipts
             ):
                 receipt = self._delivered_receipt(event, ctx)
-                return _new_result(events=alone, replies=(receipt,))
-            return _new_result(events=alone, replies=())
+                # A duplicate (end-to-end mode): the sender resent it because our first
+                # marker did not reach it; answer again, report nothing.
+                return _new_result(events=alone if first else (), replies=(receipt,))
+            return _new_result(events=alone, replies=()) if first else _NOTHING
         kind = type(event)
         if kind in _AS_THEY_ARE:
             return _new_result(events=alone, replies=())
@@ -322,7 +384,9 @@ class ChatSession:
                     if type(event) is MessageDelivered
                     else DeliveryStatus.READ
                 )
-                changes = self._delivery.advance(event.message_id, status)
+                changes: Sequence[Event] = self._delivery.advance(event.message_id, status)
+                if self._confirm is not None:
+                    changes = [*changes, *self._confirm.marker(event.message_id)]
                 if changes:
                     return _new_result(events=(event, *changes), replies=())
             return _new_result(events=alone, replies=())
@@ -333,8 +397,12 @@ class ChatSession:
             if event.message_id is not None and not self._dedup.first_time(event.message_id):
                 return _NOTHING
         elif type(event) is MessageBounced and event.message_id is not None:
-            changes = self._delivery.advance(event.message_id, DeliveryStatus.FAILED)
-            return _new_result(events=(event, *changes), replies=())
+            failed: Sequence[Event] = self._delivery.advance(
+                event.message_id, DeliveryStatus.FAILED
+            )
+            if self._confirm is not None:
+                failed = [*failed, *self._confirm.bounced(event.message_id)]
+            return _new_result(events=(event, *failed), replies=())
         return _new_result(events=alone, replies=())
 
     def _presence(self, element: etree._Element, ctx: StanzaContext) -> tuple[Event, ...]:
