@@ -152,6 +152,23 @@ class ConfirmationTracker:
             pending[message_id] = entry  # at the end: the latest deadline
         return outcomes, resends
 
+    def items(self) -> list[tuple[str, str, int]]:
+        """Every pending message as ``(message_id, xml, sends so far)``, oldest first (for
+        a checkpoint: deadlines are on the old process's clock, so they are not kept)."""
+        return [(mid, entry.xml, entry.attempts) for mid, entry in self._pending.items()]
+
+    def restore(self, items: list[tuple[str, str, int]]) -> None:
+        """Take :meth:`items` back in a new process: each is due at once (its marker
+        did not come while the old process lived; the next ready session resends it).
+        Called before anything is sent, so the deadline order holds."""
+        for message_id, xml, attempts in items:
+            entry = _Pending(xml, float("-inf"))
+            entry.attempts = attempts
+            self._pending.pop(message_id, None)
+            self._pending[message_id] = entry
+            if len(self._pending) > self.settings.max_pending:
+                self._pending.popitem(last=False)
+
     def attempts(self, message_id: str) -> int | None:
         """Sends so far of a pending message, else ``None``."""
         entry = self._pending.get(message_id)

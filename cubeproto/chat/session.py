@@ -263,20 +263,31 @@ class ChatSession:
     def checkpoint_state(self) -> dict[str, Any]:
         """The durable state for a checkpoint (JSON data): the confirmed
         duplicate-suppression ids, the tracked delivery statuses and the joined dialogs,
-        oldest first."""
+        oldest first; in the end-to-end mode also the messages waiting for their
+        receiver's marker (``end_to_end``: ``[id, stanza XML, sends]``)."""
         dedup = self._dedup
         window = dedup.window if isinstance(dedup, ConfirmedDedup) else dedup
-        return {
+        state: dict[str, Any] = {
             "dedup": list(window),
             "delivery": [[mid, status.value] for mid, status in self._delivery.items()],
             "joined": sorted(self._joined.values()),
         }
+        if self._confirm is not None:
+            # End-to-end mode: the messages still waiting for their receiver's marker.
+            state["end_to_end"] = [list(item) for item in self._confirm.items()]
+        return state
 
     def restore_checkpoint_state(self, data: Any) -> None:
         """Take :meth:`checkpoint_state`'s data back (a new process resuming);
-        :class:`~cubeproto.CheckpointError` if it is not that shape."""
-        if not isinstance(data, dict) or set(data) != {"dedup", "delivery", "joined"}:
-            raise CheckpointError("chat state must be an object with dedup, delivery, joined")
+        :class:`~cubeproto.CheckpointError` if it is not that shape.  Messages waiting
+        for their receiver's marker (``end_to_end``) are resent on the first ready session
+        when this session is in the end-to-end mode, and forgotten when it is not."""
+        keys = set(data) if isinstance(data, dict) else set()
+        if not isinstance(data, dict) or keys - {"end_to_end"} != {"dedup", "delivery", "joined"}:
+            raise CheckpointError(
+                "chat state must be an object with dedup, delivery, joined (and end_to_end)"
+            )
+        pending = _pending_of(data.get("end_to_end", []))
         dedup, delivery, joined = data["dedup"], data["delivery"], data["joined"]
         if not isinstance(dedup, list) or not all(isinstance(k, str) for k in dedup):
             raise CheckpointError("chat state 'dedup' must be a list of message ids")
@@ -297,6 +308,8 @@ class ChatSession:
         window = self._dedup.window if isinstance(self._dedup, ConfirmedDedup) else self._dedup
         window.extend(dedup)
         self._delivery.restore(statuses)
+        if self._confirm is not None:
+            self._confirm.restore(pending)
         for dialog_id in joined:
             self._joined[dialog_id.lower()] = dialog_id
 
@@ -460,6 +473,28 @@ class ChatSession:
             f"<dialog_id>{dialog}</dialog_id></extraParams></message>",
             stanza_id=mid,
         )
+
+
+def _pending_of(data: Any) -> list[tuple[str, str, int]]:
+    """The ``end_to_end`` part of a checkpoint's chat state: ``[message id, stanza XML,
+    sends]`` entries, each checked (:class:`~cubeproto.CheckpointError` otherwise)."""
+    if not isinstance(data, list):
+        raise CheckpointError("chat state 'end_to_end' must be a list")
+    pending: list[tuple[str, str, int]] = []
+    for entry in data:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 3
+            or not isinstance(entry[0], str)
+            or not entry[0]
+            or not isinstance(entry[1], str)
+            or not entry[1].startswith("<message")
+            or type(entry[2]) is not int
+            or entry[2] < 1
+        ):
+            raise CheckpointError(f"chat state 'end_to_end' entry {entry!r} is invalid")
+        pending.append((entry[0], entry[1], entry[2]))
+    return pending
 
 
 def _user_jid_suffix(ctx: StanzaContext) -> str:

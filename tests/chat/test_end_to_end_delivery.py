@@ -33,7 +33,14 @@ from scripted import (
     logged_in,
 )
 
-from cubeproto import ClientConnection, ConnectionClosed, LocalProtocolError, MessageSent
+from cubeproto import (
+    Checkpoint,
+    CheckpointError,
+    ClientConnection,
+    ConnectionClosed,
+    LocalProtocolError,
+    MessageSent,
+)
 from cubeproto.chat import (
     ChatOptions,
     ChatSession,
@@ -415,3 +422,72 @@ def test_outcomes_match_a_model(
         assert all(tracker.attempts(mid) == entry["sends"] for mid, entry in model.items())
         due = [entry["last"] + DEADLINE for entry in model.values()]
         assert tracker.next_deadline() == (min(due) if due else None)
+
+
+# -- a new process: the pending messages travel in the checkpoint --------------------
+
+
+def test_a_new_process_resends_what_its_checkpoint_says_is_unconfirmed() -> None:
+    conn, server = e2e_client()
+    mid, stanza = send_tracked(conn, server)
+    server.feed("<a xmlns='urn:xmpp:sm:3' h='3'/>")  # the server has it
+    drain(conn)
+    checkpoint = conn.checkpoint()
+    assert checkpoint is not None
+    text = checkpoint.to_json()
+    # The process dies; a new one resumes from the JSON text and is refused.
+    new = ClientConnection(config(handler_factory=e2e_session), resume=Checkpoint.from_json(text))
+    srv = ScriptedServer(new)
+    new.start(now=500.0)  # another process: another clock
+    srv.now = 500.0
+    srv.open_with(FEATURES_SASL)
+    srv.sasl_scram()
+    srv.open_with(FEATURES_BIND)
+    assert b"<resume" in srv.client_sent()
+    assert new.get_timer() is None or new.get_timer() >= 500.0  # no session: not due yet
+    srv.feed(
+        "<failed xmlns='urn:xmpp:sm:3'>"
+        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    )
+    srv.bind()
+    srv.session_setup()
+    drain(new)
+    srv.client_sent()
+    deadline = new.get_timer()
+    assert deadline is not None and deadline <= 500.0  # due at once
+    new.handle_timer(now=500.0)
+    assert stanza in srv.client_sent()
+    assert new.get_timer() == 500.0 + DEADLINE
+    srv.feed(marker(mid))
+    assert of(DeliveryConfirmed, drain(new)) == [DeliveryConfirmed(message_id=mid, attempts=2)]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "nope",
+        [["id", "<message/>"]],
+        [["", "<message/>", 1]],
+        [["id", "<iq/>", 1]],
+        [["id", "<message/>", 0]],
+        [["id", "<message/>", True]],
+    ],
+)
+def test_bad_end_to_end_checkpoint_state_is_refused(entry: Any) -> None:
+    state = e2e_session().checkpoint_state()
+    state["end_to_end"] = entry
+    with pytest.raises(CheckpointError):
+        e2e_session().restore_checkpoint_state(state)
+
+
+def test_checkpoint_state_is_unchanged_without_the_mode() -> None:
+    assert set(ChatSession().checkpoint_state()) == {"dedup", "delivery", "joined"}
+    # A session not in the mode takes a checkpoint made in it (and forgets its pending).
+    session = e2e_session()
+    state = session.checkpoint_state()
+    state["end_to_end"] = [["abc", "<message id='abc'/>", 2]]
+    plain = ChatSession()
+    plain.restore_checkpoint_state(state)
+    assert plain.awaiting_confirmation == 0
+    session.restore_checkpoint_state(state)
+    assert session.awaiting_confirmation == 1
