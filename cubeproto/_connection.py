@@ -172,7 +172,11 @@ class ClientConnection(
     )
 
     def __init__(
-        self, config: ClientConfig, *, resume: ResumableSession | Checkpoint | None = None
+        self,
+        config: ClientConfig,
+        *,
+        resume: ResumableSession | Checkpoint | None = None,
+        handler: StanzaHandler | None = None,
     ) -> None:
         """Create an idle connection.  Pure: nothing is sent until :meth:`start`.
 
@@ -182,7 +186,17 @@ class ClientConnection(
         process: its handler state is restored into a handler made by
         ``config.handler_factory``; a checkpoint with handler state and no handler that
         can take it raises :class:`~cubeproto.CheckpointError`).
+
+        ``handler`` (without ``resume``): the stanza handler of an earlier connection whose
+        session could not be resumed, used instead of a new one from
+        ``config.handler_factory``, so that what it keeps across sessions (the chat
+        layer's end-to-end pending messages) goes on; see
+        :class:`~cubeproto.reconnect.Supervisor`.
         """
+        if handler is not None and resume is not None:
+            raise LocalProtocolError(
+                "a resumed session brings its own handler: pass one or the other"
+            )
         if isinstance(resume, Checkpoint):
             resume = ResumableSession.from_checkpoint(resume, _restored_handler(config, resume))
         self._config = config
@@ -252,6 +266,8 @@ class ClientConnection(
             self._lost_reported = set(resume.lost_reported)
             for iq_id, kind, to, timeout, parser in resume.pending_iqs:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
+        elif handler is not None:
+            self._handler = handler
         else:
             self._handler = config.handler_factory() if config.handler_factory else None
         #: The handler's optional timed hooks (the chat layer's end-to-end mode, issue

@@ -181,7 +181,9 @@ class StanzaHandler(Protocol):
     session is ready the connection's ``get_timer`` includes ``next_deadline()``, and
     ``handle_timer`` calls ``deadline_reached`` when it is due, emitting its events and
     writing its replies (a countable reply without ``stanza_id`` is acknowledged
-    silently).
+    silently).  A handler whose ``keep_across_sessions`` attribute is true is given by
+    the :class:`~cubeproto.reconnect.Supervisor` to the next connection even when the old
+    session could not be resumed (``ClientConnection(config, handler=...)``).
     """
 
     def handle_stanza(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult: ...

@@ -229,6 +229,13 @@ class ChatSession:
         return _new_result(events=tuple(outcomes), replies=replies)
 
     @property
+    def keep_across_sessions(self) -> bool:
+        """Whether a :class:`~cubeproto.reconnect.Supervisor` gives this session to the
+        next connection even when the old session cannot be resumed (the end-to-end
+        mode: its pending messages must still be resent and get their outcome)."""
+        return self._confirm is not None
+
+    @property
     def awaiting_confirmation(self) -> int:
         """End-to-end mode: how many messages wait for their receiver's marker."""
         return 0 if self._confirm is None else len(self._confirm)

@@ -54,6 +54,7 @@ from cubeproto.chat import (
     SendMessage,
 )
 from cubeproto.events import MessageUnconfirmed, ResumeFailed, StreamResumed
+from cubeproto.reconnect import Disconnected, Supervisor
 
 DIALOG = "6507f0a1c2b3d4e5f6a7b8c9"
 DEADLINE = 10.0
@@ -491,3 +492,75 @@ def test_checkpoint_state_is_unchanged_without_the_mode() -> None:
     assert plain.awaiting_confirmation == 0
     session.restore_checkpoint_state(state)
     assert session.awaiting_confirmation == 1
+
+
+# -- a session that cannot be resumed: the Supervisor keeps the chat session ------------
+
+
+def supervised(factory: Any) -> tuple[Supervisor, list[Any]]:
+    return Supervisor(config(handler_factory=factory), jitter=lambda: 0.0), []
+
+
+def supervised_login(sup: Supervisor, seen: list[Any], now: float) -> ScriptedServer:
+    """A new transport and a fresh session *without* resumption (``<enabled/>`` with no
+    ``resume``), every event passed through the supervisor into ``seen``."""
+    conn = sup.new_connection()
+    server = ScriptedServer(conn, now=now)
+    conn.start(now=now)
+    server.open_with(FEATURES_SASL)
+    server.sasl_scram()
+    server.open_with(FEATURES_BIND)
+    server.bind()
+    server.session_setup(resume=False)
+    pump(sup, seen, now)
+    server.client_sent()
+    return server
+
+
+def pump(sup: Supervisor, seen: list[Any], now: float) -> None:
+    conn = sup.connection
+    while conn is not None and (event := conn.next_event()) is not None:
+        seen.extend(sup.process(event, now=now))
+
+
+def test_the_supervisor_keeps_the_pending_messages_when_the_session_is_not_resumable() -> None:
+    sup, seen = supervised(e2e_session)
+    server = supervised_login(sup, seen, 0.0)
+    first = sup.connection
+    assert first is not None
+    mid, stanza = send_tracked(first, server)
+    first.receive_eof(now=2.0)  # the transport dies; nothing to resume
+    pump(sup, seen, 2.0)
+    lost = [e for e in seen if isinstance(e, Disconnected)]
+    assert len(lost) == 1 and not lost[0].resumable
+    server = supervised_login(sup, seen, 3.0)
+    second = sup.connection
+    assert second is not None and second is not first
+    assert second.handler is first.handler  # the same chat session, its messages in it
+    assert second.get_timer() == 1.0 + DEADLINE
+    second.handle_timer(now=1.0 + DEADLINE)
+    assert stanza in server.client_sent()
+    server.feed(marker(mid))
+    pump(sup, seen, 12.0)
+    assert of(DeliveryConfirmed, seen) == [DeliveryConfirmed(message_id=mid, attempts=2)]
+
+
+def test_without_the_mode_a_session_that_is_not_resumable_gets_a_new_chat_session() -> None:
+    sup, seen = supervised(ChatSession)
+    supervised_login(sup, seen, 0.0)
+    first = sup.connection
+    assert first is not None
+    first.receive_eof(now=2.0)
+    pump(sup, seen, 2.0)
+    supervised_login(sup, seen, 3.0)
+    assert sup.connection is not None and sup.connection.handler is not first.handler
+
+
+def test_a_connection_takes_a_handler_or_a_resumption_not_both() -> None:
+    conn, _ = e2e_client()
+    conn.receive_eof(now=5)
+    drain(conn)
+    state = conn.resume_state()
+    assert state is not None
+    with pytest.raises(LocalProtocolError):
+        ClientConnection(config(), resume=state, handler=e2e_session())
