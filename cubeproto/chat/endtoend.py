@@ -13,8 +13,13 @@ up to :attr:`EndToEnd.max_attempts` sends.  Each tracked message ends with exact
 * :class:`~cubeproto.chat.events.DeliveryConfirmed` -- a marker for its id came from
   someone else;
 * :class:`~cubeproto.chat.events.DeliveryNotConfirmed` -- ``max_attempts`` sends, each
-  followed by the deadline without a marker (or it bounced; or more messages were pending
-  than the tracker holds and it was the oldest).
+  followed by the deadline without a marker (or more messages were pending than the
+  tracker holds and it was the oldest).
+
+A bounce (``<message type="error">``) does not end the tracking: many are transient (an
+offline queue full while the receiver reconnects, ``resource-constraint``; a node going
+away), so the deadline still decides, and the final ``DeliveryNotConfirmed`` says
+``bounced=True`` when a send of the message bounced.
 
 The tracker is pure: time is the ``now`` its caller passes, and the earliest deadline is
 :meth:`ConfirmationTracker.next_deadline`.  Every entry's deadline is its last send plus
@@ -68,12 +73,13 @@ class EndToEnd:
 class _Pending:
     """One message waiting for its marker: its stanza, sends so far, next deadline."""
 
-    __slots__ = ("attempts", "due", "xml")
+    __slots__ = ("attempts", "bounced", "due", "xml")
 
     def __init__(self, xml: str, due: float) -> None:
         self.xml = xml
         self.attempts = 1
         self.due = due
+        self.bounced = False
 
 
 Outcome = DeliveryConfirmed | DeliveryNotConfirmed
@@ -99,7 +105,11 @@ class ConfirmationTracker:
         pending[message_id] = _Pending(xml, now + self.settings.deadline)
         if len(pending) > self.settings.max_pending:
             oldest_id, oldest = pending.popitem(last=False)
-            return [DeliveryNotConfirmed(message_id=oldest_id, attempts=oldest.attempts)]
+            return [
+                DeliveryNotConfirmed(
+                    message_id=oldest_id, attempts=oldest.attempts, bounced=oldest.bounced
+                )
+            ]
         return []
 
     def marker(self, message_id: str) -> list[Outcome]:
@@ -111,13 +121,13 @@ class ConfirmationTracker:
             return []
         return [DeliveryConfirmed(message_id=message_id, attempts=entry.attempts)]
 
-    def bounced(self, message_id: str) -> list[Outcome]:
-        """The server bounced the message (``<message type="error">``): the receiver will
-        not get it by sending it again (privacy block, unknown user)."""
-        entry = self._pending.pop(message_id, None)
-        if entry is None:
-            return []
-        return [DeliveryNotConfirmed(message_id=message_id, attempts=entry.attempts, bounced=True)]
+    def bounced(self, message_id: str) -> None:
+        """The server bounced a send of the message (``<message type="error">``).  Noted
+        for the final outcome; the message is still resent at its deadline, since a
+        bounce may be transient (see the module docstring)."""
+        entry = self._pending.get(message_id)
+        if entry is not None:
+            entry.bounced = True
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` has work next, or ``None`` when nothing is pending."""
@@ -141,7 +151,9 @@ class ConfirmationTracker:
             del pending[message_id]
             if entry.attempts >= settings.max_attempts:
                 outcomes.append(
-                    DeliveryNotConfirmed(message_id=message_id, attempts=entry.attempts)
+                    DeliveryNotConfirmed(
+                        message_id=message_id, attempts=entry.attempts, bounced=entry.bounced
+                    )
                 )
                 continue
             entry.attempts += 1

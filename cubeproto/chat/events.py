@@ -283,10 +283,11 @@ class DeliveryConfirmed(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryNotConfirmed(Event):
     """End-to-end mode: the receiver did not confirm the 1-1 message after ``attempts``
-    sends, each followed by the configured deadline without a marker (or the message
-    bounced: ``bounced=True``, or it was the oldest of more pending messages than the
-    tracker holds: ``attempts`` below the maximum).  A final outcome; it does not say
-    the message was lost -- only that the receiver never said it arrived."""
+    sends, each followed by the configured deadline without a marker (or it was the
+    oldest of more pending messages than the tracker holds: ``attempts`` below the
+    maximum).  ``bounced``: a send of it bounced (``MessageBounced``; a bounce alone
+    ends nothing, it may be transient).  A final outcome; it does not say the message
+    was lost -- only that the receiver never said it arrived."""
 
     message_id: str
     attempts: int

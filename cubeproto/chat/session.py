@@ -417,11 +417,9 @@ class ChatSession:
             if event.message_id is not None and not self._dedup.first_time(event.message_id):
                 return _NOTHING
         elif type(event) is MessageBounced and event.message_id is not None:
-            failed: Sequence[Event] = self._delivery.advance(
-                event.message_id, DeliveryStatus.FAILED
-            )
+            failed = self._delivery.advance(event.message_id, DeliveryStatus.FAILED)
             if self._confirm is not None:
-                failed = [*failed, *self._confirm.bounced(event.message_id)]
+                self._confirm.bounced(event.message_id)
             return _new_result(events=(event, *failed), replies=())
         return _new_result(events=alone, replies=())
 
