@@ -73,6 +73,7 @@ from cubeproto.chat import (  # noqa: E402
     DeliveryConfirmed,
     DeliveryNotConfirmed,
     EndToEnd,
+    MessageBounced,
     MessageReceived,
 )
 from cubeproto.events import Event  # noqa: E402
@@ -107,6 +108,8 @@ class Recorder:
     confirmations: dict[str, list[tuple[str, int]]] = field(
         default_factory=lambda: collections.defaultdict(list)
     )
+    #: message id -> bounces (``<message type="error">`` for a message we sent)
+    bounced: collections.Counter[str] = field(default_factory=collections.Counter)
     resume_failed: list[str | None] = field(default_factory=list)
     reconnected: list[bool] = field(default_factory=list)
     changed: threading.Condition = field(init=False)
@@ -122,6 +125,8 @@ class Recorder:
                 self.outcomes[event.message_id].append(type(event).__name__)
             elif isinstance(event, E2E_OUTCOMES):
                 self.confirmations[event.message_id].append((type(event).__name__, event.attempts))
+            elif isinstance(event, MessageBounced) and event.message_id is not None:
+                self.bounced[event.message_id] += 1
             elif isinstance(event, ResumeFailed):
                 self.resume_failed.append(event.condition_name)
             elif isinstance(event, Reconnected):
@@ -291,6 +296,7 @@ def run(
             "outcomes": dict(sorted(kinds.items())),
             "outcomes_of_lost": dict(sorted(lost_kinds.items())),
             "more_than_one_outcome": sum(1 for m in sent_ids if len(said.get(m, [])) > 1),
+            "bounced": sum(1 for m in sent_ids if rec[sender_name].bounced[m]),
             "sender_resume_failed": rec[sender_name].resume_failed,
             "receiver_resume_failed": rec[receiver_name].resume_failed,
         }
@@ -366,7 +372,8 @@ def main() -> None:
                     f" outcomes of the lost {r['outcomes_of_lost']}"
                 )
                 print(
-                    f"        more than one outcome: {r['more_than_one_outcome']};"
+                    f"        bounced {r['bounced']}; more than one outcome:"
+                    f" {r['more_than_one_outcome']};"
                     f" ResumeFailed sender {r['sender_resume_failed']},"
                     f" receiver {r['receiver_resume_failed']}"
                 )
