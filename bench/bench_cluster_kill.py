@@ -18,13 +18,19 @@ on while they do (a send refused while reconnecting is retried).  At the end eac
 sends a marker; the receiver's counts are taken once it arrived, the sender's once every
 message has its outcome (bounded waits).
 
-Printed per pair and per mode (``resend_unconfirmed`` off and on): messages received,
-duplicated, lost; each outcome the sender reported; and the outcomes of the lost ones (a
-lost message reported ``MessageSent`` is the silent cost).  Nothing is asserted: a report.
+Three modes: ``default``, ``resend_unconfirmed=True``, and ``end-to-end`` (issue 15:
+every client has ``ChatOptions(end_to_end=EndToEnd(deadline=E2E_DEADLINE,
+max_attempts=E2E_ATTEMPTS))``, and the messages are 1-1 with a dialog id and
+``markable=True``, so each is resent with its id until its receiver's marker comes).
+Printed per pair and per mode: messages received, duplicated, lost; each outcome the
+sender reported; and the outcomes of the lost ones (a lost message reported
+``MessageSent`` is the silent cost); in the end-to-end mode also each message's
+end-to-end outcome and the resends it took.  Nothing is asserted: a report.
 
     python bench/bench_cluster_kill.py                  # 2,000 messages, kill at 1,000
     python bench/bench_cluster_kill.py --rate 200         # paced: 200 msgs/s per sender
     python bench/bench_cluster_kill.py --messages 500 --kill-at 250 --repeat 3
+    python bench/bench_cluster_kill.py --mode end-to-end  # one mode only
 
 The cluster is started (and the killed node restarted after each run) by the script,
 through tests/ejabberd_cluster.py.  ~30-60 s per run on the 2-core test machine.
@@ -62,7 +68,15 @@ from cubeproto import (  # noqa: E402
     ResumeFailed,
     Transport,
 )
-from cubeproto.chat import ChatSession, MessageReceived  # noqa: E402
+from cubeproto.chat import (  # noqa: E402
+    ChatOptions,
+    ChatSession,
+    DeliveryConfirmed,
+    DeliveryNotConfirmed,
+    EndToEnd,
+    MessageBounced,
+    MessageReceived,
+)
 from cubeproto.events import Event  # noqa: E402
 from cubeproto.reconnect import Reconnected, ReconnectPolicy  # noqa: E402
 
@@ -70,6 +84,18 @@ APP_ID = 42
 OUTCOMES = (MessageSent, MessageUnconfirmed, MessageLost, MessageRejected)
 #: Bound on each wait of a run (a marker, the outcomes, a reconnection).
 WAIT_S = 120.0
+#: The end-to-end mode's settings: a marker normally comes back within a second even in
+#: a burst (the receiver answers as it reads); 10 s leaves room for the kill, the
+#: reconnection and the burst's queue; 6 sends cover a minute.
+E2E_DEADLINE = 10.0
+E2E_ATTEMPTS = 6
+#: The modes: name -> (resend_unconfirmed, end-to-end settings or None).
+MODES: dict[str, tuple[bool, EndToEnd | None]] = {
+    "default": (False, None),
+    "resend_unconfirmed": (True, None),
+    "end-to-end": (False, EndToEnd(deadline=E2E_DEADLINE, max_attempts=E2E_ATTEMPTS)),
+}
+E2E_OUTCOMES = (DeliveryConfirmed, DeliveryNotConfirmed)
 
 
 @dataclass
@@ -79,6 +105,12 @@ class Recorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
     received: collections.Counter[str] = field(default_factory=collections.Counter)
     outcomes: dict[str, list[str]] = field(default_factory=lambda: collections.defaultdict(list))
+    #: message id -> (end-to-end outcome, sends) for each such outcome reported
+    confirmations: dict[str, list[tuple[str, int]]] = field(
+        default_factory=lambda: collections.defaultdict(list)
+    )
+    #: message id -> bounces (``<message type="error">`` for a message we sent)
+    bounced: collections.Counter[str] = field(default_factory=collections.Counter)
     resume_failed: list[str | None] = field(default_factory=list)
     reconnected: list[bool] = field(default_factory=list)
     changed: threading.Condition = field(init=False)
@@ -92,6 +124,10 @@ class Recorder:
                 self.received[event.message_id] += 1
             elif isinstance(event, OUTCOMES):
                 self.outcomes[event.message_id].append(type(event).__name__)
+            elif isinstance(event, E2E_OUTCOMES):
+                self.confirmations[event.message_id].append((type(event).__name__, event.attempts))
+            elif isinstance(event, MessageBounced) and event.message_id is not None:
+                self.bounced[event.message_id] += 1
             elif isinstance(event, ResumeFailed):
                 self.resume_failed.append(event.condition_name)
             elif isinstance(event, Reconnected):
@@ -119,7 +155,12 @@ def new_user(node: Ejabberd) -> tuple[int, str]:
 
 
 def client(
-    cluster: Cluster, user: tuple[int, str], port: int, recorder: Recorder, resend: bool
+    cluster: Cluster,
+    user: tuple[int, str],
+    port: int,
+    recorder: Recorder,
+    resend: bool,
+    end_to_end: EndToEnd | None = None,
 ) -> ChatClient:
     config = ClientConfig(
         app_id=APP_ID,
@@ -129,7 +170,7 @@ def client(
         transport=Transport.TCP,
         entropy=os.urandom,
         wall_clock=time.time,
-        handler_factory=ChatSession,
+        handler_factory=lambda: ChatSession(ChatOptions(end_to_end=end_to_end)),
         resend_unconfirmed=resend,
     )
     return ChatClient(
@@ -142,39 +183,53 @@ def client(
     )
 
 
-def send(sender: ChatClient, to_user: int, body: str) -> str:
+def send(sender: ChatClient, to_user: int, body: str, dialog_id: str | None = None) -> str:
+    """Send (1-1); with ``dialog_id`` also ``markable``, as the end-to-end mode tracks."""
     while True:
         try:
-            return str(sender.send_message(to_user=to_user, body=body))
+            if dialog_id is None:
+                return str(sender.send_message(to_user=to_user, body=body))
+            return str(
+                sender.send_message(to_user=to_user, body=body, dialog_id=dialog_id, markable=True)
+            )
         except NotConnected:
             sender.wait_connected(WAIT_S)
 
 
-def run(cluster: Cluster, messages: int, kill_at: int, resend: bool, rate: float) -> dict[str, Any]:
+def run(
+    cluster: Cluster,
+    messages: int,
+    kill_at: int,
+    resend: bool,
+    rate: float,
+    end_to_end: EndToEnd | None = None,
+) -> dict[str, Any]:
     """One run: two pairs, node 1 killed after ``kill_at`` sends of its sender; each sender
-    paced at ``rate`` messages per second (0: as fast as its client takes them)."""
+    paced at ``rate`` messages per second (0: as fast as its client takes them).  With
+    ``end_to_end`` every client is in that mode and the messages ask for markers."""
     node1, node2 = cluster.nodes
     users = {name: new_user(node1) for name in ("s1", "r2", "s2", "r1")}
     rec = {name: Recorder() for name in users}
     report: dict[str, Any] = {}
     with (
         FaultProxy(node1.c2s_port) as proxy,
-        client(cluster, users["s1"], proxy.port, rec["s1"], resend) as s1,
-        client(cluster, users["r2"], node2.c2s_port, rec["r2"], resend) as r2,
-        client(cluster, users["s2"], node2.c2s_port, rec["s2"], resend) as s2,
-        client(cluster, users["r1"], proxy.port, rec["r1"], resend) as r1,
+        client(cluster, users["s1"], proxy.port, rec["s1"], resend, end_to_end) as s1,
+        client(cluster, users["r2"], node2.c2s_port, rec["r2"], resend, end_to_end) as r2,
+        client(cluster, users["s2"], node2.c2s_port, rec["s2"], resend, end_to_end) as s2,
+        client(cluster, users["r1"], proxy.port, rec["r1"], resend, end_to_end) as r1,
     ):
         for c in (s1, r2, s2, r1):
             c.wait_connected(WAIT_S, settled=True)
         ids: dict[str, list[str]] = {"1->2": [], "2->1": []}
         killed_after: dict[str, int] = {}
+        dialogs = {name: os.urandom(12).hex() if end_to_end is not None else None for name in ids}
 
         def pump(name: str, sender: ChatClient, to: int, kill: bool) -> None:
             t0 = time.monotonic()
             for i in range(messages):
                 if rate > 0 and (ahead := t0 + i / rate - time.monotonic()) > 0:
                     time.sleep(ahead)
-                ids[name].append(send(sender, to, f"{name} {i}"))
+                ids[name].append(send(sender, to, f"{name} {i}", dialogs[name]))
                 if kill and i + 1 == kill_at:
                     killed_after["1->2"] = len(ids["1->2"])
                     killed_after["2->1"] = len(ids["2->1"])
@@ -217,6 +272,13 @@ def run(cluster: Cluster, messages: int, kill_at: int, resend: bool, rate: float
                     lambda r=r, name=name: all(r.outcomes.get(m) for m in ids[name]),
                 )
             )
+            if end_to_end is not None:
+                waits.append(
+                    r.wait(
+                        f"{name} end-to-end outcomes",
+                        lambda r=r, name=name: all(r.confirmations.get(m) for m in ids[name]),
+                    )
+                )
         report["complete"] = all(waits)
 
     for name, sender_name, receiver_name in (("1->2", "s1", "r2"), ("2->1", "s2", "r1")):
@@ -235,9 +297,28 @@ def run(cluster: Cluster, messages: int, kill_at: int, resend: bool, rate: float
             "outcomes": dict(sorted(kinds.items())),
             "outcomes_of_lost": dict(sorted(lost_kinds.items())),
             "more_than_one_outcome": sum(1 for m in sent_ids if len(said.get(m, [])) > 1),
+            "bounced": sum(1 for m in sent_ids if rec[sender_name].bounced[m]),
             "sender_resume_failed": rec[sender_name].resume_failed,
             "receiver_resume_failed": rec[receiver_name].resume_failed,
         }
+        if end_to_end is not None:
+            confirmations = rec[sender_name].confirmations
+            final = [confirmations.get(m, [("(none)", 0)])[-1] for m in sent_ids]
+            report[name]["end_to_end"] = dict(
+                sorted(collections.Counter(k for k, _ in final).items())
+            )
+            report[name]["end_to_end_of_lost"] = dict(
+                sorted(
+                    collections.Counter(
+                        confirmations.get(m, [("(none)", 0)])[-1][0] for m in lost
+                    ).items()
+                )
+            )
+            report[name]["more_than_one_end_to_end"] = sum(
+                1 for m in sent_ids if len(confirmations.get(m, [])) > 1
+            )
+            report[name]["resends"] = sum(max(0, n - 1) for _, n in final)
+            report[name]["resent_messages"] = sum(1 for _, n in final if n > 1)
     return report
 
 
@@ -250,15 +331,25 @@ def main() -> None:
         "--rate", type=float, default=0.0, help="messages/s per sender, 0: unpaced [0]"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line per run")
+    parser.add_argument(
+        "--mode", choices=sorted(MODES), action="append", help="run only these modes [all]"
+    )
     args = parser.parse_args()
     kill_at = args.kill_at if args.kill_at is not None else args.messages // 2
 
     cluster = running_or_started()
-    for resend in (False, True):
-        mode = "resend_unconfirmed=True" if resend else "default (resend_unconfirmed=False)"
+    for mode_name in args.mode or list(MODES):
+        resend, end_to_end = MODES[mode_name]
+        mode = {
+            "default": "default (resend_unconfirmed=False)",
+            "resend_unconfirmed": "resend_unconfirmed=True",
+            "end-to-end": (
+                f"end-to-end (EndToEnd(deadline={E2E_DEADLINE:g}, max_attempts={E2E_ATTEMPTS}))"
+            ),
+        }[mode_name]
         for n in range(args.repeat):
             cluster.restore()
-            report = run(cluster, args.messages, kill_at, resend, args.rate)
+            report = run(cluster, args.messages, kill_at, resend, args.rate, end_to_end)
             if args.json:
                 print(json.dumps({"mode": mode, "run": n + 1, **report}))
                 continue
@@ -282,10 +373,18 @@ def main() -> None:
                     f" outcomes of the lost {r['outcomes_of_lost']}"
                 )
                 print(
-                    f"        more than one outcome: {r['more_than_one_outcome']};"
+                    f"        bounced {r['bounced']}; more than one outcome:"
+                    f" {r['more_than_one_outcome']};"
                     f" ResumeFailed sender {r['sender_resume_failed']},"
                     f" receiver {r['receiver_resume_failed']}"
                 )
+                if end_to_end is not None:
+                    print(
+                        f"        end-to-end {r['end_to_end']}; of the lost"
+                        f" {r['end_to_end_of_lost']}; resends {r['resends']}"
+                        f" ({r['resent_messages']} messages); more than one:"
+                        f" {r['more_than_one_end_to_end']}"
+                    )
     cluster.restore()
 
 

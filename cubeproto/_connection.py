@@ -19,7 +19,7 @@ would destroy (see ``_fail``).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from lxml import etree
@@ -89,6 +89,8 @@ from ._xmlstream import (
 from .commands import (
     UNSTATED,
     Command,
+    HandlerResult,
+    OutboundStanza,
     Ping,
     SendIq,
     StanzaCommand,
@@ -138,6 +140,9 @@ class ClientConnection(
         "_events",
         "_features",
         "_handler",
+        "_handler_deadline",
+        "_handler_due",
+        "_handler_sent_at",
         "_header_seen",
         "_ids",
         "_jid",
@@ -167,7 +172,11 @@ class ClientConnection(
     )
 
     def __init__(
-        self, config: ClientConfig, *, resume: ResumableSession | Checkpoint | None = None
+        self,
+        config: ClientConfig,
+        *,
+        resume: ResumableSession | Checkpoint | None = None,
+        handler: StanzaHandler | None = None,
     ) -> None:
         """Create an idle connection.  Pure: nothing is sent until :meth:`start`.
 
@@ -177,7 +186,17 @@ class ClientConnection(
         process: its handler state is restored into a handler made by
         ``config.handler_factory``; a checkpoint with handler state and no handler that
         can take it raises :class:`~cubeproto.CheckpointError`).
+
+        ``handler`` (without ``resume``): the stanza handler of an earlier connection whose
+        session could not be resumed, used instead of a new one from
+        ``config.handler_factory``, so that what it keeps across sessions (the chat
+        layer's end-to-end pending messages) goes on; see
+        :class:`~cubeproto.reconnect.Supervisor`.
         """
+        if handler is not None and resume is not None:
+            raise LocalProtocolError(
+                "a resumed session brings its own handler: pass one or the other"
+            )
         if isinstance(resume, Checkpoint):
             resume = ResumableSession.from_checkpoint(resume, _restored_handler(config, resume))
         self._config = config
@@ -248,8 +267,24 @@ class ClientConnection(
             self._lost_reported = set(resume.lost_reported)
             for iq_id, kind, to, timeout, parser in resume.pending_iqs:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
+        elif handler is not None:
+            self._handler = handler
         else:
             self._handler = config.handler_factory() if config.handler_factory else None
+        #: The handler's optional timed hooks (the chat layer's end-to-end mode, issue
+        #: 15), looked up once: see StanzaHandler.
+        handler = self._handler
+        self._handler_sent_at: (
+            Callable[[StanzaCommand, OutboundStanza, float], Sequence[Event]] | None
+        ) = getattr(handler, "stanza_sent_at", None)
+        self._handler_deadline: Callable[[], float | None] | None = getattr(
+            handler, "next_deadline", None
+        )
+        self._handler_due: Callable[[float, ClientConnection], HandlerResult] | None = getattr(
+            handler, "deadline_reached", None
+        )
+        if self._handler_due is None:
+            self._handler_deadline = None
         #: With app-controlled acks, the handler's hook told how far the application
         #: confirmed (the chat layer's duplicate suppression waits for it).
         self._on_confirm: Callable[[int], None] | None = None
@@ -479,7 +514,9 @@ class ClientConnection(
                     now,
                 )
             self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
-            if self._handler is not None:
+            if self._handler_sent_at is not None:
+                self._emit_all(self._handler_sent_at(command, stanza, now))
+            elif self._handler is not None:
                 self._emit_all(self._handler.stanza_sent(command, stanza))
             if self._ckpt_on:
                 self._note_checkpoint()
@@ -566,8 +603,17 @@ class ClientConnection(
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must be called next (same clock as ``now``), or
-        ``None`` if nothing is scheduled."""
-        return self._timers.next_deadline()
+        ``None`` if nothing is scheduled.  Includes the handler's deadline (the chat
+        layer's end-to-end resends) while a session is ready: one that comes due while
+        there is none waits for the next session."""
+        own = self._timers.next_deadline()
+        hook = self._handler_deadline
+        if hook is None or self._state is not StreamState.READY:
+            return own
+        theirs: float | None = hook()
+        if theirs is None or (own is not None and own <= theirs):
+            return own
+        return theirs
 
     def handle_timer(self, *, now: float) -> None:
         """Fire every deadline that is due at ``now`` (ack, IQ and ping timeouts,
@@ -592,8 +638,21 @@ class ClientConnection(
                 self._finish(
                     ConnectionClosed(reason=CloseReason.LOCAL, clean=False), resumable=False
                 )
+        if self._handler_due is not None and self._state is StreamState.READY:
+            self._handler_deadline_reached(now)
         if self._ckpt_on:
             self._note_checkpoint()
+
+    def _handler_deadline_reached(self, now: float) -> None:
+        """Give the handler its due deadline: emit its events, write its stanzas."""
+        assert self._handler_deadline is not None and self._handler_due is not None
+        deadline = self._handler_deadline()
+        if deadline is None or deadline > now:
+            return
+        result: HandlerResult = self._handler_due(now, self)
+        self._emit_all(result.events)
+        for stanza in result.replies:
+            self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
 
     # ------------------------------------------------------------------ output helpers
 

@@ -172,6 +172,18 @@ class StanzaHandler(Protocol):
     confirmed inbound sequence number, see ``ClientConnection.inbound_seq``);
     ``checkpoint_state() -> JSON data`` and ``restore_checkpoint_state(data)`` (the
     handler's part of a :class:`~cubeproto.Checkpoint`).
+
+    Timed optional methods (issue 15: the chat layer's end-to-end delivery mode), looked
+    up once per connection: ``stanza_sent_at(command, stanza, now) -> Sequence[Event]``
+    is called *instead of* ``stanza_sent`` when present (the same, plus the time of the
+    send); ``next_deadline() -> float | None`` and ``deadline_reached(now, ctx) ->
+    HandlerResult`` (both or neither) give the handler deadlines of its own: while a
+    session is ready the connection's ``get_timer`` includes ``next_deadline()``, and
+    ``handle_timer`` calls ``deadline_reached`` when it is due, emitting its events and
+    writing its replies (a countable reply without ``stanza_id`` is acknowledged
+    silently).  A handler whose ``keep_across_sessions`` attribute is true is given by
+    the :class:`~cubeproto.reconnect.Supervisor` to the next connection even when the old
+    session could not be resumed (``ClientConnection(config, handler=...)``).
     """
 
     def handle_stanza(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult: ...

@@ -29,7 +29,15 @@ from lxml import etree
 from ._checkpoint import Checkpoint
 from ._connection import ClientConnection, ResumableSession
 from ._state import StreamState
-from .commands import Command, OutboundStanza, Ping, SendIq, StanzaCommand, StanzaContext
+from .commands import (
+    Command,
+    OutboundStanza,
+    Ping,
+    SendIq,
+    StanzaCommand,
+    StanzaContext,
+    StanzaHandler,
+)
 from .config import ClientConfig
 from .errors import CubeProtoError, LocalProtocolError, StanzaError, StreamErrorCondition
 from .events import (
@@ -341,6 +349,10 @@ class Supervisor:
         self._ready = False
         self._stopping = False
         self._stopped = False
+        #: A handler that asks to be kept (``keep_across_sessions``: the chat layer in the
+        #: end-to-end mode) from a connection whose session cannot be resumed: the next
+        #: fresh connection gets it instead of a new one.
+        self._carried: StanzaHandler | None = None
         #: call id -> kind: "iq" (wrapped stanza, SendIq), "ping", or an extension's
         self._calls: dict[str, str] = {}
         self._extensions = tuple(factory() for factory in _EXTENSIONS)
@@ -389,7 +401,12 @@ class Supervisor:
         there is one to resume.  Call ``start()`` on it next."""
         if self._stopped:
             raise LocalProtocolError("the client was closed")
-        conn = ClientConnection(self.config, resume=self._resume)
+        carried = self._carried if self._resume is None else None
+        conn = ClientConnection(self.config, resume=self._resume, handler=carried)
+        if carried is not None:
+            # The old session is gone: the handler must forget what it had there.
+            for ext in self._extensions:
+                ext.fresh_session(carried)
         self.connection = conn
         self._ready = False
         return conn
@@ -549,6 +566,10 @@ class Supervisor:
         else:
             self._resume = None
             self._resumable_conn = None
+        if self._resume is None and conn is not None:
+            handler = conn.handler
+            if getattr(handler, "keep_across_sessions", False):
+                self._carried = handler
         self.connection = None
         if not self._ready:
             self._next_endpoint()  # it never got its session there: try the next node

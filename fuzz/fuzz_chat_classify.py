@@ -11,7 +11,10 @@ join -> self-presence -> the room's bounce -> self-presence explores the re-join
 resend).  Invariants: no exception escapes ``handle_stanza``; every reply it asks to send
 is well-formed XML; the group message is resent at most once; and for every
 ``<message>`` ``classify_message`` (one path for every message) gives events or a
-``StanzaFault``, nothing else.
+``StanzaFault``, nothing else.  The same stanzas also go through a session in the
+end-to-end mode (issue 15) tracking one message: the same invariants, and that message
+gets at most one end-to-end outcome, whatever markers, bounces and duplicates arrive and
+however its deadlines fall.
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ import atheris
 with atheris.instrument_imports():
     from lxml import etree
 
-    from cubeproto.chat import ChatOptions, ChatSession, JoinDialog, SendMessage
+    from cubeproto.chat import (
+        ChatOptions,
+        ChatSession,
+        DeliveryConfirmed,
+        DeliveryNotConfirmed,
+        EndToEnd,
+        JoinDialog,
+        SendMessage,
+    )
     from cubeproto.chat._fault import StanzaFault
     from cubeproto.chat.classify import Identity, classify_message
     from cubeproto.commands import HandlerResult
@@ -97,6 +108,7 @@ def test_one_input(data: bytes) -> None:
         stanzas = [root]
     else:
         stanzas = [child for child in root if isinstance(child.tag, str)]
+    copies = [copy.deepcopy(stanza) for stanza in stanzas]  # the session owns the elements
     rejoiner = ChatSession(ChatOptions(rejoin_lost_dialogs=True, resend_window=4))
     rejoiner.stanza_sent(join, join.build(ctx))
     group = SendMessage(to_dialog=join.dialog_id, body="g", message_id=GROUP_MESSAGE)
@@ -110,6 +122,33 @@ def test_one_input(data: bytes) -> None:
         resent += sum(1 for r in result.replies if r.stanza_id == GROUP_MESSAGE and r.countable)
     if resent > 1:
         raise AssertionError(f"the group message was resent {resent} times")
+    _end_to_end(copies, ctx)
+
+
+def _end_to_end(copies: list[etree._Element], ctx: Context) -> None:
+    session = ChatSession(ChatOptions(end_to_end=EndToEnd(deadline=1.0, max_attempts=2)))
+    tracked = "6507f2b0a1b2c3d4e5000000"
+    message = SendMessage(
+        to_user=78,
+        body="hi",
+        message_id=tracked,
+        dialog_id="6507f0a1c2b3d4e5f6a7b8c9",
+        markable=True,
+    )
+    session.stanza_sent_at(message, message.build(ctx), 0.0)
+    outcomes = 0
+    for now, stanza in enumerate(copies):
+        result = session.handle_stanza(stanza, ctx)
+        _check(result)
+        timed = session.deadline_reached(float(now), ctx)
+        _check(timed)
+        for event in (*result.events, *timed.events):
+            if isinstance(event, (DeliveryConfirmed, DeliveryNotConfirmed)):
+                if event.message_id != tracked:
+                    raise AssertionError(f"an outcome for an untracked message: {event!r}")
+                outcomes += 1
+    if outcomes > 1:
+        raise AssertionError(f"{outcomes} end-to-end outcomes for one message")
 
 
 def main() -> None:

@@ -6,11 +6,13 @@ restoring the chat layer's state from it (ClientConnection(config, resume=checkp
 A checkpoint file is input from outside the process (a disk, a database, another
 version of the application).  Invariants: ``from_json`` raises nothing but
 ``CheckpointError``; a checkpoint it accepts round-trips through ``to_json``; restoring
-it into a connection with a ChatSession raises nothing but ``CheckpointError``.
+it into a connection with a ChatSession (plain, and in the end-to-end mode) raises
+nothing but ``CheckpointError``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -18,7 +20,7 @@ import atheris
 
 with atheris.instrument_imports():
     from cubeproto import Checkpoint, CheckpointError, ClientConfig, ClientConnection
-    from cubeproto.chat import ChatSession
+    from cubeproto.chat import ChatOptions, ChatSession, EndToEnd
 
 CONFIG = ClientConfig(
     app_id=42,
@@ -29,6 +31,10 @@ CONFIG = ClientConfig(
     wall_clock=lambda: 1_700_000_000.0,
     handler_factory=ChatSession,
 )
+#: The same in the end-to-end mode (issue 15), whose chat state may carry pending messages.
+E2E_CONFIG = dataclasses.replace(
+    CONFIG, handler_factory=lambda: ChatSession(ChatOptions(end_to_end=EndToEnd()))
+)
 
 
 def test_one_input(data: bytes) -> None:
@@ -37,10 +43,11 @@ def test_one_input(data: bytes) -> None:
     except CheckpointError:
         return
     assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
-    try:
-        ClientConnection(CONFIG, resume=checkpoint)
-    except CheckpointError:
-        return
+    for config in (CONFIG, E2E_CONFIG):
+        try:
+            ClientConnection(config, resume=checkpoint)
+        except CheckpointError:
+            return
 
 
 def main() -> None:

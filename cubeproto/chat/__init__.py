@@ -30,11 +30,14 @@ from .commands import (
 )
 from .dedup import DEFAULT_DEDUP_WINDOW, DedupWindow
 from .delivery import DEFAULT_DELIVERY_WINDOW, DeliveryTracker
+from .endtoend import ConfirmationTracker, EndToEnd
 from .events import (
     CarbonDirection,
     ChatState,
     ChatStateChanged,
     ClientStateChanged,
+    DeliveryConfirmed,
+    DeliveryNotConfirmed,
     DeliveryStatus,
     DeliveryStatusChanged,
     DialogJoined,
@@ -110,12 +113,15 @@ __all__ = [
     "ChatStateChanged",
     "ClientStateChanged",
     "ClientStateMode",
+    "ConfirmationTracker",
     "DecodedExtension",
     "DecodedParams",
     "DecodedValue",
     "DedupWindow",
     "DeleteMessage",
     "DeletePrivacyList",
+    "DeliveryConfirmed",
+    "DeliveryNotConfirmed",
     "DeliveryStatus",
     "DeliveryStatusChanged",
     "DeliveryTracker",
@@ -125,6 +131,7 @@ __all__ = [
     "DialogLost",
     "DialogMessageResent",
     "EditMessage",
+    "EndToEnd",
     "ExtensionValue",
     "GetLastActivity",
     "GetOnlineUsers",

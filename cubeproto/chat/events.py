@@ -24,6 +24,8 @@ __all__ = [
     "ChatState",
     "ChatStateChanged",
     "ClientStateChanged",
+    "DeliveryConfirmed",
+    "DeliveryNotConfirmed",
     "DeliveryStatus",
     "DeliveryStatusChanged",
     "DialogJoinFailed",
@@ -267,6 +269,31 @@ class DeliveryStatusChanged(Event):
     message_id: str
     status: DeliveryStatus
     previous: DeliveryStatus | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryConfirmed(Event):
+    """End-to-end mode (``ChatOptions(end_to_end=...)``): the receiver itself said it has
+    the 1-1 message (a ``delivered`` or ``read`` marker for its id came back).  A final
+    outcome: the message is no longer resent.  ``attempts`` is how many times it was
+    written (1 = the first send was enough)."""
+
+    message_id: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryNotConfirmed(Event):
+    """End-to-end mode: the receiver did not confirm the 1-1 message after ``attempts``
+    sends, each followed by the configured deadline without a marker (or it was the
+    oldest of more pending messages than the tracker holds: ``attempts`` below the
+    maximum).  ``bounced``: a send of it bounced (``MessageBounced``; a bounce alone
+    ends nothing, it may be transient).  A final outcome; it does not say the message
+    was lost -- only that the receiver never said it arrived."""
+
+    message_id: str
+    attempts: int
+    bounced: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

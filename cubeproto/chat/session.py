@@ -7,6 +7,8 @@ it bounded:
 
 * the duplicate-suppression window (:mod:`cubeproto.chat.dedup`),
 * the delivery tracker (:mod:`cubeproto.chat.delivery`),
+* in the end-to-end mode, the 1-1 messages waiting for their receiver's marker
+  (:mod:`cubeproto.chat.endtoend`),
 * the rooms we asked to join or joined (bounded by what the application joins),
 * with ``ChatOptions(rejoin_lost_dialogs=True)``: the last ``resend_window`` groupchats
   sent (for one resend after their room was lost) and the ones held meanwhile.
@@ -50,6 +52,7 @@ from .commands import (
 )
 from .dedup import DEFAULT_DEDUP_WINDOW, ConfirmedDedup, DedupWindow
 from .delivery import DEFAULT_DELIVERY_WINDOW, DeliveryTracker
+from .endtoend import ConfirmationTracker, EndToEnd
 from .events import (
     ChatStateChanged,
     DeliveryStatus,
@@ -108,6 +111,13 @@ class ChatOptions:
     * ``resend_window``: with ``rejoin_lost_dialogs``, how many of the last groupchats
       sent are kept (their stanza) for that one resend; a bounce of an older one is
       reported as it is.  A bounce follows its message within a round trip to the room.
+    * ``end_to_end``: the end-to-end delivery mode for 1-1 chat
+      (:class:`~cubeproto.chat.endtoend.EndToEnd`; ``None``, the default: off).  As a
+      sender: every ``SendMessage(to_user=..., dialog_id=..., markable=True)`` is sent
+      again with its id until its receiver's marker comes, and ends as
+      ``DeliveryConfirmed`` or ``DeliveryNotConfirmed``.  As a receiver: a duplicate of a
+      message we already reported is answered with a delivered marker again (not
+      reported again), since the sender resends when our first marker was lost.
     """
 
     auto_delivered_receipts: bool = True
@@ -116,6 +126,7 @@ class ChatOptions:
     mark_active_mode: ClientStateMode = "auto"
     rejoin_lost_dialogs: bool = False
     resend_window: int = 64
+    end_to_end: EndToEnd | None = None
 
     def __post_init__(self) -> None:
         if self.dedup_window < 1 or self.delivery_window < 1:
@@ -142,6 +153,7 @@ class ChatSession:
     """The chat layer of one client session (implements ``StanzaHandler``)."""
 
     __slots__ = (
+        "_confirm",
         "_dedup",
         "_delivery",
         "_identity",
@@ -157,6 +169,8 @@ class ChatSession:
         self.options = options if options is not None else ChatOptions()
         self._dedup: DedupWindow | ConfirmedDedup = DedupWindow(self.options.dedup_window)
         self._delivery = DeliveryTracker(self.options.delivery_window)
+        end_to_end = self.options.end_to_end
+        self._confirm = ConfirmationTracker(end_to_end) if end_to_end is not None else None
         self._identity: Identity | None = None
         #: The end of our receipts' recipient JIDs (see _user_jid_suffix), made on the
         #: first receipt.  It depends on who we are -- our JID, which names our app id
@@ -219,6 +233,58 @@ class ChatSession:
             self._pending_joins.pop(command.dialog_id.lower(), None)
         return ()
 
+    def stanza_sent_at(
+        self, command: StanzaCommand, stanza: OutboundStanza, now: float
+    ) -> Sequence[Event]:
+        """:meth:`stanza_sent` with the time of the send (the connection calls this one
+        when it exists): in the end-to-end mode a 1-1 message that asks for a marker is
+        tracked from ``now`` on."""
+        events = self.stanza_sent(command, stanza)
+        confirm = self._confirm
+        if (
+            confirm is not None
+            and type(command) is SendMessage
+            and command.to_user is not None
+            and command.markable
+            and command.dialog_id is not None
+            and stanza.stanza_id
+        ):
+            outcomes = confirm.sent(stanza.stanza_id, stanza.xml, now)
+            if outcomes:
+                return [*events, *outcomes]
+        return events
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`deadline_reached` must be called next (the connection's
+        ``get_timer`` includes it while a session is ready), or ``None``."""
+        confirm = self._confirm
+        return None if confirm is None else confirm.next_deadline()
+
+    def deadline_reached(self, now: float, ctx: StanzaContext) -> HandlerResult:
+        """The end-to-end deadlines due at ``now``: messages to send again (replies,
+        written with their original ids; their stream-management acks are not reported
+        again, the receiver's marker is what counts) and ``DeliveryNotConfirmed`` for
+        those out of attempts.  Called only while a session is ready, so that a resend
+        due during a disconnection goes out on the next session, resumed or fresh."""
+        confirm = self._confirm
+        if confirm is None:
+            return _NOTHING
+        outcomes, resends = confirm.due(now)
+        replies = tuple(_new_stanza(xml=xml, stanza_id=None, countable=True) for _, xml in resends)
+        return _new_result(events=tuple(outcomes), replies=replies)
+
+    @property
+    def keep_across_sessions(self) -> bool:
+        """Whether a :class:`~cubeproto.reconnect.Supervisor` gives this session to the
+        next connection even when the old session cannot be resumed (the end-to-end
+        mode: its pending messages must still be resent and get their outcome)."""
+        return self._confirm is not None
+
+    @property
+    def awaiting_confirmation(self) -> int:
+        """End-to-end mode: how many messages wait for their receiver's marker."""
+        return 0 if self._confirm is None else len(self._confirm)
+
     def message_acked(self, message_id: str) -> Sequence[Event]:
         """Stream management acknowledged the message: ``SENT``."""
         return self._delivery.advance(message_id, DeliveryStatus.SENT)
@@ -249,20 +315,31 @@ class ChatSession:
     def checkpoint_state(self) -> dict[str, Any]:
         """The durable state for a checkpoint (JSON data): the confirmed
         duplicate-suppression ids, the tracked delivery statuses and the joined dialogs,
-        oldest first."""
+        oldest first; in the end-to-end mode also the messages waiting for their
+        receiver's marker (``end_to_end``: ``[id, stanza XML, sends]``)."""
         dedup = self._dedup
         window = dedup.window if isinstance(dedup, ConfirmedDedup) else dedup
-        return {
+        state: dict[str, Any] = {
             "dedup": list(window),
             "delivery": [[mid, status.value] for mid, status in self._delivery.items()],
             "joined": sorted(self._joined.values()),
         }
+        if self._confirm is not None:
+            # End-to-end mode: the messages still waiting for their receiver's marker.
+            state["end_to_end"] = [list(item) for item in self._confirm.items()]
+        return state
 
     def restore_checkpoint_state(self, data: Any) -> None:
         """Take :meth:`checkpoint_state`'s data back (a new process resuming);
-        :class:`~cubeproto.CheckpointError` if it is not that shape."""
-        if not isinstance(data, dict) or set(data) != {"dedup", "delivery", "joined"}:
-            raise CheckpointError("chat state must be an object with dedup, delivery, joined")
+        :class:`~cubeproto.CheckpointError` if it is not that shape.  Messages waiting
+        for their receiver's marker (``end_to_end``) are resent on the first ready session
+        when this session is in the end-to-end mode, and forgotten when it is not."""
+        keys = set(data) if isinstance(data, dict) else set()
+        if not isinstance(data, dict) or keys - {"end_to_end"} != {"dedup", "delivery", "joined"}:
+            raise CheckpointError(
+                "chat state must be an object with dedup, delivery, joined (and end_to_end)"
+            )
+        pending = _pending_of(data.get("end_to_end", []))
         dedup, delivery, joined = data["dedup"], data["delivery"], data["joined"]
         if not isinstance(dedup, list) or not all(isinstance(k, str) for k in dedup):
             raise CheckpointError("chat state 'dedup' must be a list of message ids")
@@ -283,6 +360,8 @@ class ChatSession:
         window = self._dedup.window if isinstance(self._dedup, ConfirmedDedup) else self._dedup
         window.extend(dedup)
         self._delivery.restore(statuses)
+        if self._confirm is not None:
+            self._confirm.restore(pending)
         for dialog_id in joined:
             self._joined[dialog_id.lower()] = dialog_id
 
@@ -344,7 +423,8 @@ class ChatSession:
             message_id = event.message_id
             if message_id is None:
                 return _new_result(events=alone, replies=())
-            if not self._dedup.first_time(message_id):
+            first = self._dedup.first_time(message_id)
+            if not first and self._confirm is None:
                 return _NOTHING
             sender_id = event.sender_id
             if (
@@ -355,8 +435,10 @@ class ChatSession:
                 and self.options.auto_delivered_receipts
             ):
                 receipt = self._delivered_receipt(event, ctx)
-                return _new_result(events=alone, replies=(receipt,))
-            return _new_result(events=alone, replies=())
+                # A duplicate (end-to-end mode): the sender resent it because our first
+                # marker did not reach it; answer again, report nothing.
+                return _new_result(events=alone if first else (), replies=(receipt,))
+            return _new_result(events=alone, replies=()) if first else _NOTHING
         kind = type(event)
         if kind in _AS_THEY_ARE:
             return _new_result(events=alone, replies=())
@@ -367,7 +449,9 @@ class ChatSession:
                     if type(event) is MessageDelivered
                     else DeliveryStatus.READ
                 )
-                changes = self._delivery.advance(event.message_id, status)
+                changes: Sequence[Event] = self._delivery.advance(event.message_id, status)
+                if self._confirm is not None:
+                    changes = [*changes, *self._confirm.marker(event.message_id)]
                 if changes:
                     return _new_result(events=(event, *changes), replies=())
             return _new_result(events=alone, replies=())
@@ -383,6 +467,8 @@ class ChatSession:
                 if lost is not None:
                     return lost
             if event.message_id is not None:
+                if self._confirm is not None:
+                    self._confirm.bounced(event.message_id)
                 return _new_result(events=self._bounced(event), replies=())
         return _new_result(events=alone, replies=())
 
@@ -556,6 +642,28 @@ class _Held:
     message_id: str
     xml: str
     bounce: MessageBounced
+
+
+def _pending_of(data: Any) -> list[tuple[str, str, int]]:
+    """The ``end_to_end`` part of a checkpoint's chat state: ``[message id, stanza XML,
+    sends]`` entries, each checked (:class:`~cubeproto.CheckpointError` otherwise)."""
+    if not isinstance(data, list):
+        raise CheckpointError("chat state 'end_to_end' must be a list")
+    pending: list[tuple[str, str, int]] = []
+    for entry in data:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 3
+            or not isinstance(entry[0], str)
+            or not entry[0]
+            or not isinstance(entry[1], str)
+            or not entry[1].startswith("<message")
+            or type(entry[2]) is not int
+            or entry[2] < 1
+        ):
+            raise CheckpointError(f"chat state 'end_to_end' entry {entry!r} is invalid")
+        pending.append((entry[0], entry[1], entry[2]))
+    return pending
 
 
 def _user_jid_suffix(ctx: StanzaContext) -> str:

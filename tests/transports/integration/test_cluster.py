@@ -633,6 +633,31 @@ def test_node_killed_during_2000_messages(ejabberd_cluster: Cluster, resend: boo
         assert set(s1["outcomes"]) <= {"MessageSent", "MessageUnconfirmed"}, report
 
 
+def test_node_killed_during_2000_messages_end_to_end(ejabberd_cluster: Cluster) -> None:
+    """The same SIGKILL of node 1 in the middle of 2,000-message runs, with every client in
+    the end-to-end mode (issue 15: ``ChatOptions(end_to_end=...)``, messages 1-1 with a
+    dialog id and ``markable``).  Here the count is the guarantee, whatever the timing:
+    **0 lost** both ways -- also the messages that died in the dead node's sessions, which
+    the other modes lose silently -- nothing delivered twice to the application, and
+    every message exactly one end-to-end outcome, ``DeliveryConfirmed`` (its receiver said
+    so)."""
+    bench = _bench_module()
+    report = bench.run(ejabberd_cluster, 2000, 1000, False, 0.0, bench.MODES["end-to-end"][1])
+    print(f"\nnode kill, end-to-end mode: {report}")
+    assert report["complete"] and report["errors"] == [], report
+    for name in ("1->2", "2->1"):
+        pair = report[name]
+        assert pair["sent"] == 2000, report
+        assert pair["lost"] == 0 and pair["received"] == 2000, report
+        assert pair["duplicated"] == 0, report
+        assert pair["more_than_one_outcome"] == 0, report
+        assert pair["more_than_one_end_to_end"] == 0, report
+        assert pair["end_to_end"] == {"DeliveryConfirmed": 2000}, report
+    s1, s2 = report["1->2"], report["2->1"]
+    assert s1["sender_resume_failed"] == ["item-not-found"], report
+    assert s2["receiver_resume_failed"] == ["item-not-found"], report
+
+
 def test_a_client_with_both_nodes_fails_over_by_itself(
     on: OnCluster, ejabberd_cluster: Cluster, cluster_user: NewUser
 ) -> None:
