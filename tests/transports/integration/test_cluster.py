@@ -1,15 +1,16 @@
-"""Today's clients on a 2-node ejabberd cluster (issue 15, first part).
+"""The clients on a 2-node ejabberd cluster (issue 15).
 
 Each scenario runs on asyncio, trio and blocking (the real ``AsyncChatClient`` and
 ``ChatClient``, driven as in the other adapter tests), over TCP + STARTTLS, against the
 cluster of scripts/ejabberd/start-cluster.sh: two real ejabberd nodes sharing one
 replicated database, each with its own listeners.
 
-The clients take one endpoint today.  Where a scenario needs a client to move from node 1
-to node 2, it reaches the cluster through a loopback proxy (faultproxy.py here)
-whose upstream the test switches from node 1 to node 2 -- what a load balancer or a DNS
-name in front of a cluster does -- so the client's own reconnection (resume first, fresh
-session otherwise) does the rest, unchanged.
+Most scenarios give a client one endpoint and, where it must move from node 1 to node 2,
+reach the cluster through a loopback proxy (faultproxy.py here) whose upstream the test
+switches from node 1 to node 2 -- what a load balancer or a DNS name in front of a cluster
+does -- so the client's own reconnection (resume first, fresh session otherwise) does the
+rest.  ``test_a_client_with_both_nodes_fails_over_by_itself`` gives the client both nodes
+(``endpoints=``) and no proxy.
 
 "Nothing more arrives" is never a sleep: the sender sends a marker after the fact, and the
 receiver's events are judged once the marker arrived (both sessions are on the node that
