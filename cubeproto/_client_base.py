@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from ._framing import (
+    STANZA_NAME_END,
     Framing,
+    read_stanza_name_end,
 )
 from ._ids import IdFactory
 from ._sasl import SaslClient
@@ -56,6 +58,7 @@ from ._xmlstream import (
     escape_attr,
 )
 from .commands import (
+    OutboundStanza,
     ResultParser,
     StanzaHandler,
 )
@@ -104,6 +107,13 @@ _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
 _SASL_CONDITIONS = {c.value: c for c in SaslCondition}
 
 _R = SM_REQUEST
+
+# Where the element name ends in a built <iq ...> or <presence ...>: what the
+# framing needs to write it (``Framing.frame_stanza``), stated by whoever builds it.
+_IQ = STANZA_NAME_END["iq"]
+_PRESENCE = STANZA_NAME_END["presence"]
+#: ``OutboundStanza.kind`` -> where the element name ends (``None``: a nonza).
+_NAME_ENDS: dict[str, int | None] = {**STANZA_NAME_END, "nonza": None}
 
 #: The one CheckpointChanged instance (it has no payload): ``next_event`` recognises it by
 #: identity to know that none is waiting any more.
@@ -226,19 +236,37 @@ class ClientParts(StreamEndpoint[StreamState]):
     def _send_nonza(self, xml: str) -> None:
         self._out.append(self._framing.frame(xml))
 
-    def _send_stanza(self, xml: str, stanza_id: str | None, *, countable: bool, now: float) -> None:
-        self._out.append(self._framing.frame(xml))
-        if not xml.startswith(("<message", "<presence", "<iq")):
-            return  # a nonza (e.g. CSI): not counted by stream management
+    def _send_uncounted(self, xml: str, name_end: int) -> None:
+        """A stanza sent before stream management starts counting (resource binding)."""
+        self._out.append(self._framing.frame_stanza(xml, name_end))
+
+    def _send_stanza(
+        self, xml: str, name_end: int, stanza_id: str | None, *, countable: bool, now: float
+    ) -> None:
+        """Queue one stanza (``name_end``: where its element name ends, see
+        ``_framing.STANZA_NAME_END``) and count it for stream management."""
+        self._out.append(self._framing.frame_stanza(xml, name_end))
         sm = self._sm
         if sm is not None and (self._sm_active or self._state is StreamState.SESSION_SETUP):
-            sm.sent(xml, stanza_id if countable else None)
+            sm.sent(xml, stanza_id if countable else None, name_end)
             if countable:
                 self._unrequested += 1
                 if self._unrequested >= self._config.ack_request_batch:
                     self._request_ack()
                 if not self._timers.is_set(_ACK_TIMER):
                     self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
+
+    def _send_built(self, stanza: OutboundStanza, now: float) -> None:
+        """Queue what a builder made (a command's stanza, a handler's reply) as its
+        ``kind`` says; a builder that does not say has its XML read once, here."""
+        kind = stanza.kind
+        name_end = _NAME_ENDS[kind] if kind is not None else read_stanza_name_end(stanza.xml)
+        if name_end is None:
+            self._send_nonza(stanza.xml)  # not counted by stream management
+        else:
+            self._send_stanza(
+                stanza.xml, name_end, stanza.stanza_id, countable=stanza.countable, now=now
+            )
 
     def _request_ack(self) -> None:
         self._unrequested = 0

@@ -11,6 +11,7 @@ from lxml import etree
 
 from ._client_base import (
     _DEAD_TIMER,
+    _IQ,
     _PING,
     ClientParts,
     _PendingIq,
@@ -69,6 +70,7 @@ class IqTracking(ClientParts):
                 StanzaErrorCondition.SERVICE_UNAVAILABLE,
                 StanzaErrorType.CANCEL,
             ),
+            _IQ,
             None,
             countable=False,
             now=self._last_rx,
@@ -93,6 +95,7 @@ class IqTracking(ClientParts):
                 to_attr = f' to="{escape_attr(sender)}"' if sender else ""
                 self._send_stanza(
                     f'<iq type="result" id="{escape_attr(iq_id)}"{to_attr}/>',
+                    _IQ,
                     None,
                     countable=False,
                     now=now,

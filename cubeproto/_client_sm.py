@@ -22,6 +22,7 @@ from ._client_base import (
     _STREAM_CONDITIONS,
     ClientParts,
 )
+from ._framing import read_stanza_name_end
 from ._sm import MOD, AckError, Unacked
 from ._state import (
     Input,
@@ -102,7 +103,11 @@ class ResumableSession:
             inbound_h=checkpoint.inbound_h,
             acked_h=checkpoint.acked_h,
             outbound_h=checkpoint.outbound_h,
-            unacked=tuple(Unacked(xml, mid) for xml, mid in checkpoint.unacked),
+            unacked=tuple(
+                # a checkpoint keeps the XML alone: its stanzas are read once, here
+                Unacked(xml, mid, read_stanza_name_end(xml) or 0)
+                for xml, mid in checkpoint.unacked
+            ),
             lost_reported=frozenset(),
             pending_iqs=(),
             handler=handler,
@@ -291,7 +296,7 @@ class ClientStreamManagement(ClientParts):
         self._sm_active = True
         self._state = transition(self._state, Input.RECV_RESUMED)
         for item in keep:
-            self._out.append(self._framing.frame(item.xml))
+            self._out.append(self._framing.frame_stanza(item.xml, item.name_end))
         for iq_id, pending in self._pending.items():
             pending.sent_at = now
             if pending.timeout is not None:

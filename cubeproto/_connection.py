@@ -33,6 +33,7 @@ from ._client_base import (
     _DEAD_TIMER,
     _FEATURES,
     _IDLE_TIMER,
+    _IQ,
     _KEEPALIVE_TIMER,
     _R,
     _SAFE_PARSER,
@@ -457,7 +458,7 @@ class ClientConnection(
                     _PendingIq("stanza", to, now, stanza.timeout, stanza.result_parser),
                     now,
                 )
-            self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
+            self._send_built(stanza, now)
             if self._handler is not None:
                 self._emit_all(self._handler.stanza_sent(command, stanza))
             if self._ckpt_on:
@@ -469,7 +470,7 @@ class ClientConnection(
             to = command.to or self._config.chat_host
             xml = _ping_xml(iq_id, to)
             self._track_iq(iq_id, _PendingIq("ping", to, now, command.timeout), now)
-            self._send_stanza(xml, iq_id, countable=False, now=now)
+            self._send_stanza(xml, _IQ, iq_id, countable=False, now=now)
             if self._ckpt_on:
                 self._note_checkpoint()
             return iq_id
@@ -481,7 +482,7 @@ class ClientConnection(
             xml = f'<iq type="{command.type}" id="{iq_id}"{to_attr}>{command.payload}</iq>'
             self._check_size(xml)
             self._track_iq(iq_id, _PendingIq("user", command.to, now, command.timeout), now)
-            self._send_stanza(xml, iq_id, countable=False, now=now)
+            self._send_stanza(xml, _IQ, iq_id, countable=False, now=now)
             if self._ckpt_on:
                 self._note_checkpoint()
             return iq_id
@@ -668,9 +669,7 @@ class ClientConnection(
         replies = result.replies
         if replies:
             for reply in replies:
-                self._send_stanza(
-                    reply.xml, reply.stanza_id, countable=reply.countable, now=self._last_rx
-                )
+                self._send_built(reply, self._last_rx)
         elif kind == "iq" and element.get("type") in ("get", "set"):
             self._answer_unsupported(element)
 

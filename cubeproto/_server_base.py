@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from ._framing import (
+    STANZA_NAME_END,
     ServerTcpFraming,
     ServerWebSocketFraming,
 )
@@ -73,6 +74,8 @@ DEFAULT_SERVER_MECHANISMS: tuple[str, ...] = (
 _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
 _R = SM_REQUEST
+#: Where the element name of a built ``<iq ...>`` ends (``Framing.frame_stanza``).
+_IQ = STANZA_NAME_END["iq"]
 
 _NEGOTIATION_TIMER = ("negotiation",)
 _IDLE_TIMER = ("idle",)

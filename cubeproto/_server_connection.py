@@ -37,11 +37,13 @@ from ._framing import (
     Item,
     ServerTcpFraming,
     ServerWebSocketFraming,
+    read_stanza_name_end,
 )
 from ._server_base import (
     _ACK_TIMER,
     _CLOSE_TIMER,
     _IDLE_TIMER,
+    _IQ,
     _NEGOTIATION_TIMER,
     _R,
     ClientAuthenticated,
@@ -237,9 +239,10 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         Raises ``LocalProtocolError`` unless the client is bound."""
         if self._state is not ServerState.READY:
             raise LocalProtocolError(f"cannot send a stanza in state {self._state.value}")
-        if not xml.startswith(("<message", "<presence", "<iq")):
+        name_end = read_stanza_name_end(xml)  # the application's XML: read once, here
+        if name_end is None:
             raise LocalProtocolError("send_stanza() takes a message, presence or iq")
-        self._send_counted(xml)
+        self._send_counted(xml, name_end)
         self._arm_ack(now)
 
     def close(self, *, now: float) -> None:
@@ -494,7 +497,8 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         frm = escape_attr(element.get("to") or self._config.domain)
         self._send_counted(
             f'<iq type="error" id="{iq_id}" from="{frm}" to="{escape_attr(self._jid or "")}">'
-            f'<error type="modify"><bad-request xmlns="{NS_STANZAS}"/></error></iq>'
+            f'<error type="modify"><bad-request xmlns="{NS_STANZAS}"/></error></iq>',
+            _IQ,
         )
         return True
 
@@ -511,7 +515,8 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
             iq_id = escape_attr(element.get("id") or "")
             self._send_counted(
                 f'<iq type="result" id="{iq_id}" from="{escape_attr(self._config.domain)}" '
-                f'to="{escape_attr(self._jid or "")}"/>'
+                f'to="{escape_attr(self._jid or "")}"/>',
+                _IQ,
             )
             return True
         return False

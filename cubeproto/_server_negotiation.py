@@ -14,6 +14,7 @@ from scramp import ScramException, ScramMechanism
 
 from ._sasl import SaslError, b64decode_sasl, b64encode_sasl
 from ._server_base import (
+    _IQ,
     _NEGOTIATION_TIMER,
     ClientAuthenticated,
     ClientAuthFailed,
@@ -304,9 +305,12 @@ class ServerNegotiation(ServerParts):
         self._jid = jid
         self._state = server_transition(self._state, ServerInput.BOUND)
         self._timers.cancel(_NEGOTIATION_TIMER)
-        self._nonza(
-            f'<iq type="result" id="{escape_attr(iq_id)}"><bind xmlns="{NS_BIND}">'
-            f"<jid>{escape_text(jid)}</jid></bind></iq>"
+        self._out.append(
+            self._framing.frame_stanza(
+                f'<iq type="result" id="{escape_attr(iq_id)}"><bind xmlns="{NS_BIND}">'
+                f"<jid>{escape_text(jid)}</jid></bind></iq>",
+                _IQ,
+            )
         )
         self._events.append(ClientBound(jid=jid))
         self._arm_idle()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from ._framing import read_stanza_name_end
 from ._server_base import (
     _ACK_TIMER,
     _NEGOTIATION_TIMER,
@@ -90,9 +91,9 @@ class ServerStreamManagement(ServerParts):
         )
         resent = list(sm.unacked)
         for item in resent:
-            self._out.append(self._framing.frame(item.xml))
-        for xml in extra:
-            self._send_counted(xml)
+            self._out.append(self._framing.frame_stanza(item.xml, item.name_end))
+        for xml in extra:  # given whole by the application: read once, here
+            self._send_counted(xml, read_stanza_name_end(xml) or 0)
         if resent:
             self._unrequested += 1
         self._events.append(
@@ -136,11 +137,13 @@ class ServerStreamManagement(ServerParts):
         (what a server stores offline when the session ends for good)."""
         return [item.xml for item in self._sm.unacked] if self._sm is not None else []
 
-    def _send_counted(self, xml: str) -> None:
-        self._out.append(self._framing.frame(xml))
+    def _send_counted(self, xml: str, name_end: int) -> None:
+        """Queue one stanza (``name_end``: see ``Framing.frame_stanza``) and count it
+        for stream management."""
+        self._out.append(self._framing.frame_stanza(xml, name_end))
         sm = self._sm
         if sm is not None:
-            sm.sent(xml, None)
+            sm.sent(xml, None, name_end)
             self._unrequested += 1
             if self._unrequested >= self._config.ack_request_batch:
                 self._unrequested = 0

@@ -41,11 +41,13 @@ class AckError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Unacked:
-    """One stanza waiting for its ack: the serialized stanza (resent on resumption) and,
-    for a countable message, its id."""
+    """One stanza waiting for its ack: the serialized stanza (resent on resumption),
+    for a countable message its id, and where its element name ends (how the framing
+    writes it again: ``Framing.frame_stanza``; 0 when it declares its namespace)."""
 
     xml: str
     message_id: str | None
+    name_end: int = 0
 
 
 #: ``Unacked(...)`` without the frozen dataclass's per-field ``object.__setattr__``: one
@@ -85,9 +87,9 @@ class StreamManagement:
         sm.pending_messages = sum(1 for item in unacked if item.message_id is not None)
         return sm
 
-    def sent(self, xml: str, message_id: str | None) -> None:
-        """Record one stanza written to the stream."""
-        self.unacked.append(_new_unacked(xml=xml, message_id=message_id))
+    def sent(self, xml: str, message_id: str | None, name_end: int = 0) -> None:
+        """Record one stanza written to the stream (``name_end``: see :class:`Unacked`)."""
+        self.unacked.append(_new_unacked(xml=xml, message_id=message_id, name_end=name_end))
         self.outbound_h = (self.outbound_h + 1) % MOD
         if message_id is not None:
             self.pending_messages += 1

@@ -162,6 +162,7 @@ class SetPrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyListSaved(name=name),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -185,6 +186,7 @@ class GetPrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=privacy_list_parser(ctx.muc_host),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -207,6 +209,7 @@ class GetPrivacyListNames(StanzaCommand):
             stanza_id=iq_id,
             result_parser=privacy_names_parser,
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -236,6 +239,7 @@ class SetDefaultPrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyDefaultChanged(name=name),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -261,6 +265,7 @@ class DeletePrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyListDeleted(name=name),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
