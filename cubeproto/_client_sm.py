@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from ._checkpoint import Checkpoint
+from ._checkpoint import Checkpoint, CheckpointError
 from ._client_base import (
     _ACK_TIMER,
     _CHECKPOINT_CHANGED,
@@ -34,6 +34,7 @@ from ._stream import (
 )
 from ._wire import parse_uint, split_tag
 from .commands import ResultParser, StanzaHandler
+from .config import ClientConfig
 from .errors import (
     LocalProtocolError,
     StreamErrorCondition,
@@ -53,7 +54,21 @@ from .events import (
     StreamResumed,
 )
 
-__all__ = ["ClientStreamManagement", "ResumableSession"]
+__all__ = ["ClientStreamManagement", "ResumableSession", "restored_handler"]
+
+
+def restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:
+    """A new handler from the config's factory with the checkpoint's handler state."""
+    handler = config.handler_factory() if config.handler_factory else None
+    if checkpoint.handler is not None:
+        restore = getattr(handler, "restore_checkpoint_state", None)
+        if restore is None:
+            raise CheckpointError(
+                "the checkpoint carries handler state, but config.handler_factory makes no "
+                "handler with restore_checkpoint_state()"
+            )
+        restore(checkpoint.handler)
+    return handler
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

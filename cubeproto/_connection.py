@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from lxml import etree
 
-from ._checkpoint import Checkpoint, CheckpointError
+from ._checkpoint import Checkpoint
 from ._client_base import (
     _ACK_TIMER,
     _CHECKPOINT_CHANGED,
@@ -33,10 +33,8 @@ from ._client_base import (
     _DEAD_TIMER,
     _FEATURES,
     _IDLE_TIMER,
-    _IQ,
     _KEEPALIVE_TIMER,
     _R,
-    _SAFE_PARSER,
     _SASL_CHALLENGE,
     _SASL_FAILURE,
     _SASL_SUCCESS,
@@ -54,14 +52,13 @@ from ._client_base import (
     ClientParts,
     _Element,
     _PendingIq,
-    _ping_xml,
     _safe_chars,
 )
 from ._client_ending import StreamEnding
 from ._client_iq import IqTracking
 from ._client_keepalive import Keepalive
 from ._client_negotiation import Negotiation
-from ._client_sm import ClientStreamManagement, ResumableSession
+from ._client_sm import ClientStreamManagement, ResumableSession, restored_handler
 from ._framing import (
     TRANSPORT_CLOSED,
     TRANSPORT_READY,
@@ -84,11 +81,9 @@ from ._xmlstream import (
     StreamFooter,
     StreamHeader,
     element_bytes,
-    escape_attr,
     top_level_fault,
 )
 from .commands import (
-    UNSTATED,
     Command,
     Ping,
     SendIq,
@@ -180,7 +175,7 @@ class ClientConnection(
         can take it raises :class:`~cubeproto.CheckpointError`).
         """
         if isinstance(resume, Checkpoint):
-            resume = ResumableSession.from_checkpoint(resume, _restored_handler(config, resume))
+            resume = ResumableSession.from_checkpoint(resume, restored_handler(config, resume))
         self._config = config
         self._muc_host = "muc." + config.chat_host  # read for every group message built
         self._state = StreamState.IDLE
@@ -444,20 +439,8 @@ class ClientConnection(
             stanza = command.build(self)
             if len(stanza.xml) > self._max_out_chars:
                 self._check_size(stanza.xml)
-            is_iq_request = stanza.result_parser is not None
-            if is_iq_request:
-                if not stanza.stanza_id:
-                    raise LocalProtocolError("an IQ request needs an id")
-                self._check_iq_capacity()
-            if is_iq_request and stanza.stanza_id:
-                to = stanza.to
-                if to is UNSTATED:
-                    to = _stanza_to(stanza.xml)
-                self._track_iq(
-                    stanza.stanza_id,
-                    _PendingIq("stanza", to, now, stanza.timeout, stanza.result_parser),
-                    now,
-                )
+            if stanza.result_parser is not None:
+                self._track_request(stanza, now)  # raises before anything changed
             self._send_built(stanza, now)
             if self._handler is not None:
                 self._emit_all(self._handler.stanza_sent(command, stanza))
@@ -465,28 +448,14 @@ class ClientConnection(
                 self._note_checkpoint()
             return stanza.stanza_id
         if isinstance(command, Ping):
-            self._check_iq_capacity()
-            iq_id = self._ids.iq_id("ping")
-            to = command.to or self._config.chat_host
-            xml = _ping_xml(iq_id, to)
-            self._track_iq(iq_id, _PendingIq("ping", to, now, command.timeout), now)
-            self._send_stanza(xml, _IQ, iq_id, countable=False, now=now)
-            if self._ckpt_on:
-                self._note_checkpoint()
-            return iq_id
-        if isinstance(command, SendIq):
-            self._check_payload(command.payload)
-            self._check_iq_capacity()
-            iq_id = self._ids.iq_id(command.purpose)
-            to_attr = f' to="{escape_attr(command.to)}"' if command.to else ""
-            xml = f'<iq type="{command.type}" id="{iq_id}"{to_attr}>{command.payload}</iq>'
-            self._check_size(xml)
-            self._track_iq(iq_id, _PendingIq("user", command.to, now, command.timeout), now)
-            self._send_stanza(xml, _IQ, iq_id, countable=False, now=now)
-            if self._ckpt_on:
-                self._note_checkpoint()
-            return iq_id
-        raise LocalProtocolError(f"unknown command {command!r}")
+            iq_id = self._send_ping(command, now)
+        elif isinstance(command, SendIq):
+            iq_id = self._send_iq(command, now)
+        else:
+            raise LocalProtocolError(f"unknown command {command!r}")
+        if self._ckpt_on:
+            self._note_checkpoint()
+        return iq_id
 
     def close(self, *, now: float) -> None:
         """Close the stream: send our stream close and wait (``close_timeout``) for the
@@ -679,29 +648,6 @@ class ClientConnection(
     _NONZA_HANDLERS: ClassVar[
         dict[str, Callable[[ClientConnection, etree._Element, float], None]]
     ] = {}
-
-
-def _restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:
-    """A new handler from the config's factory with the checkpoint's handler state."""
-    handler = config.handler_factory() if config.handler_factory else None
-    if checkpoint.handler is not None:
-        restore = getattr(handler, "restore_checkpoint_state", None)
-        if restore is None:
-            raise CheckpointError(
-                "the checkpoint carries handler state, but config.handler_factory makes no "
-                "handler with restore_checkpoint_state()"
-            )
-        restore(checkpoint.handler)
-    return handler
-
-
-def _stanza_to(xml: str) -> str | None:
-    """The ``to`` of a built IQ request whose builder did not state it
-    (``OutboundStanza.to`` left ``UNSTATED``), so that its answer is checked against it."""
-    try:
-        return etree.fromstring(xml, parser=_SAFE_PARSER).get("to")
-    except (etree.XMLSyntaxError, ValueError):
-        return None
 
 
 ClientConnection._NONZA_HANDLERS = {
