@@ -14,8 +14,8 @@ module a reviewer reads in one sitting:
 and ``_connection.py`` keeps the public contract and the dispatch of what arrives.  They
 are mixins of one object, not objects of their own: the state they share (the stream
 management counters, the timers, the output buffer) is the connection's, and the inbound
-hot path reads it without indirection.  :class:`ClientParts` declares that state for the
-type checker and holds the helpers every part uses; the methods one part calls in another
+hot path reads it without indirection.  :class:`ClientParts` declares that state (its
+slots and their types) and holds the helpers every part uses; the methods one part calls in another
 are declared here too (a stub is last in the method resolution order, so the real one
 always wins).
 """
@@ -174,8 +174,49 @@ _SAFE_PARSER = etree.XMLParser(
 class ClientParts(StreamEndpoint[StreamState]):
     """The client connection's state, declared once for all of its parts."""
 
-    if not TYPE_CHECKING:  # the slots are ClientConnection's; a mixin adds none
-        __slots__ = ()
+    # Every attribute of a client connection, for all of its parts: the mixins
+    # (negotiation, stream management, ...) and ClientConnection add no slots.
+    __slots__ = (
+        "_authenticated",
+        "_bridge",
+        "_channel_binding",
+        "_ckpt_key",
+        "_ckpt_on",
+        "_ckpt_queued",
+        "_config",
+        "_confirmed_seq",
+        "_current_seq",
+        "_encrypted",
+        "_events",
+        "_features",
+        "_handler",
+        "_header_seen",
+        "_ids",
+        "_jid",
+        "_keepalive_sent_at",
+        "_lost_reported",
+        "_max_out",
+        "_max_out_chars",
+        "_muc_host",
+        "_on_confirm",
+        "_parser_released",
+        "_pending",
+        "_poison_condition",
+        "_poison_strikes",
+        "_resend",
+        "_resume",
+        "_resume_id",
+        "_resume_location",
+        "_resume_max",
+        "_rx_seq",
+        "_sasl",
+        "_sm",
+        "_sm_active",
+        "_stream_id",
+        "_terminated",
+        "_timers",
+        "_unrequested",
+    )
 
     _config: ClientConfig
     _muc_host: str

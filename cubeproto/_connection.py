@@ -120,47 +120,7 @@ class ClientConnection(
     must not go backwards.  The connection never reads a clock itself.
     """
 
-    __slots__ = (
-        "_authenticated",
-        "_bridge",
-        "_channel_binding",
-        "_ckpt_key",
-        "_ckpt_on",
-        "_ckpt_queued",
-        "_config",
-        "_confirmed_seq",
-        "_current_seq",
-        "_encrypted",
-        "_events",
-        "_features",
-        "_handler",
-        "_header_seen",
-        "_ids",
-        "_jid",
-        "_keepalive_sent_at",
-        "_lost_reported",
-        "_max_out",
-        "_max_out_chars",
-        "_muc_host",
-        "_on_confirm",
-        "_parser_released",
-        "_pending",
-        "_poison_condition",
-        "_poison_strikes",
-        "_resend",
-        "_resume",
-        "_resume_id",
-        "_resume_location",
-        "_resume_max",
-        "_rx_seq",
-        "_sasl",
-        "_sm",
-        "_sm_active",
-        "_stream_id",
-        "_terminated",
-        "_timers",
-        "_unrequested",
-    )
+    __slots__ = ()  # the state is declared, slots and types, in ClientParts
 
     def __init__(
         self, config: ClientConfig, *, resume: ResumableSession | Checkpoint | None = None
@@ -180,7 +140,7 @@ class ClientConnection(
         self._muc_host = "muc." + config.chat_host  # read for every group message built
         self._state = StreamState.IDLE
         self._ids = IdFactory(entropy=config.entropy, wall_clock=config.wall_clock)
-        self._framing: Framing = self._make_framing(config)
+        self._framing: Framing = _framing_for(config)
         self._out: list[bytes] = []
         self._events: deque[tuple[Event, int]] = deque()
         self._timers = Timers()
@@ -252,20 +212,6 @@ class ClientConnection(
             defer = getattr(self._handler, "defer_dedup_until_confirmed", None)
             if defer is not None:
                 self._on_confirm = defer(self)
-
-    @staticmethod
-    def _make_framing(config: ClientConfig) -> Framing:
-        framing: Framing
-        if config.is_websocket:
-            framing = WebSocketFraming(
-                config.xml_limits,
-                host=config.websocket_host or config.chat_host,
-                path=config.websocket_path,
-            )
-        else:
-            framing = TcpFraming(config.xml_limits)
-        framing.trace = config.wire_trace
-        return framing
 
     # ------------------------------------------------------------------ public state
 
@@ -648,6 +594,21 @@ class ClientConnection(
     _NONZA_HANDLERS: ClassVar[
         dict[str, Callable[[ClientConnection, etree._Element, float], None]]
     ] = {}
+
+
+def _framing_for(config: ClientConfig) -> Framing:
+    """The framing ``config`` asks for (RFC 6120 over TCP, or RFC 7395), wire trace set."""
+    framing: Framing
+    if config.is_websocket:
+        framing = WebSocketFraming(
+            config.xml_limits,
+            host=config.websocket_host or config.chat_host,
+            path=config.websocket_path,
+        )
+    else:
+        framing = TcpFraming(config.xml_limits)
+    framing.trace = config.wire_trace
+    return framing
 
 
 ClientConnection._NONZA_HANDLERS = {
