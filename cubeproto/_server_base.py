@@ -302,17 +302,6 @@ class _Sasl:
         self.iterations = 0
 
 
-def _split_tag(tag: object) -> tuple[str | None, str]:
-    """``(namespace, localname)`` of a Clark-notation tag, without lxml's validation
-    (which raises on some names a peer can produce)."""
-    if not isinstance(tag, str):
-        return None, ""
-    if tag.startswith("{"):
-        ns, _, local = tag[1:].rpartition("}")
-        return ns, local
-    return None, tag
-
-
 class ServerParts(StreamEndpoint[ServerState]):
     """The server connection's state, declared once for all of its parts."""
 

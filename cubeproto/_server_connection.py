@@ -62,7 +62,6 @@ from ._server_base import (
     TlsRequested,
     _Framing,
     _Sasl,
-    _split_tag,
 )
 from ._server_credentials import (
     UserAuth,
@@ -82,6 +81,7 @@ from ._stream import (
     STANZA_TAGS,
 )
 from ._timers import Timers
+from ._wire import split_tag
 from ._xmlstream import (
     StreamFooter,
     StreamHeader,
@@ -430,7 +430,7 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         if fault is not None:
             self._fail(fault.condition, fault.text)
             return
-        ns, local = _split_tag(element.tag)
+        ns, local = split_tag(element.tag)  # a str: the parser keeps only elements
         state = self._state
         if ns == NS_SM and self._sm is not None and state is ServerState.READY:
             if local == "r":

@@ -25,7 +25,6 @@ from ._server_base import (
     StreamStarted,
     TlsRequested,
     _Sasl,
-    _split_tag,
 )
 from ._server_credentials import (
     _SCRAM_HASHES,
@@ -40,6 +39,7 @@ from ._stream import (
     NS_SM,
     NS_TLS,
 )
+from ._wire import split_tag
 from ._xmlstream import (
     NS_CLIENT,
     NS_FRAMING,
@@ -298,7 +298,7 @@ class ServerNegotiation(ServerParts):
         assert self._username is not None
         wanted = ""
         for sub in child:
-            if _split_tag(sub.tag)[1] == "resource":
+            if isinstance(sub.tag, str) and split_tag(sub.tag)[1] == "resource":
                 wanted = (sub.text or "").strip()
         resource = wanted if _resource_ok(wanted) else self._new_resource()
         jid = f"{self._username}@{self._config.domain}/{resource}"
