@@ -543,10 +543,7 @@ class ClientStreamManagement(ClientParts):
             jid=self._jid,
             location=self._resume_location,
             max_seconds=self._resume_max,
-            inbound_h=sm.inbound_h,
-            acked_h=sm.acked_h,
-            outbound_h=sm.outbound_h,
-            unacked=tuple(sm.unacked),
+            **sm.saved(),
             lost_reported=frozenset(self._lost_reported),
             pending_iqs=tuple(
                 (iq_id, p.kind, p.to, p.timeout, p.parser)

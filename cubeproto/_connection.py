@@ -194,12 +194,7 @@ class ClientConnection(
         if resume is not None:
             self._jid = resume.jid
             self._handler = resume.handler
-            self._sm = StreamManagement.restore(
-                inbound_h=resume.inbound_h,
-                acked_h=resume.acked_h,
-                outbound_h=resume.outbound_h,
-                unacked=resume.unacked,
-            )
+            self._sm = StreamManagement.resumed(resume)
             self._lost_reported = set(resume.lost_reported)
             for iq_id, kind, to, timeout, parser in resume.pending_iqs:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)

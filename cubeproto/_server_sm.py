@@ -8,7 +8,6 @@ side (``_client_sm.py``).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -61,11 +60,7 @@ class ServerStreamManagement(ServerParts):
             raise LocalProtocolError("no <resume/> is pending")
         if session.username != self._username or session.resume_id != pending.previd:
             raise LocalProtocolError("that session is not the one the client asked for")
-        sm = StreamManagement()
-        sm.inbound_h = session.inbound_h
-        sm.acked_h = session.acked_h
-        sm.outbound_h = session.outbound_h
-        sm.unacked = deque(session.unacked)
+        sm = StreamManagement.resumed(session)
         try:
             sm.ack(pending.h)
         except AckError as exc:
@@ -126,10 +121,7 @@ class ServerStreamManagement(ServerParts):
             resume_id=self._resume_id,
             username=self._username,
             jid=self._jid,
-            inbound_h=sm.inbound_h,
-            acked_h=sm.acked_h,
-            outbound_h=sm.outbound_h,
-            unacked=tuple(sm.unacked),
+            **sm.saved(),
         )
 
     def unacked_stanzas(self) -> list[str]:
