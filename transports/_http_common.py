@@ -4,6 +4,7 @@ the TLS context and the connection pool."""
 
 from __future__ import annotations
 
+import os
 import random
 import ssl
 from collections.abc import Callable
@@ -29,9 +30,16 @@ __all__ = [
     "RestClientBase",
     "Origin",
     "make_ssl_context",
+    "multipart_boundary",
     "resolve_redirect",
     "split_url",
 ]
+
+
+def multipart_boundary() -> str:
+    """A random multipart boundary for a blob upload (the sans-IO core has no randomness
+    of its own: ``FileUpload`` takes it)."""
+    return os.urandom(16).hex()
 
 
 def make_ssl_context(
