@@ -15,6 +15,7 @@ from cubeproto.rest.exchange import (
     CHUNK_SIZE,
     MAX_REDIRECTS,
     ConnectionPool,
+    FileUpload,
     Origin,
     PooledConnection,
     resolve_redirect,
@@ -100,6 +101,17 @@ class RestClientBase(Generic[H]):
     def __init__(self, session: RestSession, http: H | None = None) -> None:
         self.session = session
         self.http: H = http if http is not None else self.http_client()
+
+    @staticmethod
+    def _upload_steps(name: str, content_type: str, size: int, public: bool) -> FileUpload:
+        """``upload_file``'s steps (the adapter runs them), with a random boundary."""
+        return FileUpload(
+            name=name,
+            content_type=content_type,
+            size=size,
+            public=public,
+            boundary=multipart_boundary(),
+        )
 
     @classmethod
     def connect(

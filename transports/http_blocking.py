@@ -43,7 +43,6 @@ from cubeproto.rest.exchange import (
     BodyCollector,
     Download,
     DownloadAction,
-    FileUpload,
     Origin,
     OutgoingRequest,
     RequestWriter,
@@ -54,7 +53,7 @@ from cubeproto.rest.exchange import (
     session_request,
 )
 
-from ._http_common import HttpClientOptions, RestClientBase, multipart_boundary
+from ._http_common import HttpClientOptions, RestClientBase
 from ._logging import log_rest_call
 
 __all__ = ["BlockingHttpClient", "BlockingRestClient"]
@@ -322,13 +321,7 @@ class BlockingRestClient(RestClientBase[BlockingHttpClient]):
         self, file: IO[bytes], *, name: str, content_type: str, size: int, public: bool = False
     ) -> Blob:
         """Create a blob, stream ``size`` bytes of ``file`` to storage, mark it complete."""
-        steps = FileUpload(
-            name=name,
-            content_type=content_type,
-            size=size,
-            public=public,
-            boundary=multipart_boundary(),
-        )
+        steps = self._upload_steps(name, content_type, size, public)
         self.http.upload(steps.upload(self.call(steps.create())), file)
         self.call(steps.complete())
         return steps.result()

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from scripted import JID, config, drain, logged_in
-from test_websocket import OPEN, WsServer
+from scripted import JID, drain, logged_in
+from test_websocket import OPEN, WsServer, _opened_websocket
 
 from cubeproto import Connected
 from cubeproto._connection import ClientConnection
 from cubeproto._framing import read_stanza_name_end
 from cubeproto.commands import OutboundStanza, StanzaCommand, StanzaContext, StanzaKind
-from cubeproto.config import Transport
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,19 +37,7 @@ class Built(StanzaCommand):
 
 def _websocket_ready() -> tuple[ClientConnection, WsServer]:
     """A logged-in WebSocket connection with stream management enabled."""
-    conn = ClientConnection(
-        config(
-            transport=Transport.WEBSOCKET,
-            require_tls=False,
-            allow_plain_unencrypted=True,
-            mechanisms=("PLAIN",),
-        )
-    )
-    ws = WsServer(conn)
-    conn.start(now=0)
-    ws.pump()
-    ws.pump()
-    ws.send(OPEN)
+    conn, ws = _opened_websocket()
     ws.send(
         "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
         "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
