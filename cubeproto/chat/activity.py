@@ -1,5 +1,6 @@
-"""Last activity (XEP-0012 and ConnectyCube's status_streaming, reference 22), client state
-(Tigase mobile#v2, reference 21) and the handling of IQs nothing else consumed.
+"""Last activity (XEP-0012 and ConnectyCube's status_streaming; ``docs/guide.rst``, "Last
+activity"), client state (XEP-0352 CSI or Tigase's mobile#v2 IQ) and the handling of IQs
+nothing else consumed.
 
 Pushed last-activity updates are IQs from the watched user with
 ``<query xmlns="jabber:iq:last" seconds="N"/>``; the SDK does not check the namespace (we

@@ -3,9 +3,9 @@
 Every command is a frozen, keyword-only dataclass that validates at construction (a bad
 value raises :class:`~cubeproto.errors.LocalProtocolError` before anything is queued) and
 builds its XML as a string in :meth:`build`.  The shapes are the official JS SDK 6.1.2's
-(reference sections 12-25); where we differ it is said in the class docstring.
+(walked through in ``docs/guide.rst``); where we differ it is said in the class docstring.
 
-Addressing follows the SDK (reference 2.2): ``to_user`` (a user id) sends a 1-1
+Addressing follows the SDK: ``to_user`` (a user id) sends a 1-1
 ``type="chat"`` stanza to the user's **bare** JID; ``to_dialog`` (a group dialog id)
 sends ``type="groupchat"`` to the room JID ``{appId}_{dialogId}@{mucHost}``.  Exactly one
 of the two is given.  Markers always go 1-1 (``type="chat"``), as the SDK sends them.
@@ -101,7 +101,8 @@ _new_stanza = fast_constructor(OutboundStanza)
 
 
 def _target(ctx: StanzaContext, to_user: int | None, to_dialog: str | None) -> tuple[str, str]:
-    """``(escaped to, type)`` for a target, per reference 2.2."""
+    """``(escaped to, type)`` for a target, addressed as the SDK does (see the module
+    docstring)."""
     if to_user is not None:
         key: tuple[int | str, int, str] = (to_user, ctx.app_id, ctx.chat_host)
         to = _TO_CACHE.get(key)
@@ -168,7 +169,7 @@ def _message_id(ctx: StanzaContext, given: str | None) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class SendMessage(StanzaCommand):
-    """Send a chat message (reference 12).
+    """Send a chat message (``docs/guide.rst``, "Messages").
 
     ``dialog_id`` goes into ``extraParams`` (for a group message it defaults to
     ``to_dialog``); ``save_to_history``, ``silent`` and ``markable`` are written as
@@ -301,7 +302,7 @@ _store_send_message = field_storer(SendMessage)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendSystemMessage(StanzaCommand):
-    """A system message (reference 23): ``type="headline"`` to a user, with
+    """A system message (``docs/guide.rst``, "System messages"): ``type="headline"`` to a user, with
     ``moduleIdentifier=SystemNotifications`` written first in ``extraParams``.
 
     As in the SDK, ``extraParams`` (and so ``moduleIdentifier``) is written only when an
@@ -341,7 +342,8 @@ class SendSystemMessage(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendChatState(StanzaCommand):
-    """A typing notification (XEP-0085, reference 16): no id, no body, no extraParams.
+    """A typing notification (XEP-0085; ``docs/guide.rst``, "Typing"): no id, no body,
+    no extraParams.
 
     The SDK sends only ``composing`` ("typing") and ``paused`` ("stopped"); any
     :class:`ChatState` may be sent.
@@ -369,8 +371,9 @@ class SendChatState(StanzaCommand):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SendMarker(StanzaCommand):
     """A delivered (``RECEIVED``) or read (``DISPLAYED``) marker for ``message_id``
-    (XEP-0333, reference 15): always ``type="chat"`` to the sender's user bare JID, even
-    for a group message; ``dialog_id`` goes into ``extraParams``."""
+    (XEP-0333; ``docs/guide.rst``, "Delivered and read"): always ``type="chat"`` to the
+    sender's user bare JID, even for a group message; ``dialog_id`` goes into
+    ``extraParams``."""
 
     kind: MarkerKind
     message_id: str
@@ -408,7 +411,7 @@ class SendMarker(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EditMessage(StanzaCommand):
-    """Correct a sent message (reference 18): new body plus
+    """Correct a sent message (XEP-0308; ``docs/guide.rst``, "Edit"): new body plus
     ``<replace xmlns="urn:xmpp:message-correct:0" id last/>`` (``last`` is the string
     ``"true"``/``"false"``: the edited message is the dialog's newest)."""
 
@@ -448,7 +451,7 @@ class EditMessage(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteMessage(StanzaCommand):
-    """Delete a message for everyone (reference 20):
+    """Delete a message for everyone (``docs/guide.rst``, "Delete"):
     ``<remove xmlns="urn:xmpp:message-delete:0" id/>``."""
 
     message_id: str
@@ -483,7 +486,7 @@ class DeleteMessage(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JoinDialog(StanzaCommand):
-    """Join a group dialog's room (reference 14.1): presence to ``room/{myUserId}`` with
+    """Join a group dialog's room (XEP-0045 7.2): presence to ``room/{myUserId}`` with
     ``<x xmlns=muc><history maxstanzas="0"/></x>``, id ``{uuid}:join``.
 
     Resolves (unlike the SDK's) as ``DialogJoined`` on our self-presence (status 110) or
@@ -508,7 +511,7 @@ class JoinDialog(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LeaveDialog(StanzaCommand):
-    """Leave a room (reference 14.2): unavailable presence to ``room/{myUserId}``.
+    """Leave a room (XEP-0045 7.14): unavailable presence to ``room/{myUserId}``.
     Resolves as ``DialogLeft`` on our unavailable self-presence."""
 
     dialog_id: str
@@ -531,7 +534,7 @@ def _iq(type_: str, iq_id: str, payload: str, to: str | None = None) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetOnlineUsers(StanzaCommand):
-    """Ask a room for its occupants (disco#items, reference 14.5); answered with
+    """Ask a room for its occupants (XEP-0030 disco#items); answered with
     ``OnlineUsers``."""
 
     dialog_id: str
@@ -559,7 +562,7 @@ class GetOnlineUsers(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetLastActivity(StanzaCommand):
-    """Ask for a user's last activity (XEP-0012, reference 22.1); answered with
+    """Ask for a user's last activity (XEP-0012; ``docs/guide.rst``, "Last activity"); answered with
     ``LastActivity``."""
 
     user_id: int
@@ -588,8 +591,8 @@ class GetLastActivity(StanzaCommand):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeLastActivity(StanzaCommand):
     """Subscribe to (``enable``) or unsubscribe from a user's last-activity updates
-    (ConnectyCube status_streaming, reference 22.2).  Pushed updates arrive as
-    ``LastActivity``; the answer as ``LastActivitySubscriptionChanged``."""
+    (ConnectyCube's status_streaming; ``docs/guide.rst``, "Last activity").  Pushed
+    updates arrive as ``LastActivity``; the answer as ``LastActivitySubscriptionChanged``."""
 
     user_id: int
     enable: bool = True
@@ -621,7 +624,7 @@ class SubscribeLastActivity(StanzaCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetClientState(StanzaCommand):
-    """markActive (``active=True``) / markInactive (reference 21).
+    """markActive (``active=True``) / markInactive: XEP-0352 CSI, or Tigase's mobile#v2 IQ.
 
     ``mode="mobile"``: the Tigase ``<mobile xmlns="http://tigase.org/protocol/mobile#v2"
     enable/>`` IQ the SDK sends (``enable="true"`` means *inactive*; both use the

@@ -1,17 +1,18 @@
-"""Privacy lists, the block list (XEP-0016 ``jabber:iq:privacy``, reference 25).
+"""Privacy lists, the block list (XEP-0016 ``jabber:iq:privacy``; ``docs/guide.rst``,
+"Privacy lists").
 
-Encoding is the SDK's (25.1): users sorted by ascending id (duplicates: last wins), two
+Encoding is the SDK's: users sorted by ascending id (duplicates: last wins), two
 items per user -- ``order=2k+1`` matching the user's bare JID and ``order=2k+2`` matching
 ``{mucHost}/{userId}`` (the user as an occupant of any room) -- with
 ``<message/><presence-in/><presence-out/><iq/>`` children, or no children at all for a
 two-way block (``mutual_block``: blocks everything, so I cannot write either).
 
-Updating a list is get -> merge -> create, as in the SDK (25.4), and the merge is the pure
+Updating a list is get -> merge -> create, as in the SDK, and the merge is the pure
 :func:`merge_privacy_update`: the application (or the high-level client) sends
 :class:`GetPrivacyList`, merges the answer's items with the changes and sends
 :class:`SetPrivacyList` with the result.
 
-Reading answers is more faithful than the SDK's (25.3): list names exclude the
+Reading answers is more faithful than the SDK's: list names exclude the
 ``<active>``/``<default>`` entries, and ``mutual_block`` is read back from item children.
 """
 
@@ -87,7 +88,7 @@ def _by_user(items: Iterable[PrivacyItem]) -> dict[int, PrivacyItem]:
 def merge_privacy_update(
     current: Iterable[PrivacyItem], changes: Iterable[PrivacyItem]
 ) -> tuple[PrivacyItem, ...]:
-    """The SDK's ``privacylist.update`` merge (reference 25.4), sorted by user id.
+    """The SDK's ``privacylist.update`` merge, sorted by user id.
 
     An ``allow`` change removes the user from the list (allowed users are not stored); a
     ``deny`` change replaces the user's entry (or adds it).
@@ -104,7 +105,7 @@ def merge_privacy_update(
 def privacy_update(
     name: str, current: Iterable[PrivacyItem], changes: Iterable[PrivacyItem]
 ) -> SetPrivacyList | DeletePrivacyList:
-    """The command that the SDK's ``privacylist.update`` sends after its get (reference 25.4).
+    """The command that the SDK's ``privacylist.update`` sends after its get.
 
     Usually the merged list (:func:`merge_privacy_update`).  When the merge leaves no
     entry (the chat guide's own example: a list holding one ``deny``, updated with an
