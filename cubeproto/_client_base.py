@@ -14,8 +14,8 @@ module a reviewer reads in one sitting:
 and ``_connection.py`` keeps the public contract and the dispatch of what arrives.  They
 are mixins of one object, not objects of their own: the state they share (the stream
 management counters, the timers, the output buffer) is the connection's, and the inbound
-hot path reads it without indirection.  :class:`ClientParts` declares that state for the
-type checker and holds the helpers every part uses; the methods one part calls in another
+hot path reads it without indirection.  :class:`ClientParts` declares that state (its
+slots and their types) and holds the helpers every part uses; the methods one part calls in another
 are declared here too (a stub is last in the method resolution order, so the real one
 always wins).
 """
@@ -23,14 +23,16 @@ always wins).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from ._framing import (
+    STANZA_NAME_END,
     Framing,
+    read_stanza_name_end,
 )
 from ._ids import IdFactory
 from ._sasl import SaslClient
@@ -56,7 +58,10 @@ from ._xmlstream import (
     escape_attr,
 )
 from .commands import (
+    HandlerResult,
+    OutboundStanza,
     ResultParser,
+    StanzaCommand,
     StanzaHandler,
 )
 from .config import ClientConfig
@@ -104,6 +109,13 @@ _STREAM_CONDITIONS = {c.value: c for c in StreamErrorCondition}
 _SASL_CONDITIONS = {c.value: c for c in SaslCondition}
 
 _R = SM_REQUEST
+
+# Where the element name ends in a built <iq ...> or <presence ...>: what the
+# framing needs to write it (``Framing.frame_stanza``), stated by whoever builds it.
+_IQ = STANZA_NAME_END["iq"]
+_PRESENCE = STANZA_NAME_END["presence"]
+#: ``OutboundStanza.kind`` -> where the element name ends (``None``: a nonza).
+_NAME_ENDS: dict[str, int | None] = {**STANZA_NAME_END, "nonza": None}
 
 #: The one CheckpointChanged instance (it has no payload): ``next_event`` recognises it by
 #: identity to know that none is waiting any more.
@@ -164,8 +176,52 @@ _SAFE_PARSER = etree.XMLParser(
 class ClientParts(StreamEndpoint[StreamState]):
     """The client connection's state, declared once for all of its parts."""
 
-    if not TYPE_CHECKING:  # the slots are ClientConnection's; a mixin adds none
-        __slots__ = ()
+    # Every attribute of a client connection, for all of its parts: the mixins
+    # (negotiation, stream management, ...) and ClientConnection add no slots.
+    __slots__ = (
+        "_authenticated",
+        "_bridge",
+        "_channel_binding",
+        "_ckpt_key",
+        "_ckpt_on",
+        "_ckpt_queued",
+        "_config",
+        "_confirmed_seq",
+        "_current_seq",
+        "_encrypted",
+        "_events",
+        "_features",
+        "_handler",
+        "_handler_deadline",
+        "_handler_due",
+        "_handler_sent_at",
+        "_header_seen",
+        "_ids",
+        "_jid",
+        "_keepalive_sent_at",
+        "_lost_reported",
+        "_max_out",
+        "_max_out_chars",
+        "_muc_host",
+        "_on_confirm",
+        "_parser_released",
+        "_pending",
+        "_poison_condition",
+        "_poison_strikes",
+        "_resend",
+        "_resume",
+        "_resume_id",
+        "_resume_location",
+        "_resume_max",
+        "_rx_seq",
+        "_sasl",
+        "_sm",
+        "_sm_active",
+        "_stream_id",
+        "_terminated",
+        "_timers",
+        "_unrequested",
+    )
 
     _config: ClientConfig
     _muc_host: str
@@ -206,6 +262,11 @@ class ClientParts(StreamEndpoint[StreamState]):
     _resend: list[Unacked]
     _bridge: tuple[str, str | None, int | None, int] | None
     _handler: StanzaHandler | None
+    #: The handler's optional timed hooks (the chat layer's end-to-end mode, issue 15),
+    #: looked up once: see StanzaHandler.
+    _handler_sent_at: Callable[[StanzaCommand, OutboundStanza, float], Sequence[Event]] | None
+    _handler_deadline: Callable[[], float | None] | None
+    _handler_due: Callable[[float, Any], HandlerResult] | None
     _on_confirm: Callable[[int], None] | None
 
     # --- output ------------------------------------------------------------------
@@ -226,19 +287,37 @@ class ClientParts(StreamEndpoint[StreamState]):
     def _send_nonza(self, xml: str) -> None:
         self._out.append(self._framing.frame(xml))
 
-    def _send_stanza(self, xml: str, stanza_id: str | None, *, countable: bool, now: float) -> None:
-        self._out.append(self._framing.frame(xml))
-        if not xml.startswith(("<message", "<presence", "<iq")):
-            return  # a nonza (e.g. CSI): not counted by stream management
+    def _send_uncounted(self, xml: str, name_end: int) -> None:
+        """A stanza sent before stream management starts counting (resource binding)."""
+        self._out.append(self._framing.frame_stanza(xml, name_end))
+
+    def _send_stanza(
+        self, xml: str, name_end: int, stanza_id: str | None, *, countable: bool, now: float
+    ) -> None:
+        """Queue one stanza (``name_end``: where its element name ends, see
+        ``_framing.STANZA_NAME_END``) and count it for stream management."""
+        self._out.append(self._framing.frame_stanza(xml, name_end))
         sm = self._sm
         if sm is not None and (self._sm_active or self._state is StreamState.SESSION_SETUP):
-            sm.sent(xml, stanza_id if countable else None)
+            sm.sent(xml, stanza_id if countable else None, name_end)
             if countable:
                 self._unrequested += 1
                 if self._unrequested >= self._config.ack_request_batch:
                     self._request_ack()
                 if not self._timers.is_set(_ACK_TIMER):
                     self._timers.set(_ACK_TIMER, now + self._config.ack_timeout)
+
+    def _send_built(self, stanza: OutboundStanza, now: float) -> None:
+        """Queue what a builder made (a command's stanza, a handler's reply) as its
+        ``kind`` says; a builder that does not say has its XML read once, here."""
+        kind = stanza.kind
+        name_end = _NAME_ENDS[kind] if kind is not None else read_stanza_name_end(stanza.xml)
+        if name_end is None:
+            self._send_nonza(stanza.xml)  # not counted by stream management
+        else:
+            self._send_stanza(
+                stanza.xml, name_end, stanza.stanza_id, countable=stanza.countable, now=now
+            )
 
     def _request_ack(self) -> None:
         self._unrequested = 0

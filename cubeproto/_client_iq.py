@@ -11,15 +11,19 @@ from lxml import etree
 
 from ._client_base import (
     _DEAD_TIMER,
+    _IQ,
     _PING,
+    _SAFE_PARSER,
     ClientParts,
     _PendingIq,
+    _ping_xml,
 )
 from ._stanza_error import error_reply, parse_stanza_error
 from ._xmlstream import (
     element_bytes,
     escape_attr,
 )
+from .commands import UNSTATED, OutboundStanza, Ping, SendIq
 from .errors import (
     LocalProtocolError,
     StanzaErrorCondition,
@@ -38,6 +42,16 @@ from .events import (
 __all__ = ["IqTracking"]
 
 
+def _stanza_to(xml: str) -> str | None:
+    """The ``to`` of a built IQ request whose builder did not state it
+    (``OutboundStanza.to`` left ``UNSTATED``), so that its answer is checked against it:
+    the one place the client parses XML it built (every builder in cubeproto states it)."""
+    try:
+        return etree.fromstring(xml, parser=_SAFE_PARSER).get("to")
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+
+
 class IqTracking(ClientParts):
     """The IQ part of :class:`~cubeproto._connection.ClientConnection`."""
 
@@ -50,6 +64,41 @@ class IqTracking(ClientParts):
                 f"{len(self._pending)} IQs are outstanding (max_pending_iqs); "
                 "wait for answers before sending more"
             )
+
+    def _track_request(self, stanza: OutboundStanza, now: float) -> None:
+        """Track a built IQ request (one with a ``result_parser``) until it resolves.
+        Raises ``LocalProtocolError``, having changed nothing, when it cannot be sent."""
+        iq_id = stanza.stanza_id
+        if not iq_id:
+            raise LocalProtocolError("an IQ request needs an id")
+        self._check_iq_capacity()
+        to = stanza.to
+        if to is UNSTATED:
+            to = _stanza_to(stanza.xml)
+        self._track_iq(
+            iq_id, _PendingIq("stanza", to, now, stanza.timeout, stanza.result_parser), now
+        )
+
+    def _send_ping(self, command: Ping, now: float) -> str:
+        """XEP-0199 ping, tracked until the pong or the timeout; returns its id."""
+        self._check_iq_capacity()
+        iq_id = self._ids.iq_id("ping")
+        to = command.to or self._config.chat_host
+        self._track_iq(iq_id, _PendingIq("ping", to, now, command.timeout), now)
+        self._send_stanza(_ping_xml(iq_id, to), _IQ, iq_id, countable=False, now=now)
+        return iq_id
+
+    def _send_iq(self, command: SendIq, now: float) -> str:
+        """The application's own IQ request (the escape hatch); returns its id."""
+        self._check_payload(command.payload)
+        self._check_iq_capacity()
+        iq_id = self._ids.iq_id(command.purpose)
+        to_attr = f' to="{escape_attr(command.to)}"' if command.to else ""
+        xml = f'<iq type="{command.type}" id="{iq_id}"{to_attr}>{command.payload}</iq>'
+        self._check_size(xml)
+        self._track_iq(iq_id, _PendingIq("user", command.to, now, command.timeout), now)
+        self._send_stanza(xml, _IQ, iq_id, countable=False, now=now)
+        return iq_id
 
     def _track_iq(self, iq_id: str, pending: _PendingIq, now: float) -> None:
         self._pending[iq_id] = pending
@@ -69,6 +118,7 @@ class IqTracking(ClientParts):
                 StanzaErrorCondition.SERVICE_UNAVAILABLE,
                 StanzaErrorType.CANCEL,
             ),
+            _IQ,
             None,
             countable=False,
             now=self._last_rx,
@@ -93,6 +143,7 @@ class IqTracking(ClientParts):
                 to_attr = f' to="{escape_attr(sender)}"' if sender else ""
                 self._send_stanza(
                     f'<iq type="result" id="{escape_attr(iq_id)}"{to_attr}/>',
+                    _IQ,
                     None,
                     countable=False,
                     now=now,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ._client_base import (
     _DEAD_TIMER,
     _IDLE_TIMER,
+    _IQ,
     _KEEPALIVE_TIMER,
     ClientParts,
     _PendingIq,
@@ -70,6 +71,7 @@ class Keepalive(ClientParts):
         self._keepalive_sent_at = now
         self._send_stanza(
             _ping_xml(iq_id, host),
+            _IQ,
             iq_id,
             countable=False,
             now=now,

@@ -12,6 +12,8 @@ from lxml import etree
 
 from ._client_base import (
     _BIND_JID,
+    _IQ,
+    _PRESENCE,
     _SASL_CONDITIONS,
     ClientParts,
     _PendingIq,
@@ -155,7 +157,9 @@ class Negotiation(ClientParts):
         resource = self._config.resource
         inner = f"<resource>{escape_text(resource)}</resource>" if resource else ""
         self._track_iq(iq_id, _PendingIq("bind", None, now, self._config.iq_timeout), now)
-        self._send_nonza(f'<iq type="set" id="{iq_id}"><bind xmlns="{NS_BIND}">{inner}</bind></iq>')
+        self._send_uncounted(
+            f'<iq type="set" id="{iq_id}"><bind xmlns="{NS_BIND}">{inner}</bind></iq>', _IQ
+        )
 
     def _on_tls_proceed(self, element: etree._Element, now: float) -> None:
         if self._state is not StreamState.STARTTLS_SENT:
@@ -261,12 +265,13 @@ class Negotiation(ClientParts):
             self._track_iq(iq_id, _PendingIq("carbons", None, now, config.iq_timeout), now)
             self._send_stanza(
                 f'<iq type="set" id="{iq_id}"><enable xmlns="{NS_CARBONS}"/></iq>',
+                _IQ,
                 iq_id,
                 countable=False,
                 now=now,
             )
         if config.send_initial_presence:
-            self._send_stanza("<presence/>", None, countable=False, now=now)
+            self._send_stanza("<presence/>", _PRESENCE, None, countable=False, now=now)
         if not wants_sm:
             self._session_ready(resumed=False, now=now)
 
@@ -285,7 +290,7 @@ class Negotiation(ClientParts):
         resend, self._resend = self._resend, []
         for item in resend:
             if self._sm_active:
-                self._send_stanza(item.xml, item.message_id, countable=True, now=now)
+                self._send_stanza(item.xml, item.name_end, item.message_id, countable=True, now=now)
             else:
                 self._unconfirmed(item.message_id)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from ._checkpoint import Checkpoint
+from ._checkpoint import Checkpoint, CheckpointError
 from ._client_base import (
     _ACK_TIMER,
     _CHECKPOINT_CHANGED,
@@ -22,6 +22,7 @@ from ._client_base import (
     _STREAM_CONDITIONS,
     ClientParts,
 )
+from ._framing import read_stanza_name_end
 from ._sm import MOD, AckError, Unacked
 from ._state import (
     Input,
@@ -33,6 +34,7 @@ from ._stream import (
 )
 from ._wire import parse_uint, split_tag
 from .commands import ResultParser, StanzaHandler
+from .config import ClientConfig
 from .errors import (
     LocalProtocolError,
     StreamErrorCondition,
@@ -52,7 +54,21 @@ from .events import (
     StreamResumed,
 )
 
-__all__ = ["ClientStreamManagement", "ResumableSession"]
+__all__ = ["ClientStreamManagement", "ResumableSession", "restored_handler"]
+
+
+def restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:
+    """A new handler from the config's factory with the checkpoint's handler state."""
+    handler = config.handler_factory() if config.handler_factory else None
+    if checkpoint.handler is not None:
+        restore = getattr(handler, "restore_checkpoint_state", None)
+        if restore is None:
+            raise CheckpointError(
+                "the checkpoint carries handler state, but config.handler_factory makes no "
+                "handler with restore_checkpoint_state()"
+            )
+        restore(checkpoint.handler)
+    return handler
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,7 +118,11 @@ class ResumableSession:
             inbound_h=checkpoint.inbound_h,
             acked_h=checkpoint.acked_h,
             outbound_h=checkpoint.outbound_h,
-            unacked=tuple(Unacked(xml, mid) for xml, mid in checkpoint.unacked),
+            unacked=tuple(
+                # a checkpoint keeps the XML alone: its stanzas are read once, here
+                Unacked(xml, mid, read_stanza_name_end(xml) or 0)
+                for xml, mid in checkpoint.unacked
+            ),
             lost_reported=frozenset(),
             pending_iqs=(),
             handler=handler,
@@ -291,7 +311,7 @@ class ClientStreamManagement(ClientParts):
         self._sm_active = True
         self._state = transition(self._state, Input.RECV_RESUMED)
         for item in keep:
-            self._out.append(self._framing.frame(item.xml))
+            self._out.append(self._framing.frame_stanza(item.xml, item.name_end))
         for iq_id, pending in self._pending.items():
             pending.sent_at = now
             if pending.timeout is not None:
@@ -523,10 +543,7 @@ class ClientStreamManagement(ClientParts):
             jid=self._jid,
             location=self._resume_location,
             max_seconds=self._resume_max,
-            inbound_h=sm.inbound_h,
-            acked_h=sm.acked_h,
-            outbound_h=sm.outbound_h,
-            unacked=tuple(sm.unacked),
+            **sm.saved(),
             lost_reported=frozenset(self._lost_reported),
             pending_iqs=tuple(
                 (iq_id, p.kind, p.to, p.timeout, p.parser)

@@ -19,12 +19,12 @@ would destroy (see ``_fail``).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import ClassVar
 
 from lxml import etree
 
-from ._checkpoint import Checkpoint, CheckpointError
+from ._checkpoint import Checkpoint
 from ._client_base import (
     _ACK_TIMER,
     _CHECKPOINT_CHANGED,
@@ -35,7 +35,6 @@ from ._client_base import (
     _IDLE_TIMER,
     _KEEPALIVE_TIMER,
     _R,
-    _SAFE_PARSER,
     _SASL_CHALLENGE,
     _SASL_FAILURE,
     _SASL_SUCCESS,
@@ -53,14 +52,13 @@ from ._client_base import (
     ClientParts,
     _Element,
     _PendingIq,
-    _ping_xml,
     _safe_chars,
 )
 from ._client_ending import StreamEnding
 from ._client_iq import IqTracking
 from ._client_keepalive import Keepalive
 from ._client_negotiation import Negotiation
-from ._client_sm import ClientStreamManagement, ResumableSession
+from ._client_sm import ClientStreamManagement, ResumableSession, restored_handler
 from ._framing import (
     TRANSPORT_CLOSED,
     TRANSPORT_READY,
@@ -83,14 +81,11 @@ from ._xmlstream import (
     StreamFooter,
     StreamHeader,
     element_bytes,
-    escape_attr,
     top_level_fault,
 )
 from .commands import (
-    UNSTATED,
     Command,
     HandlerResult,
-    OutboundStanza,
     Ping,
     SendIq,
     StanzaCommand,
@@ -126,50 +121,7 @@ class ClientConnection(
     must not go backwards.  The connection never reads a clock itself.
     """
 
-    __slots__ = (
-        "_authenticated",
-        "_bridge",
-        "_channel_binding",
-        "_ckpt_key",
-        "_ckpt_on",
-        "_ckpt_queued",
-        "_config",
-        "_confirmed_seq",
-        "_current_seq",
-        "_encrypted",
-        "_events",
-        "_features",
-        "_handler",
-        "_handler_deadline",
-        "_handler_due",
-        "_handler_sent_at",
-        "_header_seen",
-        "_ids",
-        "_jid",
-        "_keepalive_sent_at",
-        "_lost_reported",
-        "_max_out",
-        "_max_out_chars",
-        "_muc_host",
-        "_on_confirm",
-        "_parser_released",
-        "_pending",
-        "_poison_condition",
-        "_poison_strikes",
-        "_resend",
-        "_resume",
-        "_resume_id",
-        "_resume_location",
-        "_resume_max",
-        "_rx_seq",
-        "_sasl",
-        "_sm",
-        "_sm_active",
-        "_stream_id",
-        "_terminated",
-        "_timers",
-        "_unrequested",
-    )
+    __slots__ = ()  # the state is declared, slots and types, in ClientParts
 
     def __init__(
         self,
@@ -198,12 +150,12 @@ class ClientConnection(
                 "a resumed session brings its own handler: pass one or the other"
             )
         if isinstance(resume, Checkpoint):
-            resume = ResumableSession.from_checkpoint(resume, _restored_handler(config, resume))
+            resume = ResumableSession.from_checkpoint(resume, restored_handler(config, resume))
         self._config = config
         self._muc_host = "muc." + config.chat_host  # read for every group message built
         self._state = StreamState.IDLE
         self._ids = IdFactory(entropy=config.entropy, wall_clock=config.wall_clock)
-        self._framing: Framing = self._make_framing(config)
+        self._framing: Framing = _framing_for(config)
         self._out: list[bytes] = []
         self._events: deque[tuple[Event, int]] = deque()
         self._timers = Timers()
@@ -258,12 +210,7 @@ class ClientConnection(
         if resume is not None:
             self._jid = resume.jid
             self._handler = resume.handler
-            self._sm = StreamManagement.restore(
-                inbound_h=resume.inbound_h,
-                acked_h=resume.acked_h,
-                outbound_h=resume.outbound_h,
-                unacked=resume.unacked,
-            )
+            self._sm = StreamManagement.resumed(resume)
             self._lost_reported = set(resume.lost_reported)
             for iq_id, kind, to, timeout, parser in resume.pending_iqs:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
@@ -274,15 +221,9 @@ class ClientConnection(
         #: The handler's optional timed hooks (the chat layer's end-to-end mode, issue
         #: 15), looked up once: see StanzaHandler.
         handler = self._handler
-        self._handler_sent_at: (
-            Callable[[StanzaCommand, OutboundStanza, float], Sequence[Event]] | None
-        ) = getattr(handler, "stanza_sent_at", None)
-        self._handler_deadline: Callable[[], float | None] | None = getattr(
-            handler, "next_deadline", None
-        )
-        self._handler_due: Callable[[float, ClientConnection], HandlerResult] | None = getattr(
-            handler, "deadline_reached", None
-        )
+        self._handler_sent_at = getattr(handler, "stanza_sent_at", None)
+        self._handler_deadline = getattr(handler, "next_deadline", None)
+        self._handler_due = getattr(handler, "deadline_reached", None)
         if self._handler_due is None:
             self._handler_deadline = None
         #: With app-controlled acks, the handler's hook told how far the application
@@ -292,20 +233,6 @@ class ClientConnection(
             defer = getattr(self._handler, "defer_dedup_until_confirmed", None)
             if defer is not None:
                 self._on_confirm = defer(self)
-
-    @staticmethod
-    def _make_framing(config: ClientConfig) -> Framing:
-        framing: Framing
-        if config.is_websocket:
-            framing = WebSocketFraming(
-                config.xml_limits,
-                host=config.websocket_host or config.chat_host,
-                path=config.websocket_path,
-            )
-        else:
-            framing = TcpFraming(config.xml_limits)
-        framing.trace = config.wire_trace
-        return framing
 
     # ------------------------------------------------------------------ public state
 
@@ -499,21 +426,9 @@ class ClientConnection(
             stanza = command.build(self)
             if len(stanza.xml) > self._max_out_chars:
                 self._check_size(stanza.xml)
-            is_iq_request = stanza.result_parser is not None
-            if is_iq_request:
-                if not stanza.stanza_id:
-                    raise LocalProtocolError("an IQ request needs an id")
-                self._check_iq_capacity()
-            if is_iq_request and stanza.stanza_id:
-                to = stanza.to
-                if to is UNSTATED:
-                    to = _stanza_to(stanza.xml)
-                self._track_iq(
-                    stanza.stanza_id,
-                    _PendingIq("stanza", to, now, stanza.timeout, stanza.result_parser),
-                    now,
-                )
-            self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
+            if stanza.result_parser is not None:
+                self._track_request(stanza, now)  # raises before anything changed
+            self._send_built(stanza, now)
             if self._handler_sent_at is not None:
                 self._emit_all(self._handler_sent_at(command, stanza, now))
             elif self._handler is not None:
@@ -522,28 +437,14 @@ class ClientConnection(
                 self._note_checkpoint()
             return stanza.stanza_id
         if isinstance(command, Ping):
-            self._check_iq_capacity()
-            iq_id = self._ids.iq_id("ping")
-            to = command.to or self._config.chat_host
-            xml = _ping_xml(iq_id, to)
-            self._track_iq(iq_id, _PendingIq("ping", to, now, command.timeout), now)
-            self._send_stanza(xml, iq_id, countable=False, now=now)
-            if self._ckpt_on:
-                self._note_checkpoint()
-            return iq_id
-        if isinstance(command, SendIq):
-            self._check_payload(command.payload)
-            self._check_iq_capacity()
-            iq_id = self._ids.iq_id(command.purpose)
-            to_attr = f' to="{escape_attr(command.to)}"' if command.to else ""
-            xml = f'<iq type="{command.type}" id="{iq_id}"{to_attr}>{command.payload}</iq>'
-            self._check_size(xml)
-            self._track_iq(iq_id, _PendingIq("user", command.to, now, command.timeout), now)
-            self._send_stanza(xml, iq_id, countable=False, now=now)
-            if self._ckpt_on:
-                self._note_checkpoint()
-            return iq_id
-        raise LocalProtocolError(f"unknown command {command!r}")
+            iq_id = self._send_ping(command, now)
+        elif isinstance(command, SendIq):
+            iq_id = self._send_iq(command, now)
+        else:
+            raise LocalProtocolError(f"unknown command {command!r}")
+        if self._ckpt_on:
+            self._note_checkpoint()
+        return iq_id
 
     def close(self, *, now: float) -> None:
         """Close the stream: send our stream close and wait (``close_timeout``) for the
@@ -652,7 +553,7 @@ class ClientConnection(
         result: HandlerResult = self._handler_due(now, self)
         self._emit_all(result.events)
         for stanza in result.replies:
-            self._send_stanza(stanza.xml, stanza.stanza_id, countable=stanza.countable, now=now)
+            self._send_built(stanza, now)
 
     # ------------------------------------------------------------------ output helpers
 
@@ -748,9 +649,7 @@ class ClientConnection(
         replies = result.replies
         if replies:
             for reply in replies:
-                self._send_stanza(
-                    reply.xml, reply.stanza_id, countable=reply.countable, now=self._last_rx
-                )
+                self._send_built(reply, self._last_rx)
         elif kind == "iq" and element.get("type") in ("get", "set"):
             self._answer_unsupported(element)
 
@@ -762,27 +661,19 @@ class ClientConnection(
     ] = {}
 
 
-def _restored_handler(config: ClientConfig, checkpoint: Checkpoint) -> StanzaHandler | None:
-    """A new handler from the config's factory with the checkpoint's handler state."""
-    handler = config.handler_factory() if config.handler_factory else None
-    if checkpoint.handler is not None:
-        restore = getattr(handler, "restore_checkpoint_state", None)
-        if restore is None:
-            raise CheckpointError(
-                "the checkpoint carries handler state, but config.handler_factory makes no "
-                "handler with restore_checkpoint_state()"
-            )
-        restore(checkpoint.handler)
-    return handler
-
-
-def _stanza_to(xml: str) -> str | None:
-    """The ``to`` of a built IQ request whose builder did not state it
-    (``OutboundStanza.to`` left ``UNSTATED``), so that its answer is checked against it."""
-    try:
-        return etree.fromstring(xml, parser=_SAFE_PARSER).get("to")
-    except (etree.XMLSyntaxError, ValueError):
-        return None
+def _framing_for(config: ClientConfig) -> Framing:
+    """The framing ``config`` asks for (RFC 6120 over TCP, or RFC 7395), wire trace set."""
+    framing: Framing
+    if config.is_websocket:
+        framing = WebSocketFraming(
+            config.xml_limits,
+            host=config.websocket_host or config.chat_host,
+            path=config.websocket_path,
+        )
+    else:
+        framing = TcpFraming(config.xml_limits)
+    framing.trace = config.wire_trace
+    return framing
 
 
 ClientConnection._NONZA_HANDLERS = {

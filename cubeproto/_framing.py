@@ -53,6 +53,7 @@ from ._xmlstream import (
 from .errors import StreamErrorCondition
 
 __all__ = [
+    "STANZA_NAME_END",
     "TRANSPORT_CLOSED",
     "TRANSPORT_READY",
     "Framing",
@@ -62,6 +63,7 @@ __all__ = [
     "TcpFraming",
     "TransportSignal",
     "WebSocketFraming",
+    "read_stanza_name_end",
 ]
 
 
@@ -84,9 +86,30 @@ TRANSPORT_CLOSED: Final = TransportSignal("transport-closed")
 
 Item = StreamHeader | StreamFooter | etree._Element | TransportSignal
 
-_STANZA_STARTS = ("<message", "<presence", "<iq")
+#: Where the element name of each kind of stanza ends in its serialized form
+#: (``<message``, ``<presence``, ``<iq``): the place WebSocket framing qualifies it.
+STANZA_NAME_END: Final = {"message": 8, "presence": 9, "iq": 3}
+_QUALIFIER = f' xmlns="{NS_CLIENT}"'
 _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
+
+
+def read_stanza_name_end(xml: str) -> int | None:
+    """What :meth:`Framing.frame_stanza` needs, read from serialized XML that arrived
+    without it: a stanza given whole to ``ServerConnection.send_stanza``, one built by an
+    :class:`~cubeproto.commands.OutboundStanza` builder that does not state its ``kind``,
+    one restored from a checkpoint.  ``None`` when ``xml`` is not a stanza (a nonza:
+    stream management does not count it); 0 when the stanza declares its namespace
+    itself; otherwise where its element name ends.  Everything the connections build
+    themselves carries these facts instead of having them read back."""
+    if not xml.startswith(("<message", "<presence", "<iq")):
+        return None
+    end = xml.find(">")
+    head = xml[:end]
+    if ' xmlns="' in head:
+        return 0
+    space = xml.find(" ")
+    return space if 0 < space < end else (end - 1 if head.endswith("/") else end)
 
 
 def _tcp_header(attrs: str) -> bytes:
@@ -131,8 +154,19 @@ class Framing:
         raise NotImplementedError
 
     def frame(self, xml: str) -> bytes:
-        """Bytes carrying one top-level element (or several, for TCP)."""
+        """Bytes carrying one top-level element (or several, for TCP), written as it is:
+        a nonza, or a stanza that declares its namespace itself."""
         raise NotImplementedError
+
+    def frame_stanza(self, xml: str, name_end: int) -> bytes:
+        """Bytes carrying one stanza whose element name ends at ``xml[name_end]`` (see
+        :data:`STANZA_NAME_END`) and which relies on the stream's default namespace.
+        Over TCP that is the stream header's ``jabber:client``; a WebSocket message is a
+        document of its own, so there the stanza gets ``xmlns="jabber:client"`` after its
+        name (RFC 7395 3.3.3).  ``name_end`` 0 means the stanza declares its namespace
+        itself: written as it is.  The caller says which, from what it built: nothing
+        here reads the XML back."""
+        return self.frame(xml)
 
     def close_stream(self) -> bytes:
         """Bytes that close the XMPP stream."""
@@ -184,6 +218,12 @@ class TcpFraming(Framing):
             self.trace("out", data)
         return data
 
+    def frame_stanza(self, xml: str, name_end: int) -> bytes:
+        data = xml.encode()  # the stream header declared jabber:client
+        if self.trace is not None:
+            self.trace("out", data)
+        return data
+
     def close_stream(self) -> bytes:
         if self.trace is not None:
             self.trace("out", b"</stream:stream>")
@@ -230,19 +270,17 @@ class _WebSocketFraming(Framing):
         self.trace = None
 
     def frame(self, xml: str) -> bytes:
-        if xml.startswith(_STANZA_STARTS):
-            end = xml.find(">")
-            head = xml[:end]
-            if ' xmlns="' not in head:  # RFC 7395 3.3.3: stanzas qualified by jabber:client
-                space = xml.find(" ")
-                cut = space if 0 < space < end else (end - 1 if head.endswith("/") else end)
-                xml = xml[:cut] + f' xmlns="{NS_CLIENT}"' + xml[cut:]
         if self.trace is not None:
             self.trace("out", xml.encode())
         try:
             return self._ws.send(TextMessage(data=xml))
         except WsLocalProtocolError:
             return b""  # the WebSocket is closing: nothing more can be sent
+
+    def frame_stanza(self, xml: str, name_end: int) -> bytes:
+        if name_end:  # RFC 7395 3.3.3: stanzas qualified by jabber:client
+            xml = xml[:name_end] + _QUALIFIER + xml[name_end:]
+        return self.frame(xml)
 
     def close_stream(self) -> bytes:
         return self.frame(f'<close xmlns="{NS_FRAMING}"/>')

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from ._framing import (
+    STANZA_NAME_END,
     ServerTcpFraming,
     ServerWebSocketFraming,
 )
@@ -73,6 +74,8 @@ DEFAULT_SERVER_MECHANISMS: tuple[str, ...] = (
 _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
 _R = SM_REQUEST
+#: Where the element name of a built ``<iq ...>`` ends (``Framing.frame_stanza``).
+_IQ = STANZA_NAME_END["iq"]
 
 _NEGOTIATION_TIMER = ("negotiation",)
 _IDLE_TIMER = ("idle",)
@@ -297,17 +300,6 @@ class _Sasl:
         self.candidates: list[tuple[bytes, bytes]] = []
         self.salt = b""
         self.iterations = 0
-
-
-def _split_tag(tag: object) -> tuple[str | None, str]:
-    """``(namespace, localname)`` of a Clark-notation tag, without lxml's validation
-    (which raises on some names a peer can produce)."""
-    if not isinstance(tag, str):
-        return None, ""
-    if tag.startswith("{"):
-        ns, _, local = tag[1:].rpartition("}")
-        return ns, local
-    return None, tag
 
 
 class ServerParts(StreamEndpoint[ServerState]):

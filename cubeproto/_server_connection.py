@@ -37,11 +37,13 @@ from ._framing import (
     Item,
     ServerTcpFraming,
     ServerWebSocketFraming,
+    read_stanza_name_end,
 )
 from ._server_base import (
     _ACK_TIMER,
     _CLOSE_TIMER,
     _IDLE_TIMER,
+    _IQ,
     _NEGOTIATION_TIMER,
     _R,
     ClientAuthenticated,
@@ -60,7 +62,6 @@ from ._server_base import (
     TlsRequested,
     _Framing,
     _Sasl,
-    _split_tag,
 )
 from ._server_credentials import (
     UserAuth,
@@ -80,6 +81,7 @@ from ._stream import (
     STANZA_TAGS,
 )
 from ._timers import Timers
+from ._wire import split_tag
 from ._xmlstream import (
     StreamFooter,
     StreamHeader,
@@ -240,9 +242,10 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         Raises ``LocalProtocolError`` unless the client is bound."""
         if self._state is not ServerState.READY:
             raise LocalProtocolError(f"cannot send a stanza in state {self._state.value}")
-        if not xml.startswith(("<message", "<presence", "<iq")):
+        name_end = read_stanza_name_end(xml)  # the application's XML: read once, here
+        if name_end is None:
             raise LocalProtocolError("send_stanza() takes a message, presence or iq")
-        self._send_counted(xml)
+        self._send_counted(xml, name_end)
         self._arm_ack(now)
 
     def close(self, *, now: float) -> None:
@@ -430,7 +433,7 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         if fault is not None:
             self._fail(fault.condition, fault.text)
             return
-        ns, local = _split_tag(element.tag)
+        ns, local = split_tag(element.tag)  # a str: the parser keeps only elements
         state = self._state
         if ns == NS_SM and self._sm is not None and state is ServerState.READY:
             if local == "r":
@@ -497,7 +500,8 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
         frm = escape_attr(element.get("to") or self._config.domain)
         self._send_counted(
             f'<iq type="error" id="{iq_id}" from="{frm}" to="{escape_attr(self._jid or "")}">'
-            f'<error type="modify"><bad-request xmlns="{NS_STANZAS}"/></error></iq>'
+            f'<error type="modify"><bad-request xmlns="{NS_STANZAS}"/></error></iq>',
+            _IQ,
         )
         return True
 
@@ -514,7 +518,8 @@ class ServerConnection(ServerNegotiation, ServerStreamManagement, ServerParts):
             iq_id = escape_attr(element.get("id") or "")
             self._send_counted(
                 f'<iq type="result" id="{iq_id}" from="{escape_attr(self._config.domain)}" '
-                f'to="{escape_attr(self._jid or "")}"/>'
+                f'to="{escape_attr(self._jid or "")}"/>',
+                _IQ,
             )
             return True
         return False

@@ -14,6 +14,7 @@ from scramp import ScramException, ScramMechanism
 
 from ._sasl import SaslError, b64decode_sasl, b64encode_sasl
 from ._server_base import (
+    _IQ,
     _NEGOTIATION_TIMER,
     ClientAuthenticated,
     ClientAuthFailed,
@@ -24,7 +25,6 @@ from ._server_base import (
     StreamStarted,
     TlsRequested,
     _Sasl,
-    _split_tag,
 )
 from ._server_credentials import (
     _SCRAM_HASHES,
@@ -39,6 +39,7 @@ from ._stream import (
     NS_SM,
     NS_TLS,
 )
+from ._wire import split_tag
 from ._xmlstream import (
     NS_CLIENT,
     NS_FRAMING,
@@ -297,16 +298,19 @@ class ServerNegotiation(ServerParts):
         assert self._username is not None
         wanted = ""
         for sub in child:
-            if _split_tag(sub.tag)[1] == "resource":
+            if isinstance(sub.tag, str) and split_tag(sub.tag)[1] == "resource":
                 wanted = (sub.text or "").strip()
         resource = wanted if _resource_ok(wanted) else self._new_resource()
         jid = f"{self._username}@{self._config.domain}/{resource}"
         self._jid = jid
         self._state = server_transition(self._state, ServerInput.BOUND)
         self._timers.cancel(_NEGOTIATION_TIMER)
-        self._nonza(
-            f'<iq type="result" id="{escape_attr(iq_id)}"><bind xmlns="{NS_BIND}">'
-            f"<jid>{escape_text(jid)}</jid></bind></iq>"
+        self._out.append(
+            self._framing.frame_stanza(
+                f'<iq type="result" id="{escape_attr(iq_id)}"><bind xmlns="{NS_BIND}">'
+                f"<jid>{escape_text(jid)}</jid></bind></iq>",
+                _IQ,
+            )
         )
         self._events.append(ClientBound(jid=jid))
         self._arm_idle()

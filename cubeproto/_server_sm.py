@@ -8,12 +8,12 @@ side (``_client_sm.py``).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from ._framing import read_stanza_name_end
 from ._server_base import (
     _ACK_TIMER,
     _NEGOTIATION_TIMER,
@@ -60,11 +60,7 @@ class ServerStreamManagement(ServerParts):
             raise LocalProtocolError("no <resume/> is pending")
         if session.username != self._username or session.resume_id != pending.previd:
             raise LocalProtocolError("that session is not the one the client asked for")
-        sm = StreamManagement()
-        sm.inbound_h = session.inbound_h
-        sm.acked_h = session.acked_h
-        sm.outbound_h = session.outbound_h
-        sm.unacked = deque(session.unacked)
+        sm = StreamManagement.resumed(session)
         try:
             sm.ack(pending.h)
         except AckError as exc:
@@ -90,9 +86,9 @@ class ServerStreamManagement(ServerParts):
         )
         resent = list(sm.unacked)
         for item in resent:
-            self._out.append(self._framing.frame(item.xml))
-        for xml in extra:
-            self._send_counted(xml)
+            self._out.append(self._framing.frame_stanza(item.xml, item.name_end))
+        for xml in extra:  # given whole by the application: read once, here
+            self._send_counted(xml, read_stanza_name_end(xml) or 0)
         if resent:
             self._unrequested += 1
         self._events.append(
@@ -125,10 +121,7 @@ class ServerStreamManagement(ServerParts):
             resume_id=self._resume_id,
             username=self._username,
             jid=self._jid,
-            inbound_h=sm.inbound_h,
-            acked_h=sm.acked_h,
-            outbound_h=sm.outbound_h,
-            unacked=tuple(sm.unacked),
+            **sm.saved(),
         )
 
     def unacked_stanzas(self) -> list[str]:
@@ -136,11 +129,13 @@ class ServerStreamManagement(ServerParts):
         (what a server stores offline when the session ends for good)."""
         return [item.xml for item in self._sm.unacked] if self._sm is not None else []
 
-    def _send_counted(self, xml: str) -> None:
-        self._out.append(self._framing.frame(xml))
+    def _send_counted(self, xml: str, name_end: int) -> None:
+        """Queue one stanza (``name_end``: see ``Framing.frame_stanza``) and count it
+        for stream management."""
+        self._out.append(self._framing.frame_stanza(xml, name_end))
         sm = self._sm
         if sm is not None:
-            sm.sent(xml, None)
+            sm.sent(xml, None, name_end)
             self._unrequested += 1
             if self._unrequested >= self._config.ack_request_batch:
                 self._unrequested = 0

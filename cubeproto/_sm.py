@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol, TypedDict
 
 from ._records import fast_constructor
 
-__all__ = ["MOD", "AckError", "StreamManagement", "Unacked"]
+__all__ = ["MOD", "AckError", "SavedCounters", "SavedSession", "StreamManagement", "Unacked"]
 
 MOD = 2**32
 
@@ -41,16 +42,46 @@ class AckError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Unacked:
-    """One stanza waiting for its ack: the serialized stanza (resent on resumption) and,
-    for a countable message, its id."""
+    """One stanza waiting for its ack: the serialized stanza (resent on resumption),
+    for a countable message its id, and where its element name ends (how the framing
+    writes it again: ``Framing.frame_stanza``; 0 when it declares its namespace)."""
 
     xml: str
     message_id: str | None
+    name_end: int = 0
 
 
 #: ``Unacked(...)`` without the frozen dataclass's per-field ``object.__setattr__``: one
 #: is made for every stanza sent.
 _new_unacked = fast_constructor(Unacked)
+
+
+class SavedCounters(TypedDict):
+    """What a session kept for resumption holds of its stream management: the fields
+    the client's ``ResumableSession`` and the server's ``DetachedSession`` share, made by
+    :meth:`StreamManagement.saved` for both."""
+
+    inbound_h: int
+    acked_h: int
+    outbound_h: int
+    unacked: tuple[Unacked, ...]
+
+
+class SavedSession(Protocol):
+    """A session kept for resumption (``ResumableSession``, ``DetachedSession``), as
+    :meth:`StreamManagement.resumed` reads it."""
+
+    @property
+    def inbound_h(self) -> int: ...
+
+    @property
+    def acked_h(self) -> int: ...
+
+    @property
+    def outbound_h(self) -> int: ...
+
+    @property
+    def unacked(self) -> tuple[Unacked, ...]: ...
 
 
 class StreamManagement:
@@ -85,9 +116,28 @@ class StreamManagement:
         sm.pending_messages = sum(1 for item in unacked if item.message_id is not None)
         return sm
 
-    def sent(self, xml: str, message_id: str | None) -> None:
-        """Record one stanza written to the stream."""
-        self.unacked.append(_new_unacked(xml=xml, message_id=message_id))
+    @classmethod
+    def resumed(cls, session: SavedSession) -> StreamManagement:
+        """The bookkeeping of a session kept for resumption, on the new connection."""
+        return cls.restore(
+            inbound_h=session.inbound_h,
+            acked_h=session.acked_h,
+            outbound_h=session.outbound_h,
+            unacked=session.unacked,
+        )
+
+    def saved(self) -> SavedCounters:
+        """The counters and the queue, to keep in a session for resumption."""
+        return SavedCounters(
+            inbound_h=self.inbound_h,
+            acked_h=self.acked_h,
+            outbound_h=self.outbound_h,
+            unacked=tuple(self.unacked),
+        )
+
+    def sent(self, xml: str, message_id: str | None, name_end: int = 0) -> None:
+        """Record one stanza written to the stream (``name_end``: see :class:`Unacked`)."""
+        self.unacked.append(_new_unacked(xml=xml, message_id=message_id, name_end=name_end))
         self.outbound_h = (self.outbound_h + 1) % MOD
         if message_id is not None:
             self.pending_messages += 1

@@ -1,13 +1,14 @@
-"""The hardened XML layer: an incremental XMPP stream parser, RFC 7395 frames, escaping.
+"""The hardened XML layer: an incremental XMPP stream parser and RFC 7395 frames.
 
 Inbound, :class:`XmlStreamParser` turns the bytes of one XML stream (one per TCP/TLS
 stream; a fresh one at every restart after STARTTLS and SASL) into, in order, one
 :class:`StreamHeader`, each complete top-level element, and a :class:`StreamFooter`.
-:func:`parse_frame` does the same for one RFC 7395 WebSocket message.  Outbound,
-:func:`escape_text`, :func:`escape_attr` and :func:`element_bytes` write XML that the peer
-reads back exactly, and refuse characters that XML 1.0 forbids.
+:func:`parse_frame` does the same for one RFC 7395 WebSocket message.  The outbound half
+of the same rules (:func:`escape_text`, :func:`escape_attr`, :func:`element_bytes`: XML
+that the peer reads back exactly, never a character XML 1.0 forbids) is ``_xmlescape.py``,
+re-exported here.
 
-Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
+Hardening (RFC 6120 section 11; what it means for users is ``docs/security.rst``):
 
 * **Restricted XML** (RFC 6120 section 11.1).  The raw bytes are scanned *before* lxml sees
   them: ``<!`` that does not open ``<![CDATA[`` (DOCTYPE, ENTITY, comments, ...), ``<?``
@@ -32,7 +33,9 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
   cache that grows with every node (quadratic: 100,000 ``<a/>`` siblings took seconds), so
   an element of more than :data:`_COPY_ABOVE` elements is deep-copied (linear) and the
   original, which then has no Python proxy left, is freed without that fix-up.
-* **Limits** (:class:`XmlLimits`) end the stream with ``policy-violation``.
+* **Limits** (:class:`XmlLimits`) end the stream with ``policy-violation``.  The tree of a
+  top-level element is checked against the text and attribute limits only when the raw
+  bytes could hide a breach (``_xmllimits.LimitWatch``).
 * **Stream structure.**  A second ``<stream:stream>`` inside the stream is ``bad-format``
   and an element of the content namespace other than ``<message/>``, ``<presence/>`` and
   ``<iq/>`` (or of the streams namespace other than ``<features/>`` and ``<error/>``) is
@@ -66,12 +69,14 @@ Hardening (RFC 6120 section 11 and DESIGN.md "XML"):
 Bad peer input only ever surfaces as :class:`XmlStreamError`; no lxml exception escapes.
 This module performs no I/O.
 
-Why one module of about 1,400 lines: the byte scanner (``_scan`` and the ``_has_*``
-checks), the slicing in :class:`XmlStreamParser` and :func:`parse_frame` share one set of
-invariants about byte offsets, held-back tokens and what lxml has already seen; each
-hardening point above is argued across them, and a reviewer checking one hostile input
-needs all of them in view.  The escaping functions at the end are the outbound half of
-the same rules (what the parser refuses, they never write).
+Why one module of about 1,250 lines: the byte scanner (``_scan`` and the ``_has_*``
+checks), the stream header check (``_header_end``), the slicing in
+:class:`XmlStreamParser` and :func:`parse_frame` share one set of invariants about byte
+offsets, held-back tokens, CDATA spans and what lxml has already seen; each hardening
+point above is argued across them, and a reviewer checking one hostile input needs all of
+them in view.  What does not share them lives beside it: the outbound escaping
+(``_xmlescape.py``) and the watch on the raw bytes that decides when the tree must be
+checked against the limits (``_xmllimits.py``).
 """
 
 from __future__ import annotations
@@ -88,6 +93,8 @@ if TYPE_CHECKING:
 
 from lxml import etree
 
+from ._xmlescape import element_bytes, escape_attr, escape_text
+from ._xmllimits import LimitWatch, run_threshold
 from .errors import LocalProtocolError, RemoteProtocolError, StreamErrorCondition
 
 __all__ = [
@@ -140,8 +147,8 @@ class XmlLimits:
     max_stanza_bytes: int = 512 * 1024
     #: Element nesting inside one top-level element (the top-level element is depth 1).
     #: libxml2 itself stops at 256 (``xmlParserMaxDepth`` without XML_PARSE_HUGE); the
-    #: deepest ConnectyCube shape (a forwarded message with nested ``extraParams``
-    #: objects, protocol reference sections 13 and 18) is under 10.
+    #: deepest ConnectyCube shape (a message forwarded as a carbon, whose ``extraParams``
+    #: hold dictionaries nested as elements) is under 10.
     max_depth: int = 32
     #: Attributes of one element (namespace declarations are not attributes).  The JDK's
     #: ``jdk.xml.elementAttributeLimit`` is 10,000; an XMPP element carries at most ~12
@@ -274,16 +281,6 @@ _FOREIGN_SIGNATURES: Final = (
     b"<\x00",
     b"\x4c\x6f\xa7\x94",
 )
-
-
-def _run_threshold(limits: XmlLimits) -> int:
-    # An element with n attributes needs a '<'-free run of at least 5n bytes (` a=""`);
-    # a value or text node of n characters needs a run of more than n bytes.
-    return min(
-        5 * (limits.max_attributes + 1),
-        limits.max_attribute_length + 1,
-        limits.max_text_length + 1,
-    )
 
 
 def _new_lxml_parser() -> etree.XMLPullParser:
@@ -662,6 +659,66 @@ def _scan(buf: bytes, in_cdata: bool) -> tuple[int, list[tuple[int, int]] | None
 
 # --- the stream parser ------------------------------------------------------------------
 
+
+def _header_end(buf: bytes) -> int:
+    """Where the stream opening tag ends in ``buf``, or -1 if it is not complete yet.
+
+    Raises for a foreign encoding, a bad XML declaration, or restricted XML before the
+    root.
+    """
+    for signature in _FOREIGN_SIGNATURES:
+        if buf.startswith(signature):
+            raise XmlStreamError(_C.UNSUPPORTED_ENCODING, "the stream is not encoded in UTF-8")
+        if len(buf) < len(signature) and signature.startswith(buf):
+            return -1  # cannot tell yet
+    pos = 0
+    if buf.startswith(_UTF8_BOM):
+        pos = 3
+    elif _UTF8_BOM.startswith(buf):
+        return -1
+    if buf.startswith(b"<?xml", pos) or b"<?xml".startswith(buf[pos : pos + 5]):
+        if len(buf) - pos < 6:
+            return -1
+        if buf[pos + 5 : pos + 6] in (b" ", b"\t", b"\r", b"\n"):
+            close = buf.find(b"?>", pos)
+            if close < 0:
+                return -1
+            decl = _XML_DECL.fullmatch(buf, pos, close + 2)
+            if decl is None:
+                raise XmlStreamError(_C.NOT_WELL_FORMED, "malformed XML declaration")
+            encoding = decl.group(1) or decl.group(2)
+            if encoding is not None and encoding.lower() != b"utf-8":
+                raise XmlStreamError(
+                    _C.UNSUPPORTED_ENCODING,
+                    f"unsupported encoding {encoding.decode('ascii')!r}",
+                )
+            pos = close + 2
+    # Misc* then the root start tag.
+    n = len(buf)
+    while pos < n and buf[pos] in _WS_BYTES:
+        pos += 1
+    if pos >= n:
+        return -1
+    if buf[pos] != 0x3C:  # '<'
+        raise XmlStreamError(_C.NOT_WELL_FORMED, "text before the stream header")
+    if pos + 1 >= n:
+        return -1
+    nxt = buf[pos + 1]
+    if nxt in b"!?":
+        raise XmlStreamError(
+            _C.RESTRICTED_XML,
+            "DOCTYPE, comment or processing instruction before the stream header",
+        )
+    match = _TAG_REST.match(buf, pos + 1)
+    if match is None:
+        return -1
+    end = match.end()
+    found = _RESTRICTED.search(buf, pos, end)
+    if found is not None:
+        raise XmlStreamError(_C.RESTRICTED_XML, "entity reference in the stream header")
+    return end
+
+
 _HEADER: Final = 0
 _BODY: Final = 1
 _CLOSED: Final = 2
@@ -691,14 +748,11 @@ class XmlStreamParser:
         "_ns_every",
         "_parser",
         "_root",
-        "_run",
-        "_run_eq",
         "_stanzas_only",
         "_state",
-        "_stride",
         "_suspect",
-        "_threshold",
         "_top_ok",
+        "_watch",
     )
 
     def __init__(self, limits: XmlLimits = _DEFAULT_LIMITS, *, stanzas_only: bool = False) -> None:
@@ -722,11 +776,8 @@ class XmlStreamParser:
         self._cur = 0  # bytes given to lxml of the current, incomplete top-level element
         #: (slice, start tags, CDATA spans, _cur before it) while _cur is an upper bound
         self._cur_fix: tuple[bytes, int, list[tuple[int, int]] | None, int] | None = None
-        self._run = 0  # length of the '<'-free run at the end of the bytes given to lxml
-        self._run_eq = 0  # '=' bytes in that run
         self._suspect = False  # the current top-level element needs a full _check_tree
-        self._threshold = _run_threshold(limits)
-        self._stride = (self._threshold + 1) // 2
+        self._watch = LimitWatch(limits)  # which slices need the tree checked
         self._count = 0  # elements so far in the current top-level element
         self._nlog = 0  # entries seen in lxml's feed_error_log
         self._ns_every = False  # the log may hide faults: check every start tag
@@ -834,7 +885,7 @@ class XmlStreamParser:
         room = limit + 1 - len(self._hbuf)
         taken = data[:room]
         buf = self._hbuf + taken
-        end = self._header_end(buf)
+        end = _header_end(buf)
         if end < 0:
             if len(buf) > limit:
                 raise _policy(f"stream header longer than {limit} bytes")
@@ -886,64 +937,6 @@ class XmlStreamParser:
             elif rest.strip(_WS_BYTES):
                 raise XmlStreamError(_C.NOT_WELL_FORMED, "data after the end of the stream")
         return len(taken)
-
-    def _header_end(self, buf: bytes) -> int:
-        """Where the stream opening tag ends in ``buf``, or -1 if it is not complete yet.
-
-        Raises for a foreign encoding, a bad XML declaration, or restricted XML before the
-        root.
-        """
-        for signature in _FOREIGN_SIGNATURES:
-            if buf.startswith(signature):
-                raise XmlStreamError(_C.UNSUPPORTED_ENCODING, "the stream is not encoded in UTF-8")
-            if len(buf) < len(signature) and signature.startswith(buf):
-                return -1  # cannot tell yet
-        pos = 0
-        if buf.startswith(_UTF8_BOM):
-            pos = 3
-        elif _UTF8_BOM.startswith(buf):
-            return -1
-        if buf.startswith(b"<?xml", pos) or b"<?xml".startswith(buf[pos : pos + 5]):
-            if len(buf) - pos < 6:
-                return -1
-            if buf[pos + 5 : pos + 6] in (b" ", b"\t", b"\r", b"\n"):
-                close = buf.find(b"?>", pos)
-                if close < 0:
-                    return -1
-                decl = _XML_DECL.fullmatch(buf, pos, close + 2)
-                if decl is None:
-                    raise XmlStreamError(_C.NOT_WELL_FORMED, "malformed XML declaration")
-                encoding = decl.group(1) or decl.group(2)
-                if encoding is not None and encoding.lower() != b"utf-8":
-                    raise XmlStreamError(
-                        _C.UNSUPPORTED_ENCODING,
-                        f"unsupported encoding {encoding.decode('ascii')!r}",
-                    )
-                pos = close + 2
-        # Misc* then the root start tag.
-        n = len(buf)
-        while pos < n and buf[pos] in _WS_BYTES:
-            pos += 1
-        if pos >= n:
-            return -1
-        if buf[pos] != 0x3C:  # '<'
-            raise XmlStreamError(_C.NOT_WELL_FORMED, "text before the stream header")
-        if pos + 1 >= n:
-            return -1
-        nxt = buf[pos + 1]
-        if nxt in b"!?":
-            raise XmlStreamError(
-                _C.RESTRICTED_XML,
-                "DOCTYPE, comment or processing instruction before the stream header",
-            )
-        match = _TAG_REST.match(buf, pos + 1)
-        if match is None:
-            return -1
-        end = match.end()
-        found = _RESTRICTED.search(buf, pos, end)
-        if found is not None:
-            raise XmlStreamError(_C.RESTRICTED_XML, "entity reference in the stream header")
-        return end
 
     def _feed_lxml(self, data: bytes) -> None:
         assert self._parser is not None
@@ -1008,65 +1001,11 @@ class XmlStreamParser:
         if buf:
             self._feed_slice(buf, spans, out)
 
-    def _flag(self, buf: bytes, spans: list[tuple[int, int]] | None) -> bool:
-        """Cheap byte-level test: could this slice hide a limit breach?  False means the
-        tree checks can be skipped for what it holds.
-
-        A text node or attribute value over its limit, or an element with more than
-        ``max_attributes`` attributes (each needs ``' a=""'``, 5 bytes, and one ``=``),
-        needs a run of bytes without ``<`` at least ``_threshold`` long; runs are tracked
-        across slices.  CDATA (which may hold ``<`` inside a text node) always flags.
-        """
-        flagged = spans is not None
-        size = len(buf)
-        first = buf.find(b"<")
-        if first < 0:
-            run = self._run + size
-            eq = self._run_eq + buf.count(b"=")
-            if run >= self._threshold and self._run_over(run, eq):
-                flagged = True
-            self._run = run
-            self._run_eq = eq
-            return flagged
-        run = self._run + first
-        if run >= self._threshold and self._run_over(run, self._run_eq + buf.count(b"=", 0, first)):
-            flagged = True
-        if not flagged:
-            # Every run at least _threshold long covers a whole aligned window of
-            # _stride = ceil(_threshold / 2) bytes; memchr each window for a '<'.
-            step = self._stride
-            find = buf.find
-            at = first - first % step + step  # first window after the carried run began
-            while at + step <= size:
-                if find(b"<", at, at + step) >= 0:
-                    at += step
-                    continue
-                begin = buf.rfind(b"<", 0, at)
-                stop = find(b"<", at + step)
-                if stop < 0:
-                    stop = size
-                if self._run_over(stop - begin, buf.count(b"=", begin, stop)):
-                    flagged = True
-                    break
-                at = stop - stop % step + step
-        last = buf.rfind(b"<")
-        self._run = size - last
-        self._run_eq = buf.count(b"=", last)
-        return flagged
-
-    def _run_over(self, run: int, eq: int) -> bool:
-        limits = self._limits
-        return (
-            run > limits.max_attribute_length
-            or run > limits.max_text_length
-            or eq > limits.max_attributes
-        )
-
     def _feed_slice(
         self, buf: bytes, spans: list[tuple[int, int]] | None, out: list[StreamItem]
     ) -> None:
         """Feed ``buf`` (free of restricted XML) to lxml and handle what it produced."""
-        flagged = self._flag(buf, spans)
+        flagged = self._watch.flag(buf, spans)
         suspect = self._suspect or flagged
         parser = self._parser
         if parser is None:
@@ -1219,34 +1158,34 @@ class XmlStreamParser:
         assert self._cur_fix is not None
         buf, starts, spans, before = self._cur_fix
         self._cur_fix = None
-        at = self._start_offset(buf, starts, spans)
+        at = _start_offset(buf, starts, spans)
         exact = len(buf) - at if at >= 0 else before + len(buf)
         self._cur += exact - len(buf)
 
-    @staticmethod
-    def _start_offset(buf: bytes, starts: int, spans: list[tuple[int, int]] | None) -> int:
-        """Offset in ``buf`` of the ``<`` that opened the current top-level element, given
-        that ``starts`` start tags (it and its descendants) completed in ``buf``; -1 if
-        that ``<`` came in an earlier slice."""
-        at = len(buf)
-        last = True
-        while True:
-            at = buf.rfind(b"<", 0, at)
-            if at < 0:
-                return -1
-            nxt = buf[at + 1 : at + 2]
-            if nxt == b"/" or nxt == b"!":
-                last = False
-                continue
-            if spans and _in_spans(at, spans):
-                continue
-            if last:
-                last = False
-                if not _tag_complete(buf, at):
-                    continue  # a start tag still arriving: no event yet
-            starts -= 1
-            if starts == 0:
-                return at
+
+def _start_offset(buf: bytes, starts: int, spans: list[tuple[int, int]] | None) -> int:
+    """Offset in ``buf`` of the ``<`` that opened the current top-level element, given
+    that ``starts`` start tags (it and its descendants) completed in ``buf``; -1 if
+    that ``<`` came in an earlier slice."""
+    at = len(buf)
+    last = True
+    while True:
+        at = buf.rfind(b"<", 0, at)
+        if at < 0:
+            return -1
+        nxt = buf[at + 1 : at + 2]
+        if nxt == b"/" or nxt == b"!":
+            last = False
+            continue
+        if spans and _in_spans(at, spans):
+            continue
+        if last:
+            last = False
+            if not _tag_complete(buf, at):
+                continue  # a start tag still arriving: no event yet
+        starts -= 1
+        if starts == 0:
+            return at
 
 
 # --- WebSocket frames (RFC 7395) -------------------------------------------------------
@@ -1327,101 +1266,6 @@ def parse_frame(
                 depth -= 1
     # The tree walk is needed only if a value, a text node or an attribute list could be
     # over its limit (a '<'-free run of _run_threshold bytes) or a name has a prefix.
-    if _has_long_run(data, _run_threshold(limits)) or _has_prefixed_name(data):
+    if _has_long_run(data, run_threshold(limits)) or _has_prefixed_name(data):
         _check_tree(element, limits, True)
     return element
-
-
-# --- serialization ----------------------------------------------------------------------
-
-#: Characters XML 1.0 forbids (section 2.2 Char): C0 controls other than tab, LF and CR,
-#: surrogates (lone ones can exist in a Python str), U+FFFE and U+FFFF.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _refuse_forbidden(value: str) -> None:
-    if not isinstance(value, str):
-        raise LocalProtocolError(f"expected str, got {type(value).__name__}")
-    found = _FORBIDDEN.search(value)
-    if found is not None:
-        raise LocalProtocolError(
-            f"U+{ord(found.group()):04X} cannot be sent: XML 1.0 forbids it (section 2.2)"
-        )
-
-
-def escape_text(value: str) -> str:
-    """Escape ``value`` for use as character data: ``&``, ``<`` and ``>`` become entity
-    references and CR becomes ``&#13;`` (a raw CR would be turned into LF by the reader's
-    end-of-line handling, XML 1.0 section 2.11).  Raises
-    :class:`~cubeproto.errors.LocalProtocolError` for characters XML 1.0 forbids."""
-    _refuse_forbidden(value)
-    return (
-        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    )
-
-
-def escape_attr(value: str) -> str:
-    """Escape ``value`` for use inside a double-quoted attribute value: ``&``, ``<``,
-    ``>`` and ``"`` become entity references and tab, LF and CR become ``&#9;``,
-    ``&#10;`` and ``&#13;`` so they survive attribute-value normalisation (XML 1.0 section
-    3.3.3).  Raises :class:`~cubeproto.errors.LocalProtocolError` for characters XML 1.0
-    forbids."""
-    _refuse_forbidden(value)
-    return (
-        value.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("\t", "&#9;")
-        .replace("\n", "&#10;")
-        .replace("\r", "&#13;")
-    )
-
-
-#: The form of the prefixes lxml invents when it detaches an element that used a namespace
-#: declared as the default on an ancestor (here: the stream root's ``jabber:client``).
-_GENERATED_PREFIX = re.compile(r"ns[0-9]+\Z")
-
-
-def element_bytes(element: etree._Element) -> bytes:
-    """The exact UTF-8 serialization of ``element`` (typically a parsed one, kept as the raw
-    form of a stanza that could not be understood), without its tail text.
-
-    The element carries the namespace declarations it needs.  When a top-level element is
-    detached from the stream root, lxml re-declares the root's default namespace on it under
-    an invented prefix (``<ns0:message xmlns:ns0="jabber:client">``); this writes the
-    original, equivalent ``<message xmlns="jabber:client">`` form instead whenever that is
-    provably the same document (no attribute in that namespace, no un-namespaced
-    descendant, no nested default declaration in the way).
-    """
-    raw = etree.tostring(element, encoding="utf-8", with_tail=False)
-    nsmap = element.nsmap
-    if None in nsmap or b"<![CDATA[" in raw:
-        return raw
-    for prefix, uri in nsmap.items():
-        if prefix is not None and _GENERATED_PREFIX.match(prefix):
-            if _default_rewrite_safe(element, prefix, uri):
-                p = prefix.encode("ascii")
-                raw = raw.replace(b"<" + p + b":", b"<").replace(b"</" + p + b":", b"</")
-                end = raw.index(b">")
-                head = raw[:end].replace(b" xmlns:" + p + b'="', b' xmlns="', 1)
-                return head + raw[end:]
-            break
-    return raw
-
-
-def _default_rewrite_safe(element: etree._Element, prefix: str, uri: str) -> bool:
-    """Whether declaring ``uri`` as the default namespace on ``element`` instead of under
-    ``prefix`` keeps every name in its namespace."""
-    attr_ns = "{" + uri + "}"
-    for node in element.iter():
-        for key in node.attrib:
-            if str(key).startswith(attr_ns):
-                return False
-        if node.prefix == prefix or node.prefix is None:
-            if node.nsmap.get(None) is not None:
-                if node.prefix == prefix:
-                    return False  # a nested default namespace would capture it
-            elif node.prefix is None and not str(node.tag).startswith("{"):
-                return False  # un-namespaced: the new default would capture it
-    return True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .errors import LocalProtocolError
 
@@ -41,6 +41,7 @@ __all__ = [
     "StanzaCommand",
     "StanzaHandler",
     "StanzaContext",
+    "StanzaKind",
 ]
 
 #: Seconds before an unanswered IQ resolves as timed out.  The official SDK waits forever
@@ -110,6 +111,11 @@ class Addressing(enum.Enum):
 
 UNSTATED = Addressing.UNSTATED
 
+#: What a built element is (:attr:`OutboundStanza.kind`): one of the three stanzas, or
+#: ``"nonza"`` for a top-level element that is not one (XEP-0352's ``<active/>``), which
+#: stream management does not count and WebSocket framing writes as it is.
+StanzaKind = Literal["message", "presence", "iq", "nonza"]
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundStanza:
@@ -123,6 +129,12 @@ class OutboundStanza:
     ``None`` for one without, which goes to our own server or account), against which the
     connection checks the answer's ``from``.  Builders should state it: left
     :data:`UNSTATED`, the connection has to parse ``xml`` again to find it.
+
+    ``kind`` says what ``xml`` is (:data:`StanzaKind`): whether stream management counts
+    it, and, for a stanza, where its element name ends, after which WebSocket framing
+    adds ``xmlns="jabber:client"`` (RFC 7395 3.3.3; a stanza of a stated kind therefore
+    declares no namespace of its own).  Left ``None`` (builders written before the field
+    existed), the connection reads it from the start of ``xml``.
     """
 
     xml: str
@@ -131,6 +143,7 @@ class OutboundStanza:
     result_parser: ResultParser | None = None
     timeout: float | None = None
     to: str | Addressing | None = UNSTATED
+    kind: StanzaKind | None = None
 
 
 class StanzaCommand(Command):

@@ -4,6 +4,7 @@ the TLS context and the connection pool."""
 
 from __future__ import annotations
 
+import os
 import random
 import ssl
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from cubeproto.rest.exchange import (
     CHUNK_SIZE,
     MAX_REDIRECTS,
     ConnectionPool,
+    FileUpload,
     Origin,
     PooledConnection,
     resolve_redirect,
@@ -29,9 +31,16 @@ __all__ = [
     "RestClientBase",
     "Origin",
     "make_ssl_context",
+    "multipart_boundary",
     "resolve_redirect",
     "split_url",
 ]
+
+
+def multipart_boundary() -> str:
+    """A random multipart boundary for a blob upload (the sans-IO core has no randomness
+    of its own: ``FileUpload`` takes it)."""
+    return os.urandom(16).hex()
 
 
 def make_ssl_context(
@@ -92,6 +101,17 @@ class RestClientBase(Generic[H]):
     def __init__(self, session: RestSession, http: H | None = None) -> None:
         self.session = session
         self.http: H = http if http is not None else self.http_client()
+
+    @staticmethod
+    def _upload_steps(name: str, content_type: str, size: int, public: bool) -> FileUpload:
+        """``upload_file``'s steps (the adapter runs them), with a random boundary."""
+        return FileUpload(
+            name=name,
+            content_type=content_type,
+            size=size,
+            public=public,
+            boundary=multipart_boundary(),
+        )
 
     @classmethod
     def connect(

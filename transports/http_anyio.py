@@ -13,7 +13,6 @@ their own connection.
 
 from __future__ import annotations
 
-import os
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -39,8 +38,6 @@ from cubeproto.rest import (
     ResponseHead,
     RestRequest,
     Wait,
-    complete_blob,
-    create_blob,
 )
 from cubeproto.rest.exchange import (
     BodyCollector,
@@ -51,11 +48,9 @@ from cubeproto.rest.exchange import (
     RequestWriter,
     ResponseBody,
     UploadFeed,
-    blob_upload,
     may_retry,
     private_blob_url,
     session_request,
-    uploaded_blob,
 )
 
 from ._http_common import CHUNK_SIZE, HttpClientOptions, RestClientBase
@@ -314,14 +309,10 @@ class AsyncRestClient(RestClientBase[AsyncHttpClient]):
         self, file: IO[bytes], *, name: str, content_type: str, size: int, public: bool = False
     ) -> Blob:
         """Create a blob, stream ``size`` bytes of ``file`` to storage, mark it complete."""
-        blob = await self.call(create_blob(name=name, content_type=content_type, public=public))
-        boundary = os.urandom(16).hex()
-        upload = blob_upload(
-            blob, name=name, content_type=content_type, size=size, boundary=boundary
-        )
-        await self.http.upload(upload, file)
-        await self.call(complete_blob(blob.id, size))
-        return uploaded_blob(blob, size)
+        steps = self._upload_steps(name, content_type, size, public)
+        await self.http.upload(steps.upload(await self.call(steps.create())), file)
+        await self.call(steps.complete())
+        return steps.result()
 
     async def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""

@@ -14,7 +14,6 @@ retries with backoff) with the real clock and ``time.sleep``.
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import ssl
@@ -38,8 +37,6 @@ from cubeproto.rest import (
     ResponseHead,
     RestRequest,
     Wait,
-    complete_blob,
-    create_blob,
 )
 from cubeproto.rest.exchange import (
     CHUNK_SIZE,
@@ -51,11 +48,9 @@ from cubeproto.rest.exchange import (
     RequestWriter,
     ResponseBody,
     UploadFeed,
-    blob_upload,
     may_retry,
     private_blob_url,
     session_request,
-    uploaded_blob,
 )
 
 from ._http_common import HttpClientOptions, RestClientBase
@@ -326,14 +321,10 @@ class BlockingRestClient(RestClientBase[BlockingHttpClient]):
         self, file: IO[bytes], *, name: str, content_type: str, size: int, public: bool = False
     ) -> Blob:
         """Create a blob, stream ``size`` bytes of ``file`` to storage, mark it complete."""
-        blob = self.call(create_blob(name=name, content_type=content_type, public=public))
-        boundary = os.urandom(16).hex()
-        upload = blob_upload(
-            blob, name=name, content_type=content_type, size=size, boundary=boundary
-        )
-        self.http.upload(upload, file)
-        self.call(complete_blob(blob.id, size))
-        return uploaded_blob(blob, size)
+        steps = self._upload_steps(name, content_type, size, public)
+        self.http.upload(steps.upload(self.call(steps.create())), file)
+        self.call(steps.complete())
+        return steps.result()
 
     def download_blob(self, uid: str, sink: IO[bytes]) -> int:
         """Stream the blob ``uid`` (private URL with the session token) into ``sink``."""

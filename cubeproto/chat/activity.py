@@ -125,9 +125,9 @@ def classify_iq(element: etree._Element) -> tuple[tuple[Event, ...], tuple[Outbo
         assert seconds is not None
         replies: tuple[OutboundStanza, ...] = ()
         if itype in ("get", "set"):
-            replies = (OutboundStanza(xml=_reply(element, None)),)
+            replies = (OutboundStanza(xml=_reply(element, None), kind="iq"),)
         return (_new_last_activity(user_id=user_id, seconds=seconds),), replies
     event = UnhandledStanza.of_element(element)
     if itype in ("get", "set"):
-        return (event,), (OutboundStanza(xml=_reply(element, None, error=True)),)
+        return (event,), (OutboundStanza(xml=_reply(element, None, error=True), kind="iq"),)
     return (event,), ()

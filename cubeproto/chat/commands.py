@@ -293,7 +293,7 @@ class SendMessage(StanzaCommand):
             xml = f"{start}{mid}{self._payload}"
         else:
             xml = f"{start}{escape_attr(mid)}{self._payload}"
-        return _new_stanza(xml=xml, stanza_id=mid, countable=True)
+        return _new_stanza(xml=xml, stanza_id=mid, countable=True, kind="message")
 
 
 #: Stores every field of a SendMessage, in declaration order (see __init__).
@@ -337,7 +337,7 @@ class SendSystemMessage(StanzaCommand):
             f'<message type="headline" id="{escape_attr(mid)}" to="{escape_attr(to)}">'
             f"{self._payload}</message>"
         )
-        return OutboundStanza(xml=xml, stanza_id=mid, countable=True)
+        return OutboundStanza(xml=xml, stanza_id=mid, countable=True, kind="message")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -364,7 +364,7 @@ class SendChatState(StanzaCommand):
             f'<message to="{to}" type="{type_}">'
             f'<{self.state.value} xmlns="{ns.CHATSTATES}"/></message>'
         )
-        return OutboundStanza(xml=xml)
+        return OutboundStanza(xml=xml, kind="message")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -404,7 +404,7 @@ class SendMarker(StanzaCommand):
             f'<{self.kind.value} xmlns="{ns.MARKERS}" id="{escape_attr(self.message_id)}"/>'
             f"{ext}</message>"
         )
-        return OutboundStanza(xml=xml, stanza_id=mid)
+        return OutboundStanza(xml=xml, stanza_id=mid, kind="message")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -444,7 +444,7 @@ class EditMessage(StanzaCommand):
         to, type_ = _target(ctx, self.to_user, self.to_dialog)
         mid = _message_id(ctx, self.edit_id)
         xml = f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">{self._payload}</message>'
-        return OutboundStanza(xml=xml, stanza_id=mid)
+        return OutboundStanza(xml=xml, stanza_id=mid, kind="message")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -479,7 +479,7 @@ class DeleteMessage(StanzaCommand):
             f'<message to="{to}" type="{type_}" id="{escape_attr(mid)}">'
             f'<remove xmlns="{ns.DELETE}" id="{escape_attr(self.message_id)}"/>{ext}</message>'
         )
-        return OutboundStanza(xml=xml, stanza_id=mid)
+        return OutboundStanza(xml=xml, stanza_id=mid, kind="message")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -504,7 +504,7 @@ class JoinDialog(StanzaCommand):
             f'<presence id="{escape_attr(pid)}" to="{escape_attr(to)}">'
             f'<x xmlns="{ns.MUC}"><history maxstanzas="0"/></x></presence>'
         )
-        return OutboundStanza(xml=xml, stanza_id=pid)
+        return OutboundStanza(xml=xml, stanza_id=pid, kind="presence")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -520,7 +520,9 @@ class LeaveDialog(StanzaCommand):
     def build(self, ctx: StanzaContext) -> OutboundStanza:
         """``<presence type="unavailable" to="room/me"/>``."""
         to = occupant_jid(room_jid(self.dialog_id, ctx.app_id, ctx.muc_host), ctx.user_id)
-        return OutboundStanza(xml=f'<presence type="unavailable" to="{escape_attr(to)}"/>')
+        return OutboundStanza(
+            xml=f'<presence type="unavailable" to="{escape_attr(to)}"/>', kind="presence"
+        )
 
 
 def _iq(type_: str, iq_id: str, payload: str, to: str | None = None) -> str:
@@ -552,6 +554,7 @@ class GetOnlineUsers(StanzaCommand):
             result_parser=online_users_parser(self.dialog_id),
             to=to,
             timeout=self.timeout,
+            kind="iq",
         )
 
 
@@ -579,6 +582,7 @@ class GetLastActivity(StanzaCommand):
             result_parser=last_activity_parser(self.user_id),
             to=to,
             timeout=self.timeout,
+            kind="iq",
         )
 
 
@@ -612,6 +616,7 @@ class SubscribeLastActivity(StanzaCommand):
             result_parser=subscription_parser(self.user_id, self.enable),
             to=None,
             timeout=self.timeout,
+            kind="iq",
         )
 
 
@@ -643,7 +648,7 @@ class SetClientState(StanzaCommand):
         use_csi = self.mode == "csi" or (self.mode == "auto" and ns.CSI in ctx.features)
         if use_csi:
             name = "active" if self.active else "inactive"
-            return OutboundStanza(xml=f'<{name} xmlns="{ns.CSI}"/>')
+            return OutboundStanza(xml=f'<{name} xmlns="{ns.CSI}"/>', kind="nonza")
         iq_id = ctx.new_iq_id("markActive")
         payload = f'<mobile xmlns="{ns.MOBILE}" enable="{"false" if self.active else "true"}"/>'
         return OutboundStanza(
@@ -652,4 +657,5 @@ class SetClientState(StanzaCommand):
             result_parser=client_state_parser(self.active),
             to=None,
             timeout=self.timeout,
+            kind="iq",
         )

@@ -6,12 +6,12 @@ items per user -- ``order=2k+1`` matching the user's bare JID and ``order=2k+2``
 ``<message/><presence-in/><presence-out/><iq/>`` children, or no children at all for a
 two-way block (``mutual_block``: blocks everything, so I cannot write either).
 
-Updating a list is get -> merge -> create, as in the SDK (25.4), and the merge is the pure
+Updating a list is get -> merge -> create, as in the SDK, and the merge is the pure
 :func:`merge_privacy_update`: the application (or the high-level client) sends
 :class:`GetPrivacyList`, merges the answer's items with the changes and sends
 :class:`SetPrivacyList` with the result.
 
-Reading answers is more faithful than the SDK's (25.3): list names exclude the
+Reading answers is more faithful than the SDK's: list names exclude the
 ``<active>``/``<default>`` entries, and ``mutual_block`` is read back from item children.
 """
 
@@ -162,6 +162,7 @@ class SetPrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyListSaved(name=name),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -185,6 +186,7 @@ class GetPrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=privacy_list_parser(ctx.muc_host),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -207,6 +209,7 @@ class GetPrivacyListNames(StanzaCommand):
             stanza_id=iq_id,
             result_parser=privacy_names_parser,
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -236,6 +239,7 @@ class SetDefaultPrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyDefaultChanged(name=name),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 
@@ -261,6 +265,7 @@ class DeletePrivacyList(StanzaCommand):
             stanza_id=iq_id,
             result_parser=lambda _el: PrivacyListDeleted(name=name),
             to=None,
+            kind="iq",
             timeout=self.timeout,
         )
 

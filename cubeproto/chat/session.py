@@ -632,6 +632,7 @@ class ChatSession:
             f'<received xmlns="{ns.MARKERS}" id="{marked}"/><extraParams xmlns="jabber:client">'
             f"<dialog_id>{dialog}</dialog_id></extraParams></message>",
             stanza_id=mid,
+            kind="message",
         )
 
 

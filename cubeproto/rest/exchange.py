@@ -32,7 +32,7 @@ from .http import (
 )
 from .models import Blob, Session
 from .request import RestRequest
-from .requests import blob_private_url
+from .requests import blob_private_url, complete_blob, create_blob
 from .session import RestSession
 from .upload import BlobUpload, prepare_blob_upload
 
@@ -44,6 +44,7 @@ __all__ = [
     "ConnectionPool",
     "Download",
     "DownloadAction",
+    "FileUpload",
     "Origin",
     "OutgoingRequest",
     "PooledConnection",
@@ -305,6 +306,52 @@ def uploaded_blob(blob: Blob, size: int) -> Blob:
     (size unknown then); the storage now holds exactly ``size`` bytes, which
     ``get_blob`` would report too."""
     return dataclasses.replace(blob, size=size)
+
+
+class FileUpload:
+    """``upload_file``'s steps, for either adapter: :meth:`create` the blob record, send
+    :meth:`upload` (the blob's bytes, to the storage that record names), :meth:`complete`
+    it, and the uploaded blob is :meth:`result`.  The adapter runs each step its way
+    (``boundary``: random, from the adapter; this module has no randomness)."""
+
+    def __init__(
+        self, *, name: str, content_type: str, size: int, public: bool, boundary: str
+    ) -> None:
+        self.name = name
+        self.content_type = content_type
+        self.size = size
+        self.public = public
+        self.boundary = boundary
+        self._blob: Blob | None = None
+
+    def create(self) -> RestRequest[Blob]:
+        """The request that creates the blob record (the first step)."""
+        return create_blob(name=self.name, content_type=self.content_type, public=self.public)
+
+    def upload(self, blob: Blob) -> BlobUpload:
+        """The multipart upload to the storage ``blob`` (what :meth:`create` answered)
+        names."""
+        self._blob = blob
+        return blob_upload(
+            blob,
+            name=self.name,
+            content_type=self.content_type,
+            size=self.size,
+            boundary=self.boundary,
+        )
+
+    def complete(self) -> RestRequest[None]:
+        """The request that marks the blob complete, once its bytes are stored."""
+        return complete_blob(self._created().id, self.size)
+
+    def result(self) -> Blob:
+        """The blob as stored (see :func:`uploaded_blob`)."""
+        return uploaded_blob(self._created(), self.size)
+
+    def _created(self) -> Blob:
+        if self._blob is None:
+            raise LocalProtocolError("FileUpload: upload(blob) comes before this step")
+        return self._blob
 
 
 class UploadFeed:
