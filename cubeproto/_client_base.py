@@ -10,6 +10,8 @@ module a reviewer reads in one sitting:
 * ``_client_iq.py`` -- IQ requests we sent and their answers, IQs we answer;
 * ``_client_keepalive.py`` -- keepalive pings, idle release, dead-link detection;
 * ``_client_ending.py`` -- stream errors (received and sent) and the one terminal event;
+* ``_client_handler.py`` -- the stanza handler (the chat layer): stanzas handed to it, its
+  replies, its optional timed hooks;
 
 and ``_connection.py`` keeps the public contract and the dispatch of what arrives.  They
 are mixins of one object, not objects of their own: the state they share (the stream
@@ -391,6 +393,9 @@ class ClientParts(StreamEndpoint[StreamState]):
         raise NotImplementedError
 
     def _to_handler(self, kind: str, element: etree._Element) -> None:
+        raise NotImplementedError
+
+    def _answer_unsupported(self, element: etree._Element) -> None:
         raise NotImplementedError
 
     def _on_bound(self, element: etree._Element, now: float) -> None:

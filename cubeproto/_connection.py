@@ -55,6 +55,7 @@ from ._client_base import (
     _safe_chars,
 )
 from ._client_ending import StreamEnding
+from ._client_handler import HandlerDispatch
 from ._client_iq import IqTracking
 from ._client_keepalive import Keepalive
 from ._client_negotiation import Negotiation
@@ -80,12 +81,10 @@ from ._wire import split_tag
 from ._xmlstream import (
     StreamFooter,
     StreamHeader,
-    element_bytes,
     top_level_fault,
 )
 from .commands import (
     Command,
-    HandlerResult,
     Ping,
     SendIq,
     StanzaCommand,
@@ -100,7 +99,6 @@ from .events import (
     CloseReason,
     ConnectionClosed,
     Event,
-    MalformedStanza,
     UnhandledStanza,
 )
 
@@ -108,7 +106,13 @@ __all__ = ["ClientConnection", "ResumableSession"]
 
 
 class ClientConnection(
-    Negotiation, ClientStreamManagement, IqTracking, Keepalive, StreamEnding, ClientParts
+    Negotiation,
+    ClientStreamManagement,
+    IqTracking,
+    Keepalive,
+    StreamEnding,
+    HandlerDispatch,
+    ClientParts,
 ):
     """One client-side XMPP stream to a ConnectyCube (or any XMPP) server, sans-IO.
 
@@ -206,33 +210,16 @@ class ClientConnection(
         #: Between a refused resumption and the fresh session's <enabled/>: the old
         #: session's (resume id, location, max, inbound h), for checkpoint() -- see there.
         self._bridge: tuple[str, str | None, int | None, int] | None = None
-        self._handler: StanzaHandler | None
         if resume is not None:
             self._jid = resume.jid
-            self._handler = resume.handler
+            handler = resume.handler
             self._sm = StreamManagement.resumed(resume)
             self._lost_reported = set(resume.lost_reported)
             for iq_id, kind, to, timeout, parser in resume.pending_iqs:
                 self._pending[iq_id] = _PendingIq(kind, to, 0.0, timeout, parser)
-        elif handler is not None:
-            self._handler = handler
-        else:
-            self._handler = config.handler_factory() if config.handler_factory else None
-        #: The handler's optional timed hooks (the chat layer's end-to-end mode, issue
-        #: 15), looked up once: see StanzaHandler.
-        handler = self._handler
-        self._handler_sent_at = getattr(handler, "stanza_sent_at", None)
-        self._handler_deadline = getattr(handler, "next_deadline", None)
-        self._handler_due = getattr(handler, "deadline_reached", None)
-        if self._handler_due is None:
-            self._handler_deadline = None
-        #: With app-controlled acks, the handler's hook told how far the application
-        #: confirmed (the chat layer's duplicate suppression waits for it).
-        self._on_confirm: Callable[[int], None] | None = None
-        if config.app_controlled_acks and self._handler is not None:
-            defer = getattr(self._handler, "defer_dedup_until_confirmed", None)
-            if defer is not None:
-                self._on_confirm = defer(self)
+        elif handler is None and config.handler_factory is not None:
+            handler = config.handler_factory()
+        self._attach_handler(handler)
 
     # ------------------------------------------------------------------ public state
 
@@ -507,14 +494,7 @@ class ClientConnection(
         ``None`` if nothing is scheduled.  Includes the handler's deadline (the chat
         layer's end-to-end resends) while a session is ready: one that comes due while
         there is none waits for the next session."""
-        own = self._timers.next_deadline()
-        hook = self._handler_deadline
-        if hook is None or self._state is not StreamState.READY:
-            return own
-        theirs: float | None = hook()
-        if theirs is None or (own is not None and own <= theirs):
-            return own
-        return theirs
+        return self._handler_timer(self._timers.next_deadline())
 
     def handle_timer(self, *, now: float) -> None:
         """Fire every deadline that is due at ``now`` (ack, IQ and ping timeouts,
@@ -539,21 +519,9 @@ class ClientConnection(
                 self._finish(
                     ConnectionClosed(reason=CloseReason.LOCAL, clean=False), resumable=False
                 )
-        if self._handler_due is not None and self._state is StreamState.READY:
-            self._handler_deadline_reached(now)
+        self._handler_deadline_reached(now)
         if self._ckpt_on:
             self._note_checkpoint()
-
-    def _handler_deadline_reached(self, now: float) -> None:
-        """Give the handler its due deadline: emit its events, write its stanzas."""
-        assert self._handler_deadline is not None and self._handler_due is not None
-        deadline = self._handler_deadline()
-        if deadline is None or deadline > now:
-            return
-        result: HandlerResult = self._handler_due(now, self)
-        self._emit_all(result.events)
-        for stanza in result.replies:
-            self._send_built(stanza, now)
 
     # ------------------------------------------------------------------ output helpers
 
@@ -624,34 +592,6 @@ class ClientConnection(
                 self._to_handler(kind, element)
         finally:
             self._current_seq = 0
-
-    def _to_handler(self, kind: str, element: etree._Element) -> None:
-        # The inbound hot path: every message and presence comes through here.
-        handler = self._handler
-        if handler is None:
-            self._emit(UnhandledStanza.of_element(element))
-            if kind == "iq" and element.get("type") in ("get", "set"):
-                self._answer_unsupported(element)
-            return
-        try:
-            result = handler.handle_stanza(element, self)
-        except Exception as exc:  # a handler bug must not kill the stream
-            self._emit(
-                MalformedStanza(raw=element_bytes(element), reason=f"handler failed: {exc!r}")
-            )
-            return
-        events = result.events
-        if events:
-            seq = self._current_seq
-            append = self._events.append
-            for event in events:
-                append((event, seq))
-        replies = result.replies
-        if replies:
-            for reply in replies:
-                self._send_built(reply, self._last_rx)
-        elif kind == "iq" and element.get("type") in ("get", "set"):
-            self._answer_unsupported(element)
 
     _ENDED = StreamState.CLOSED
     _AWAITING_TLS = StreamState.TLS_PENDING
