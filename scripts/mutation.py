@@ -114,7 +114,11 @@ TARGETS: dict[str, Target] = {
     ),
     "reconnect": Target(
         files=("cubeproto/reconnect.py",),
-        tests=("tests/core/test_reconnect.py", "tests/core/test_reconnect_edges.py"),
+        tests=(
+            "tests/core/test_reconnect.py",
+            "tests/core/test_reconnect_edges.py",
+            "tests/core/test_reconnect_calls.py",
+        ),
     ),
 }
 
