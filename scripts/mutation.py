@@ -81,6 +81,7 @@ TARGETS: dict[str, Target] = {
             "tests/test_xmlstream.py",
             "tests/test_xmlstream_attacks.py",
             "tests/test_xmlstream_limits_config.py",
+            "tests/core/test_xmlstream_tree_checks.py",
         ),
         # Under mutmut the child process's peak RSS does not move (growth 0 for a 64 MiB
         # allocation), so this probe fails before any mutant runs; the RSS bounds it
