@@ -128,6 +128,7 @@ TARGETS: dict[str, Target] = {
             "tests/core/test_reconnect.py",
             "tests/core/test_reconnect_edges.py",
             "tests/core/test_reconnect_calls.py",
+            "tests/core/test_reconnect_extension.py",
         ),
     ),
 }

@@ -64,6 +64,7 @@ from cubeproto.reconnect import (
     NotConnected,
     Supervisor,
     answer_of,
+    backoff_delay,
     call_wait,
     error_for,
 )
@@ -326,6 +327,7 @@ def test_terminate_drops_the_live_connection_and_stops() -> None:
     assert lost.reconnect_in is None and lost.attempt == 0
     assert lost.closed is not None and lost.closed.reason is CloseReason.REMOTE
     assert [(s.call_id, s.ok) for s in settled(got)] == [(ping_id, False)]
+    assert settled(got)[0].ok is False
     assert client.sup.stopped and client.sup.connection is None
 
 
@@ -425,3 +427,83 @@ def test_call_wait_is_a_second_past_the_connections_own_timer() -> None:
     assert call_wait(Ping(timeout=3.0), 7.0, 30.0) == 8.0
     assert call_wait(Ping(timeout=3.0), None, 30.0) == 4.0
     assert call_wait(SendMessage(to_user=PEER, body="x"), None, 30.0) == 31.0
+
+
+# ---------------------------------------------------------------------- state edges
+
+
+def test_a_new_supervisor_has_no_delay_and_is_not_stopped() -> None:
+    sup = Supervisor(config(), jitter=lambda: 1.0)
+    assert sup.next_delay() is None and sup.stopped is False and sup.connection is None
+    (lost,) = sup.connect_failed("refused", now=0)
+    # the first failure is attempt 1, waiting the floor (attempt 0 of the backoff)
+    assert isinstance(lost, Disconnected) and (lost.attempt, lost.reconnect_in) == (1, 1.0)
+    assert sup.connection is None and not sup.is_connected and sup.stopped is False
+
+
+def test_a_supervisor_given_a_checkpoint_resumes_it_first() -> None:
+    client = Client()
+    client.login()
+    checkpoint = client.conn.checkpoint()
+    assert checkpoint is not None
+    sup = Supervisor(config(handler_factory=ChatSession), jitter=lambda: 0.0, resume=checkpoint)
+    conn = sup.new_connection()
+    server = ScriptedServer(conn)
+    conn.start(now=0)
+    server.open_with(FEATURES_SASL)
+    server.sasl_scram()
+    server.open_with(FEATURES_BIND)
+    assert b"<resume " in server.client_sent()
+
+
+def test_a_live_session_has_no_delay() -> None:
+    client = Client()
+    client.login()
+    assert client.sup.next_delay() is None
+
+
+def test_refusals_say_why() -> None:
+    client = Client()
+    with pytest.raises(LocalProtocolError, match=r"^not connected$"):
+        client.sup.send(Ping(), now=0)
+    client.sup.terminate(now=0)
+    with pytest.raises(LocalProtocolError, match=r"^the client was closed$"):
+        client.sup.new_connection()
+    with pytest.raises(LocalProtocolError, match=r"^the request has not been settled$"):
+        answer_of(None)
+
+
+def test_a_stream_error_text_is_the_disconnected_error() -> None:
+    client = Client()
+    client.login()
+    got = client.feed(
+        "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+        "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>Replaced by new connection</text>"
+        "</stream:error></stream:stream>"
+    )
+    (lost,) = [e for e in got if isinstance(e, Disconnected)]
+    assert lost.error == "Replaced by new connection"
+    assert lost.closed is not None and lost.closed.text == lost.error
+
+
+def test_a_stopped_client_fails_what_nothing_will_answer_as_closed_locally() -> None:
+    client = Client()
+    client.login()
+    join_id = client.sup.call(JoinDialog(dialog_id=DIALOG), now=client.now)
+    got = client.sup.terminate(now=client.now)
+    (outcome,) = [s for s in settled(got) if s.call_id == join_id]
+    assert outcome.ok is False
+    assert outcome.event == ConnectionClosed(reason=CloseReason.LOCAL)
+
+
+def test_an_error_without_text_is_named_by_its_condition() -> None:
+    refused = DialogJoinFailed(dialog_id=DIALOG, error=_error())
+    failed = error_for(CallSettled("join:x", refused, False))
+    assert type(failed) is IqError and str(failed) == "item-not-found" and failed.reason == ""
+
+
+def test_backoff_with_a_zero_floor_reaches_the_cap_at_attempt_64() -> None:
+    # floor * 2**attempt stays 0 with a zero floor: from attempt 64 on the step is the cap.
+    assert backoff_delay(63, floor=0.0, cap=10.0, jitter=1.0) == 0.0
+    assert backoff_delay(64, floor=0.0, cap=10.0, jitter=1.0) == 10.0
+    assert backoff_delay(64, floor=0.0, cap=10.0, jitter=0.0) == 5.0
