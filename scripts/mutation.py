@@ -104,6 +104,7 @@ TARGETS: dict[str, Target] = {
             "tests/chat/test_extension.py",
             "tests/chat/test_extension_edges.py",
             "tests/chat/test_escape.py",
+            "tests/chat/test_extension_paths.py",
         ),
     ),
     "chat-delivery": Target(
