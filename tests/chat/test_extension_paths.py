@@ -187,3 +187,8 @@ def test_a_module_identifier_that_is_not_text_is_dropped_and_not_reported() -> N
 def test_an_empty_nested_member_is_none_and_text_beside_comments_is_kept() -> None:
     decoded = decode("<extraParams><o><e/><t>x<!-- c --></t></o></extraParams>")
     assert decoded.extension == {"o": {"e": None, "t": "x"}}
+
+
+def test_an_element_holding_only_comments_is_dropped_and_decoding_goes_on() -> None:
+    decoded = decode("<extraParams><a><!-- c --></a><b>1</b></extraParams>")
+    assert decoded.extension == {"b": "1"}
