@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cubeproto.transports.localserver.store import Store
@@ -21,10 +22,20 @@ from cubeproto.transports.localserver.store import Store
 ROUNDS = 200
 
 
-def _count(path: str, name: str, rounds: int, out: multiprocessing.Queue[list[int]]) -> None:
-    """In a child process: take ``rounds`` values of counter ``name``."""
+def _count(
+    path: str,
+    name: str,
+    rounds: int,
+    opened: Any,
+    out: multiprocessing.Queue[list[int]],
+) -> None:
+    """In a child process: open a store, wait until the other child has opened its own,
+    then take ``rounds`` values of ``name``.  (Opening a store runs the schema script; it
+    was seen to fail with "database is locked" while other processes were writing, so
+    the two open before either writes: what is tested here is the counter.)"""
     store = Store(path)
     try:
+        opened.wait(timeout=120)
         out.put([store.counter(name) for _ in range(rounds)])
     finally:
         store.close()
@@ -51,8 +62,10 @@ def test_two_processes_taking_counter_values_never_get_the_same_one(tmp_path: Pa
     Store(path).close()  # the schema, before the two start
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[int]] = context.Queue()
+    opened = context.Barrier(2)
     workers = [
-        context.Process(target=_count, args=(path, "session_id", ROUNDS, out)) for _ in range(2)
+        context.Process(target=_count, args=(path, "session_id", ROUNDS, opened, out))
+        for _ in range(2)
     ]
     for worker in workers:
         worker.start()
