@@ -45,6 +45,8 @@ class Target:
     tests: tuple[str, ...]
     functions: tuple[str, ...] = ()
     sample: bool = False
+    #: Test ids left out of the run (each with its reason where the row is defined).
+    deselect: tuple[str, ...] = ()
 
 
 #: module -> what is mutated and which tests judge it.  Mutant names are mutmut's:
@@ -62,6 +64,7 @@ TARGETS: dict[str, Target] = {
             "tests/core/test_sm_bookkeeping.py",
             "tests/core/test_checkpoint.py",
             "tests/core/test_delivery_outcomes.py",
+            "tests/core/test_sm_resume_edges.py",
         ),
         functions=(
             "*ǁ_on_sm_ack__mutmut_*",
@@ -73,19 +76,26 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "xmlstream-limits": Target(
-        files=("cubeproto/_xmlstream.py",),
+        files=("cubeproto/_xmlstream.py", "cubeproto/_xmllimits.py"),
         tests=(
             "tests/core/test_xmlstream.py",
             "tests/core/test_xmlstream_attacks.py",
             "tests/core/test_xmlstream_limits_config.py",
+            "tests/core/test_xmlstream_tree_checks.py",
+        ),
+        # Under mutmut the child process's peak RSS does not move (growth 0 for a 64 MiB
+        # allocation), so this probe fails before any mutant runs; the RSS bounds it
+        # vouches for are blind there too (they see growth 0), the other tests judge.
+        deselect=(
+            "tests/core/test_xmlstream_attacks.py::TestSize::test_the_rss_probe_sees_allocations",
         ),
         functions=(
             "*ǁXmlLimitsǁ*",
-            "*.x__run_threshold__mutmut_*",
+            "*.x_run_threshold__mutmut_*",
             "*.x__too_many_elements__mutmut_*",
             "*.x__check_tree__mutmut_*",
             "*.x__has_long_run__mutmut_*",
-            "*ǁ_run_over__mutmut_*",
+            "*ǁLimitWatchǁ_over__mutmut_*",
         ),
     ),
     "chat-extension": Target(
@@ -94,6 +104,7 @@ TARGETS: dict[str, Target] = {
             "tests/chat/test_extension.py",
             "tests/chat/test_extension_edges.py",
             "tests/chat/test_escape.py",
+            "tests/chat/test_extension_paths.py",
         ),
     ),
     "chat-delivery": Target(
@@ -114,7 +125,12 @@ TARGETS: dict[str, Target] = {
     ),
     "reconnect": Target(
         files=("cubeproto/reconnect.py",),
-        tests=("tests/core/test_reconnect.py", "tests/core/test_reconnect_edges.py"),
+        tests=(
+            "tests/core/test_reconnect.py",
+            "tests/core/test_reconnect_edges.py",
+            "tests/core/test_reconnect_calls.py",
+            "tests/core/test_reconnect_extension.py",
+        ),
     ),
 }
 
@@ -155,7 +171,10 @@ def configure(work: Path, target: Target) -> None:
         f"only_mutate = {toml_list(target.files)}",
         f"pytest_add_cli_args_test_selection = {toml_list(target.tests)}",
         # the conftest watchdog and hypothesis's database: nothing slow, nothing shared
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]',
+        "pytest_add_cli_args = "
+        + toml_list(
+            ["-p", "no:cacheprovider", "-q"] + [f"--deselect={t}" for t in target.deselect]
+        ),
         "use_git_change_detection = false",
         # tests import helpers from these (bench/stream_gen.py, fuzz/ targets)
         'also_copy = ["bench", "fuzz", "examples"]',

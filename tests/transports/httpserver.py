@@ -4,6 +4,12 @@ per connection, optional TLS.  Each test gives a handler that turns a request in
 
 Request bodies are hashed as they arrive and kept only when small, and reply bodies may be
 generators, so multi-megabyte transfers do not inflate the test process's memory.
+
+Why not the local server: these tests need replies no correct server sends (a body cut
+short, a wrong Content-Length, garbage instead of a status line, a stall, a connection
+closed while idle), sent over a real socket so that the adapters meet them as they would
+on the network.  What the local server can produce (the REST session lifecycle) runs
+against it instead (tests/localserver/test_rest_lifecycle.py).
 """
 
 from __future__ import annotations

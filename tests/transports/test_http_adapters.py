@@ -1,7 +1,8 @@
 """The HTTP adapters against a real HTTP server on loopback, on blocking sockets, asyncio and
 trio: TLS with trustme certificates, keep-alive reuse, chunked bodies, timeouts, connections
-cut mid-response, wrong lengths, streaming of multi-megabyte blobs in bounded memory, and the
-session lifecycle end to end."""
+cut mid-response, wrong lengths, streaming of multi-megabyte blobs in bounded memory.  The
+session lifecycle end to end runs against the local server instead (test_rest_lifecycle.py
+in tests/localserver/)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Any
 import anyio
 import pytest
 import trustme
-from cubeproto.transports.http_anyio import AsyncHttpClient, AsyncRestClient
-from cubeproto.transports.http_blocking import BlockingHttpClient, BlockingRestClient
+from cubeproto.transports.http_anyio import AsyncHttpClient
+from cubeproto.transports.http_blocking import BlockingHttpClient
 from httpserver import HttpTestServer, Reply, Req
 
 from cubeproto import rest
@@ -380,91 +381,3 @@ def test_streaming_upload_and_download_in_bounded_memory(flavor: str) -> None:
         assert upload_req.sha256 == expected
         assert upload_req.headers["content-type"] == "multipart/form-data; boundary=b0undary"
         assert sink.size == SIZE and sink.digest.hexdigest() == PATTERN_SHA
-
-
-# -- the session lifecycle end to end ---------------------------------------------------------
-
-
-class FakeApi:
-    """Just enough of the REST API: sessions (expiring on demand), dialogs, history."""
-
-    def __init__(self) -> None:
-        self.tokens: set[str] = set()
-        self.issued = 0
-
-    def __call__(self, req: Req) -> Reply:
-        path = req.target.split("?")[0]
-        if path == "/session.json" and req.method == "POST":
-            self.issued += 1
-            token = f"token{self.issued}"
-            self.tokens.add(token)
-            return ok_json(
-                {
-                    "session": {
-                        "id": self.issued,
-                        "token": token,
-                        "user_id": 81,
-                        "application_id": 105,
-                    }
-                }
-            )
-        if req.headers.get("cb-token") not in self.tokens:
-            return Reply(
-                status=401, body=b'{"errors":{"base":["Required session does not exist"]}}'
-            )
-        if path == "/chat/Dialog.json" and req.method == "POST":
-            body = json.loads(req.body)
-            return ok_json(
-                {
-                    "_id": "6507f0a1c2b3d4e5f6a7b8c9",
-                    "type": body["type"],
-                    "name": body["name"],
-                    "occupants_ids": [81, *map(int, body["occupants_ids"].split(", "))],
-                }
-            )
-        if path == "/chat/Message.json":
-            return ok_json(
-                {"skip": 0, "limit": 100, "items": [{"_id": "m1", "message": "hi", "date_sent": 5}]}
-            )
-        return Reply(status=404, body=b'{"errors":["not found"]}')
-
-
-CREDS = rest.Credentials(
-    application_id=105, auth_key="k", user=rest.LoginPassword(login="john", password="pw")
-)
-
-
-def test_blocking_rest_client_lifecycle() -> None:
-    api = FakeApi()
-    with HttpTestServer(api) as server:
-        with BlockingRestClient.connect(CREDS, base_url=server.base_url) as client:
-            dialog = client.call(
-                rest.create_dialog(type=rest.DialogType.GROUP, name="G", occupants_ids=[78])
-            )
-            assert dialog.occupants_ids == (81, 78)
-            assert client.session.chat_password() == "token1"
-            api.tokens.clear()  # the server forgets the session: next call renews once
-            history = client.call(rest.list_messages(dialog.id, sort_desc="date_sent"))
-            assert [m.message for m in history.items] == ["hi"]
-            assert client.session.chat_password() == "token2"
-            with pytest.raises(rest.ApiError) as info:
-                client.call(rest.get_blob(1))
-            assert info.value.status == 404
-        assert server.connections == 1
-
-
-@pytest.mark.parametrize("flavor", ["asyncio", "trio"])
-def test_async_rest_client_lifecycle(flavor: str) -> None:
-    api = FakeApi()
-    with HttpTestServer(api) as server:
-
-        async def scenario() -> None:
-            async with AsyncRestClient.connect(CREDS, base_url=server.base_url) as client:
-                dialog = await client.call(rest.create_dialog(type=2, name="G", occupants_ids=[78]))
-                api.tokens.clear()
-                history = await client.call(rest.list_messages(dialog.id))
-                assert history.items[0].id == "m1"
-                assert client.session.chat_password() == "token2"
-
-        run(flavor, scenario)
-        assert api.issued == 2 and server.connections == 1

@@ -189,9 +189,19 @@ class Store:
     # --- counters ---------------------------------------------------------------------
 
     def counter(self, name: str, add: int = 1) -> int:
-        row = self.db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
-        value = (row[0] if row else 0) + add
-        self.db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (name, value))
+        """Add ``add`` to the counter ``name`` and return its new value.  The read and
+        the write are one write transaction, so that two servers (or stores) on one
+        database file never hand out the same value (no lost update); a writer that
+        finds the file locked waits for it (``sqlite3.connect``'s timeout)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+            value = (row[0] if row else 0) + add
+            self.db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (name, value))
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
         return int(value)
 
     # --- apps and users ------------------------------------------------------------------
