@@ -134,12 +134,12 @@ class Recorder:
                 self.reconnected.append(event.resumed)
             self.changed.notify_all()
 
-    def wait(self, what: str, test: Any) -> bool:
+    def wait(self, what: str, test: Any, timeout: float = WAIT_S) -> bool:
         """Wait (bounded) until ``test()`` holds, under the lock."""
         with self.changed:
-            ok = bool(self.changed.wait_for(test, WAIT_S))
+            ok = bool(self.changed.wait_for(test, timeout))
         if not ok:
-            print(f"  (gave up waiting for {what} after {WAIT_S:.0f} s)")
+            print(f"  (gave up waiting for {what} after {timeout:.0f} s)")
         return ok
 
 
@@ -181,6 +181,10 @@ def client(
         policy=ReconnectPolicy(floor=0.05, cap=0.5),
         on_event=recorder.on_event,
     )
+
+
+#: Markers sent, each after the previous one did not arrive within WAIT_S / MARKER_TRIES.
+MARKER_TRIES = 4
 
 
 def send(sender: ChatClient, to_user: int, body: str, dialog_id: str | None = None) -> str:
@@ -260,10 +264,21 @@ def run(
             ("1->2", s1, rec["r2"], users["r2"][0]),
             ("2->1", s2, rec["r1"], users["r1"][0]),
         ):
-            marker = send(sender, to, "marker")
-            waits.append(
-                receiver.wait(f"{name} marker", lambda m=marker, r=receiver: r.received[m] > 0)
-            )
+            # The marker is a message like the others: in the end-to-end mode it is tracked
+            # (resent until confirmed); in every mode a marker that does not come (lost in a
+            # second drop of the sender's session) is followed by a new one.
+            markers: list[str] = []
+            for attempt in range(MARKER_TRIES):
+                markers.append(send(sender, to, f"marker {attempt}", dialogs[name]))
+                arrived = receiver.wait(
+                    f"{name} marker {attempt}",
+                    lambda ms=markers, r=receiver: any(r.received[m] > 0 for m in ms),
+                    WAIT_S / MARKER_TRIES,
+                )
+                if arrived:
+                    break
+            waits.append(arrived)
+            report.setdefault("markers_sent", {})[name] = len(markers)
         for name, sender_name in (("1->2", "s1"), ("2->1", "s2")):
             r = rec[sender_name]
             waits.append(
