@@ -130,6 +130,9 @@ TARGETS: dict[str, Target] = {
             "tests/core/test_reconnect_edges.py",
             "tests/core/test_reconnect_calls.py",
             "tests/core/test_reconnect_extension.py",
+            # The Supervisor's carrying of a chat session across a session that cannot be
+            # resumed (the end-to-end mode, issue 15) is tested there.
+            "tests/chat/test_end_to_end_delivery.py",
         ),
     ),
 }

@@ -48,6 +48,7 @@ from cubeproto.chat import (
     DeliveryConfirmed,
     DeliveryNotConfirmed,
     EndToEnd,
+    JoinDialog,
     MessageBounced,
     MessageDelivered,
     MessageReceived,
@@ -589,3 +590,53 @@ def test_a_connection_takes_a_handler_or_a_resumption_not_both() -> None:
     assert state is not None
     with pytest.raises(LocalProtocolError):
         ClientConnection(config(), resume=state, handler=e2e_session())
+
+
+class _PlainHandler:
+    """A stanza handler of the application's own, with none of the chat layer's optional
+    attributes (no ``keep_across_sessions``)."""
+
+    def handle_stanza(self, element: Any, ctx: Any) -> Any:
+        return ChatSession().handle_stanza(element, ctx)
+
+    def stanza_sent(self, command: Any, stanza: Any) -> tuple[()]:
+        return ()
+
+
+def test_a_handler_that_does_not_say_is_not_kept_across_sessions() -> None:
+    # keep_across_sessions is opt-in: a handler without the attribute is replaced, as
+    # every handler was before the end-to-end mode.
+    sup, seen = supervised(_PlainHandler)
+    supervised_login(sup, seen, 0.0)
+    first = sup.connection
+    assert first is not None and isinstance(first.handler, _PlainHandler)
+    first.receive_eof(now=2.0)
+    pump(sup, seen, 2.0)
+    supervised_login(sup, seen, 3.0)
+    assert sup.connection is not None and sup.connection.handler is not first.handler
+
+
+def test_a_kept_chat_session_forgets_the_rooms_of_the_session_that_ended() -> None:
+    # The old session's rooms are gone with it: the kept chat session must report the
+    # re-joins (DialogJoined) again, not believe it is still in them.
+    sup, seen = supervised(e2e_session)
+    server = supervised_login(sup, seen, 0.0)
+    first = sup.connection
+    assert first is not None
+    dialog = "6507f0a1c2b3d4e5f6a7b8c9"
+    sup.send(JoinDialog(dialog_id=dialog), now=1.0)
+    join = server.client_sent().decode()
+    occupant = join.split('to="')[1].split('"')[0]
+    join_id = join.split('id="')[1].split('"')[0]
+    server.feed(
+        f'<presence from="{occupant}" id="{join_id}">'
+        '<x xmlns="http://jabber.org/protocol/muc#user"><status code="110"/></x></presence>'
+    )
+    pump(sup, seen, 1.0)
+    session = first.handler
+    assert isinstance(session, ChatSession) and session.joined_dialogs == {dialog}
+    first.receive_eof(now=2.0)
+    pump(sup, seen, 2.0)
+    sup.new_connection()
+    assert sup.connection is not None and sup.connection.handler is session  # kept
+    assert session.joined_dialogs == frozenset()  # but in no room any more
