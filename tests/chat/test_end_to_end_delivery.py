@@ -640,3 +640,27 @@ def test_a_kept_chat_session_forgets_the_rooms_of_the_session_that_ended() -> No
     sup.new_connection()
     assert sup.connection is not None and sup.connection.handler is session  # kept
     assert session.joined_dialogs == frozenset()  # but in no room any more
+
+
+def test_a_kept_chat_session_then_a_resumable_session_resumes() -> None:
+    # A session that could not be resumed (its chat session kept), then one that can: the
+    # next connection resumes it, and brings its own handler (none is carried along).
+    sup, seen = supervised(e2e_session)
+    supervised_login(sup, seen, 0.0)
+    first = sup.connection
+    assert first is not None
+    first.receive_eof(now=2.0)
+    pump(sup, seen, 2.0)
+    second = sup.new_connection()
+    server = ScriptedServer(second, now=3.0)
+    second.start(now=3.0)
+    server.open_with(FEATURES_SASL)
+    server.sasl_scram()
+    server.open_with(FEATURES_BIND)
+    server.bind()
+    server.session_setup(resume=True)
+    pump(sup, seen, 3.0)
+    second.receive_eof(now=4.0)
+    pump(sup, seen, 4.0)
+    third = sup.new_connection()  # resumes: raised when handed the kept handler too
+    assert third.handler is second.handler is first.handler
