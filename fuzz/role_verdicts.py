@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import random
 
-from lxml import etree
-
 from cubeproto import ConnectionClosed, UnhandledStanza
 from cubeproto._connection import ClientConnection
 from cubeproto._server_connection import (
@@ -119,7 +117,12 @@ _STANZA_NAMES = frozenset({"message", "presence", "iq"})
 
 
 def _is_nonza(raw: bytes) -> bool:
-    return etree.QName(etree.fromstring(raw)).localname not in _STANZA_NAMES
+    """Whether ``raw`` (an ``UnhandledStanza``'s bytes, which start with the element's
+    start tag) is not a stanza.  Read from the tag's name, not by parsing ``raw`` again:
+    the serialization of a peer's element need not be a document lxml accepts (a
+    namespace name that is not a valid URI, for one)."""
+    name = raw[1:].split(maxsplit=1)[0].split(b">", 1)[0].split(b"/", 1)[0]
+    return name.rpartition(b":")[2].decode("utf-8", "replace") not in _STANZA_NAMES
 
 
 def _client_verdict(client: ClientConnection) -> str:

@@ -66,3 +66,15 @@ def test_a_nonza_of_an_unknown_namespace_is_passed_up_by_both_xml_layers(chunk: 
 
 def test_a_content_namespace_non_stanza_is_still_an_xml_layer_refusal() -> None:
     assert verdicts(b"<foo/>") == ("unsupported-stanza-type", "unsupported-stanza-type")
+
+
+def test_the_nonza_test_reads_the_tag_and_never_parses_the_bytes_again() -> None:
+    # Found by fuzz_stanza_grammar in CI: an UnhandledStanza's bytes whose namespace name
+    # is not a valid URI made lxml refuse them when the harness parsed them again.
+    from role_verdicts import _is_nonza
+
+    assert not _is_nonza('<message xmlns="jabber:client\u0746" id="1"/>'.encode())
+    assert not _is_nonza(b"<iq type='get'>")
+    assert not _is_nonza(b"<presence/>")
+    assert _is_nonza(b'<r xmlns="urn:xmpp:sm:!3"/>')
+    assert _is_nonza(b"<stream:features>")
