@@ -501,3 +501,12 @@ def test_the_handler_hears_which_message_was_acked() -> None:
             message_id=mid, status=DeliveryStatus.SENT, previous=DeliveryStatus.QUEUED
         )
     ]
+
+
+def test_a_sent_stanza_keeps_where_its_name_ends_for_the_resend() -> None:
+    # A resend after resumption is framed from the kept name end (over WebSocket the
+    # jabber:client qualifier goes there); 0 would write it unqualified.
+    sm = StreamManagement()
+    sm.sent('<message to="a@b"><body>x</body></message>', "m1", 8)
+    sm.sent("<presence/>", None)
+    assert [(u.message_id, u.name_end) for u in sm.unacked] == [("m1", 8), (None, 0)]
