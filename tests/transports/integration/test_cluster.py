@@ -139,6 +139,23 @@ def wait_session_on(cluster: Cluster, jid: str, node: int) -> None:
         time.sleep(0.05)
 
 
+def into_the_next_second() -> None:
+    """Sleep into the next wall-clock second, so that a session made before the call is
+    older, to ejabberd, than one another node makes after it.
+
+    ejabberd 23.01 names a session ``{misc:unique_timestamp(), Pid}`` (``ejabberd_sm:make_sid``),
+    the timestamp being ``erlang:timestamp()`` to the second with the node's own
+    ``erlang:unique_integer`` in place of the microseconds, and when a user's resource has two
+    sessions it keeps the larger name and sends ``replaced`` to the other
+    (``check_existing_resources``).  A resumption makes a new name on the resuming node
+    (``mod_stream_mgmt:inherit_session_state``): in the same second as the resumed session's
+    login, the comparison falls to two nodes' unrelated counters, and the resumed session may
+    be the one ended with ``conflict`` ("Replaced by new connection") right after
+    ``<resumed/>``: CI saw both tests that call this fail so.  A real session is older than
+    a second; the tests' sessions are made to be."""
+    time.sleep(1.05 - time.time() % 1.0)
+
+
 def wait_no_session(cluster: Cluster, jid: str) -> None:
     """Wait (bounded) until ejabberd lists no session of ``jid`` (after a node's death: the
     survivor has dropped the dead node's sessions; measured within ~0.3 s)."""
@@ -348,6 +365,7 @@ def test_cut_on_node_1_resume_on_node_2(
         pb = on(0, b, port=proxy.port)
         pa = on(1, a)
         assert ejabberd_cluster.session_nodes(b.jid) == [ejabberd_cluster.names[0]]
+        into_the_next_second()
 
         with nowhere() as port:
             # Attempts fail until the switch below; none can reach node 1 again (an attempt
@@ -390,6 +408,7 @@ def test_checkpoint_of_node_1_resumes_on_node_2(
             client_options={"checkpoint": saved.append},
         )
         pa = on(1, a)
+        into_the_next_second()
         assert proxy.reset_all() == 1
         gone = first.wait_for(Disconnected)
         assert gone.reconnect_in is None, gone
