@@ -18,6 +18,7 @@ WebSocket handshake and closing handshake) and turn outbound XML text into bytes
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Final
 
@@ -94,22 +95,33 @@ _OPEN = f"{{{NS_FRAMING}}}open"
 _CLOSE = f"{{{NS_FRAMING}}}close"
 
 
+#: The start tag of a stanza of the client namespace as serialized XML writes it: the
+#: name, then attributes (either quote), then ``>`` or ``/>``.  The name must end there,
+#: so that ``<messages>`` or ``<iqx/>`` (someone's nonza) are not read as stanzas.
+_STANZA_START = re.compile(
+    r"<(?:message|presence|iq)((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*/?>"
+)
+_ATTRIBUTE_NAME = re.compile(r"\s+([^\s=/>]+)\s*=\s*(?:\"[^\"]*\"|'[^']*')")
+
+
 def read_stanza_name_end(xml: str) -> int | None:
     """What :meth:`Framing.frame_stanza` needs, read from serialized XML that arrived
     without it: a stanza given whole to ``ServerConnection.send_stanza``, one built by an
     :class:`~cubeproto.commands.OutboundStanza` builder that does not state its ``kind``,
     one restored from a checkpoint.  ``None`` when ``xml`` is not a stanza (a nonza:
-    stream management does not count it); 0 when the stanza declares its namespace
-    itself; otherwise where its element name ends.  Everything the connections build
-    themselves carries these facts instead of having them read back."""
-    if not xml.startswith(("<message", "<presence", "<iq")):
+    stream management does not count it), or does not start with a well-formed start tag
+    of one; 0 when the stanza declares its default namespace itself (``xmlns=``, either
+    quote); otherwise where its element name ends.  The start tag is read as XML writes
+    it (attribute values may hold ``>``, spaces or ``xmlns=``; any whitespace separates
+    attributes).  Everything the connections build themselves carries these facts
+    instead of having them read back."""
+    start = _STANZA_START.match(xml)
+    if start is None:
         return None
-    end = xml.find(">")
-    head = xml[:end]
-    if ' xmlns="' in head:
+    attributes = start.group(1)
+    if "xmlns" in attributes and "xmlns" in _ATTRIBUTE_NAME.findall(attributes):
         return 0
-    space = xml.find(" ")
-    return space if 0 < space < end else (end - 1 if head.endswith("/") else end)
+    return start.start(1)
 
 
 def _tcp_header(attrs: str) -> bytes:

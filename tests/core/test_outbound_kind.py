@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from lxml import etree
 from scripted import JID, drain, logged_in
 from test_websocket import OPEN, WsServer, _opened_websocket
 
@@ -101,6 +104,16 @@ def test_a_stated_nonza_is_written_as_it_is_and_not_counted() -> None:
         ("<iq>", 3),
         ('<message xmlns="jabber:client" id="m2"/>', 0),
         ('<active xmlns="urn:xmpp:csi:0"/>', None),
+        # The start tag is read as XML writes it; each of these was misread by the
+        # first-space heuristic before.
+        ("<message type='chat' xmlns='jabber:client'/>", 0),  # single quotes
+        ('<messages xmlns="urn:example:batch"/>', None),  # a nonza whose name starts so
+        ("<iqx/>", None),
+        ("<message note='say xmlns=\"x\"'/>", 8),  # xmlns= inside a value declares nothing
+        ('<message\ta="x>y"><body>hi there</body></message>', 8),  # ">" inside a value
+        ("<presence\n/>", 9),
+        ('<message xmlns:x="urn:example:x"/>', 8),  # a prefix is not the default namespace
+        ("<message type=chat/>", None),  # not XML
     ],
 )
 def test_an_unstated_kind_is_read_from_the_xml(xml: str, name_end: int | None) -> None:
@@ -124,3 +137,77 @@ def test_unstated_and_stated_builders_put_the_same_bytes_on_the_wire() -> None:
         assert sent[len(xml) :] in ("", '<r xmlns="urn:xmpp:sm:3"/>')
     assert wire[0] == wire[2] == xml.replace("<message", '<message xmlns="jabber:client"', 1)
     assert wire[1] == wire[3] == xml
+
+
+def test_an_unstated_nonza_named_like_a_stanza_is_not_counted() -> None:
+    # Counting it made our handled count run ahead of the server's (which counts only
+    # message, presence and iq), so an <a/> would acknowledge the wrong stanzas.
+    conn, ws = _websocket_ready()
+    sm = conn._sm
+    assert sm is not None
+    before = sm.outbound_h
+    conn.send(Built(xml='<messages xmlns="urn:example:batch"/>'), now=1)
+    ws.pump()
+    assert ws.received[-1] == '<messages xmlns="urn:example:batch"/>'
+    assert sm.outbound_h == before
+
+
+def test_an_unstated_stanza_declaring_its_namespace_in_single_quotes_is_written_once() -> None:
+    # Reading only xmlns="..." put a second xmlns attribute in it: not XML, and the
+    # server ends the stream.
+    conn, ws = _websocket_ready()
+    xml = "<message type='chat' id='m1' xmlns='jabber:client'><body>x</body></message>"
+    conn.send(Built(xml=xml, countable=True), now=1)
+    ws.pump()
+    sent = next(m for m in ws.received if m.startswith("<message"))
+    assert sent == xml
+    assert etree.fromstring(sent).tag == "{jabber:client}message"
+
+
+_NAMES = st.sampled_from(["message", "presence", "iq", "messages", "iqx", "presences", "r"])
+_SPACE = st.text(alphabet=" \t\n\r", min_size=1, max_size=3)
+_VALUE = st.text(alphabet="ab <>/=xmlns'\"&;", max_size=12)
+
+
+@st.composite
+def _start_tags(draw: st.DrawFn) -> tuple[str, str, bool]:
+    """A start tag as XML may write it: a name, attributes with either quote and any
+    whitespace (values may hold what looks like markup), maybe ``xmlns=``, ``>`` or
+    ``/>``.  Returns the XML, the name, and whether it declares its namespace."""
+    name = draw(_NAMES)
+    names = draw(st.lists(st.sampled_from(["id", "type", "to", "a", "xmlnsx"]), unique=True))
+    declares = draw(st.booleans())
+    if declares:
+        names.insert(draw(st.integers(0, len(names))), "xmlns")
+    tag = "<" + name
+    for attr in names:
+        value = "jabber:client" if attr == "xmlns" else draw(_VALUE)
+        value = value.replace("&", "&amp;").replace("<", "&lt;")
+        quote = "'" if '"' in value else draw(st.sampled_from(["'", '"']))
+        value = value.replace(quote, "&quot;" if quote == '"' else "&apos;")
+        around = draw(st.sampled_from(["=", " = ", "\n="]))
+        tag += draw(_SPACE) + attr + around + quote + value + quote
+    tag += draw(st.sampled_from(["", " ", "\n"]))
+    if draw(st.booleans()):
+        return tag + "/>", name, declares
+    return tag + "><body>a b</body></" + name + ">", name, declares
+
+
+@given(_start_tags())
+def test_the_qualifier_goes_where_xml_allows_it(case: tuple[str, str, bool]) -> None:
+    """Whatever the quoting and whitespace: a nonza is None; a stanza declaring its
+    namespace is 0; any other stanza gets ``xmlns="jabber:client"`` where its name ends,
+    and the result is XML of that namespace with the same attributes."""
+    xml, name, declares = case
+    end = read_stanza_name_end(xml)
+    if name not in ("message", "presence", "iq"):
+        assert end is None
+        return
+    if declares:
+        assert end == 0
+        return
+    assert end == len(name) + 1
+    qualified = xml[:end] + ' xmlns="jabber:client"' + xml[end:]
+    parsed = etree.fromstring(qualified)
+    assert parsed.tag == "{jabber:client}" + name
+    assert dict(parsed.attrib) == dict(etree.fromstring(xml).attrib)
