@@ -15,17 +15,18 @@ from lxml import etree
 
 from .errors import LocalProtocolError
 
-__all__ = ["element_bytes", "escape_attr", "escape_text"]
+__all__ = ["XML_FORBIDDEN", "element_bytes", "escape_attr", "escape_text"]
 
 #: Characters XML 1.0 forbids (section 2.2 Char): C0 controls other than tab, LF and CR,
-#: surrogates (lone ones can exist in a Python str), U+FFFE and U+FFFF.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: surrogates (lone ones can exist in a Python str), U+FFFE and U+FFFF.  Public for the
+#: layers that refuse such a value before it reaches a stanza (the local server's REST).
+XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _refuse_forbidden(value: str) -> None:
     if not isinstance(value, str):
         raise LocalProtocolError(f"expected str, got {type(value).__name__}")
-    found = _FORBIDDEN.search(value)
+    found = XML_FORBIDDEN.search(value)
     if found is not None:
         raise LocalProtocolError(
             f"U+{ord(found.group()):04X} cannot be sent: XML 1.0 forbids it (section 2.2)"

@@ -12,8 +12,11 @@ A message that goes on to chat must also fit a stanza (:func:`check_pushable`).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+# Characters XML 1.0 forbids (section 2.2): a value holding one cannot go into a stanza.
+# The set the chat layer refuses outbound, re-exported for the REST modules.
+from cubeproto._xmlescape import XML_FORBIDDEN
 
 from .common import ApiError
 
@@ -72,8 +75,6 @@ MAX_REACTION_CHARS = 16
 #: counted as an upper bound -- leaving 64 KiB of the chat side's 512 KiB stanza limit
 #: (``XmlLimits.max_stanza_bytes``) for the envelope: what REST accepts, chat can deliver.
 MAX_PUSHED_STANZA_BYTES = 448 * 1024
-#: Characters XML 1.0 forbids (section 2.2): a value holding one cannot go into a stanza.
-XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 #: Fields of users (sign-up, session and login credentials) with a limit of their own (every
 #: other string: MAX_TEXT_CHARS).
