@@ -7,7 +7,8 @@ over TCP+STARTTLS, direct TLS and WebSocket, and the REST API over HTTP (h11).
         print(server.info)
 
 Adapters only move bytes: :class:`~cubeproto.server.ServerConnection` does the
-XMPP, :class:`~.hub.Hub` the routing, :class:`~.rest.RestApi` the REST semantics.  The
+XMPP, :class:`~.hub.Hub` the routing, :class:`~.rest.RestApi` the REST semantics and
+:func:`~.http_serving.serve_http` its HTTP connections.  The
 certificate is made on the fly with ``trustme`` (a private CA whose PEM file clients
 trust); without ``trustme`` the TLS listeners are off and plain TCP allows PLAIN.
 
@@ -36,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import h11
 from anyio.abc import ByteStream, SocketAttribute, SocketListener, SocketStream, TaskGroup
 from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
@@ -56,31 +56,19 @@ from cubeproto.server import (
     TlsRequested,
 )
 
+from ._network import NETWORK_ERRORS, READ_BYTES, describe
+from .http_serving import serve_http
 from .hub import Hub, Session
 from .limits import ServerLimits
-from .rest import MAX_HEAD_BYTES, MAX_UPLOAD_BYTES, Response, RestApi
+from .rest import MAX_UPLOAD_BYTES, RestApi
 from .store import App, Store, User
 
 __all__ = ["ListenError", "LocalServer", "ServerInfo", "ServerLimits"]
-
-_READ = 65536
-#: Bytes of a response body written under one ``http_timeout``.
-_HTTP_SLICE = 256 * 1024
 
 #: The local server's logger: connections (peer, listener), logins (user id, resource),
 #: failures (authentication, TLS handshake, deadlines, slow-session cuts, stream errors
 #: with their condition) and disconnections.  Never a password, token or SASL payload.
 log = logging.getLogger("cubeproto.localserver")
-
-#: What a peer's socket raises when the peer goes away or breaks TLS.
-_NETWORK_ERRORS = (
-    anyio.EndOfStream,
-    anyio.BrokenResourceError,
-    anyio.ClosedResourceError,
-    ssl.SSLError,
-    OSError,
-)
-
 
 #: The listeners: what each serves, and the ``cubeproto serve`` option of its port.
 LISTENERS = {
@@ -454,12 +442,12 @@ class LocalServer:
                 timeout,
             )
             return False
-        except _NETWORK_ERRORS as exc:
+        except NETWORK_ERRORS as exc:
             log.info(
                 "TLS handshake with %s on %s failed: %s",
                 link.peer,
                 link.listener,
-                _describe(exc),
+                describe(exc),
             )
             return False
         return True
@@ -492,8 +480,8 @@ class LocalServer:
             data = b""
             with anyio.CancelScope(deadline=timer if timer is not None else math.inf) as scope:
                 try:
-                    data = await link.stream.receive(_READ)
-                except _NETWORK_ERRORS:
+                    data = await link.stream.receive(READ_BYTES)
+                except NETWORK_ERRORS:
                     data = b""
             now = anyio.current_time()
             if scope.cancelled_caught:
@@ -598,8 +586,8 @@ class LocalServer:
                 with anyio.move_on_after(timeout) as scope:
                     try:
                         await link.stream.send(data)
-                    except _NETWORK_ERRORS as exc:
-                        log.debug("write to %s failed: %s", link.peer, _describe(exc))
+                    except NETWORK_ERRORS as exc:
+                        log.debug("write to %s failed: %s", link.peer, describe(exc))
                         link.broken = True
                 link.inflight = 0
                 if link.cut_reason is not None:
@@ -638,117 +626,11 @@ class LocalServer:
     # ------------------------------------------------------------------ HTTP
 
     async def _http_client(self, link: _Link) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
-        stream = link.stream
-        try:
-            while True:
-                request, body, error = await self._read_request(conn, stream)
-                if error is not None:
-                    response = error
-                elif request is None:
-                    return
-                else:
-                    headers = {k.decode().lower(): v.decode("latin-1") for k, v in request.headers}
-                    method = request.method.decode()
-                    target = request.target.decode("latin-1")
-                    try:
-                        response = self.api.handle(method, target, headers, body)
-                    except Exception:  # a bug in one request: answered 500, logged
-                        log.exception("REST %s %s from %s failed", method, target, link.peer)
-                        response = Response(
-                            500,
-                            b'{"errors":{"base":["Internal server error"]}}',
-                            [("Content-Type", "application/json"), ("Connection", "close")],
-                        )
-                    log.debug("REST %s %s from %s: %d", method, target, link.peer, response.status)
-                await self._send_response(conn, stream, response)
-                self._flush()
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                    return
-                conn.start_next_cycle()
-        except TimeoutError:
-            log.info(
-                "deadline: HTTP connection from %s silent or stalled for %s s",
-                link.peer,
-                self.limits.http_timeout,
-            )
-        except (*_NETWORK_ERRORS, h11.ProtocolError) as exc:
-            log.debug("HTTP connection from %s ended: %s", link.peer, _describe(exc))
-
-    async def _read_request(
-        self, conn: h11.Connection, stream: ByteStream
-    ) -> tuple[h11.Request | None, bytes, Response | None]:
-        """The next request, within the deadlines: ``http_timeout`` for the wait for
-        its first byte, for its whole head, and for each read of its body."""
-        request: h11.Request | None = None
-        chunks: list[bytes] = []
-        size = limit = 0
-        timeout = self.limits.http_timeout
-        head_deadline = math.inf
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:  # a head over 64 KiB (431) or malformed
-                return None, b"", self.api.bad_head(exc.error_status_hint, str(exc))
-            if event is h11.NEED_DATA:
-                deadline = anyio.current_time() + timeout
-                if request is None:
-                    deadline = min(deadline, head_deadline)
-                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
-                    try:
-                        data = await stream.receive(_READ)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        data = b""
-                if request is None and head_deadline == math.inf:
-                    head_deadline = anyio.current_time() + timeout
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Request):
-                # The body's limit depends on the target (rest/limits.py's MAX_* constants): a
-                # declared length over it, or a chunked body growing past it, is refused
-                # with 413 before the rest is read.
-                request = event
-                target = event.target.decode("latin-1")
-                limit = self.api.body_limit(target)
-                length = dict(event.headers).get(b"content-length", b"0")
-                if length.isdigit() and int(length) > limit:
-                    return request, b"", self.api.too_large(target)
-            elif isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > limit and request is not None:
-                    return request, b"", self.api.too_large(request.target.decode("latin-1"))
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return request, b"".join(chunks), None
-            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return None, b"", None
-
-    async def _send_response(
-        self, conn: h11.Connection, stream: ByteStream, response: Response
-    ) -> None:
-        body = response.body
-        if response.file is not None:
-            body = await anyio.Path(response.file).read_bytes()
-        headers = [*response.headers, ("Content-Length", str(len(body)))]
-        timeout = self.limits.http_timeout
-        # Each piece within the deadline: a slow download is fine, a stalled one is not.
-        with anyio.fail_after(timeout):
-            await stream.send(conn.send(h11.Response(status_code=response.status, headers=headers)))
-        for start in range(0, len(body), _HTTP_SLICE):
-            with anyio.fail_after(timeout):
-                await stream.send(conn.send(h11.Data(data=body[start : start + _HTTP_SLICE])))
-        with anyio.fail_after(timeout):
-            await stream.send(conn.send(h11.EndOfMessage()))
+        await serve_http(self.api, link.stream, link.peer, self.limits.http_timeout, self._flush)
 
     def __repr__(self) -> str:
         info: Any = getattr(self, "info", None)
         return f"LocalServer({info!r})"
-
-
-def _describe(exc: BaseException) -> str:
-    """A short description of a network failure (``EndOfStream`` has no message)."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _log_event(session: Session, link: _Link, event: Event) -> None:
