@@ -1,7 +1,9 @@
 """What a node's death costs 1-1 chat on a 2-node ejabberd cluster (issue 15), as counts.
 
-Two sender/receiver pairs of our blocking ``ChatClient`` (TCP + STARTTLS) on the cluster of
-scripts/ejabberd/start-cluster.sh, one pair each way across the nodes:
+Two sender/receiver pairs of our clients (TCP + STARTTLS; the blocking ``ChatClient``, or
+with ``--adapter asyncio|trio`` the ``AsyncChatClient`` on that event loop, one loop thread
+per client) on the cluster of scripts/ejabberd/start-cluster.sh, one pair each way across
+the nodes:
 
 - pair "1->2": the sender on node 1, the receiver on node 2;
 - pair "2->1": the sender on node 2, the receiver on node 1.
@@ -31,6 +33,7 @@ end-to-end outcome and the resends it took.  Nothing is asserted: a report.
     python bench/bench_cluster_kill.py --rate 200         # paced: 200 msgs/s per sender
     python bench/bench_cluster_kill.py --messages 500 --kill-at 250 --repeat 3
     python bench/bench_cluster_kill.py --mode end-to-end  # one mode only
+    python bench/bench_cluster_kill.py --adapter trio     # the async client on trio
 
 The cluster is started (and the killed node restarted after each run) by the script,
 through tests/ejabberd_cluster.py.  ~30-60 s per run on the 2-core test machine.
@@ -40,19 +43,24 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent / "tests" / "transports" / "integration"))
 
+import anyio  # noqa: E402
+from anyio.from_thread import BlockingPortal, start_blocking_portal  # noqa: E402
+from cubeproto.transports.anyio_chat import AsyncChatClient  # noqa: E402
 from cubeproto.transports.blocking_chat import ChatClient  # noqa: E402
 from cubeproto.transports.errors import NotConnected  # noqa: E402
 from ejabberd_cluster import Cluster, running_or_started  # noqa: E402
@@ -96,6 +104,8 @@ MODES: dict[str, tuple[bool, EndToEnd | None]] = {
     "end-to-end": (False, EndToEnd(deadline=E2E_DEADLINE, max_attempts=E2E_ATTEMPTS)),
 }
 E2E_OUTCOMES = (DeliveryConfirmed, DeliveryNotConfirmed)
+#: The clients a run can use: the blocking one, or the async one on either event loop.
+ADAPTERS = ("blocking", "asyncio", "trio")
 
 
 @dataclass
@@ -154,6 +164,59 @@ def new_user(node: Ejabberd) -> tuple[int, str]:
         return uid, password
 
 
+class Sender(Protocol):
+    """What a run needs of a client, whichever adapter runs it."""
+
+    def send_message(self, **fields: Any) -> str: ...
+
+    def wait_connected(self, timeout: float, *, settled: bool = False) -> bool: ...
+
+
+class Blocking:
+    """The blocking ``ChatClient`` as a :class:`Sender` (its events go to the recorder
+    through ``on_event``, from its I/O thread)."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+
+    def send_message(self, **fields: Any) -> str:
+        return str(self.client.send_message(**fields))
+
+    def wait_connected(self, timeout: float, *, settled: bool = False) -> bool:
+        return self.client.wait_connected(timeout, settled=settled)
+
+
+class OnLoop:
+    """An ``AsyncChatClient`` as a :class:`Sender`: each call runs on the client's event
+    loop (asyncio or trio) through a blocking portal, and returns its result here."""
+
+    def __init__(self, client: AsyncChatClient, portal: BlockingPortal) -> None:
+        self.client = client
+        self.portal = portal
+
+    def send_message(self, **fields: Any) -> str:
+        async def send() -> str:
+            return str(await self.client.send_message(**fields))
+
+        return self.portal.call(send)
+
+    def wait_connected(self, timeout: float, *, settled: bool = False) -> bool:
+        async def wait() -> bool:
+            with anyio.move_on_after(timeout):
+                await self.client.wait_connected(settled=settled)
+                return True
+            return False
+
+        return self.portal.call(wait)
+
+
+async def record(client: AsyncChatClient, recorder: Recorder) -> None:
+    """Hand every event of ``client`` to ``recorder`` until the client stops."""
+    async for event in client.events():
+        recorder.on_event(event)
+
+
+@contextlib.contextmanager
 def client(
     cluster: Cluster,
     user: tuple[int, str],
@@ -161,7 +224,10 @@ def client(
     recorder: Recorder,
     resend: bool,
     end_to_end: EndToEnd | None = None,
-) -> ChatClient:
+    adapter: str = "blocking",
+) -> Iterator[Sender]:
+    """A client of ``adapter`` for ``user`` through ``port``, reporting to ``recorder``;
+    closed (its stream ended) on leaving."""
     config = ClientConfig(
         app_id=APP_ID,
         user_id=user[0],
@@ -173,28 +239,49 @@ def client(
         handler_factory=lambda: ChatSession(ChatOptions(end_to_end=end_to_end)),
         resend_unconfirmed=resend,
     )
-    return ChatClient(
-        config,
-        host="127.0.0.1",
-        port=port,
-        ca_file=cluster.ca_file,
-        policy=ReconnectPolicy(floor=0.05, cap=0.5),
-        on_event=recorder.on_event,
-    )
+    policy = ReconnectPolicy(floor=0.05, cap=0.5)
+    if adapter == "blocking":
+        with ChatClient(
+            config,
+            host="127.0.0.1",
+            port=port,
+            ca_file=cluster.ca_file,
+            policy=policy,
+            on_event=recorder.on_event,
+        ) as blocking:
+            yield Blocking(blocking)
+        return
+    if adapter not in ADAPTERS:
+        raise ValueError(f"no such adapter: {adapter!r} (one of {', '.join(ADAPTERS)})")
+    with (
+        start_blocking_portal(adapter) as portal,
+        portal.wrap_async_context_manager(
+            AsyncChatClient(
+                config, host="127.0.0.1", port=port, ca_file=cluster.ca_file, policy=policy
+            )
+        ) as async_client,
+    ):
+        # Not cancelled when the run ends: the client stops first, its event stream then
+        # ends, and the portal waits for this task, so the recorder has every event
+        # (cancelling it dropped what it had not taken yet -- messages received late,
+        # counted lost although their senders had their markers).
+        recording = portal.start_task_soon(record, async_client, recorder)
+        yield OnLoop(async_client, portal)
+    recording.result(timeout=0)  # done by now; raises what the task raised
 
 
 #: Markers sent, each after the previous one did not arrive within WAIT_S / MARKER_TRIES.
 MARKER_TRIES = 4
 
 
-def send(sender: ChatClient, to_user: int, body: str, dialog_id: str | None = None) -> str:
+def send(sender: Sender, to_user: int, body: str, dialog_id: str | None = None) -> str:
     """Send (1-1); with ``dialog_id`` also ``markable``, as the end-to-end mode tracks."""
     while True:
         try:
             if dialog_id is None:
-                return str(sender.send_message(to_user=to_user, body=body))
-            return str(
-                sender.send_message(to_user=to_user, body=body, dialog_id=dialog_id, markable=True)
+                return sender.send_message(to_user=to_user, body=body)
+            return sender.send_message(
+                to_user=to_user, body=body, dialog_id=dialog_id, markable=True
             )
         except NotConnected:
             sender.wait_connected(WAIT_S)
@@ -207,20 +294,22 @@ def run(
     resend: bool,
     rate: float,
     end_to_end: EndToEnd | None = None,
+    adapter: str = "blocking",
 ) -> dict[str, Any]:
     """One run: two pairs, node 1 killed after ``kill_at`` sends of its sender; each sender
     paced at ``rate`` messages per second (0: as fast as its client takes them).  With
-    ``end_to_end`` every client is in that mode and the messages ask for markers."""
+    ``end_to_end`` every client is in that mode and the messages ask for markers.  Every
+    client is of ``adapter`` (see :data:`ADAPTERS`)."""
     node1, node2 = cluster.nodes
     users = {name: new_user(node1) for name in ("s1", "r2", "s2", "r1")}
     rec = {name: Recorder() for name in users}
     report: dict[str, Any] = {}
     with (
         FaultProxy(node1.c2s_port) as proxy,
-        client(cluster, users["s1"], proxy.port, rec["s1"], resend, end_to_end) as s1,
-        client(cluster, users["r2"], node2.c2s_port, rec["r2"], resend, end_to_end) as r2,
-        client(cluster, users["s2"], node2.c2s_port, rec["s2"], resend, end_to_end) as s2,
-        client(cluster, users["r1"], proxy.port, rec["r1"], resend, end_to_end) as r1,
+        client(cluster, users["s1"], proxy.port, rec["s1"], resend, end_to_end, adapter) as s1,
+        client(cluster, users["r2"], node2.c2s_port, rec["r2"], resend, end_to_end, adapter) as r2,
+        client(cluster, users["s2"], node2.c2s_port, rec["s2"], resend, end_to_end, adapter) as s2,
+        client(cluster, users["r1"], proxy.port, rec["r1"], resend, end_to_end, adapter) as r1,
     ):
         for c in (s1, r2, s2, r1):
             c.wait_connected(WAIT_S, settled=True)
@@ -228,7 +317,7 @@ def run(
         killed_after: dict[str, int] = {}
         dialogs = {name: os.urandom(12).hex() if end_to_end is not None else None for name in ids}
 
-        def pump(name: str, sender: ChatClient, to: int, kill: bool) -> None:
+        def pump(name: str, sender: Sender, to: int, kill: bool) -> None:
             t0 = time.monotonic()
             for i in range(messages):
                 if rate > 0 and (ahead := t0 + i / rate - time.monotonic()) > 0:
@@ -347,6 +436,9 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line per run")
     parser.add_argument(
+        "--adapter", choices=ADAPTERS, default="blocking", help="the clients' adapter [blocking]"
+    )
+    parser.add_argument(
         "--mode", choices=sorted(MODES), action="append", help="run only these modes [all]"
     )
     args = parser.parse_args()
@@ -364,13 +456,16 @@ def main() -> None:
         }[mode_name]
         for n in range(args.repeat):
             cluster.restore()
-            report = run(cluster, args.messages, kill_at, resend, args.rate, end_to_end)
+            report = run(
+                cluster, args.messages, kill_at, resend, args.rate, end_to_end, args.adapter
+            )
             if args.json:
-                print(json.dumps({"mode": mode, "run": n + 1, **report}))
+                print(json.dumps({"mode": mode, "adapter": args.adapter, "run": n + 1, **report}))
                 continue
             pace = f"{args.rate:g}/s" if args.rate > 0 else "unpaced"
             print(
-                f"\n{mode}, run {n + 1}: {args.messages} messages per sender ({pace}),"
+                f"\n{mode}, {args.adapter} clients, run {n + 1}: {args.messages} messages"
+                f" per sender ({pace}),"
                 " node 1 killed"
             )
             print(

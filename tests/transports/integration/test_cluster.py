@@ -623,17 +623,19 @@ def _bench_module() -> Any:
 
 
 @pytest.mark.parametrize("resend", [False, True], ids=["plain", "resend_unconfirmed"])
-def test_node_killed_during_2000_messages(ejabberd_cluster: Cluster, resend: bool) -> None:
+def test_node_killed_during_2000_messages(
+    ejabberd_cluster: Cluster, adapter: str, resend: bool
+) -> None:
     """SIGKILL of node 1 in the middle of 2,000-message runs, a pair each way across the
-    nodes (bench/bench_cluster_kill.py, blocking client, unpaced).  What must hold whatever
+    nodes (bench/bench_cluster_kill.py, unpaced, each adapter's client).  What must hold whatever
     the timing: every message gets exactly one outcome; nothing arrives twice; both
     clients of node 1 are refused resumption on node 2 (``item-not-found``) and carry on
     with a fresh session; the sender on node 2 never reports anything but ``MessageSent``
     (its node lived); with ``resend_unconfirmed`` the sender on node 1 ends every message
     ``MessageSent`` too.  How many are lost is timing: printed, and measured by the bench
     (docs/running-at-scale.md)."""
-    report = _bench_module().run(ejabberd_cluster, 2000, 1000, resend, 0.0)
-    print(f"\nnode kill, resend_unconfirmed={resend}: {report}")
+    report = _bench_module().run(ejabberd_cluster, 2000, 1000, resend, 0.0, None, adapter)
+    print(f"\nnode kill, {adapter}, resend_unconfirmed={resend}: {report}")
     assert report["complete"] and report["errors"] == [], report
     for name in ("1->2", "2->1"):
         pair = report[name]
@@ -653,7 +655,9 @@ def test_node_killed_during_2000_messages(ejabberd_cluster: Cluster, resend: boo
         assert set(s1["outcomes"]) <= {"MessageSent", "MessageUnconfirmed"}, report
 
 
-def test_node_killed_during_2000_messages_end_to_end(ejabberd_cluster: Cluster) -> None:
+def test_node_killed_during_2000_messages_end_to_end(
+    ejabberd_cluster: Cluster, adapter: str
+) -> None:
     """The same SIGKILL of node 1 in the middle of 2,000-message runs, with every client in
     the end-to-end mode (issue 15: ``ChatOptions(end_to_end=...)``, messages 1-1 with a
     dialog id and ``markable``).  Here the count is the guarantee, whatever the timing:
@@ -662,8 +666,9 @@ def test_node_killed_during_2000_messages_end_to_end(ejabberd_cluster: Cluster) 
     every message exactly one end-to-end outcome, ``DeliveryConfirmed`` (its receiver said
     so)."""
     bench = _bench_module()
-    report = bench.run(ejabberd_cluster, 2000, 1000, False, 0.0, bench.MODES["end-to-end"][1])
-    print(f"\nnode kill, end-to-end mode: {report}")
+    end_to_end = bench.MODES["end-to-end"][1]
+    report = bench.run(ejabberd_cluster, 2000, 1000, False, 0.0, end_to_end, adapter)
+    print(f"\nnode kill, {adapter}, end-to-end mode: {report}")
     assert report["complete"] and report["errors"] == [], report
     for name in ("1->2", "2->1"):
         pair = report[name]
