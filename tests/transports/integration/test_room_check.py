@@ -31,7 +31,6 @@ NewUser = Callable[[], CubeUser]
 INTERVAL = 0.5
 
 
-@pytest.mark.parametrize("transport", [Transport.TCP], ids=["tcp-starttls"])
 def test_a_listener_notices_a_forgotten_room_rejoins_and_hears_again(
     connect: Connector,
     ejabberd_user: NewUser,
