@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cubeproto.chat import (
@@ -358,3 +358,81 @@ def test_any_answer_shape_never_raises_and_never_a_false_loss(
         assert lost[0].condition_name == condition
     else:
         assert lost == []
+
+
+_OPS = st.lists(
+    st.sampled_from(
+        ["tick", "answer-lost", "answer-joined", "answer-old-lost", "leave", "join", "fresh"]
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS, rejoin=st.booleans())
+@example(ops=["tick", "leave", "join", "answer-lost"], rejoin=False)  # a stale check's answer
+@example(ops=["tick", "tick", "answer-old-lost"], rejoin=True)  # a late answer
+@example(ops=["tick", "fresh", "join", "tick", "tick", "answer-lost"], rejoin=True)
+def test_any_sequence_reports_a_loss_only_for_a_live_check_of_a_joined_room(
+    ops: list[str], rejoin: bool
+) -> None:
+    """Rounds, answers (to the newest check or an older one), leaves, joins and fresh
+    sessions in any order: nothing raises, a ``DialogLost`` from a check comes only from
+    the answer to the newest round's check of a room we were in (and not left since), at
+    most two checks per room are remembered, and a session in no room has no deadline."""
+    session, ctx = checking(rejoin=rejoin)
+    now = 0.0
+    sent: list[str] = []  # check ids, oldest first
+    live: str | None = None  # the newest round's check, while it still counts
+    in_room = True
+    started = True  # checking() started the schedule; a fresh session restarts it
+    for op in ops:
+        if op == "tick":
+            now += INTERVAL
+            result = session.deadline_reached(now, ctx)
+            assert result.events == ()
+            pings = [r.stanza_id for r in result.replies if r.kind == "iq"]
+            assert len(pings) == (1 if in_room and started else 0), (ops, op)
+            started = started or in_room
+            if pings:
+                assert pings[0] is not None
+                sent.append(pings[0])
+                live = pings[0]
+        elif op.startswith("answer") and sent:
+            iq_id = sent[-1] if op != "answer-old-lost" else sent[0]
+            xml = result_answer(iq_id) if op == "answer-joined" else error_answer(iq_id)
+            result = answer(session, ctx, xml)
+            losses = [e for e in result.events if isinstance(e, DialogLost)]
+            if losses:
+                assert op != "answer-joined" and iq_id == live and in_room, (ops, op)
+                assert losses[0].detected_by == "room_check"
+                in_room = False
+                if rejoin:  # the re-join settles at once
+                    (join,) = result.replies
+                    session.handle_stanza(parse(SELF_PRESENCE.format(join_id=join.stanza_id)), ctx)
+                    in_room = True
+            if iq_id == live:
+                live = None
+        elif op == "leave" and in_room:
+            leave = LeaveDialog(dialog_id=DIALOG)
+            session.stanza_sent(leave, leave.build(ctx))
+            left = (
+                f"<presence to='{FULL}' from='{OCCUPANT}' type='unavailable'>"
+                "<x xmlns='http://jabber.org/protocol/muc#user'>"
+                "<item affiliation='none' role='none'/><status code='110'/></x></presence>"
+            )
+            session.handle_stanza(parse(left), ctx)
+            in_room, live = False, None
+        elif op == "join" and not in_room:
+            join = JoinDialog(dialog_id=DIALOG)
+            stanza = join.build(ctx)
+            session.stanza_sent(join, stanza)
+            session.handle_stanza(parse(SELF_PRESENCE.format(join_id=stanza.stanza_id)), ctx)
+            in_room = True
+        elif op == "fresh":
+            session.fresh_session()
+            in_room, live, started = False, None, False
+        checks = session._checks
+        assert checks is not None and len(checks) <= 2
+        if not session.joined_dialogs:
+            assert session.next_deadline() is None
