@@ -133,7 +133,7 @@ class ChatOptions:
       ``rejoin_lost_dialogs`` a re-join.  An answer that says nothing sure (another
       error, none before the next check) reports nothing; the room is checked again.
       Each check is one IQ per room and interval: a few minutes is the usual choice
-      (XEP-0410 clients use 5 to 15); shorter notices a loss sooner at that cost.
+      (Profanity recommends 5 to 15 minutes); shorter notices a loss sooner at that cost.
     """
 
     auto_delivered_receipts: bool = True
