@@ -77,7 +77,7 @@ class _InFlight:
 class RoomChecks:
     """The schedule of the periodic room checks and the checks in flight."""
 
-    __slots__ = ("_in_flight", "_next_tick", "interval")
+    __slots__ = ("_in_flight", "_leaving", "_next_tick", "interval")
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -87,6 +87,9 @@ class RoomChecks:
         #: IQ id -> the check it is (at most two per room: this round's, and last
         #: round's unanswered one kept so that its late answer is recognised)
         self._in_flight: dict[str, _InFlight] = {}
+        #: rooms (lower-cased dialog ids) we sent a leave to and that have not answered
+        #: it yet: still joined for the session, no longer checked
+        self._leaving: set[str] = set()
 
     def next_deadline(self, rooms: bool) -> float | None:
         """When :meth:`due` must be called; ``None`` when there is no room to check
@@ -115,7 +118,10 @@ class RoomChecks:
         for check in in_flight.values():
             check.late = True
         pings: list[OutboundStanza] = []
+        leaving = self._leaving
         for dialog_id in rooms:
+            if leaving and dialog_id.lower() in leaving:
+                continue
             to = occupant_jid(room_jid(dialog_id, ctx.app_id, ctx.muc_host), ctx.user_id)
             iq_id = ctx.new_iq_id("selfping")
             in_flight[iq_id] = _InFlight(dialog_id.lower(), to)
@@ -156,10 +162,27 @@ class RoomChecks:
             if check.key == key:
                 check.void = True
 
+    def leave_sent(self, key: str) -> None:
+        """We sent a leave to the room (lower-cased dialog id): it is not checked any more
+        (its checks in flight are void) until it is joined again."""
+        self._leaving.add(key)
+        self.forget(key)
+
+    def left(self, key: str) -> None:
+        """The room (lower-cased dialog id) says we left it: its checks in flight are
+        void; the session no longer counts it as joined, so it is not checked."""
+        self._leaving.discard(key)
+        self.forget(key)
+
+    def joined(self, key: str) -> None:
+        """We are in the room (again): it is checked from the next round on."""
+        self._leaving.discard(key)
+
     def reset(self) -> None:
         """A fresh session: no check is in flight on it; the schedule starts again."""
         self._next_tick = None
         self._in_flight.clear()
+        self._leaving.clear()
 
     def __len__(self) -> int:
         """Checks in flight."""

@@ -266,7 +266,7 @@ class ChatSession:
             key = command.dialog_id.lower()
             self._pending_joins.pop(key, None)
             if self._checks is not None:
-                self._checks.forget(key)
+                self._checks.leave_sent(key)
         return ()
 
     def stanza_sent_at(
@@ -537,13 +537,15 @@ class ChatSession:
                     continue  # a repeated self-presence (e.g. a role change)
                 if was_pending:
                     self._joined[key] = event.dialog_id
+                    if self._checks is not None:
+                        self._checks.joined(key)
             elif isinstance(event, DialogJoinFailed):
                 self._pending_joins.pop(event.dialog_id.lower(), None)
             elif isinstance(event, DialogLeft):
                 key = event.dialog_id.lower()
                 self._joined.pop(key, None)
                 if self._checks is not None:
-                    self._checks.forget(key)
+                    self._checks.left(key)
             out.append(event)
         return tuple(out)
 

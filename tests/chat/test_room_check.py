@@ -237,6 +237,28 @@ def test_a_room_left_is_not_checked_and_a_check_in_flight_says_nothing() -> None
     assert session.deadline_reached(5 * INTERVAL, ctx) == HandlerResult()
 
 
+def test_a_leave_sent_stops_the_checks_before_the_room_answers_it() -> None:
+    """Between our leave and the room's answer the room is still joined for the session
+    (``DialogLeft`` settles it), but it is not checked; joined again, it is."""
+    session, ctx = checking()
+    leave = LeaveDialog(dialog_id=DIALOG)
+    session.stanza_sent(leave, leave.build(ctx))
+    assert session.joined_dialogs == {DIALOG}
+    assert session.deadline_reached(INTERVAL, ctx) == HandlerResult()
+    join = JoinDialog(dialog_id=DIALOG)
+    stanza = join.build(ctx)
+    session.stanza_sent(join, stanza)
+    # the leave's answer, then the join's (the room keeps their order)
+    left = (
+        f"<presence to='{FULL}' from='{OCCUPANT}' type='unavailable'>"
+        "<x xmlns='http://jabber.org/protocol/muc#user'>"
+        "<item affiliation='none' role='none'/><status code='110'/></x></presence>"
+    )
+    session.handle_stanza(parse(left), ctx)
+    session.handle_stanza(parse(SELF_PRESENCE.format(join_id=stanza.stanza_id)), ctx)
+    check_round(session, ctx, 2 * INTERVAL)
+
+
 def test_a_loss_found_by_a_bounce_voids_the_check_in_flight() -> None:
     from .test_room_lost import on_bounce, send_group
 
