@@ -14,7 +14,10 @@ is well-formed XML; the group message is resent at most once; and for every
 ``StanzaFault``, nothing else.  The same stanzas also go through a session in the
 end-to-end mode (issue 15) tracking one message: the same invariants, and that message
 gets at most one end-to-end outcome, whatever markers, bounces and duplicates arrive and
-however its deadlines fall.
+however its deadlines fall.  And through a session with the periodic room check
+(``room_check_interval``, XEP-0410 self-ping) that is in the room and has one check in
+flight (id :data:`CHECK_ID`): the same invariants, and a ``DialogLost`` from the check
+comes at most once, and only for an error answer from our occupant JID with that id.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ with atheris.instrument_imports():
         ChatSession,
         DeliveryConfirmed,
         DeliveryNotConfirmed,
+        DialogLost,
         EndToEnd,
         JoinDialog,
         SendMessage,
@@ -122,7 +126,8 @@ def test_one_input(data: bytes) -> None:
         resent += sum(1 for r in result.replies if r.stanza_id == GROUP_MESSAGE and r.countable)
     if resent > 1:
         raise AssertionError(f"the group message was resent {resent} times")
-    _end_to_end(copies, ctx)
+    _end_to_end([copy.deepcopy(c) for c in copies], ctx)
+    _room_check(copies)
 
 
 def _end_to_end(copies: list[etree._Element], ctx: Context) -> None:
@@ -149,6 +154,47 @@ def _end_to_end(copies: list[etree._Element], ctx: Context) -> None:
                 outcomes += 1
     if outcomes > 1:
         raise AssertionError(f"{outcomes} end-to-end outcomes for one message")
+
+
+ROOM_DIALOG = "6507f0a1c2b3d4e5f6a7b8c9"
+OCCUPANT = f"105_{ROOM_DIALOG}@muc.chat.connectycube.com/777"
+#: The id of the room check in flight: the room-check session's context makes the join's
+#: id (1), then this one (2).
+CHECK_ID = "00000000-0000-4000-8000-000000000002:selfping"
+SELF_PRESENCE = (
+    f'<presence xmlns="jabber:client" from="{OCCUPANT}" to="{Context.jid}">'
+    '<x xmlns="http://jabber.org/protocol/muc#user">'
+    '<item affiliation="member" role="participant"/><status code="110"/></x></presence>'
+)
+
+
+def _room_check(copies: list[etree._Element]) -> None:
+    ctx = Context()
+    session = ChatSession(ChatOptions(room_check_interval=1.0, rejoin_lost_dialogs=True))
+    join = JoinDialog(dialog_id=ROOM_DIALOG)
+    session.stanza_sent(join, join.build(ctx))
+    session.handle_stanza(etree.fromstring(SELF_PRESENCE), ctx)
+    session.deadline_reached(0.0, ctx)
+    (check,) = session.deadline_reached(1.0, ctx).replies
+    if check.stanza_id != CHECK_ID:
+        raise AssertionError(f"the check's id is {check.stanza_id!r}")
+    found = 0
+    for stanza in copies:
+        could_say_lost = (
+            stanza.tag in ("iq", "{jabber:client}iq")
+            and stanza.get("type") == "error"
+            and stanza.get("id") == CHECK_ID
+            and (stanza.get("from") or "").lower() == OCCUPANT.lower()
+        )
+        result = session.handle_stanza(stanza, ctx)
+        _check(result)
+        for event in result.events:
+            if isinstance(event, DialogLost) and event.detected_by == "room_check":
+                if not could_say_lost:
+                    raise AssertionError(f"a room check loss from {etree.tostring(stanza)!r}")
+                found += 1
+    if found > 1:
+        raise AssertionError(f"{found} losses found by one room check")
 
 
 def main() -> None:

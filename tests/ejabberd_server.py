@@ -42,6 +42,8 @@ START_TIMEOUT_S = 900.0
 
 #: Bound on one admin API request to the local server.
 API_TIMEOUT_S = 10.0
+#: The Erlang cookie of the ejabberd user, with which a test reaches the node by RPC.
+ERLANG_COOKIE = "/var/lib/ejabberd/.erlang.cookie"
 
 
 class EjabberdError(Exception):
@@ -221,6 +223,34 @@ class Ejabberd:
             value="true",
         )
         return f"{name}@{self.muc_domain}"
+
+    def forget_room_occupants(self, name: str) -> None:
+        """Make the room ``name@muc_domain`` forget its occupants without telling them:
+        its Erlang process is killed (``exit(Pid, kill)``: no terminate, no presence), as
+        a node's SIGKILL does to the rooms it hosts.  A persistent room is restored empty
+        from the database on the next stanza for it (its occupants' next groupchat bounces
+        ``not-acceptable``); a non-persistent one is gone.  Through an Erlang RPC from a
+        hidden node with the server's cookie (the admin API has no such command)."""
+        node = _read_env_file(self.state_dir / "ejabberdctl.cfg")["ERLANG_NODE"]
+        cookie = Path(ERLANG_COOKIE).read_text().strip()
+        script = (
+            f"case rpc:call('{node}', mod_muc, find_online_room, "
+            f'[<<"{name}">>, <<"{self.muc_domain}">>]) of '
+            f"{{ok, Pid}} -> rpc:call('{node}', erlang, exit, [Pid, kill]), "
+            'io:format("killed~n"); Other -> io:format("~p~n", [Other]) end, halt().'
+        )
+        done = subprocess.run(
+            [
+                *("erl", "-sname", f"roomkill{os.getpid()}", "-hidden"),
+                *("-setcookie", cookie, "-noshell", "-eval", script),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.stdout.strip() != "killed":
+            raise EjabberdError(f"room {name} not killed: {done.stdout}{done.stderr}")
 
 
 def _local_part(user: str | CubeUser) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..errors import LocalProtocolError, StanzaError
 from ..events import Event
@@ -337,6 +338,13 @@ class DialogLost(Event):
     (``MessageBounced``, delivery status ``FAILED``).  Without ``resending`` the bounce
     is reported as it is, after this event.  With ``rejoining`` false the room stays
     left: the application decides (re-join with ``JoinDialog``, or tell the user).
+
+    ``detected_by``: ``"bounce"`` (the above), or ``"room_check"``: the periodic room
+    check (``ChatOptions(room_check_interval=...)``, XEP-0410 self-ping,
+    :mod:`cubeproto.chat.roomcheck`) found it -- then ``condition_name`` is the
+    condition of the self-ping's error answer (``not-acceptable``: the room no longer
+    counts us as an occupant; ``item-not-found``: the room is gone), ``message_id`` is
+    ``None`` and ``resending`` false: no message bounced.
     """
 
     dialog_id: str
@@ -344,6 +352,7 @@ class DialogLost(Event):
     message_id: str | None
     rejoining: bool
     resending: bool
+    detected_by: Literal["bounce", "room_check"] = "bounce"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,11 +11,16 @@ it bounded:
   (:mod:`cubeproto.chat.endtoend`),
 * the rooms we asked to join or joined (bounded by what the application joins),
 * with ``ChatOptions(rejoin_lost_dialogs=True)``: the last ``resend_window`` groupchats
-  sent (for one resend after their room was lost) and the ones held meanwhile.
+  sent (for one resend after their room was lost) and the ones held meanwhile;
+* with ``ChatOptions(room_check_interval=...)``: the schedule of the periodic room
+  checks and the checks in flight (:mod:`cubeproto.chat.roomcheck`, at most two per room).
 
 A room can forget us without telling us (the cluster node hosting it died): our next
 groupchat bounces.  The session notices (:class:`~cubeproto.chat.DialogLost`) and, when
-the application opted in, re-joins the room and resends the bounced message once.
+the application opted in, re-joins the room and resends the bounced message once.  An
+occupant that only listens sends nothing that could bounce: with ``room_check_interval``
+it asks each room, periodically, whether it still counts us as an occupant (XEP-0410
+self-ping) and reports a loss the same way.
 
 ``handle_stanza`` never raises for peer input: a malformed stanza becomes
 :class:`~cubeproto.events.MalformedStanza` with its raw bytes, and the stream goes on.
@@ -31,6 +36,7 @@ from lxml import etree
 
 from .._checkpoint import CheckpointError
 from .._records import fast_constructor
+from .._stanza_error import parse_stanza_error
 from .._xmlstream import element_bytes
 from ..commands import HandlerResult, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
@@ -74,6 +80,7 @@ from .events import (
 )
 from .jid import dialog_id_from_room, parse_jid, user_jid
 from .muc import classify_presence
+from .roomcheck import RoomChecks
 
 __all__ = ["MAX_PENDING_JOINS", "ROOM_LOST_CONDITIONS", "ChatOptions", "ChatSession"]
 
@@ -118,6 +125,15 @@ class ChatOptions:
       ``DeliveryConfirmed`` or ``DeliveryNotConfirmed``.  As a receiver: a duplicate of a
       message we already reported is answered with a delivered marker again (not
       reported again), since the sender resends when our first marker was lost.
+    * ``room_check_interval``: seconds between two checks of every joined room (XEP-0410
+      self-ping, :mod:`cubeproto.chat.roomcheck`; ``None``, the default: no checks).
+      An occupant that only listens learns this way, at most an interval and a round
+      trip after it happened, that a room forgot it (its cluster node died):
+      :class:`DialogLost` with ``detected_by="room_check"``, and with
+      ``rejoin_lost_dialogs`` a re-join.  An answer that says nothing sure (another
+      error, none before the next check) reports nothing; the room is checked again.
+      Each check is one IQ per room and interval: a few minutes is the usual choice
+      (Profanity recommends 5 to 15 minutes); shorter notices a loss sooner at that cost.
     """
 
     auto_delivered_receipts: bool = True
@@ -127,6 +143,7 @@ class ChatOptions:
     rejoin_lost_dialogs: bool = False
     resend_window: int = 64
     end_to_end: EndToEnd | None = None
+    room_check_interval: float | None = None
 
     def __post_init__(self) -> None:
         if self.dedup_window < 1 or self.delivery_window < 1:
@@ -135,6 +152,13 @@ class ChatOptions:
             raise LocalProtocolError("the resend window holds at least one message")
         if self.mark_active_mode not in ("auto", "mobile", "csi"):
             raise LocalProtocolError(f"mark_active_mode: {self.mark_active_mode!r}")
+        interval = self.room_check_interval
+        if interval is not None and not (
+            isinstance(interval, (int, float)) and 0 < interval < float("inf")
+        ):
+            raise LocalProtocolError(
+                f"room_check_interval must be a positive number of seconds: {interval!r}"
+            )
 
 
 _new_result = fast_constructor(HandlerResult)
@@ -147,12 +171,15 @@ _STATUS_VALUES = frozenset(status.value for status in DeliveryStatus)
 _TOP_MESSAGE = frozenset({"message", "{jabber:client}message"})
 _TOP_PRESENCE = frozenset({"presence", "{jabber:client}presence"})
 _TOP_IQ = frozenset({"iq", "{jabber:client}iq"})
+#: IQ types that answer a request (one of ours may be a room check).
+_ANSWER_TYPES = frozenset({"result", "error"})
 
 
 class ChatSession:
     """The chat layer of one client session (implements ``StanzaHandler``)."""
 
     __slots__ = (
+        "_checks",
         "_confirm",
         "_dedup",
         "_delivery",
@@ -171,6 +198,8 @@ class ChatSession:
         self._delivery = DeliveryTracker(self.options.delivery_window)
         end_to_end = self.options.end_to_end
         self._confirm = ConfirmationTracker(end_to_end) if end_to_end is not None else None
+        interval = self.options.room_check_interval
+        self._checks = RoomChecks(interval) if interval is not None else None
         self._identity: Identity | None = None
         #: The end of our receipts' recipient JIDs (see _user_jid_suffix), made on the
         #: first receipt.  It depends on who we are -- our JID, which names our app id
@@ -205,6 +234,10 @@ class ChatSession:
                     return self._rejoin_settled(events, ctx)
                 return _new_result(events=events)
             if tag in _TOP_IQ:
+                if self._checks is not None and element.get("type") in _ANSWER_TYPES:
+                    checked = self._room_checked(element, ctx)
+                    if checked is not None:
+                        return checked
                 events, replies = classify_iq(element)
                 return _new_result(events=events, replies=replies)
         except StanzaFault as fault:
@@ -230,7 +263,10 @@ class ChatSession:
             while len(self._pending_joins) > MAX_PENDING_JOINS:
                 del self._pending_joins[next(iter(self._pending_joins))]
         elif isinstance(command, LeaveDialog):
-            self._pending_joins.pop(command.dialog_id.lower(), None)
+            key = command.dialog_id.lower()
+            self._pending_joins.pop(key, None)
+            if self._checks is not None:
+                self._checks.leave_sent(key)
         return ()
 
     def stanza_sent_at(
@@ -258,7 +294,14 @@ class ChatSession:
         """When :meth:`deadline_reached` must be called next (the connection's
         ``get_timer`` includes it while a session is ready), or ``None``."""
         confirm = self._confirm
-        return None if confirm is None else confirm.next_deadline()
+        ours = None if confirm is None else confirm.next_deadline()
+        checks = self._checks
+        if checks is None:
+            return ours
+        theirs = checks.next_deadline(bool(self._joined))
+        if theirs is None or (ours is not None and ours <= theirs):
+            return ours
+        return theirs
 
     def deadline_reached(self, now: float, ctx: StanzaContext) -> HandlerResult:
         """The end-to-end deadlines due at ``now``: messages to send again (replies,
@@ -267,11 +310,15 @@ class ChatSession:
         those out of attempts.  Called only while a session is ready, so that a resend
         due during a disconnection goes out on the next session, resumed or fresh."""
         confirm = self._confirm
+        checks = self._checks
+        pings: tuple[OutboundStanza, ...] = ()
+        if checks is not None and self._joined:
+            pings = checks.due(now, list(self._joined.values()), ctx)
         if confirm is None:
-            return _NOTHING
+            return _new_result(events=(), replies=pings) if pings else _NOTHING
         outcomes, resends = confirm.due(now)
         replies = tuple(_new_stanza(xml=xml, stanza_id=None, countable=True) for _, xml in resends)
-        return _new_result(events=tuple(outcomes), replies=replies)
+        return _new_result(events=tuple(outcomes), replies=replies + pings)
 
     @property
     def keep_across_sessions(self) -> bool:
@@ -383,9 +430,13 @@ class ChatSession:
     def fresh_session(self) -> None:
         """The server refused to resume and a fresh session replaces the old one: it is
         in no room any more, so joins (the automatic re-joins among them) report
-        ``DialogJoined`` again.  Called by :class:`~cubeproto.reconnect.Supervisor`."""
+        ``DialogJoined`` again.  Called by :class:`~cubeproto.reconnect.Supervisor`.
+        The periodic room checks start again with the re-joins; no check is in flight
+        on the new session."""
         self._joined.clear()
         self._pending_joins.clear()
+        if self._checks is not None:
+            self._checks.reset()
 
     # -- internals -------------------------------------------------------------------
 
@@ -486,10 +537,15 @@ class ChatSession:
                     continue  # a repeated self-presence (e.g. a role change)
                 if was_pending:
                     self._joined[key] = event.dialog_id
+                    if self._checks is not None:
+                        self._checks.joined(key)
             elif isinstance(event, DialogJoinFailed):
                 self._pending_joins.pop(event.dialog_id.lower(), None)
             elif isinstance(event, DialogLeft):
-                self._joined.pop(event.dialog_id.lower(), None)
+                key = event.dialog_id.lower()
+                self._joined.pop(key, None)
+                if self._checks is not None:
+                    self._checks.left(key)
             out.append(event)
         return tuple(out)
 
@@ -543,6 +599,8 @@ class ChatSession:
         dialog = self._joined.pop(key, None)
         if dialog is None:
             return None  # not a room we are in: a plain bounce
+        if self._checks is not None:
+            self._checks.forget(key)
         condition = event.error.condition_name
         if not self.options.rejoin_lost_dialogs:
             lost = DialogLost(
@@ -573,6 +631,43 @@ class ChatSession:
         if not held:
             events += self._bounced(event) if event.message_id else (event,)
         return _new_result(events=events, replies=(JoinDialog(dialog_id=dialog).build(ctx),))
+
+    def _room_checked(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult | None:
+        """An IQ answer: ``None`` if it does not answer one of our room checks; else what
+        the check found -- nothing, unless the room no longer counts us as an occupant
+        (:data:`~cubeproto.chat.roomcheck.LOST_ANSWERS`): ``DialogLost`` and, with
+        ``rejoin_lost_dialogs``, a join presence (see :mod:`cubeproto.chat.roomcheck`)."""
+        checks = self._checks
+        assert checks is not None
+        answer = checks.answer(element)
+        if answer is None:
+            return None
+        key, verdict = answer
+        if verdict != "lost":
+            return _NOTHING
+        dialog = self._joined.pop(key, None)
+        if dialog is None:
+            return _NOTHING  # left, or found lost, meanwhile
+        checks.forget(key)
+        condition = parse_stanza_error(element).condition_name
+        rejoin = self.options.rejoin_lost_dialogs
+        lost = DialogLost(
+            dialog_id=dialog,
+            condition_name=condition,
+            message_id=None,
+            rejoining=rejoin,
+            resending=False,
+            detected_by="room_check",
+        )
+        if not rejoin:
+            return _new_result(events=(lost,))
+        rejoining = self._rejoining
+        if rejoining is None:
+            rejoining = self._rejoining = {}
+        rejoining[key] = []
+        self._pending_joins.pop(key, None)
+        self._pending_joins[key] = dialog
+        return _new_result(events=(lost,), replies=(JoinDialog(dialog_id=dialog).build(ctx),))
 
     def _rejoin_settled(self, events: tuple[Event, ...], ctx: StanzaContext) -> HandlerResult:
         """Presence events while rooms are being re-joined after a loss: a join (ours or

@@ -610,6 +610,59 @@ def test_a_lost_room_is_rejoined_and_the_bounced_message_resent(
         assert not any(isinstance(e, DialogLeft) for e in peer.seen), peer.seen
 
 
+def test_a_listener_notices_a_lost_room_by_its_room_check(
+    on: OnCluster,
+    ejabberd_cluster: Cluster,
+    cluster_user: NewUser,
+    node1_room: Callable[[], str],
+) -> None:
+    """A listen-only occupant (on node 2) of a room that lives on node 1: node 1 is
+    SIGKILLed, nobody is told.  Without a groupchat of its own to bounce, the occupant
+    notices by itself through its periodic room check (XEP-0410 self-ping,
+    ``ChatOptions(room_check_interval=...)``): ``DialogLost(not-acceptable, rejoining,
+    detected_by="room_check")`` -- the room was restored on node 2, empty -- then
+    ``DialogJoined``; a message another occupant posts afterwards reaches it.  Without the
+    check it stays out of the room and receives nothing more (test_room_of_a_killed_node).
+    The time from the kill to ``DialogLost`` is printed (bounded by the interval plus a
+    round trip; not asserted: the machine is shared)."""
+    listener, talker = cluster_user(), cluster_user()
+    dialog = node1_room()
+    room = f"{listener.app_id}_{dialog}@{ejabberd_cluster.nodes[1].muc_domain}"
+    interval = 1.0
+    options = ChatOptions(room_check_interval=interval, rejoin_lost_dialogs=True)
+    pl = on(1, listener, handler_factory=lambda: ChatSession(options))
+    pl.join_dialog(dialog)
+    assert set(pl.online_users(dialog)) == {listener.user_id}
+
+    killed_at = time.monotonic()
+    ejabberd_cluster.kill(0)
+    lost = pl.wait_for(DialogLost, timeout=FAILOVER_WAIT)
+    noticed_after = time.monotonic() - killed_at
+    assert lost == DialogLost(
+        dialog_id=dialog,
+        condition_name="not-acceptable",
+        message_id=None,
+        rejoining=True,
+        resending=False,
+        detected_by="room_check",
+    ), pl.seen
+    pl.wait_for(DialogJoined, lambda e: e.dialog_id == dialog, FAILOVER_WAIT)
+    rejoined_after = time.monotonic() - killed_at
+    print(
+        f"room check every {interval} s: DialogLost {noticed_after:.2f} s after the kill, "
+        f"DialogJoined {rejoined_after:.2f} s"
+    )
+    assert room in ejabberd_cluster.nodes[1].api("muc_online_rooms", service="global")
+
+    pt = on(1, talker)
+    pt.join_dialog(dialog)
+    assert set(pt.online_users(dialog)) == {listener.user_id, talker.user_id}
+    mid = pt.send_message(to_dialog=dialog, body="after the kill")
+    got = wait_received(pl, mid)
+    assert (got.dialog_id, got.sender_id) == (dialog, talker.user_id)
+    assert [e for e in pl.seen if isinstance(e, (DialogLost, DialogLeft))] == []
+
+
 def _bench_module() -> Any:
     """bench/bench_cluster_kill.py, whose run() this test asserts on (one scenario code:
     the bench prints its counts, the test checks what must always hold)."""

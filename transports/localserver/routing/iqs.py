@@ -1,6 +1,7 @@
 """IQs addressed to the server or to a user: carbons, privacy lists, the mobile
 (push-suppression) and status-streaming switches, last activity (asked, and pushed to
-watchers when it changes), and the occupants of a room (disco#items)."""
+watchers when it changes), the occupants of a room (disco#items), and an occupant's
+self-ping (XEP-0410)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .stanzas import (
     NS_DISCO_ITEMS,
     NS_LAST,
     NS_MOBILE,
+    NS_PING,
     NS_PRIVACY,
     NS_STANZAS,
     NS_STATUS,
@@ -32,6 +34,7 @@ __all__ = [
     "last_activity_seconds",
     "on_iq",
     "push_last_activity",
+    "self_ping",
 ]
 
 
@@ -49,17 +52,50 @@ def iq_result(
 
 
 def iq_error(
-    hub: Hub, session: Session, element: etree._Element, condition: str, etype: str = "cancel"
+    hub: Hub,
+    session: Session,
+    element: etree._Element,
+    condition: str,
+    etype: str = "cancel",
+    text: str | None = None,
 ) -> None:
-    """Answer an IQ with an error of ``condition`` (RFC 6120 8.3)."""
+    """Answer an IQ with an error of ``condition`` (RFC 6120 8.3), with ``text`` if given."""
     iq_id = escape_attr(element.get("id") or "")
     frm = element.get("to")
     from_attr = f' from="{escape_attr(frm)}"' if frm else ""
+    text_xml = f'<text xmlns="{NS_STANZAS}">{escape_attr(text)}</text>' if text else ""
     hub.send(
         session,
         f'<iq type="error" id="{iq_id}"{from_attr} to="{escape_attr(session.jid or "")}">'
-        f'<error type="{etype}"><{condition} xmlns="{NS_STANZAS}"/></error></iq>',
+        f'<error type="{etype}"><{condition} xmlns="{NS_STANZAS}"/>{text_xml}</error></iq>',
     )
+
+
+def self_ping(hub: Hub, session: Session, element: etree._Element, room: str, nick: str) -> None:
+    """XEP-0410 3.3 (the server optimization, as ejabberd 23.01 answers it): a ping to
+    ``room/nick`` from an occupant of ``room`` to its own nick is answered ``result`` by
+    the room; from anyone who is not an occupant, ``not-acceptable`` ("only occupants");
+    for a room that is no dialog, ``item-not-found``.  A ping to another occupant's nick
+    is not forwarded (``service-unavailable``, as before)."""
+    user = session.user
+    assert user is not None
+    if hub.dialog_from_room(room) is None:
+        iq_error(hub, session, element, "item-not-found", text="Conference room does not exist")
+        return
+    if hub.rooms.get(room, {}).get(user.id) is not session:
+        iq_error(
+            hub,
+            session,
+            element,
+            "not-acceptable",
+            "modify",
+            text="Only occupants are allowed to send queries to the conference",
+        )
+        return
+    if nick != str(user.id):
+        iq_error(hub, session, element, "service-unavailable")
+        return
+    iq_result(hub, session, element, frm=f"{room}/{nick}")
 
 
 def on_iq(hub: Hub, session: Session, element: etree._Element) -> None:
@@ -117,6 +153,9 @@ def on_iq(hub: Hub, session: Session, element: etree._Element) -> None:
         iq_result(
             hub, session, element, f'<query xmlns="{NS_LAST}" seconds="{seconds}"/>', frm=bare
         )
+        return
+    if ns == NS_PING and bare.endswith("@" + hub.muc) and "/" in to:
+        self_ping(hub, session, element, bare, to.partition("/")[2])
         return
     if ns == NS_DISCO_ITEMS and bare.endswith("@" + hub.muc):
         items = "".join(

@@ -18,6 +18,7 @@ __all__ = [
     "NS_MOBILE",
     "NS_MUC",
     "NS_MUC_USER",
+    "NS_PING",
     "NS_PRIVACY",
     "NS_STANZAS",
     "NS_STATUS",
@@ -41,6 +42,7 @@ NS_DISCO_ITEMS = "http://jabber.org/protocol/disco#items"
 NS_MOBILE = "http://tigase.org/protocol/mobile#v2"
 NS_STATUS = "https://connectycube.com/protocol/status_streaming"
 NS_DELAY = "urn:xmpp:delay"
+NS_PING = "urn:xmpp:ping"
 
 
 def local_name(tag: object) -> str:
