@@ -22,8 +22,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import ssl
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -230,25 +232,32 @@ class Ejabberd:
         a node's SIGKILL does to the rooms it hosts.  A persistent room is restored empty
         from the database on the next stanza for it (its occupants' next groupchat bounces
         ``not-acceptable``); a non-persistent one is gone.  Through an Erlang RPC from a
-        hidden node with the server's cookie (the admin API has no such command)."""
+        hidden node with the server's cookie (the admin API has no such command); the
+        cookie goes to ``erl`` as a file in a private HOME, never on a command line."""
         node = _read_env_file(self.state_dir / "ejabberdctl.cfg")["ERLANG_NODE"]
-        cookie = Path(ERLANG_COOKIE).read_text().strip()
+        home = Path(tempfile.mkdtemp(prefix="roomkill-"))
+        (home / ".erlang.cookie").write_text(Path(ERLANG_COOKIE).read_text().strip())
+        (home / ".erlang.cookie").chmod(0o400)
         script = (
             f"case rpc:call('{node}', mod_muc, find_online_room, "
             f'[<<"{name}">>, <<"{self.muc_domain}">>]) of '
             f"{{ok, Pid}} -> rpc:call('{node}', erlang, exit, [Pid, kill]), "
             'io:format("killed~n"); Other -> io:format("~p~n", [Other]) end, halt().'
         )
-        done = subprocess.run(
-            [
-                *("erl", "-sname", f"roomkill{os.getpid()}", "-hidden"),
-                *("-setcookie", cookie, "-noshell", "-eval", script),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [
+                    *("erl", "-sname", f"roomkill{os.getpid()}", "-hidden"),
+                    *("-noshell", "-eval", script),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                env={**os.environ, "HOME": str(home)},
+            )
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
         if done.stdout.strip() != "killed":
             raise EjabberdError(f"room {name} not killed: {done.stdout}{done.stderr}")
 
