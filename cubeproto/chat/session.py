@@ -36,7 +36,6 @@ from lxml import etree
 
 from .._checkpoint import CheckpointError
 from .._records import fast_constructor
-from .._stanza_error import parse_stanza_error
 from .._xmlstream import element_bytes
 from ..commands import HandlerResult, OutboundStanza, StanzaCommand, StanzaContext
 from ..errors import LocalProtocolError
@@ -65,8 +64,6 @@ from .events import (
     DialogJoined,
     DialogJoinFailed,
     DialogLeft,
-    DialogLost,
-    DialogMessageResent,
     MessageBounced,
     MessageDeleted,
     MessageDelivered,
@@ -78,7 +75,8 @@ from .events import (
     ReactionsChanged,
     SystemMessageReceived,
 )
-from .jid import dialog_id_from_room, parse_jid, user_jid
+from .jid import user_jid
+from .lostrooms import ROOM_LOST_CONDITIONS, LostRooms
 from .muc import classify_presence
 from .roomcheck import RoomChecks
 
@@ -87,15 +85,6 @@ __all__ = ["MAX_PENDING_JOINS", "ROOM_LOST_CONDITIONS", "ChatOptions", "ChatSess
 #: Joins we wait for at once; beyond this the oldest pending join is forgotten (its
 #: answer still arrives as DialogJoined/DialogJoinFailed, found by the room JID).
 MAX_PENDING_JOINS = 1024
-
-#: Stanza error conditions with which a room we joined refuses our groupchat when it no
-#: longer counts us as an occupant: the room is gone (``item-not-found``), came back empty
-#: from the database on another node (``not-acceptable``, ejabberd's "only occupants are
-#: allowed to send messages to the conference"), or its service is away
-#: (``service-unavailable``).  Measured on a 2-node ejabberd 23.01 cluster
-#: (tests/adapters/test_cluster.py); any other condition (``forbidden``: we were banned or
-#: silenced) is a plain bounce.
-ROOM_LOST_CONDITIONS = frozenset({"item-not-found", "not-acceptable", "service-unavailable"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,10 +174,10 @@ class ChatSession:
         "_delivery",
         "_identity",
         "_joined",
+        "_lost",
         "_pending_joins",
         "_receipt_to_suffix",
         "_rejoining",
-        "_resendable",
         "options",
     )
 
@@ -208,11 +197,17 @@ class ChatSession:
         # lower-cased dialog id -> the application's spelling
         self._pending_joins: dict[str, str] = {}
         self._joined: dict[str, str] = {}
-        #: rejoin_lost_dialogs only, made on first use (most sessions never need them):
-        #: message id -> (lower-cased dialog id, stanza) of the last groupchats sent, and
-        #: lower-cased dialog id -> the bounced messages held until its re-join settles.
-        self._resendable: dict[str, tuple[str, str]] | None = None
-        self._rejoining: dict[str, list[_Held]] | None = None
+        #: rooms that forgot us (:mod:`cubeproto.chat.lostrooms`), sharing the two above
+        self._lost = LostRooms(
+            joined=self._joined,
+            pending_joins=self._pending_joins,
+            checks=self._checks,
+            bounced=self._bounced,
+            resend_window=self.options.resend_window,
+            rejoin=self.options.rejoin_lost_dialogs,
+        )
+        #: the lost rooms being re-joined (the LostRooms dict, tested per presence)
+        self._rejoining = self._lost.rejoining
 
     # -- StanzaHandler ---------------------------------------------------------------
 
@@ -231,11 +226,11 @@ class ChatSession:
             if tag in _TOP_PRESENCE:
                 events = self._presence(element, ctx)
                 if self._rejoining:
-                    return self._rejoin_settled(events, ctx)
+                    return self._lost.settle(events)
                 return _new_result(events=events)
             if tag in _TOP_IQ:
                 if self._checks is not None and element.get("type") in _ANSWER_TYPES:
-                    checked = self._room_checked(element, ctx)
+                    checked = self._lost.after_check(element, ctx)
                     if checked is not None:
                         return checked
                 events, replies = classify_iq(element)
@@ -254,7 +249,7 @@ class ChatSession:
                 and type(command) is SendMessage
                 and command.to_dialog is not None
             ):
-                self._keep_for_resend(command.to_dialog, stanza)
+                self._lost.keep_for_resend(command.to_dialog, stanza)
             return self._delivery.queued(stanza.stanza_id)
         if isinstance(command, JoinDialog):
             key = command.dialog_id.lower()
@@ -514,7 +509,7 @@ class ChatSession:
                 return _NOTHING
         elif type(event) is MessageBounced:
             if event.error.condition_name in ROOM_LOST_CONDITIONS:
-                lost = self._room_lost(event, ctx)
+                lost = self._lost.after_bounce(event, ctx)
                 if lost is not None:
                     return lost
             if event.message_id is not None:
@@ -549,150 +544,10 @@ class ChatSession:
             out.append(event)
         return tuple(out)
 
-    # -- rooms lost without notice (issue 15) ---------------------------------------
-
-    def _keep_for_resend(self, dialog_id: str, stanza: OutboundStanza) -> None:
-        """A groupchat was sent: keep its stanza (the last ``resend_window`` of them) for
-        one resend should its room turn out lost."""
-        kept = self._resendable
-        if kept is None:
-            kept = self._resendable = {}
-        assert stanza.stanza_id is not None
-        kept[stanza.stanza_id] = (dialog_id.lower(), stanza.xml)
-        while len(kept) > self.options.resend_window:
-            del kept[next(iter(kept))]
-
     def _bounced(self, event: MessageBounced) -> tuple[Event, ...]:
         """A bounce reported as it is: the event, then the message's FAILED status."""
         assert event.message_id is not None
         return (event, *self._delivery.advance(event.message_id, DeliveryStatus.FAILED))
-
-    def _room_lost(self, event: MessageBounced, ctx: StanzaContext) -> HandlerResult | None:
-        """A groupchat bounced with a condition of :data:`ROOM_LOST_CONDITIONS`: when it
-        comes from the bare JID of a room we think we are in (or are re-joining after such
-        a loss), the room has forgotten us.  ``None``: not such a bounce."""
-        sender = parse_jid(event.from_jid) if event.from_jid else None
-        if sender is None or sender.resource or not sender.local:
-            return None
-        if sender.domain.lower() != ctx.muc_host.lower():
-            return None
-        dialog = dialog_id_from_room(sender)
-        if dialog is None:
-            return None
-        key = dialog.lower()
-        rejoining = self._rejoining
-        kept = (
-            self._resendable.pop(event.message_id, None)
-            if (self._resendable is not None and event.message_id is not None)
-            else None
-        )
-        held = kept is not None and kept[0] == key
-        if rejoining is not None and key in rejoining:
-            # Another message that bounced off the same lost room (sent before the loss
-            # was noticed, or meanwhile): held with the first, or reported as it is.
-            waiting = rejoining[key]
-            if held and len(waiting) < self.options.resend_window:
-                assert kept is not None and event.message_id is not None
-                waiting.append(_Held(event.message_id, kept[1], event))
-                return _NOTHING
-            return _new_result(events=self._bounced(event) if event.message_id else (event,))
-        dialog = self._joined.pop(key, None)
-        if dialog is None:
-            return None  # not a room we are in: a plain bounce
-        if self._checks is not None:
-            self._checks.forget(key)
-        condition = event.error.condition_name
-        if not self.options.rejoin_lost_dialogs:
-            lost = DialogLost(
-                dialog_id=dialog,
-                condition_name=condition,
-                message_id=event.message_id,
-                rejoining=False,
-                resending=False,
-            )
-            tail = self._bounced(event) if event.message_id else (event,)
-            return _new_result(events=(lost, *tail))
-        if rejoining is None:
-            rejoining = self._rejoining = {}
-        rejoining[key] = []
-        if held:
-            assert kept is not None and event.message_id is not None
-            rejoining[key].append(_Held(event.message_id, kept[1], event))
-        self._pending_joins.pop(key, None)
-        self._pending_joins[key] = dialog
-        lost = DialogLost(
-            dialog_id=dialog,
-            condition_name=condition,
-            message_id=event.message_id,
-            rejoining=True,
-            resending=held,
-        )
-        events: tuple[Event, ...] = (lost,)
-        if not held:
-            events += self._bounced(event) if event.message_id else (event,)
-        return _new_result(events=events, replies=(JoinDialog(dialog_id=dialog).build(ctx),))
-
-    def _room_checked(self, element: etree._Element, ctx: StanzaContext) -> HandlerResult | None:
-        """An IQ answer: ``None`` if it does not answer one of our room checks; else what
-        the check found -- nothing, unless the room no longer counts us as an occupant
-        (:data:`~cubeproto.chat.roomcheck.LOST_ANSWERS`): ``DialogLost`` and, with
-        ``rejoin_lost_dialogs``, a join presence (see :mod:`cubeproto.chat.roomcheck`)."""
-        checks = self._checks
-        assert checks is not None
-        answer = checks.answer(element)
-        if answer is None:
-            return None
-        key, verdict = answer
-        if verdict != "lost":
-            return _NOTHING
-        dialog = self._joined.pop(key, None)
-        if dialog is None:
-            return _NOTHING  # left, or found lost, meanwhile
-        checks.forget(key)
-        condition = parse_stanza_error(element).condition_name
-        rejoin = self.options.rejoin_lost_dialogs
-        lost = DialogLost(
-            dialog_id=dialog,
-            condition_name=condition,
-            message_id=None,
-            rejoining=rejoin,
-            resending=False,
-            detected_by="room_check",
-        )
-        if not rejoin:
-            return _new_result(events=(lost,))
-        rejoining = self._rejoining
-        if rejoining is None:
-            rejoining = self._rejoining = {}
-        rejoining[key] = []
-        self._pending_joins.pop(key, None)
-        self._pending_joins[key] = dialog
-        return _new_result(events=(lost,), replies=(JoinDialog(dialog_id=dialog).build(ctx),))
-
-    def _rejoin_settled(self, events: tuple[Event, ...], ctx: StanzaContext) -> HandlerResult:
-        """Presence events while rooms are being re-joined after a loss: a join (ours or
-        the application's) resends the held messages; a refusal, or a leave, reports them
-        bounced."""
-        rejoining = self._rejoining
-        assert rejoining is not None
-        out: list[Event] = []
-        replies: list[OutboundStanza] = []
-        for event in events:
-            out.append(event)
-            if type(event) is DialogJoined:
-                key = event.dialog_id.lower()
-                for held in rejoining.pop(key, ()):
-                    replies.append(
-                        _new_stanza(xml=held.xml, stanza_id=held.message_id, countable=True)
-                    )
-                    out.append(
-                        DialogMessageResent(message_id=held.message_id, dialog_id=event.dialog_id)
-                    )
-            elif type(event) is DialogJoinFailed or type(event) is DialogLeft:
-                # refused, or the application left meanwhile: the bounce stands
-                for held in rejoining.pop(event.dialog_id.lower(), ()):
-                    out.extend(self._bounced(held.bounce))
-        return _new_result(events=tuple(out), replies=tuple(replies))
 
     def _delivered_receipt(self, event: MessageReceived, ctx: StanzaContext) -> OutboundStanza:
         """The SDK's automatic delivered marker: exactly what ``SendMarker(kind=RECEIVED,
@@ -729,15 +584,6 @@ class ChatSession:
             stanza_id=mid,
             kind="message",
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """A groupchat that bounced off a lost room, held until the re-join settles."""
-
-    message_id: str
-    xml: str
-    bounce: MessageBounced
 
 
 def _pending_of(data: Any) -> list[tuple[str, str, int]]:
