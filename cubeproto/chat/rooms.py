@@ -9,7 +9,8 @@ case of a room's name).  When a fresh session replaces a lost one the server has
 forgotten every room, so :meth:`DialogRooms.restore` re-joins them, and the stanza
 handler carried over from the old session is told so (:meth:`ChatSession.fresh_session`).
 A room that forgot us without a word (its node died: ``DialogLost``) stays in the set
-while the session re-joins it (``rejoining``), and leaves it otherwise: the application
+while the session re-joins it (``rejoining``), and leaves it otherwise; a refused join
+(``DialogJoinFailed``, an automatic re-join's too) leaves it as well: the application
 was told, and decides.
 
 Registered with :func:`~cubeproto.reconnect.register_extension` when ``cubeproto.chat``
@@ -68,6 +69,9 @@ class DialogRooms:
             self._joined[event.dialog_id.lower()] = event.dialog_id
             return _key("join", event.dialog_id), True
         if isinstance(event, DialogJoinFailed):
+            # The server says we are not in the room (an automatic re-join refused, or
+            # the application's join of a room we were in): not re-joined later.
+            self._joined.pop(event.dialog_id.lower(), None)
             return _key("join", event.dialog_id), False
         if isinstance(event, DialogLost):
             if not event.rejoining:

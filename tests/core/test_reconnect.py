@@ -39,7 +39,7 @@ from cubeproto import (
     ResumeFailed,
 )
 from cubeproto._connection import ClientConnection
-from cubeproto.chat import ChatSession, DialogJoined, JoinDialog, SendMessage
+from cubeproto.chat import ChatSession, DialogJoined, DialogJoinFailed, JoinDialog, SendMessage
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import Event
 from cubeproto.reconnect import (
@@ -263,6 +263,43 @@ def test_refused_resumption_binds_fresh_and_rejoins_with_dialog_joined_again() -
     assert of(DialogJoined, got) == [DialogJoined(dialog_id=DIALOG)]
     assert of(CallSettled, got) == []  # nobody waits for an automatic re-join
     assert client.sup.joined_dialogs == {DIALOG}
+
+
+def test_a_refused_rejoin_drops_the_room_from_those_rejoined_later() -> None:
+    # The server said we are not in the room: it is no longer among the joined dialogs,
+    # and the next fresh session does not ask again (before: every fresh session re-sent
+    # the join, and every one was refused again).  The application was told and decides.
+    client = Client()
+    client.login(resume=False)
+    client.join()
+    client.pump()
+    client.lose()
+    server = client.open()
+    server.bind()
+    server.session_setup()
+    client.pump()
+    sent = stanzas(server.client_sent())
+    (presence,) = [s for s in sent if s.tag.endswith("presence") and s.get("to") == ROOM]
+    server.feed(
+        f"<presence from='{ROOM}' to='{JID}' type='error' id='{presence.get('id')}'>"
+        "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        "</error></presence>"
+    )
+    got = client.pump()
+    assert [e.dialog_id for e in of(DialogJoinFailed, got)] == [DIALOG]
+    assert client.sup.joined_dialogs == set()
+    client.lose()
+    server = client.open()
+    assert b"<resume" in server.client_sent()
+    server.feed(
+        "<failed xmlns='urn:xmpp:sm:3'>"
+        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+    )
+    client.pump()
+    server.bind()
+    server.session_setup()
+    assert of(Reconnected, client.pump()) == [Reconnected(jid=JID, resumed=False)]
+    assert ROOM.encode() not in server.client_sent()
 
 
 def test_unresumable_session_gets_a_fresh_one_with_dialogs_rejoined() -> None:
