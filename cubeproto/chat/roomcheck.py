@@ -10,7 +10,8 @@ every joined room once per interval::
     <iq type="get" id="{uuid}:selfping" to="room@service/{our user id}">
       <ping xmlns="urn:xmpp:ping"/></iq>
 
-and reads the answer as XEP-0410 (3.2) and the ConnectyCube servers make it:
+and reads the answer as XEP-0410 (3.2) says and as ejabberd 23.01 and the local server
+answer (how ConnectyCube's cloud answers is not measured):
 
 * ``result`` -- still an occupant;
 * error ``service-unavailable`` or ``feature-not-implemented`` -- still an occupant (the
