@@ -17,9 +17,9 @@ from cubeproto import Transport
 from cubeproto.chat import ChatOptions, ChatSession, DialogJoined, DialogLost
 
 from .conftest import Connector
+from .groups import group_of
 from .rawxmpp import RawClient
 from .test_abuse import raw_login
-from .test_xmpp_rules import group_of
 
 NewUser = Callable[..., CubeUser]
 NewRest = Callable[[CubeUser], BlockingRestClient]

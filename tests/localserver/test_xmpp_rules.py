@@ -42,8 +42,8 @@ from cubeproto.chat import (
 )
 from cubeproto.commands import OutboundStanza, StanzaCommand, StanzaContext
 from cubeproto.events import UnhandledStanza
-from cubeproto.rest import requests as R
 
+from .groups import group_of
 from .slix import Slix
 
 NewUser = Callable[..., CubeUser]
@@ -105,15 +105,6 @@ def test_rest_session_token_is_a_chat_password_over_every_mechanism(
 
 
 # ---------------------------------------------------------------------- item 6: MUC joins
-
-
-def group_of(rest: BlockingRestClient, owner: CubeUser, *members: CubeUser) -> str:
-    dialog = rest.call(
-        R.create_dialog(
-            type=2, name="room", occupants_ids=[m.id for m in members], base_url=owner.api_url
-        )
-    )
-    return str(dialog.id)
 
 
 def test_slixmpp_join_muc_wait_gets_subject_and_status_210(
