@@ -64,6 +64,19 @@ def _state_dir() -> Path:
     return Path(os.environ.get("TMPDIR") or "/tmp") / "ejabberd-test"
 
 
+def _reach_without_epmd(settings: dict[str, str]) -> tuple[str, ...]:
+    """``erl`` options that reach a node listening on the fixed distribution port of its
+    ``ejabberdctl.cfg`` (``ERL_DIST_PORT``: such a node registers with no epmd, so asking
+    epmd finds nothing: ``{badrpc,nodedown}``), and that neither start an epmd (it would
+    listen on every address) nor listen themselves (the port is the server's).  Empty
+    without ``ERL_DIST_PORT`` (a cluster node's settings, whose epmd is found by the
+    ``ERL_EPMD_PORT`` of the environment instead)."""
+    port = settings.get("ERL_DIST_PORT")
+    if not port:
+        return ()
+    return ("-erl_epmd_port", port, "-start_epmd", "false", "-dist_listen", "false")
+
+
 def _read_env_file(path: Path) -> dict[str, str]:
     """Parse the ``KEY=VALUE`` lines the start script writes (no quoting is used there)."""
     values: dict[str, str] = {}
@@ -234,7 +247,8 @@ class Ejabberd:
         ``not-acceptable``); a non-persistent one is gone.  Through an Erlang RPC from a
         hidden node with the server's cookie (the admin API has no such command); the
         cookie goes to ``erl`` as a file in a private HOME, never on a command line."""
-        node = _read_env_file(self.state_dir / "ejabberdctl.cfg")["ERLANG_NODE"]
+        settings = _read_env_file(self.state_dir / "ejabberdctl.cfg")
+        node = settings["ERLANG_NODE"]
         home = Path(tempfile.mkdtemp(prefix="roomkill-"))
         (home / ".erlang.cookie").write_text(Path(ERLANG_COOKIE).read_text().strip())
         (home / ".erlang.cookie").chmod(0o400)
@@ -248,6 +262,7 @@ class Ejabberd:
             done = subprocess.run(
                 [
                     *("erl", "-sname", f"roomkill{os.getpid()}", "-hidden"),
+                    *_reach_without_epmd(settings),
                     *("-noshell", "-eval", script),
                 ],
                 capture_output=True,
