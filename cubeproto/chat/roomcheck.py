@@ -44,8 +44,8 @@ from typing import Literal
 from lxml import etree
 
 from .._stanza_error import parse_stanza_error
-from .._xmlstream import escape_attr
 from ..commands import OutboundStanza, StanzaContext
+from . import _escape
 from .jid import occupant_jid, room_jid
 
 __all__ = ["LOST_ANSWERS", "STILL_JOINED_ANSWERS", "RoomCheckVerdict", "RoomChecks"]
@@ -128,7 +128,7 @@ class RoomChecks:
             in_flight[iq_id] = _InFlight(dialog_id.lower(), to)
             pings.append(
                 OutboundStanza(
-                    xml=f'<iq type="get" id="{escape_attr(iq_id)}" to="{escape_attr(to)}">'
+                    xml=f'<iq type="get" id="{_escape.attr(iq_id)}" to="{_escape.attr(to)}">'
                     f"{_PING}</iq>",
                     stanza_id=iq_id,
                     to=to,

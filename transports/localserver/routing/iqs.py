@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from cubeproto.server import escape_attr
+from cubeproto.server import escape_attr, escape_text
 
 from ..store import User
 from . import privacy
@@ -63,7 +63,7 @@ def iq_error(
     iq_id = escape_attr(element.get("id") or "")
     frm = element.get("to")
     from_attr = f' from="{escape_attr(frm)}"' if frm else ""
-    text_xml = f'<text xmlns="{NS_STANZAS}">{escape_attr(text)}</text>' if text else ""
+    text_xml = f'<text xmlns="{NS_STANZAS}">{escape_text(text)}</text>' if text else ""
     hub.send(
         session,
         f'<iq type="error" id="{iq_id}"{from_attr} to="{escape_attr(session.jid or "")}">'
