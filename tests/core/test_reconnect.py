@@ -170,6 +170,22 @@ class Client:
         server.client_sent()
         return got
 
+    def fresh_session(self, server: ScriptedServer) -> list[Event | CallSettled]:
+        """The server binds a new resource and sets up a session that cannot be resumed
+        later; return what the supervisor reported."""
+        server.bind()
+        server.session_setup()
+        return self.pump()
+
+    def refuse_resumption(self, server: ScriptedServer) -> list[Event | CallSettled]:
+        """The server answers the client's ``<resume/>`` with ``item-not-found``."""
+        assert b"<resume" in server.client_sent()
+        server.feed(
+            "<failed xmlns='urn:xmpp:sm:3'>"
+            "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+        )
+        return self.pump()
+
     def lose(self) -> Disconnected:
         """The transport dies under the connection."""
         self.now += 1
@@ -244,19 +260,12 @@ def test_refused_resumption_binds_fresh_and_rejoins_with_dialog_joined_again() -
     client.lose()
 
     server = client.open()
-    server.client_sent()
-    server.feed(
-        "<failed xmlns='urn:xmpp:sm:3'>"
-        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
-    )
-    got = client.pump()
+    got = client.refuse_resumption(server)
     assert ResumeFailed(condition_name="item-not-found") in got
     # Issue 12: <failed/> without h proves nothing: the message's fate is unknown.
     assert of(MessageLost, got) == []
     assert of(MessageUnconfirmed, got) == [MessageUnconfirmed(message_id=str(mid))]
-    server.bind()
-    server.session_setup()
-    got = client.pump()
+    got = client.fresh_session(server)
     assert of(Reconnected, got) == [Reconnected(jid=JID, resumed=False)]
     client.answer_join()  # the supervisor re-sent the join; the room answers
     got = client.pump()
@@ -275,9 +284,7 @@ def test_a_refused_rejoin_drops_the_room_from_those_rejoined_later() -> None:
     client.pump()
     client.lose()
     server = client.open()
-    server.bind()
-    server.session_setup()
-    client.pump()
+    client.fresh_session(server)
     sent = stanzas(server.client_sent())
     (presence,) = [s for s in sent if s.tag.endswith("presence") and s.get("to") == ROOM]
     server.feed(
@@ -290,15 +297,8 @@ def test_a_refused_rejoin_drops_the_room_from_those_rejoined_later() -> None:
     assert client.sup.joined_dialogs == set()
     client.lose()
     server = client.open()
-    assert b"<resume" in server.client_sent()
-    server.feed(
-        "<failed xmlns='urn:xmpp:sm:3'>"
-        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
-    )
-    client.pump()
-    server.bind()
-    server.session_setup()
-    assert of(Reconnected, client.pump()) == [Reconnected(jid=JID, resumed=False)]
+    client.refuse_resumption(server)
+    assert of(Reconnected, client.fresh_session(server)) == [Reconnected(jid=JID, resumed=False)]
     assert ROOM.encode() not in server.client_sent()
 
 
@@ -310,9 +310,7 @@ def test_unresumable_session_gets_a_fresh_one_with_dialogs_rejoined() -> None:
     lost = client.lose()
     assert not lost.resumable and lost.reconnect_in == 1.0
     server = client.open()
-    server.bind()
-    server.session_setup()
-    got = client.pump()
+    got = client.fresh_session(server)
     assert of(Reconnected, got) == [Reconnected(jid=JID, resumed=False)]
     client.answer_join()
     assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
@@ -325,9 +323,7 @@ def test_rejoin_can_be_switched_off() -> None:
     client.pump()
     client.lose()
     server = client.open()
-    server.bind()
-    server.session_setup()
-    client.pump()
+    client.fresh_session(server)
     assert ROOM.encode() not in server.client_sent()
 
 
