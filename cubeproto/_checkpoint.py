@@ -195,13 +195,21 @@ def _unacked_entry(index: int, entry: Any) -> tuple[str, str | None]:
     xml, message_id = entry["xml"], entry["message_id"]
     if message_id is not None and (not isinstance(message_id, str) or not message_id):
         raise CheckpointError(f"unacked[{index}].message_id must be a string or null")
+    return checked_stanza(xml, f"unacked[{index}].xml"), message_id
+
+
+def checked_stanza(xml: Any, where: str, tags: frozenset[str] = _STANZA_TAGS) -> str:
+    """``xml`` if it is the text of one stanza whose name is among ``tags`` (a checkpoint
+    is read back as input: what it holds is sent again as it is, so it must be one
+    stanza and nothing more); :class:`CheckpointError` naming ``where`` otherwise."""
     if not isinstance(xml, str):
-        raise CheckpointError(f"unacked[{index}].xml must be a string")
+        raise CheckpointError(f"{where} must be a string")
     try:
         element = etree.fromstring(xml, parser=_PARSER)
     except (etree.XMLSyntaxError, ValueError) as exc:
-        raise CheckpointError(f"unacked[{index}].xml is not one stanza: {exc}") from None
+        raise CheckpointError(f"{where} is not one stanza: {exc}") from None
     tag = element.tag if element is not None else None
-    if not isinstance(tag, str) or tag.rsplit("}", 1)[-1] not in _STANZA_TAGS:
-        raise CheckpointError(f"unacked[{index}].xml is not a <message/>, <presence/> or <iq/>")
-    return xml, message_id
+    if not isinstance(tag, str) or tag.rsplit("}", 1)[-1] not in tags:
+        names = ", ".join(f"<{name}/>" for name in sorted(tags))
+        raise CheckpointError(f"{where} is not one of {names}")
+    return xml

@@ -12,7 +12,7 @@ from lxml import etree
 from ._wire import parse_uint, split_tag
 from .errors import NS_STANZAS, StanzaError, StanzaErrorCondition, StanzaErrorType
 
-__all__ = ["error_reply", "parse_stanza_error"]
+__all__ = ["error_reply", "parse_stanza_error", "stanza_error"]
 
 _CONDITIONS = {c.value: c for c in StanzaErrorCondition}
 _TYPES = {t.value: t for t in StanzaErrorType}
@@ -38,10 +38,19 @@ def parse_stanza_error(stanza: etree._Element) -> StanzaError:
         elif not name and split_tag(child.tag)[0] == NS_STANZAS:
             name = split_tag(child.tag)[1]
     code = parse_uint(error.get("code"), max_digits=6)
+    return stanza_error(name, error.get("type"), text=text, code=code)
+
+
+def stanza_error(
+    condition_name: str, type_name: str | None, *, text: str | None, code: int | None
+) -> StanzaError:
+    """The :class:`~cubeproto.errors.StanzaError` of a condition and type named as on the
+    wire (as :func:`parse_stanza_error` reads them: an unknown name gives ``None`` for
+    the enum and keeps the name)."""
     return StanzaError(
-        condition=_CONDITIONS.get(name),
-        condition_name=name,
-        type=_TYPES.get(error.get("type") or ""),
+        condition=_CONDITIONS.get(condition_name),
+        condition_name=condition_name,
+        type=_TYPES.get(type_name or ""),
         text=text,
         code=code,
     )

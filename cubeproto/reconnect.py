@@ -283,6 +283,11 @@ class SupervisorExtension(Protocol):
         """The server refused to resume: the connection's stanza handler (carried over
         from the old session) must forget what the server has forgotten."""
 
+    def adopt(self, handler: object) -> None:
+        """A new process resumes a checkpoint's session: take over what the connection's
+        stanza handler restored from it (the rooms the old process was in), so that a
+        later fresh session rebuilds it as it would this process's own."""
+
     def restore(self) -> Iterable[Command]:
         """Commands that rebuild this extension's state after a fresh session replaced a
         lost one (re-joining rooms)."""
@@ -403,6 +408,9 @@ class Supervisor:
             raise LocalProtocolError("the client was closed")
         carried = self._carried if self._resume is None else None
         conn = ClientConnection(self.config, resume=self._resume, handler=carried)
+        if isinstance(self._resume, Checkpoint):
+            for ext in self._extensions:
+                ext.adopt(conn.handler)
         if carried is not None:
             # The old session is gone: the handler must forget what it had there.
             for ext in self._extensions:
@@ -550,12 +558,14 @@ class Supervisor:
         first = not self._ever_connected
         self._ever_connected = True
         self._ready = True
-        if first:
-            return [event]
         if not event.resumed and self.policy.rejoin_dialogs and self.connection is not None:
+            # A fresh session replaced a lost one (this process's, or, on the first
+            # connection, the one of the checkpoint it was given): rebuild what it had.
             for ext in self._extensions:
                 for command in ext.restore():
                     self.connection.send(command, now=now)
+        if first:
+            return [event]
         return [Reconnected(jid=event.jid, resumed=event.resumed)]
 
     def _closed(self, event: ConnectionClosed, now: float) -> list[Event | CallSettled]:

@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
+from .._checkpoint import CheckpointError, checked_stanza
 from .._records import fast_constructor
-from .._stanza_error import parse_stanza_error
+from .._stanza_error import parse_stanza_error, stanza_error
 from ..commands import HandlerResult, OutboundStanza, StanzaContext
+from ..errors import StanzaErrorType
 from ..events import Event
 from .commands import JoinDialog
 from .events import (
@@ -218,6 +221,60 @@ class LostRooms:
                     out.extend(self._bounced(held.bounce))
         return _new_result(events=tuple(out), replies=tuple(replies))
 
+    @property
+    def rejoining_dialogs(self) -> frozenset[str]:
+        """The lost rooms being joined again (their dialog ids as the application wrote
+        them)."""
+        return frozenset(self._pending.get(key, key) for key in self.rejoining)
+
+    # -- durability --------------------------------------------------------------------
+
+    def checkpoint_state(self) -> list[dict[str, Any]]:
+        """The rooms being re-joined and the groupchats held for them, as JSON data for a
+        checkpoint: without them a new process that resumes the session would not know
+        it is re-joining those rooms (nor re-join them after a later fresh session), and
+        the held messages would be neither resent nor reported.  Each room is
+        ``{"dialog": id, "held": [message, ...]}``, each message ``{"message_id",
+        "xml", "from", "error": {"condition", "type", "text", "code"}}`` (the stanza
+        to resend and the bounce to report should the re-join be refused)."""
+        return [
+            {
+                "dialog": self._pending.get(key, key),
+                "held": [_held_data(held) for held in waiting],
+            }
+            for key, waiting in self.rejoining.items()
+        ]
+
+    @staticmethod
+    def parse_checkpoint_state(data: Any) -> list[tuple[str, list[Held]]]:
+        """:meth:`checkpoint_state`'s data, checked: ``(dialog id, held messages)`` per
+        room; :class:`~cubeproto.CheckpointError` if the data is not that shape."""
+        if not isinstance(data, list):
+            raise CheckpointError("chat state 'rejoining' must be a list")
+        rooms: list[tuple[str, list[Held]]] = []
+        for index, room in enumerate(data):
+            where = f"chat state 'rejoining'[{index}]"
+            if not isinstance(room, dict) or set(room) != {"dialog", "held"}:
+                raise CheckpointError(f"{where} must be an object with dialog and held")
+            dialog, held = room["dialog"], room["held"]
+            if not isinstance(dialog, str) or not dialog:
+                raise CheckpointError(f"{where}.dialog must be a dialog id")
+            if not isinstance(held, list):
+                raise CheckpointError(f"{where}.held must be a list")
+            rooms.append(
+                (dialog, [_held_of(entry, f"{where}.held[{i}]") for i, entry in enumerate(held)])
+            )
+        return rooms
+
+    def restore(self, rooms: list[tuple[str, list[Held]]]) -> None:
+        """Take :meth:`parse_checkpoint_state`'s rooms back (a new process resuming):
+        each is a pending join again, its messages held until the join settles."""
+        for dialog, held in rooms:
+            key = dialog.lower()
+            self.rejoining[key] = held
+            self._pending.pop(key, None)
+            self._pending[key] = dialog
+
     # -- internals -------------------------------------------------------------------
 
     def _lost(self, key: str) -> str | None:
@@ -239,3 +296,56 @@ class LostRooms:
     def _reported(self, event: MessageBounced) -> tuple[Event, ...]:
         """A bounce reported as it is (with the FAILED status when it names a message)."""
         return self._bounced(event) if event.message_id else (event,)
+
+
+_MESSAGE = frozenset({"message"})
+_HELD_FIELDS = frozenset({"message_id", "xml", "from", "error"})
+_ERROR_FIELDS = frozenset({"condition", "type", "text", "code"})
+_ERROR_TYPES = frozenset(t.value for t in StanzaErrorType)
+
+
+def _held_data(held: Held) -> dict[str, Any]:
+    """A held groupchat as JSON data (:meth:`LostRooms.checkpoint_state`)."""
+    error = held.bounce.error
+    return {
+        "message_id": held.message_id,
+        "xml": held.xml,
+        "from": held.bounce.from_jid,
+        "error": {
+            "condition": error.condition_name,
+            "type": error.type.value if error.type is not None else None,
+            "text": error.text,
+            "code": error.code,
+        },
+    }
+
+
+def _held_of(data: Any, where: str) -> Held:
+    """:func:`_held_data`'s output back as a :class:`Held`, each field checked."""
+    if not isinstance(data, dict) or set(data) != _HELD_FIELDS:
+        raise CheckpointError(f"{where} must be an object with {', '.join(sorted(_HELD_FIELDS))}")
+    message_id, from_jid, error = data["message_id"], data["from"], data["error"]
+    if not isinstance(message_id, str) or not message_id:
+        raise CheckpointError(f"{where}.message_id must be a message id")
+    xml = checked_stanza(data["xml"], f"{where}.xml", _MESSAGE)
+    if from_jid is not None and not isinstance(from_jid, str):
+        raise CheckpointError(f"{where}.from must be a JID or null")
+    if not isinstance(error, dict) or set(error) != _ERROR_FIELDS:
+        raise CheckpointError(
+            f"{where}.error must be an object with {', '.join(sorted(_ERROR_FIELDS))}"
+        )
+    condition, kind, text, code = error["condition"], error["type"], error["text"], error["code"]
+    if not isinstance(condition, str):
+        raise CheckpointError(f"{where}.error.condition must be a string")
+    if text is not None and not isinstance(text, str):
+        raise CheckpointError(f"{where}.error.text must be a string or null")
+    if code is not None and (type(code) is not int or not 0 <= code < 1_000_000):
+        raise CheckpointError(f"{where}.error.code must be an error code or null")
+    if kind is not None and kind not in _ERROR_TYPES:
+        raise CheckpointError(f"{where}.error.type must be an error type or null")
+    bounce = MessageBounced(
+        message_id=message_id,
+        from_jid=from_jid,
+        error=stanza_error(condition, kind, text=text, code=code),
+    )
+    return Held(message_id, xml, bounce)

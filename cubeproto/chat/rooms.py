@@ -8,10 +8,11 @@ ids are ``join:<dialog>`` and ``leave:<dialog>`` (lower-cased: the server may ch
 case of a room's name).  When a fresh session replaces a lost one the server has
 forgotten every room, so :meth:`DialogRooms.restore` re-joins them, and the stanza
 handler carried over from the old session is told so (:meth:`ChatSession.fresh_session`).
-A room that forgot us without a word (its node died: ``DialogLost``) stays in the set
-while the session re-joins it (``rejoining``), and leaves it otherwise; a refused join
-(``DialogJoinFailed``, an automatic re-join's too) leaves it as well: the application
-was told, and decides.
+A process that resumes a checkpoint's session takes its rooms over
+(:meth:`DialogRooms.adopt`).  A room that forgot us without a word (its node died:
+``DialogLost``) stays in the set while the session re-joins it (``rejoining``), and
+leaves it otherwise; a refused join (``DialogJoinFailed``, an automatic re-join's too)
+leaves it as well: the application was told, and decides.
 
 Registered with :func:`~cubeproto.reconnect.register_extension` when ``cubeproto.chat``
 is imported, so the core never imports the chat layer.
@@ -85,6 +86,13 @@ class DialogRooms:
         """The new session is in no room: the handler must report joins again."""
         if isinstance(handler, ChatSession):
             handler.fresh_session()
+
+    def adopt(self, handler: object) -> None:
+        """A checkpoint's session is resumed by this process: its rooms (joined, and lost
+        ones being joined again) are this client's, re-joined after a fresh session."""
+        if isinstance(handler, ChatSession):
+            for dialog_id in handler.joined_dialogs | handler.rejoining_dialogs:
+                self._joined[dialog_id.lower()] = dialog_id
 
     def restore(self) -> Iterable[Command]:
         """Re-join every room after a fresh session."""

@@ -358,7 +358,10 @@ class ChatSession:
         """The durable state for a checkpoint (JSON data): the confirmed
         duplicate-suppression ids, the tracked delivery statuses and the joined dialogs,
         oldest first; in the end-to-end mode also the messages waiting for their
-        receiver's marker (``end_to_end``: ``[id, stanza XML, sends]``)."""
+        receiver's marker (``end_to_end``: ``[id, stanza XML, sends]``); while lost rooms
+        are being joined again, those rooms and the groupchats held for them
+        (``rejoining``, :meth:`LostRooms.checkpoint_state
+        <cubeproto.chat.lostrooms.LostRooms.checkpoint_state>`)."""
         dedup = self._dedup
         window = dedup.window if isinstance(dedup, ConfirmedDedup) else dedup
         state: dict[str, Any] = {
@@ -369,6 +372,8 @@ class ChatSession:
         if self._confirm is not None:
             # End-to-end mode: the messages still waiting for their receiver's marker.
             state["end_to_end"] = [list(item) for item in self._confirm.items()]
+        if self._rejoining:
+            state["rejoining"] = self._lost.checkpoint_state()
         return state
 
     def restore_checkpoint_state(self, data: Any) -> None:
@@ -377,11 +382,13 @@ class ChatSession:
         for their receiver's marker (``end_to_end``) are resent on the first ready session
         when this session is in the end-to-end mode, and forgotten when it is not."""
         keys = set(data) if isinstance(data, dict) else set()
-        if not isinstance(data, dict) or keys - {"end_to_end"} != {"dedup", "delivery", "joined"}:
+        if not isinstance(data, dict) or keys - _OPTIONAL_STATE != {"dedup", "delivery", "joined"}:
             raise CheckpointError(
-                "chat state must be an object with dedup, delivery, joined (and end_to_end)"
+                "chat state must be an object with dedup, delivery, joined (and "
+                "end_to_end, rejoining)"
             )
         pending = _pending_of(data.get("end_to_end", []))
+        rejoining = LostRooms.parse_checkpoint_state(data.get("rejoining", []))
         dedup, delivery, joined = data["dedup"], data["delivery"], data["joined"]
         if not isinstance(dedup, list) or not all(isinstance(k, str) for k in dedup):
             raise CheckpointError("chat state 'dedup' must be a list of message ids")
@@ -404,6 +411,7 @@ class ChatSession:
         self._delivery.restore(statuses)
         if self._confirm is not None:
             self._confirm.restore(pending)
+        self._lost.restore(rejoining)
         for dialog_id in joined:
             self._joined[dialog_id.lower()] = dialog_id
 
@@ -421,6 +429,11 @@ class ChatSession:
     def joined_dialogs(self) -> frozenset[str]:
         """Dialogs we joined (and did not leave) on this session."""
         return frozenset(self._joined.values())
+
+    @property
+    def rejoining_dialogs(self) -> frozenset[str]:
+        """Dialogs whose room forgot us (``DialogLost``) and that are being joined again."""
+        return self._lost.rejoining_dialogs
 
     def fresh_session(self) -> None:
         """The server refused to resume and a fresh session replaces the old one: it is
@@ -584,6 +597,10 @@ class ChatSession:
             stanza_id=mid,
             kind="message",
         )
+
+
+#: The parts of a checkpoint's chat state that only some sessions have.
+_OPTIONAL_STATE = frozenset({"end_to_end", "rejoining"})
 
 
 def _pending_of(data: Any) -> list[tuple[str, str, int]]:

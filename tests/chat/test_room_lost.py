@@ -10,9 +10,14 @@ tests/adapters/test_cluster.py runs the same scenario live)."""
 
 from __future__ import annotations
 
+import json
+import re
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cubeproto import CheckpointError
 from cubeproto.chat import (
     ROOM_LOST_CONDITIONS,
     ChatOptions,
@@ -31,6 +36,7 @@ from cubeproto.chat import (
 )
 from cubeproto.chat.rooms import DialogRooms
 from cubeproto.commands import HandlerResult, OutboundStanza
+from cubeproto.errors import StanzaError, StanzaErrorCondition, StanzaErrorType
 
 from .helpers import FakeContext, parse
 
@@ -379,3 +385,145 @@ def test_any_order_of_sends_bounces_and_joins(
     held = {h.message_id for hs in (session._rejoining or {}).values() for h in hs}
     assert bounced <= reported | set(resent) | held
     assert len(held) <= window
+
+
+# -- a new process resuming while a lost room is being re-joined ----------------------
+
+
+def through_a_checkpoint(session: ChatSession, options: ChatOptions) -> ChatSession:
+    """What a new process has: the session's checkpoint state, through JSON, restored
+    into a new ChatSession."""
+    state = json.loads(json.dumps(session.checkpoint_state()))
+    restored = ChatSession(options)
+    restored.restore_checkpoint_state(state)
+    return restored
+
+
+def rejoining_after_a_bounce(
+    condition: str = "not-acceptable",
+) -> tuple[ChatSession, Ctx, OutboundStanza, OutboundStanza]:
+    """A session that lost the room to a bounce of ``stanza`` and sent ``join``."""
+    session, ctx = joined(ChatOptions(rejoin_lost_dialogs=True))
+    stanza = send_group(session, ctx)
+    (join,) = on_bounce(session, ctx, stanza, condition=condition).replies
+    return session, ctx, stanza, join
+
+
+def test_a_held_message_survives_a_checkpoint_and_is_resent_after_the_rejoin() -> None:
+    session, ctx, stanza, join = rejoining_after_a_bounce()
+    assert session.rejoining_dialogs == {DIALOG}
+    restored = through_a_checkpoint(session, ChatOptions(rejoin_lost_dialogs=True))
+    assert restored.rejoining_dialogs == {DIALOG} and restored.joined_dialogs == frozenset()
+    # the resumed session delivers the room's answer to the old process's join
+    rejoined = restored.handle_stanza(parse(SELF_PRESENCE.format(join_id=join.stanza_id)), ctx)
+    assert rejoined.events == (
+        DialogJoined(dialog_id=DIALOG),
+        DialogMessageResent(message_id=stanza.stanza_id or "", dialog_id=DIALOG),
+    )
+    assert rejoined.replies == (
+        OutboundStanza(xml=stanza.xml, stanza_id=stanza.stanza_id, countable=True),
+    )
+    assert restored.joined_dialogs == {DIALOG} and restored.rejoining_dialogs == frozenset()
+    assert "rejoining" not in restored.checkpoint_state()
+
+
+def test_a_held_message_restored_from_a_checkpoint_is_reported_when_the_rejoin_is_refused() -> None:
+    session, ctx, stanza, join = rejoining_after_a_bounce("item-not-found")
+    restored = through_a_checkpoint(session, ChatOptions(rejoin_lost_dialogs=True))
+    refusal = parse(
+        f"<presence from='{ROOM}/{ME}' to='{FULL}' type='error' id='{join.stanza_id}'>"
+        "<error code='404' type='cancel'>"
+        "<item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    )
+    failed, bounced, status = restored.handle_stanza(refusal, ctx).events
+    assert isinstance(failed, DialogJoinFailed)
+    # the bounce the old process held, as it arrived there
+    assert bounced == MessageBounced(
+        message_id=stanza.stanza_id,
+        from_jid=ROOM,
+        error=StanzaError(
+            condition=StanzaErrorCondition.ITEM_NOT_FOUND,
+            condition_name="item-not-found",
+            type=StanzaErrorType.MODIFY,
+            text="Only occupants are allowed to send messages to the conference",
+        ),
+    )
+    assert status == DeliveryStatusChanged(
+        message_id=stanza.stanza_id or "",
+        status=DeliveryStatus.FAILED,
+        previous=DeliveryStatus.SENT,
+    )
+
+
+def test_a_room_being_rejoined_is_adopted_by_the_client_that_resumes_it() -> None:
+    session, _, _, _ = rejoining_after_a_bounce()
+    rooms = DialogRooms()
+    rooms.adopt(through_a_checkpoint(session, ChatOptions(rejoin_lost_dialogs=True)))
+    assert rooms.joined_dialogs == {DIALOG}
+    assert list(rooms.restore()) == [JoinDialog(dialog_id=DIALOG)]
+
+
+def _held(**changes: object) -> dict[str, object]:
+    held: dict[str, object] = {
+        "message_id": "m1",
+        "xml": f"<message type='groupchat' to='{ROOM}' id='m1'><body>x</body></message>",
+        "from": ROOM,
+        "error": {"condition": "not-acceptable", "type": "modify", "text": None, "code": None},
+    }
+    held.update(changes)
+    return held
+
+
+@pytest.mark.parametrize(
+    ("rejoining", "complaint"),
+    [
+        ({}, "must be a list"),
+        ([{"dialog": DIALOG}], "with dialog and held"),
+        ([{"dialog": "", "held": []}], "dialog must be a dialog id"),
+        ([{"dialog": DIALOG, "held": {}}], "held must be a list"),
+        ([{"dialog": DIALOG, "held": [_held(message_id="")]}], "message_id"),
+        ([{"dialog": DIALOG, "held": [_held(xml="<presence/>")]}], "is not one of <message/>"),
+        ([{"dialog": DIALOG, "held": [_held(xml="<message/><message/>")]}], "not one stanza"),
+        ([{"dialog": DIALOG, "held": [_held(**{"from": 7})]}], "from must be"),
+        ([{"dialog": DIALOG, "held": [_held(error={"condition": "x"})]}], "error must be"),
+        (
+            [{"dialog": DIALOG, "held": [_held(error={**_held()["error"], "code": -1})]}],  # type: ignore[dict-item]
+            "code",
+        ),
+    ],
+)
+def test_a_malformed_rejoining_state_is_refused_and_nothing_restored(
+    rejoining: object, complaint: str
+) -> None:
+    state = {"dedup": ["seen"], "delivery": [], "joined": ["other"], "rejoining": rejoining}
+    session = ChatSession(ChatOptions(rejoin_lost_dialogs=True))
+    with pytest.raises(CheckpointError, match=re.escape(complaint)):
+        session.restore_checkpoint_state(state)
+    assert session.joined_dialogs == frozenset() and session.rejoining_dialogs == frozenset()
+    assert session.checkpoint_state() == {"dedup": [], "delivery": [], "joined": []}
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300)
+@given(rejoining=_json, held=st.dictionaries(st.sampled_from(sorted(_held())), _json, max_size=4))
+def test_any_rejoining_state_is_restored_or_refused_with_a_checkpoint_error(
+    rejoining: object, held: dict[str, object]
+) -> None:
+    for data in (rejoining, [{"dialog": DIALOG, "held": [_held(**held)]}]):
+        session = ChatSession(ChatOptions(rejoin_lost_dialogs=True))
+        state = {"dedup": [], "delivery": [], "joined": [], "rejoining": data}
+        try:
+            session.restore_checkpoint_state(state)
+        except CheckpointError:
+            continue
+        if data and len(data) == 1:  # type: ignore[arg-type]
+            # one room accepted: written back as it was read
+            assert session.checkpoint_state()["rejoining"] == data

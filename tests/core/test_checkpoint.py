@@ -158,7 +158,10 @@ def _valid() -> dict[str, Any]:
         ({"acked_h": 2**32}, "acked_h"),
         ({"outbound_h": 13}, "inconsistent"),
         ({"jid": "1001-42@localhost"}, "full JID"),
-        ({"unacked": [{"xml": "<bogus/>", "message_id": None}] * 2}, "not a <message"),
+        (
+            {"unacked": [{"xml": "<bogus/>", "message_id": None}] * 2},
+            "is not one of <iq/>, <message/>, <presence/>",
+        ),
         ({"unacked": [{"xml": "<message>", "message_id": None}] * 2}, "not one stanza"),
         ({"surprise": 1}, "unknown"),
         ({"poison_strikes": 7}, "poison_strikes"),

@@ -27,6 +27,7 @@ from scripted import (
 )
 
 from cubeproto import (
+    Checkpoint,
     CloseReason,
     Connected,
     ConnectionClosed,
@@ -131,8 +132,16 @@ class Client:
     """A Supervisor plus the "adapter" duties, done by hand: one ScriptedServer per
     transport, every connection event passed through ``process``."""
 
-    def __init__(self, policy: ReconnectPolicy | None = None, jitter: float = 0.0) -> None:
-        self.sup = Supervisor(config(handler_factory=ChatSession), policy, jitter=lambda: jitter)
+    def __init__(
+        self,
+        policy: ReconnectPolicy | None = None,
+        jitter: float = 0.0,
+        *,
+        resume: Checkpoint | None = None,
+    ) -> None:
+        self.sup = Supervisor(
+            config(handler_factory=ChatSession), policy, jitter=lambda: jitter, resume=resume
+        )
         self.out: list[Event | CallSettled] = []
         self.now = 0.0
         self.server: ScriptedServer | None = None
@@ -314,6 +323,53 @@ def test_unresumable_session_gets_a_fresh_one_with_dialogs_rejoined() -> None:
     assert of(Reconnected, got) == [Reconnected(jid=JID, resumed=False)]
     client.answer_join()
     assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
+
+
+def test_a_process_resuming_a_checkpoint_rejoins_its_rooms_after_a_later_fresh_session() -> None:
+    # The rooms joined by the process that wrote the checkpoint are the new process's
+    # too: resumed, it is still in them (nothing is re-sent), and when a later loss
+    # cannot be resumed, the fresh session re-joins them as it would its own.
+    first = Client()
+    first.login()
+    first.join()
+    first.pump()
+    checkpoint = first.conn.checkpoint()
+    assert checkpoint is not None
+
+    client = Client(resume=checkpoint)
+    server = client.open()
+    assert b"<resume" in server.client_sent()
+    h = checkpoint.outbound_h  # the server had them all
+    server.feed(f"<resumed xmlns='urn:xmpp:sm:3' h='{h}' previd='smid-1'/>")
+    assert of(Connected, client.pump()) == [Connected(jid=JID, resumed=True)]
+    assert ROOM.encode() not in server.client_sent()
+    assert client.sup.joined_dialogs == {DIALOG}
+
+    client.lose()
+    server = client.open()
+    client.refuse_resumption(server)
+    assert of(Reconnected, client.fresh_session(server)) == [Reconnected(jid=JID, resumed=False)]
+    client.answer_join()
+    assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
+    assert client.sup.joined_dialogs == {DIALOG}
+
+
+def test_a_checkpoint_whose_session_is_gone_gets_a_fresh_one_with_its_rooms_rejoined() -> None:
+    first = Client()
+    first.login()
+    first.join()
+    first.pump()
+    checkpoint = first.conn.checkpoint()
+    assert checkpoint is not None
+
+    client = Client(resume=checkpoint)
+    server = client.open()
+    client.refuse_resumption(server)
+    # the first connection of this process: Connected, and the old process's room joined
+    assert of(Connected, client.fresh_session(server)) == [Connected(jid=JID, resumed=False)]
+    client.answer_join()
+    assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
+    assert client.sup.joined_dialogs == {DIALOG}
 
 
 def test_rejoin_can_be_switched_off() -> None:
