@@ -22,6 +22,7 @@ servers: venv
 	@if [ -x scripts/ejabberd/start-ejabberd.sh ]; then scripts/ejabberd/start-ejabberd.sh --if-possible; fi
 	@if [ -x scripts/ejabberd/start-cluster.sh ]; then scripts/ejabberd/start-cluster.sh --if-possible; fi
 	@scripts/node-deps.sh --if-possible
+	@scripts/dns-deps.sh --if-possible
 
 lint: venv
 	$(VENV)/bin/ruff check .

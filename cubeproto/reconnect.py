@@ -128,7 +128,9 @@ class Disconnected(Event):
     even be opened; ``error`` then says why).  ``reconnect_in`` is the delay before the
     next attempt, ``None`` when the client stops (closed by the application, retrying
     disabled or exhausted, or a failure that retrying cannot fix).  ``resumable`` says
-    whether the next attempt will try to resume the session.
+    whether the next attempt will try to resume the session.  ``endpoint`` is the server
+    that connection or attempt was with (``None`` for a client not given endpoints: its
+    one server).
     """
 
     closed: ConnectionClosed | None
@@ -136,6 +138,7 @@ class Disconnected(Event):
     reconnect_in: float | None
     attempt: int
     resumable: bool
+    endpoint: Endpoint | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -327,7 +330,9 @@ class Supervisor:
         """``resume``: a checkpoint persisted by an earlier process; the first connection
         resumes that session (issue 12) instead of binding a fresh one.
         ``retry_first=False``: a failure before the first session is final (the clients'
-        ``connect()`` raises it), so its ``Disconnected`` says it will not reconnect.
+        ``connect()`` raises it), so its ``Disconnected`` says it will not reconnect --
+        with several endpoints, once each was tried (the next at once, ``reconnect_in``
+        0).
 
         ``endpoints``: the servers to use (:attr:`endpoint` is the one for the next
         attempt).  The first is drawn with ``jitter``, so that clients spread over the
@@ -346,6 +351,9 @@ class Supervisor:
         self._delay: float | None = None
         self._ever_connected = False
         self._retry_first = retry_first
+        #: Failed attempts before the first session (``retry_first=False``: each
+        #: endpoint is tried once before a failure is final).
+        self._first_failures = 0
         self._endpoints = tuple(endpoints)
         count = len(self._endpoints)
         self._at = min(int(jitter() * count), count - 1) if count > 1 else 0
@@ -376,6 +384,16 @@ class Supervisor:
     def endpoint(self) -> Endpoint | None:
         """Where the next (or the live) connection goes; ``None`` without endpoints."""
         return self._endpoints[self._at] if self._endpoints else None
+
+    def use_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
+        """From now on, connect to ``endpoints`` in this order, starting with the first
+        (not drawn at random: the order is meant, as a DNS SRV lookup's is).  Only before
+        the first connection; an empty sequence keeps the ones given at construction."""
+        if self.connection is not None or self._ever_connected:
+            raise LocalProtocolError("the endpoints are set before the first connection")
+        if endpoints:
+            self._endpoints = tuple(endpoints)
+            self._at = 0
 
     def _next_endpoint(self) -> None:
         if self._endpoints:
@@ -422,8 +440,9 @@ class Supervisor:
     def connect_failed(self, error: str, *, now: float) -> list[Event | CallSettled]:
         """The transport could not be opened (or TLS failed) before a connection existed."""
         self.connection = None
+        where = self.endpoint
         self._next_endpoint()
-        out: list[Event | CallSettled] = [self._lost(None, error)]
+        out: list[Event | CallSettled] = [self._lost(None, error, where)]
         if self._stopped:
             out.extend(self._stop(now))
         return out
@@ -581,6 +600,7 @@ class Supervisor:
             if getattr(handler, "keep_across_sessions", False):
                 self._carried = handler
         self.connection = None
+        where = self.endpoint
         if not self._ready:
             self._next_endpoint()  # it never got its session there: try the next node
         self._ready = False
@@ -589,25 +609,38 @@ class Supervisor:
         )
         if hopeless:
             self._stopping = True
-        out: list[Event | CallSettled] = [self._lost(event, event.text)]
+        out: list[Event | CallSettled] = [self._lost(event, event.text, where)]
         if self._stopped:
             out.extend(self._stop(now))
         return out
 
-    def _lost(self, closed: ConnectionClosed | None, error: str | None) -> Disconnected:
+    def _lost(
+        self, closed: ConnectionClosed | None, error: str | None, where: Endpoint | None
+    ) -> Disconnected:
         policy = self.policy
+        # retry_first=False: before the first session, a failure is final -- once every
+        # endpoint was tried (the next one is tried at once, as RFC 6120 3.2.1 tries the
+        # SRV targets in turn).
+        first_pass = not (self._ever_connected or self._retry_first)
+        if first_pass:
+            self._first_failures += 1
+        untried = first_pass and self._first_failures < len(self._endpoints)
         give_up = (
             self._stopping
             or not policy.enabled
-            or not (self._ever_connected or self._retry_first)
+            or (first_pass and not untried)
             or (policy.max_attempts is not None and self._attempt >= policy.max_attempts)
         )
         if give_up:
             self._stopped = True
             self._delay = None
         else:
-            self._delay = backoff_delay(
-                self._attempt, floor=policy.floor, cap=policy.cap, jitter=self._jitter()
+            self._delay = (
+                0.0
+                if untried
+                else backoff_delay(
+                    self._attempt, floor=policy.floor, cap=policy.cap, jitter=self._jitter()
+                )
             )
             self._attempt += 1
         return Disconnected(
@@ -616,6 +649,7 @@ class Supervisor:
             reconnect_in=self._delay,
             attempt=self._attempt,
             resumable=self._resume is not None,
+            endpoint=where,
         )
 
     def harvest(self, conn: ClientConnection, *, now: float) -> Harvest:

@@ -25,10 +25,11 @@ from cubeproto.reconnect import (
     ReconnectPolicy,
     Supervisor,
 )
+from cubeproto.srv import SrvLookup, srv_service_name
 
 from ._checkpoint_io import CheckpointSink, CheckpointSource, checkpointed, load_checkpoint
-from ._endpoints import default_port
-from ._logging import WireTrace, log_event
+from ._endpoints import default_port, system_nameservers
+from ._logging import CONNECTION, WireTrace, log_event
 from ._tls import ChannelBindingMode, client_context
 from .errors import ConnectFailed, NotConnected
 
@@ -80,6 +81,13 @@ class ChatClientOptions(TypedDict, total=False):
     checkpoint: CheckpointSink | None
     resume_from: CheckpointSource | None
     endpoints: Sequence[Endpoint] | None
+    srv: bool
+    nameservers: Sequence[tuple[str, int]] | None
+
+
+#: Seconds an SRV lookup waits for one nameserver's answer (two rounds over the
+#: nameservers at most, as the C library's resolver does).
+SRV_ANSWER_WAIT = 3.0
 
 
 class _Signal(Protocol):
@@ -102,10 +110,21 @@ class ChatClientBase:
     ``endpoints`` (instead of them) names several servers, the nodes of a cluster: the
     client starts on one drawn at random and moves to the next when an attempt there fails
     (resuming the session if the node can, else binding a fresh one and re-joining the
-    dialogs: ``Reconnected`` says which); :attr:`endpoint` is the one in use.  Every
+    dialogs: ``Reconnected`` says which); the first ``connect()`` tries each endpoint once
+    before it raises; :attr:`endpoint` is the one in use.  Every
     endpoint uses the config's transport (and, for WebSocket, its ``websocket_host``);
     ``tls`` (an ``ssl.SSLContext``) defaults to one that verifies the server against the
     system store plus ``ca_file``.  ``policy`` controls automatic reconnection.
+
+    ``srv=True`` (instead of host, port and endpoints; TCP and direct TLS only) finds the
+    servers of ``config.chat_host`` through DNS SRV before the first connection
+    (``_xmpp-client._tcp`` or ``_xmpps-client._tcp``, :mod:`cubeproto.srv`): its targets
+    become the endpoints, in RFC 2782 order; without a record, or without a usable
+    answer, the client falls back to ``chat_host`` on the transport's port; a domain
+    whose record is ``.`` offers no service, and ``connect()`` raises
+    :class:`ConnectFailed`.  The lookup asks ``nameservers`` (``(address, port)`` pairs;
+    by default those of ``/etc/resolv.conf``), and is logged on ``cubeproto.connection``.
+    TLS still verifies ``chat_host``, not the target (RFC 6125).
 
     Crash-safe receiving (issue 12): with ``ClientConfig(app_controlled_acks=True)``,
     call ``confirm_handled()`` after handling events durably; ``checkpoint`` (a path,
@@ -138,10 +157,23 @@ class ChatClientBase:
         checkpoint: CheckpointSink | None = None,
         resume_from: CheckpointSource | None = None,
         endpoints: Sequence[Endpoint] | None = None,
+        srv: bool = False,
+        nameservers: Sequence[tuple[str, int]] | None = None,
     ) -> None:
         self.config, self._checkpoint = checkpointed(config, checkpoint)
         if endpoints is not None and (host is not None or port is not None or not endpoints):
             raise LocalProtocolError("give endpoints (at least one) or host/port, not both")
+        if srv and (endpoints is not None or host is not None or port is not None):
+            raise LocalProtocolError("srv=True finds the servers: give no host, port or endpoints")
+        if srv:
+            try:
+                srv_service_name(config.chat_host, config.transport)
+            except ValueError as exc:
+                raise LocalProtocolError(f"srv=True: {exc}") from None
+        if nameservers is not None and not srv:
+            raise LocalProtocolError("nameservers are for the SRV lookup: give srv=True")
+        self._srv = srv
+        self._nameservers = tuple(nameservers) if nameservers is not None else None
         self.host = host or config.chat_host
         self.port = port or default_port(config.transport)
         if endpoints:
@@ -177,6 +209,35 @@ class ChatClientBase:
         #: lock; nothing for the async client, whose tasks share one thread).
         self._guard: AbstractContextManager[object] = nullcontext()
 
+    def _srv_lookup(self) -> SrvLookup | None:
+        """The SRV lookup to run before the first connection (``None``: none asked for,
+        or already done)."""
+        if not self._srv:
+            return None
+        self._srv = False
+        nameservers = self._nameservers or system_nameservers()
+        return SrvLookup(
+            self.config.chat_host,
+            self.config.transport,
+            nameservers,
+            entropy=self.config.entropy,
+        )
+
+    def _srv_found(self, lookup: SrvLookup, now: float) -> list[Event | CallSettled]:
+        """The lookup is over: its endpoints are the client's (logged); when the domain
+        offers no service, the first attempt's failure (``connect()`` raises it)."""
+        outcome = lookup.outcome
+        assert outcome is not None
+        if outcome.unavailable:
+            CONNECTION.error("SRV lookup: %s", outcome.detail)
+            return self._sup.connect_failed(f"SRV lookup: {outcome.detail}", now=now)
+        if outcome.endpoints:
+            CONNECTION.info("SRV lookup: %s", outcome.detail)
+            self._sup.use_endpoints(outcome.endpoints)
+        else:
+            CONNECTION.warning("SRV lookup: %s; connecting to %s", outcome.detail, self._fixed)
+        return []
+
     @property
     def endpoint(self) -> Endpoint:
         """The server the live connection uses (or the next attempt will): with several
@@ -192,7 +253,14 @@ class ChatClientBase:
         """After the first attempt: why it did not give a session (``None``: it did)."""
         if isinstance(self._first, Connected):
             return None
-        return ConnectFailed.of(self._where, self._first)
+        return ConnectFailed.of(self._where_of(self._first), self._first)
+
+    def _where_of(self, event: Event | None) -> str:
+        """The server ``event`` concerns: a ``Disconnected`` names the endpoint it was
+        with (the client has moved on to the next one by the time it is reported)."""
+        if isinstance(event, Disconnected) and event.endpoint is not None:
+            return str(event.endpoint)
+        return self._where
 
     def _link_change(self, event: Event) -> bool | None:
         """``True`` when ``event`` says a session is up, ``False`` when it says it was
@@ -201,6 +269,8 @@ class ChatClientBase:
             up = True
         elif isinstance(event, Disconnected):
             up = False
+            if self._first is None and event.reconnect_in is not None:
+                return up  # not the outcome yet: the next endpoint is tried first
         else:
             return None
         if self._first is None and not isinstance(event, Reconnected):
@@ -248,7 +318,7 @@ class ChatClientBase:
                     waiter.settled = item
                     waiter.done.set()
                 continue
-            log_event(item, self._where)
+            log_event(item, self._where_of(item))
             up = self._link_change(item)
             if up is not None:
                 self._set_up(up)

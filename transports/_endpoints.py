@@ -1,10 +1,14 @@
-"""Where a chat transport connects by default: ConnectyCube's ports."""
+"""Where a chat transport connects by default: ConnectyCube's ports, and the system's
+nameservers for an SRV lookup."""
 
 from __future__ import annotations
 
 from cubeproto.config import Transport
+from cubeproto.srv import nameservers_from_resolv_conf
 
-__all__ = ["default_port"]
+__all__ = ["default_port", "system_nameservers"]
+
+RESOLV_CONF = "/etc/resolv.conf"
 
 _PORTS = {
     Transport.TCP: 5222,  # STARTTLS
@@ -17,3 +21,14 @@ _PORTS = {
 def default_port(transport: Transport) -> int:
     """The port a transport uses unless the application gives one."""
     return _PORTS[transport]
+
+
+def system_nameservers() -> list[tuple[str, int]]:
+    """The nameservers of ``/etc/resolv.conf`` (``127.0.0.1`` without one, or without
+    the file, as the C library does)."""
+    try:
+        with open(RESOLV_CONF, encoding="utf-8", errors="replace") as file:
+            text = file.read()
+    except OSError:
+        text = ""
+    return nameservers_from_resolv_conf(text)

@@ -37,10 +37,17 @@ from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import Event
 from cubeproto.reconnect import CallSettled, answer_of, call_wait
+from cubeproto.srv import SrvLookup
 
 from ._anyio_wire import TRANSPORT_ERRORS, Wire
 from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
-from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
+from ._chat_common import (
+    DEFAULT_WAIT_TIMEOUT,
+    SRV_ANSWER_WAIT,
+    ChatClientBase,
+    ChatClientOptions,
+    matches,
+)
 from ._checkpoint_io import confirm_handled
 from ._tls import channel_binding
 from .errors import IqTimeout, NotConnected, transport_failure
@@ -249,6 +256,11 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
     async def _run(self) -> None:
         sup = self._sup
         try:
+            lookup = self._srv_lookup()
+            if lookup is not None:
+                await self._resolve(lookup)
+                if lookup.outcome is not None:
+                    self._dispatch(self._srv_found(lookup, now=self._now()))
             while not sup.stopped:
                 try:
                     with anyio.fail_after(self._connect_timeout):
@@ -273,6 +285,24 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
             self._up.set()
             self._send_events.close()
             self._stopped.set()
+
+    async def _resolve(self, lookup: SrvLookup) -> None:
+        """Run the DNS SRV lookup: each query on its own UDP socket, waiting at most
+        ``SRV_ANSWER_WAIT`` seconds for its answer; stops early if the client is closed."""
+        while not self._sup.stopped and (query := lookup.next_query()) is not None:
+            host, port = query.server
+            try:
+                with anyio.fail_after(SRV_ANSWER_WAIT):
+                    async with await anyio.create_connected_udp_socket(host, port) as udp:
+                        await udp.send(query.datagram)
+                        while not lookup.receive(await udp.receive()):
+                            pass
+            except TimeoutError:
+                lookup.no_answer(f"no answer within {SRV_ANSWER_WAIT:g} s")
+            except TRANSPORT_ERRORS as exc:
+                # anyio reports the ICMP refusal of a UDP query as a broken socket
+                cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+                lookup.no_answer(transport_failure(cause))
 
     async def _open(self) -> tuple[Wire, tuple[str, bytes] | None]:
         target = self.endpoint

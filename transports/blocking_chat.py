@@ -36,9 +36,16 @@ from cubeproto.commands import Command
 from cubeproto.errors import LocalProtocolError
 from cubeproto.events import Event
 from cubeproto.reconnect import CallSettled, answer_of, call_wait
+from cubeproto.srv import SrvLookup
 
 from ._chat_common import DEFAULT_CALL_TIMEOUT as DEFAULT_CALL_TIMEOUT
-from ._chat_common import DEFAULT_WAIT_TIMEOUT, ChatClientBase, ChatClientOptions, matches
+from ._chat_common import (
+    DEFAULT_WAIT_TIMEOUT,
+    SRV_ANSWER_WAIT,
+    ChatClientBase,
+    ChatClientOptions,
+    matches,
+)
 from ._checkpoint_io import confirm_handled
 from ._tls import channel_binding
 from .errors import IqTimeout, NotConnected, transport_failure
@@ -245,6 +252,13 @@ class ChatClient(ChatClientBase, BlockingVerbs):
     def _run(self) -> None:
         sup = self._sup
         try:
+            lookup = self._srv_lookup()
+            if lookup is not None:
+                self._resolve(lookup)
+                if lookup.outcome is not None:
+                    with self._lock:
+                        items = self._count(self._srv_found(lookup, now=time.monotonic()))
+                    self._dispatch(items)
             while not sup.stopped:
                 try:
                     sock, binding = self._open()
@@ -267,6 +281,26 @@ class ChatClient(ChatClientBase, BlockingVerbs):
             self._first_seen.set()
             self._up.set()
             self._queue.put(_STOP)
+
+    def _resolve(self, lookup: SrvLookup) -> None:
+        """Run the DNS SRV lookup: each query on its own UDP socket, waiting at most
+        ``SRV_ANSWER_WAIT`` seconds for its answer; stops early if the client is closed."""
+        while not self._sup.stopped and (query := lookup.next_query()) is not None:
+            host, port = query.server
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            try:
+                with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                    udp.connect((host, port))
+                    udp.send(query.datagram)
+                    deadline = time.monotonic() + SRV_ANSWER_WAIT
+                    while True:
+                        udp.settimeout(max(deadline - time.monotonic(), 0.001))
+                        if lookup.receive(udp.recv(65535)):
+                            break
+            except TimeoutError:
+                lookup.no_answer(f"no answer within {SRV_ANSWER_WAIT:g} s")
+            except OSError as exc:
+                lookup.no_answer(transport_failure(exc))
 
     def _open(self) -> tuple[socket.socket, tuple[str, bytes] | None]:
         target = self.endpoint

@@ -547,3 +547,26 @@ def test_a_lost_session_is_retried_on_its_node_a_failed_attempt_is_not() -> None
     assert client.sup.endpoint == NODES[1]
     client.sup.connect_failed("connection refused", now=client.now)
     assert client.sup.endpoint == NODES[2]
+
+
+def test_a_first_connection_tries_every_endpoint_before_its_failure_is_final() -> None:
+    """retry_first=False (the clients' connect()): the next endpoint is tried at once
+    (RFC 6120 3.2.1 tries the SRV targets in turn); each Disconnected names the endpoint
+    that failed, and the last one is final."""
+    sup = Supervisor(config(), jitter=lambda: 0.0, retry_first=False, endpoints=NODES)
+    lost = [sup.connect_failed("connection refused", now=0)[0] for _ in NODES]
+    assert all(isinstance(d, Disconnected) for d in lost)
+    assert [d.endpoint for d in lost] == list(NODES)  # type: ignore[attr-defined]
+    assert [d.reconnect_in for d in lost] == [0.0, 0.0, None]  # type: ignore[attr-defined]
+    assert sup.stopped
+
+
+def test_use_endpoints_sets_the_order_before_the_first_connection_only() -> None:
+    sup = Supervisor(config(), jitter=lambda: 0.9999)
+    sup.use_endpoints(NODES)
+    assert sup.endpoint == NODES[0]  # the order is meant: not drawn at random
+    sup.use_endpoints(())
+    assert sup.endpoint == NODES[0]  # nothing found: what was there stays
+    sup.new_connection()
+    with pytest.raises(LocalProtocolError, match="before the first connection"):
+        sup.use_endpoints(NODES[1:])
