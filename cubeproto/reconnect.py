@@ -648,7 +648,8 @@ class Supervisor:
             error=error,
             reconnect_in=self._delay,
             attempt=self._attempt,
-            resumable=self._resume is not None,
+            # only a next attempt resumes: a client that stops promises nothing
+            resumable=self._resume is not None and not give_up,
             endpoint=where,
         )
 

@@ -570,3 +570,30 @@ def test_use_endpoints_sets_the_order_before_the_first_connection_only() -> None
     sup.new_connection()
     with pytest.raises(LocalProtocolError, match="before the first connection"):
         sup.use_endpoints(NODES[1:])
+
+
+@pytest.mark.parametrize("stop", ["terminate", "close"])
+def test_a_final_disconnect_never_promises_a_resumption(stop: str) -> None:
+    """``resumable`` says whether the next attempt resumes; when the client stops there is
+    no next attempt (before: terminate() reported resumable=True and then abandoned the
+    session)."""
+    client = Client()
+    client.login()
+    if stop == "terminate":
+        got = client.sup.terminate(now=client.now)
+    else:
+        client.sup.close(now=client.now)
+        assert client.server is not None
+        client.server.client_sent()
+        client.server.feed("</stream:stream>")
+        got = client.pump()
+    (lost,) = of(Disconnected, got)
+    assert lost.reconnect_in is None and not lost.resumable
+    assert client.sup.stopped
+
+
+def test_policy_disabled_loss_is_final_and_not_resumable() -> None:
+    client = Client(ReconnectPolicy(enabled=False))
+    client.login()
+    lost = client.lose()
+    assert lost.reconnect_in is None and not lost.resumable
