@@ -195,6 +195,12 @@ class Client:
         )
         return self.pump()
 
+    def rejoined(self) -> None:
+        """The room answers the supervisor's automatic re-join: DIALOG is joined again."""
+        self.answer_join()
+        assert of(DialogJoined, self.pump()) == [DialogJoined(dialog_id=DIALOG)]
+        assert self.sup.joined_dialogs == {DIALOG}
+
     def lose(self) -> Disconnected:
         """The transport dies under the connection."""
         self.now += 1
@@ -325,16 +331,22 @@ def test_unresumable_session_gets_a_fresh_one_with_dialogs_rejoined() -> None:
     assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
 
 
-def test_a_process_resuming_a_checkpoint_rejoins_its_rooms_after_a_later_fresh_session() -> None:
-    # The rooms joined by the process that wrote the checkpoint are the new process's
-    # too: resumed, it is still in them (nothing is re-sent), and when a later loss
-    # cannot be resumed, the fresh session re-joins them as it would its own.
+def checkpoint_in_the_room() -> Checkpoint:
+    """The checkpoint of a process that joined DIALOG."""
     first = Client()
     first.login()
     first.join()
     first.pump()
     checkpoint = first.conn.checkpoint()
     assert checkpoint is not None
+    return checkpoint
+
+
+def test_a_process_resuming_a_checkpoint_rejoins_its_rooms_after_a_later_fresh_session() -> None:
+    # The rooms joined by the process that wrote the checkpoint are the new process's
+    # too: resumed, it is still in them (nothing is re-sent), and when a later loss
+    # cannot be resumed, the fresh session re-joins them as it would its own.
+    checkpoint = checkpoint_in_the_room()
 
     client = Client(resume=checkpoint)
     server = client.open()
@@ -349,27 +361,18 @@ def test_a_process_resuming_a_checkpoint_rejoins_its_rooms_after_a_later_fresh_s
     server = client.open()
     client.refuse_resumption(server)
     assert of(Reconnected, client.fresh_session(server)) == [Reconnected(jid=JID, resumed=False)]
-    client.answer_join()
-    assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
-    assert client.sup.joined_dialogs == {DIALOG}
+    client.rejoined()
 
 
 def test_a_checkpoint_whose_session_is_gone_gets_a_fresh_one_with_its_rooms_rejoined() -> None:
-    first = Client()
-    first.login()
-    first.join()
-    first.pump()
-    checkpoint = first.conn.checkpoint()
-    assert checkpoint is not None
+    checkpoint = checkpoint_in_the_room()
 
     client = Client(resume=checkpoint)
     server = client.open()
     client.refuse_resumption(server)
     # the first connection of this process: Connected, and the old process's room joined
     assert of(Connected, client.fresh_session(server)) == [Connected(jid=JID, resumed=False)]
-    client.answer_join()
-    assert of(DialogJoined, client.pump()) == [DialogJoined(dialog_id=DIALOG)]
-    assert client.sup.joined_dialogs == {DIALOG}
+    client.rejoined()
 
 
 def test_rejoin_can_be_switched_off() -> None:
