@@ -25,7 +25,7 @@ from cubeproto.reconnect import (
     ReconnectPolicy,
     Supervisor,
 )
-from cubeproto.srv import SrvLookup, srv_service_name
+from cubeproto.srv import SrvLookup, SrvQuery, srv_service_name
 
 from ._checkpoint_io import CheckpointSink, CheckpointSource, checkpointed, load_checkpoint
 from ._endpoints import default_port, system_nameservers
@@ -166,8 +166,8 @@ class ChatClientBase:
         if srv and (endpoints is not None or host is not None or port is not None):
             raise LocalProtocolError("srv=True finds the servers: give no host, port or endpoints")
         if srv:
-            try:
-                srv_service_name(config.chat_host, config.transport)
+            try:  # a name the query can carry (labels of 1-63 octets, 255 in all)
+                SrvQuery(srv_service_name(config.chat_host, config.transport), 0)
             except ValueError as exc:
                 raise LocalProtocolError(f"srv=True: {exc}") from None
         if nameservers is not None and not srv:

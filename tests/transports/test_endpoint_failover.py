@@ -1,10 +1,12 @@
-"""A first connection over several endpoints (real sockets on loopback, nothing
-listening): each endpoint is tried once, at once, before ``connect()`` raises; every log
-record and the final error name the endpoint that failed (before, they named the next
-one: the client had already moved on when the failure was reported)."""
+"""Where a client connects.  A first connection over several endpoints (real sockets on
+loopback, nothing listening): each endpoint is tried once, at once, before ``connect()``
+raises; every log record and the final error name the endpoint that failed (before, they
+named the next one: the client had already moved on when the failure was reported).  And
+the arguments ``srv=True`` refuses before any byte is sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -16,7 +18,8 @@ from cubeproto.transports.anyio_chat import AsyncChatClient
 from cubeproto.transports.blocking_chat import ChatClient
 from cubeproto.transports.errors import ConnectFailed
 
-from cubeproto import ClientConfig
+from cubeproto import ClientConfig, Transport
+from cubeproto.errors import LocalProtocolError
 from cubeproto.reconnect import Endpoint
 
 
@@ -83,3 +86,28 @@ def test_async_client_tries_every_endpoint_then_names_the_last(
         assert f"127.0.0.1:{tried[-1]}: connection refused" in str(caught.value)
 
     anyio.run(main, backend=backend)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"chat_host": "a" * 64 + ".test"}, "is not a domain name"),
+        ({"chat_host": "x." * 130 + "test"}, "longer than a domain name"),
+    ],
+)
+def test_srv_for_a_name_no_query_can_carry_is_refused_at_once(
+    changes: dict[str, str], why: str
+) -> None:
+    config_ = dataclasses.replace(config(), **changes)
+    for client_type in (ChatClient, AsyncChatClient):
+        with pytest.raises(LocalProtocolError, match=why):
+            client_type(config_, srv=True)
+
+
+def test_srv_excludes_host_port_endpoints_and_websocket() -> None:
+    with pytest.raises(LocalProtocolError, match="give no host, port or endpoints"):
+        ChatClient(config(), srv=True, host="127.0.0.1")
+    with pytest.raises(LocalProtocolError, match="XEP-0156"):
+        ChatClient(dataclasses.replace(config(), transport=Transport.WEBSOCKET), srv=True)
+    with pytest.raises(LocalProtocolError, match="give srv=True"):
+        ChatClient(config(), nameservers=[("127.0.0.1", 53)])
