@@ -354,6 +354,8 @@ class Supervisor:
         #: Failed attempts before the first session (``retry_first=False``: each
         #: endpoint is tried once before a failure is final).
         self._first_failures = 0
+        #: Attempts that failed (or sessions lost) since a session was last ready.
+        self._failed_in_a_row = 0
         self._endpoints = tuple(endpoints)
         count = len(self._endpoints)
         self._at = min(int(jitter() * count), count - 1) if count > 1 else 0
@@ -386,14 +388,22 @@ class Supervisor:
         return self._endpoints[self._at] if self._endpoints else None
 
     def use_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
-        """From now on, connect to ``endpoints`` in this order, starting with the first
-        (not drawn at random: the order is meant, as a DNS SRV lookup's is).  Only before
-        the first connection; an empty sequence keeps the ones given at construction."""
-        if self.connection is not None or self._ever_connected:
-            raise LocalProtocolError("the endpoints are set before the first connection")
+        """From the next attempt on, connect to ``endpoints`` in this order, starting
+        with the first (not drawn at random: the order is meant, as a DNS SRV lookup's
+        is).  Only between connections; an empty sequence keeps the ones there are."""
+        if self.connection is not None:
+            raise LocalProtocolError("the endpoints are set between connections")
         if endpoints:
             self._endpoints = tuple(endpoints)
             self._at = 0
+            self._failed_in_a_row = 0
+
+    @property
+    def failed_everywhere(self) -> bool:
+        """Every endpoint (the one server, without endpoints) has failed since the last
+        session was ready: where the client looked its servers up (DNS SRV), it is time
+        to look again."""
+        return self._failed_in_a_row >= max(1, len(self._endpoints))
 
     def _next_endpoint(self) -> None:
         if self._endpoints:
@@ -577,6 +587,7 @@ class Supervisor:
         first = not self._ever_connected
         self._ever_connected = True
         self._ready = True
+        self._failed_in_a_row = 0
         if not event.resumed and self.policy.rejoin_dialogs and self.connection is not None:
             # A fresh session replaced a lost one (this process's, or, on the first
             # connection, the one of the checkpoint it was given): rebuild what it had.
@@ -618,6 +629,7 @@ class Supervisor:
         self, closed: ConnectionClosed | None, error: str | None, where: Endpoint | None
     ) -> Disconnected:
         policy = self.policy
+        self._failed_in_a_row += 1
         # retry_first=False: before the first session, a failure is final -- once every
         # endpoint was tried (the next one is tried at once, as RFC 6120 3.2.1 tries the
         # SRV targets in turn).

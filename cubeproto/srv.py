@@ -22,7 +22,7 @@ must: it may be a late answer or a forgery), and is told of timeouts; its
 The adapters only send, wait and receive.  Not done: TCP retries of truncated answers
 (the query offers 1,232-byte answers with EDNS(0), room for about thirty records; a
 truncated one counts as no answer from that nameserver), DNSSEC, and record TTLs (the
-targets are looked up once, when the client connects).
+clients look up before their first connection, and again only after every target failed).
 """
 
 from __future__ import annotations

@@ -46,45 +46,77 @@ def _free_udp_port() -> int:
         return port
 
 
-@contextmanager
-def dnsmasq(config_lines: Sequence[str], *, local: Sequence[str] = ()) -> Iterator[tuple[str, int]]:
-    """Run dnsmasq with ``config_lines`` (dnsmasq.conf syntax: ``srv-host=...``) and
-    ``local=/name/`` for each of ``local``; yields the ``(address, port)`` it answers on."""
-    binary = dnsmasq_binary()
-    with tempfile.TemporaryDirectory(prefix="dnsmasq-") as folder:
-        conf = Path(folder) / "dnsmasq.conf"
+class Dnsmasq:
+    """One dnsmasq on 127.0.0.1:``port`` (:func:`dnsmasq` makes it); :meth:`reconfigure`
+    restarts it there with other records, as a zone's records change."""
+
+    def __init__(self, binary: str, folder: Path, port: int) -> None:
+        self.binary = binary
+        self.folder = folder
+        self.address = ("127.0.0.1", port)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, config_lines: Sequence[str], local: Sequence[str] = ()) -> bool:
+        """Start with these records; whether it answers (False: the port was taken)."""
+        conf = self.folder / "dnsmasq.conf"
         lines = [*config_lines, *(f"local=/{name}/" for name in local)]
         conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         conf.chmod(0o644)
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address=127.0.0.1",
+                f"--port={self.address[1]}",
+                f"--conf-file={conf}",
+                "--pid-file=",
+                "--log-facility=-",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return _answers(self.address, self.process)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def reconfigure(self, config_lines: Sequence[str], local: Sequence[str] = ()) -> None:
+        """The zone changed: the same server (address) answers with these records."""
+        self.stop()
+        for _ in range(50):  # the port is free again once the old process is gone
+            if self.start(config_lines, local):
+                return
+            self.stop()
+            time.sleep(0.1)
+        raise RuntimeError(f"dnsmasq did not come back on port {self.address[1]}")
+
+
+@contextmanager
+def dnsmasq(config_lines: Sequence[str], *, local: Sequence[str] = ()) -> Iterator[Dnsmasq]:
+    """Run dnsmasq with ``config_lines`` (dnsmasq.conf syntax: ``srv-host=...``) and
+    ``local=/name/`` for each of ``local``; yields it (``.address`` is where it
+    answers)."""
+    binary = dnsmasq_binary()
+    with tempfile.TemporaryDirectory(prefix="dnsmasq-") as folder:
         for _ in range(5):  # the free port may be taken between the probe and dnsmasq
-            port = _free_udp_port()
-            process = subprocess.Popen(
-                [
-                    binary,
-                    "--keep-in-foreground",
-                    "--no-resolv",
-                    "--no-hosts",
-                    "--bind-interfaces",
-                    "--listen-address=127.0.0.1",
-                    f"--port={port}",
-                    f"--conf-file={conf}",
-                    "--pid-file=",
-                    "--log-facility=-",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            server = Dnsmasq(binary, Path(folder), _free_udp_port())
             try:
-                if _answers(("127.0.0.1", port), process):
-                    yield ("127.0.0.1", port)
+                if server.start(config_lines, local):
+                    yield server
                     return
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                server.stop()
         raise RuntimeError("dnsmasq did not start on a free port in 5 tries")
 
 

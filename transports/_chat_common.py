@@ -122,7 +122,9 @@ class ChatClientBase:
     become the endpoints, in RFC 2782 order; without a record, or without a usable
     answer, the client falls back to ``chat_host`` on the transport's port; a domain
     whose record is ``.`` offers no service, and ``connect()`` raises
-    :class:`ConnectFailed`.  The lookup asks ``nameservers`` (``(address, port)`` pairs;
+    :class:`ConnectFailed`.  When every endpoint has failed since the last session, the
+    client looks again before its next attempt (the targets found replace the old ones;
+    without any, the old ones stay).  The lookup asks ``nameservers`` (``(address, port)`` pairs;
     by default those of ``/etc/resolv.conf``), and is logged on ``cubeproto.connection``.
     TLS still verifies ``chat_host``, not the target (RFC 6125).
 
@@ -173,6 +175,8 @@ class ChatClientBase:
         if nameservers is not None and not srv:
             raise LocalProtocolError("nameservers are for the SRV lookup: give srv=True")
         self._srv = srv
+        #: the first SRV lookup is over (later ones follow failures everywhere)
+        self._srv_done = False
         self._nameservers = tuple(nameservers) if nameservers is not None else None
         self.host = host or config.chat_host
         self.port = port or default_port(config.transport)
@@ -210,11 +214,11 @@ class ChatClientBase:
         self._guard: AbstractContextManager[object] = nullcontext()
 
     def _srv_lookup(self) -> SrvLookup | None:
-        """The SRV lookup to run before the first connection (``None``: none asked for,
-        or already done)."""
-        if not self._srv:
+        """The SRV lookup due before the next attempt (``None``: none): before the
+        first, and again once every endpoint has failed since the last session was ready
+        (the domain's servers may have changed)."""
+        if not self._srv or (self._srv_done and not self._sup.failed_everywhere):
             return None
-        self._srv = False
         nameservers = self._nameservers or system_nameservers()
         return SrvLookup(
             self.config.chat_host,
@@ -225,9 +229,18 @@ class ChatClientBase:
 
     def _srv_found(self, lookup: SrvLookup, now: float) -> list[Event | CallSettled]:
         """The lookup is over: its endpoints are the client's (logged); when the domain
-        offers no service, the first attempt's failure (``connect()`` raises it)."""
+        offers no service, the first attempt's failure (``connect()`` raises it).  A
+        lookup after the first that finds no target keeps the endpoints there are."""
         outcome = lookup.outcome
         assert outcome is not None
+        first, self._srv_done = not self._srv_done, True
+        if not first:
+            if outcome.endpoints:
+                CONNECTION.info("SRV lookup again: %s", outcome.detail)
+                self._sup.use_endpoints(outcome.endpoints)
+            else:
+                CONNECTION.warning("SRV lookup again: %s; keeping %s", outcome.detail, self._where)
+            return []
         if outcome.unavailable:
             CONNECTION.error("SRV lookup: %s", outcome.detail)
             return self._sup.connect_failed(f"SRV lookup: {outcome.detail}", now=now)

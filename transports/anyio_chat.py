@@ -256,12 +256,14 @@ class AsyncChatClient(ChatClientBase, AsyncVerbs):
     async def _run(self) -> None:
         sup = self._sup
         try:
-            lookup = self._srv_lookup()
-            if lookup is not None:
-                await self._resolve(lookup)
-                if lookup.outcome is not None:
-                    self._dispatch(self._srv_found(lookup, now=self._now()))
             while not sup.stopped:
+                lookup = self._srv_lookup()
+                if lookup is not None:
+                    await self._resolve(lookup)
+                    if lookup.outcome is not None:
+                        self._dispatch(self._srv_found(lookup, now=self._now()))
+                    if sup.stopped:
+                        break
                 try:
                     with anyio.fail_after(self._connect_timeout):
                         wire, binding = await self._open()

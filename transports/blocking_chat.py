@@ -252,14 +252,16 @@ class ChatClient(ChatClientBase, BlockingVerbs):
     def _run(self) -> None:
         sup = self._sup
         try:
-            lookup = self._srv_lookup()
-            if lookup is not None:
-                self._resolve(lookup)
-                if lookup.outcome is not None:
-                    with self._lock:
-                        items = self._count(self._srv_found(lookup, now=time.monotonic()))
-                    self._dispatch(items)
             while not sup.stopped:
+                lookup = self._srv_lookup()
+                if lookup is not None:
+                    self._resolve(lookup)
+                    if lookup.outcome is not None:
+                        with self._lock:
+                            items = self._count(self._srv_found(lookup, now=time.monotonic()))
+                        self._dispatch(items)
+                    if sup.stopped:
+                        break
                 try:
                     sock, binding = self._open()
                 except (OSError, ssl.SSLError) as exc:

@@ -564,15 +564,41 @@ def test_a_first_connection_tries_every_endpoint_before_its_failure_is_final() -
     assert sup.stopped
 
 
-def test_use_endpoints_sets_the_order_before_the_first_connection_only() -> None:
+def test_use_endpoints_sets_the_order_between_connections() -> None:
     sup = Supervisor(config(), jitter=lambda: 0.9999)
     sup.use_endpoints(NODES)
     assert sup.endpoint == NODES[0]  # the order is meant: not drawn at random
     sup.use_endpoints(())
     assert sup.endpoint == NODES[0]  # nothing found: what was there stays
     sup.new_connection()
-    with pytest.raises(LocalProtocolError, match="before the first connection"):
+    with pytest.raises(LocalProtocolError, match="between connections"):
         sup.use_endpoints(NODES[1:])
+
+
+def test_failed_everywhere_counts_failures_since_the_last_ready_session() -> None:
+    """What tells a client with DNS SRV to look again: as many failures (lost sessions
+    or failed attempts) in a row as there are endpoints, since a session was ready."""
+    client = Client()
+    client.sup = Supervisor(
+        config(handler_factory=ChatSession), jitter=lambda: 0.0, endpoints=NODES[:2]
+    )
+    client.login()
+    assert not client.sup.failed_everywhere
+    client.lose()
+    assert not client.sup.failed_everywhere  # one of two
+    client.sup.connect_failed("connection refused", now=client.now)
+    assert client.sup.failed_everywhere
+    client.sup.use_endpoints([NODES[2]])  # looked again: a new list, a new count
+    assert not client.sup.failed_everywhere and client.sup.endpoint == NODES[2]
+    server = client.open()
+    assert b"<resume" in server.client_sent()
+    server.feed("<resumed xmlns='urn:xmpp:sm:3' h='0' previd='smid-1'/>")
+    assert of(Reconnected, client.pump()) == [Reconnected(jid=JID, resumed=True)]
+    assert not client.sup.failed_everywhere
+    # without endpoints, the one server: every failure is a failure everywhere
+    single = Supervisor(config(), jitter=lambda: 0.0)
+    single.connect_failed("connection refused", now=0)
+    assert single.failed_everywhere
 
 
 @pytest.mark.parametrize("stop", ["terminate", "close"])

@@ -26,9 +26,10 @@ from cubeproto.transports.blocking_chat import ChatClient
 from cubeproto.transports.errors import ConnectFailed
 from dns_server import dnsmasq
 from ejabberd_server import CubeUser, Ejabberd
+from faultproxy import FaultProxy
 
 from cubeproto import Transport
-from cubeproto.reconnect import Endpoint, ReconnectPolicy
+from cubeproto.reconnect import Endpoint, Reconnected, ReconnectPolicy
 
 NewUser = Callable[[], CubeUser]
 
@@ -87,15 +88,15 @@ def test_the_srv_targets_are_tried_in_priority_order(
     records = [f"srv-host={name},localhost,{dead},0,10", f"srv-host={name},localhost,{live},5,10"]
     caplog.set_level(logging.INFO, logger="cubeproto")
     with (
-        dnsmasq(records) as nameserver,
-        srv_client(adapter, ejabberd, ejabberd_user(), srv_transport, nameserver) as peer,
+        dnsmasq(records) as dns,
+        srv_client(adapter, ejabberd, ejabberd_user(), srv_transport, dns.address) as peer,
     ):
         peer.wait_connected(settled=True)
         assert peer.endpoint == Endpoint("localhost", live)
     found = [r.getMessage() for r in caplog.records if "SRV lookup" in r.getMessage()]
     assert found == [
         f"SRV lookup: {name} -> localhost:{dead}, localhost:{live} (from "
-        f"{nameserver[0]}:{nameserver[1]})"
+        f"{dns.address[0]}:{dns.address[1]})"
     ]
     # the dead target was tried first, and failed
     assert any(
@@ -117,8 +118,8 @@ def test_without_a_record_the_client_falls_back_to_the_domain(
     assert (ejabberd.c2s_port, ejabberd.c2s_tls_port) == (5222, 5223)
     caplog.set_level(logging.INFO, logger="cubeproto")
     with (
-        dnsmasq([], local=[ejabberd.domain]) as nameserver,
-        srv_client(adapter, ejabberd, ejabberd_user(), srv_transport, nameserver) as peer,
+        dnsmasq([], local=[ejabberd.domain]) as dns,
+        srv_client(adapter, ejabberd, ejabberd_user(), srv_transport, dns.address) as peer,
     ):
         peer.wait_connected(settled=True)
         assert peer.endpoint == Endpoint(ejabberd.domain, port_for(ejabberd, srv_transport))
@@ -126,7 +127,7 @@ def test_without_a_record_the_client_falls_back_to_the_domain(
     (record,) = [r for r in caplog.records if "SRV lookup" in r.getMessage()]
     assert record.levelno == logging.WARNING
     assert record.getMessage() == (
-        f"SRV lookup: {name} does not exist (NXDOMAIN from {nameserver[0]}:{nameserver[1]}); "
+        f"SRV lookup: {name} does not exist (NXDOMAIN from {dns.address[0]}:{dns.address[1]}); "
         f"connecting to {ejabberd.domain}:{port_for(ejabberd, srv_transport)}"
     )
 
@@ -152,8 +153,38 @@ def test_a_dot_target_means_no_service_and_connect_fails_saying_so(
 ) -> None:
     name = f"_xmpp-client._tcp.{ejabberd.domain}"
     with (
-        dnsmasq([f"srv-host={name},."]) as nameserver,
+        dnsmasq([f"srv-host={name},."]) as dns,
         pytest.raises(ConnectFailed, match="offers no XMPP service here"),
-        srv_client(adapter, ejabberd, ejabberd_user(), Transport.TCP, nameserver),
+        srv_client(adapter, ejabberd, ejabberd_user(), Transport.TCP, dns.address),
     ):
         pass
+
+
+def test_after_failing_everywhere_the_client_looks_again_and_resumes_at_the_new_target(
+    adapter: str, ejabberd: Ejabberd, ejabberd_user: NewUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The zone first names a proxy A in front of ejabberd; the client connects through it.
+    # Then the zone names proxy B instead, and A goes away: the client loses its session,
+    # has failed at every target it knows, looks again, and resumes through B.
+    name = f"_xmpp-client._tcp.{ejabberd.domain}"
+    caplog.set_level(logging.INFO, logger="cubeproto")
+    with (
+        FaultProxy(ejabberd.c2s_port) as proxy_a,
+        FaultProxy(ejabberd.c2s_port) as proxy_b,
+        dnsmasq([f"srv-host={name},localhost,{proxy_a.port},0,0"]) as dns,
+        srv_client(adapter, ejabberd, ejabberd_user(), Transport.TCP, dns.address) as peer,
+    ):
+        peer.wait_connected(settled=True)
+        assert peer.endpoint == Endpoint("localhost", proxy_a.port)
+        dns.reconfigure([f"srv-host={name},localhost,{proxy_b.port},0,0"])
+        proxy_a.begin_outage(heal=True)  # A refuses new connections from now on
+        assert proxy_a.cut_all() == 1  # and the client's is cut
+        back = peer.wait_for(Reconnected)
+        assert back.resumed
+        assert peer.endpoint == Endpoint("localhost", proxy_b.port)
+        assert proxy_b.connections == 1
+    again = [r.getMessage() for r in caplog.records if "SRV lookup again" in r.getMessage()]
+    assert again == [
+        f"SRV lookup again: {name} -> localhost:{proxy_b.port} "
+        f"(from {dns.address[0]}:{dns.address[1]})"
+    ]
